@@ -1,0 +1,1 @@
+"""coldtrail's HTTP API (FastAPI): vehicles, shipments, custody and the tracking timeline."""

@@ -1,0 +1,68 @@
+"""The FastAPI application factory. Nothing happens at import time: ``create_app(settings)``
+builds the app, and its lifespan opens (and closes) the database pool."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from api import errors
+from api.auth import OpsTokens
+from api.deps import Conn
+from api.routes import custody, health, shipments, timeline, vehicles
+from coldtrail import __version__
+from coldtrail.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+async def _configure(conn: AsyncConnection[object]) -> None:
+    # Times come back in UTC whatever the server's or role's default time zone.
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    """The API, wired to ``settings``; start it with uvicorn (or enter its lifespan in tests)."""
+    tokens = OpsTokens(settings.ops_tokens)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not tokens.configured:
+            log.warning(
+                "no ops token configured (COLDTRAIL_API_OPS_TOKENS): ops endpoints answer 503"
+            )
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            settings.database.url.get_secret_value(),
+            kwargs={"autocommit": True},
+            min_size=settings.database.pool_min,
+            max_size=max(settings.database.pool_max, settings.database.pool_min),
+            configure=_configure,
+            check=AsyncConnectionPool.check_connection,
+            name="coldtrail-api",
+            open=False,
+        )
+        # Not waiting: the API starts (and /health says 503) while the database is away.
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="coldtrail API",
+        version=__version__,
+        summary="Shipments, custody and the shopper's cold-chain tracking timeline.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ops_tokens = tokens
+    errors.install(app)
+    for module in (health, vehicles, shipments, custody, timeline):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,73 @@
+"""``coldtrail api``: serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import re
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from coldtrail import settings as config
+from coldtrail.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "api",
+        help="serve the HTTP API (shipments, custody, tracking timeline)",
+        description="Environment: COLDTRAIL_API_OPS_TOKENS (a JSON list, e.g. '[\"long-secret\"]';"
+        " without one every ops endpoint answers 503), COLDTRAIL_API_DATABASE__URL (or"
+        " DATABASE_URL), COLDTRAIL_API_PUBLIC_URL (base of tracking links), COLDTRAIL_API_HOST,"
+        " COLDTRAIL_API_PORT. Tokens are never taken on the command line.",
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (else DATABASE_URL)")
+    parser.set_defaults(func=_run_api)
+
+
+def _settings(args: argparse.Namespace) -> ApiSettings:
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.database_url:
+        overrides["database"] = {"url": args.database_url}
+    return config.load(ApiSettings, **overrides)
+
+
+class RedactTokens(logging.Filter):
+    """Masks ``token=...`` in uvicorn's access log lines (the tracking link carries one)."""
+
+    _TOKEN = re.compile(r"([?&]token=)[^&\s]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    log.info("serving the API on http://%s:%d", settings.host, settings.port)
+    uvicorn.run(
+        functools.partial(create_app, settings),
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,  # keep the logging configured by `coldtrail` (and its levels)
+        server_header=False,
+    )
+    return 0

@@ -1,0 +1,208 @@
+"""Request and response bodies of the API. Field names carry units; times are UTC-aware."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from coldtrail import topics
+
+# Identifiers appear in URLs and logs: letters, digits and a few separators, no spaces.
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_ID_HELP = "1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+
+Identifier = Annotated[str, Field(pattern=_ID_PATTERN, description=_ID_HELP)]
+GatewayId = Annotated[str, AfterValidator(topics.check_gateway_id)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Language = Literal["en", "fr"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+
+
+# --- vehicles -------------------------------------------------------------------------------
+
+
+class VehicleIn(_Request):
+    vehicle_id: Identifier
+    name: ShortText
+    gateway_id: GatewayId | None = Field(
+        None, description="The gateway (MQTT client) installed in this vehicle, if any."
+    )
+
+
+class Vehicle(BaseModel):
+    vehicle_id: str
+    name: str
+    gateway_id: str | None
+    created_at: datetime
+
+
+# --- shipments ------------------------------------------------------------------------------
+
+
+class ParcelIn(_Request):
+    parcel_id: Identifier
+    description: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ShipmentIn(_Request):
+    tracking_number: Identifier
+    shopper_name: ShortText | None = None
+    shopper_language: Language = "en"
+    promised_at: AwareDatetime | None = None
+    profile: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="Temperature profile name, e.g. pharma-2-8."
+    )
+    origin: ShortText | None = None
+    destination: ShortText | None = None
+    parcels: Annotated[list[ParcelIn], Field(min_length=1, max_length=500)]
+
+    @field_validator("parcels")
+    @classmethod
+    def _distinct_parcels(cls, parcels: list[ParcelIn]) -> list[ParcelIn]:
+        seen: set[str] = set()
+        for parcel in parcels:
+            if parcel.parcel_id in seen:
+                raise ValueError(f"parcel_id {parcel.parcel_id!r} is listed twice")
+            seen.add(parcel.parcel_id)
+        return parcels
+
+
+class Parcel(BaseModel):
+    parcel_id: str
+    description: str | None
+
+
+class ShipmentCreated(BaseModel):
+    tracking_number: str
+    access_token: str = Field(
+        description="The shopper's secret for this shipment. Shown once: only its hash is kept."
+    )
+    tracking_url: str = Field(description="The shopper's timeline link (contains the token).")
+    parcels: list[Parcel]
+
+
+class ShipmentSummary(BaseModel):
+    tracking_number: str
+    shopper_name: str | None
+    shopper_language: str
+    promised_at: datetime | None
+    profile: str | None
+    origin: str | None
+    destination: str | None
+    created_at: datetime
+    parcels: int = Field(description="Number of parcels in the shipment.")
+
+
+class ShipmentPage(BaseModel):
+    items: list[ShipmentSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- custody --------------------------------------------------------------------------------
+
+
+class CustodyIn(_Request):
+    parcel_id: Identifier
+    vehicle_id: Identifier
+    device_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="The logger watching the parcel (or its compartment)."
+    )
+    compartment: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    from_time: AwareDatetime | None = Field(None, description="Start of custody; default now.")
+
+
+class Custody(BaseModel):
+    custody_id: int
+    parcel_id: str
+    vehicle_id: str | None
+    device_id: str | None
+    compartment: str | None
+    from_time: datetime
+    to_time: datetime | None
+    closed_custody_id: int | None = Field(
+        None, description="The parcel's previous open custody, closed at this from_time."
+    )
+
+
+# --- timeline -------------------------------------------------------------------------------
+
+
+class LatestReading(BaseModel):
+    time: datetime
+    device_id: str
+    temperature_c: float | None
+    humidity_pct: float | None
+    battery_pct: float | None
+
+
+class LatestPosition(BaseModel):
+    time: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None
+
+
+class ParcelTimeline(BaseModel):
+    parcel_id: str
+    description: str | None
+    latest_reading: LatestReading | None
+    latest_position: LatestPosition | None
+    readings: int = Field(description="Readings of this parcel over all its custody ranges.")
+    positions: int = Field(description="Positions of this parcel over all its custody ranges.")
+
+
+class TimelineItem(BaseModel):
+    time: datetime
+    kind: Literal["reading", "position"]
+    device_id: str
+    seq: int
+    parcel_id: str | None = Field(
+        description="For readings: the parcel the reading watches (the first, when a"
+        " compartment logger watches several); null for positions."
+    )
+    parcel_ids: list[str] = Field(description="Every parcel of the shipment this item covers.")
+    temperature_c: float | None = None
+    humidity_pct: float | None = None
+    shock_g: float | None = None
+    battery_pct: float | None = None
+    lat: float | None = None
+    lon: float | None = None
+    speed_kmh: float | None = None
+    heading_deg: float | None = None
+
+
+class Timeline(BaseModel):
+    tracking_number: str
+    shopper_language: str
+    parcels: list[ParcelTimeline]
+    items: list[TimelineItem] = Field(description="Strictly ascending (time, kind, device, seq).")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end.")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. shipment_exists.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail

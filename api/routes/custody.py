@@ -1,0 +1,26 @@
+"""``/v1/custody``: which vehicle carries a parcel, and which device watches it, from when."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api import queries
+from api.auth import require_ops
+from api.deps import Connection
+from api.models import Custody, CustodyIn
+from api.routes.responses import CONFLICT, NOT_FOUND, OPS
+
+router = APIRouter(prefix="/v1/custody", tags=["custody"], dependencies=[Depends(require_ops)])
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Hand a parcel to a vehicle (ops)",
+    description="Closes the parcel's open custody at from_time (default now) and opens this one,"
+    " in one transaction. 404 for an unknown parcel or vehicle; 409 when from_time is not after"
+    " the start of the parcel's latest custody (custody ranges never overlap).",
+    responses={**OPS, **NOT_FOUND, **CONFLICT},
+)
+async def start_custody(body: CustodyIn, conn: Connection) -> Custody:
+    return await queries.start_custody(conn, body)

@@ -1,0 +1,58 @@
+"""``/v1/shipments``: create (returns the shopper's token once) and list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from api import auth, queries
+from api.deps import Connection, Settings
+from api.models import ShipmentCreated, ShipmentIn, ShipmentPage
+from api.routes.responses import CONFLICT, OPS
+
+router = APIRouter(
+    prefix="/v1/shipments", tags=["shipments"], dependencies=[Depends(auth.require_ops)]
+)
+
+
+def tracking_url(base: str, tracking_number: str, token: str) -> str:
+    return (
+        f"{base.rstrip('/')}/v1/shipments/{quote(tracking_number, safe='')}/timeline"
+        f"?{auth.TRACKING_TOKEN_QUERY}={quote(token, safe='')}"
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a shipment and its parcels (ops)",
+    description="Returns the shopper's access token and tracking link. They are shown only"
+    " this once: the API keeps a SHA-256 of the token, never the token."
+    " 409 when the tracking number or a parcel id already exists.",
+    responses={**OPS, **CONFLICT},
+)
+async def create_shipment(
+    body: ShipmentIn, conn: Connection, settings: Settings, request: Request, response: Response
+) -> ShipmentCreated:
+    token, digest = auth.new_access_token()
+    parcels = await queries.create_shipment(conn, body, digest)
+    response.headers["Cache-Control"] = "no-store"
+    base = settings.public_url or str(request.base_url)
+    return ShipmentCreated(
+        tracking_number=body.tracking_number,
+        access_token=token,
+        tracking_url=tracking_url(base, body.tracking_number, token),
+        parcels=parcels,
+    )
+
+
+@router.get("", summary="List shipments, newest first (ops)", responses=OPS)
+async def list_shipments(
+    conn: Connection,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ShipmentPage:
+    items, total = await queries.list_shipments(conn, limit, offset)
+    return ShipmentPage(items=items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,73 @@
+"""``GET /v1/shipments/{tracking_number}/timeline``: a shipment's temperatures and positions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from api import auth, cursor, queries
+from api.deps import Connection
+from api.errors import ApiError
+from api.models import Timeline
+from api.routes.responses import NOT_FOUND, VALIDATION, Responses, error
+
+router = APIRouter(tags=["timeline"])
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 5000
+
+_RESPONSES: Responses = {
+    400: error("The cursor is not one this API returned."),
+    401: error("No tracking token (or an invalid ops bearer token)."),
+    **NOT_FOUND,
+    503: error("The database is unreachable."),
+    **VALIDATION,
+}
+
+
+def _not_found(tracking_number: str) -> ApiError:
+    # The same answer for an unknown tracking number and a token that is not this shipment's.
+    return ApiError(
+        404,
+        "shipment_not_found",
+        f"no shipment {tracking_number!r} for this token",
+    )
+
+
+@router.get(
+    "/v1/shipments/{tracking_number}/timeline",
+    summary="A shipment's readings and positions in time order (ops or shopper token)",
+    description="Items are the readings of each parcel's custody device and the positions of"
+    " its custody vehicle's gateway, within each custody range, strictly ascending by"
+    " (time, kind, device_id, seq). Follow next_cursor until it is null.",
+    responses=_RESPONSES,
+)
+async def timeline(
+    tracking_number: Annotated[str, Path(max_length=64)],
+    access: Annotated[auth.TimelineAccess, Depends(auth.timeline_access)],
+    conn: Connection,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor_: Annotated[str | None, Query(alias="cursor", max_length=cursor.MAX_LENGTH)] = None,
+) -> Timeline:
+    after = None
+    if cursor_ is not None:
+        try:
+            after = cursor.decode(cursor_)
+        except cursor.InvalidCursor as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from None
+    shipment = await queries.find_shipment(conn, tracking_number, access.token_sha256)
+    if shipment is None:
+        raise _not_found(tracking_number)
+    parcels = await queries.timeline_parcels(conn, shipment.shipment_id)
+    items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return Timeline(
+        tracking_number=shipment.tracking_number,
+        shopper_language=shipment.shopper_language,
+        parcels=parcels,
+        items=items,
+        next_cursor=cursor.encode(next_key) if next_key else None,
+    )

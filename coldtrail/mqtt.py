@@ -1,0 +1,337 @@
+"""An MQTT connection driven by the running asyncio loop: paho-mqtt 2 without its network thread.
+
+Why not aiomqtt: ingest must acknowledge a QoS 1 message only after the database commit, and
+aiomqtt acknowledges on arrival. paho 2 has manual acknowledgement; this adapter runs paho's
+socket on the asyncio loop (paho's documented external-loop hooks), reconnects with exponential
+backoff and jitter, and converts paho's message into :class:`IncomingMessage` at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from coldtrail.errors import ServiceUnavailable
+from coldtrail.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+    session: int
+    """Which connection delivered it: an acknowledgement is only sent on that connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+class MqttConnection:
+    """One MQTT session. ``async with`` it; it stays connected (reconnecting) until closed."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        *,
+        clean_session: bool = False,
+        will: Will | None = None,
+        manual_ack: bool = False,
+        subscriptions: Sequence[tuple[str, int]] = (),
+        on_connected: Callable[[], None] | None = None,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._subscriptions = list(subscriptions)
+        self._on_connected_hook = on_connected
+        self._backoff_max_s = backoff_max_s
+        self._manual_ack = manual_ack
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._session = 0
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._queue: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._first_attempt_failed: BaseException | None = None
+
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=paho.MQTTv311,
+            manual_ack=manual_ack,
+        )
+        if settings.username:
+            password = settings.password.get_secret_value() if settings.password else None
+            client.username_pw_set(settings.username, password)
+        if settings.tls:
+            context = ssl.create_default_context(cafile=settings.ca_file)
+            if settings.cert_file:
+                context.load_cert_chain(settings.cert_file, settings.key_file)
+            client.tls_set_context(context)
+        if will is not None:
+            client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        client.max_inflight_messages_set(100)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
+        self._client = client
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> MqttConnection:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self, wait_s: float | None = None) -> None:
+        """Start connecting (in the background, forever). With ``wait_s``, wait for the first
+        CONNACK and raise :class:`ServiceUnavailable` if it does not come in time."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._tasks = [
+            asyncio.create_task(self._supervise(), name=f"mqtt-supervise-{self._client_id}"),
+            asyncio.create_task(self._misc(), name=f"mqtt-misc-{self._client_id}"),
+        ]
+        if wait_s is not None:
+            try:
+                await asyncio.wait_for(self.connected.wait(), wait_s)
+            except TimeoutError:
+                await self.close()
+                cause = f": {self._first_attempt_failed}" if self._first_attempt_failed else ""
+                raise ServiceUnavailable(
+                    f"MQTT broker {self._settings.url()} did not accept a connection within"
+                    f" {wait_s:.0f} s{cause}"
+                ) from None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._client.is_connected():
+            self._client.disconnect()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), 2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for future in self._pending.values():
+            if not future.done():
+                future.cancel()
+        self._pending.clear()
+
+    # -- use ----------------------------------------------------------------------------------
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish; for QoS 1 return once the broker's PUBACK has arrived (paho resends the
+        message on reconnect until it does)."""
+        assert self._loop is not None, "start() first"
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise ServiceUnavailable(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
+        if qos == 0:
+            return
+        future = self._pending.get(info.mid)
+        if future is None:
+            future = self._loop.create_future()
+            self._pending[info.mid] = future
+        try:
+            await future
+        finally:
+            if self._pending.get(info.mid) is future:
+                del self._pending[info.mid]
+
+    async def messages(self) -> AsyncIterator[IncomingMessage]:
+        while True:
+            yield await self._queue.get()
+
+    def next_message_nowait(self) -> IncomingMessage | None:
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+    async def next_message(self) -> IncomingMessage:
+        return await self._queue.get()
+
+    def ack(self, message: IncomingMessage) -> bool:
+        """Acknowledge a QoS 1 message (manual_ack mode). False if its connection is gone: the
+        broker will deliver it again on the new session."""
+        if not self._manual_ack or message.qos == 0:
+            return True
+        if message.session != self._session or not self._client.is_connected():
+            return False
+        return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # -- background ---------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while not self._closing:
+            if self.connected.is_set():
+                self._disconnected.clear()
+                await self._disconnected.wait()
+                if self._closing:
+                    return
+                log.warning("MQTT connection to %s lost; reconnecting", self._settings.url())
+                continue
+            try:
+                if attempt == 0:
+                    self._client.connect_async(
+                        self._settings.host, self._settings.port, self._settings.keepalive_s
+                    )
+                assert self._loop is not None
+                await self._loop.run_in_executor(None, self._client.reconnect)
+                await asyncio.wait_for(self.connected.wait(), 10)
+                attempt = 1
+                continue
+            except (OSError, TimeoutError, ssl.SSLError) as exc:
+                if self._first_attempt_failed is None:
+                    self._first_attempt_failed = exc
+                attempt += 1
+                delay = min(self._backoff_max_s, 0.5 * 2 ** min(attempt, 10))
+                delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
+                log.warning(
+                    "MQTT broker %s unreachable (%s); retrying in %.1f s",
+                    self._settings.url(),
+                    exc or type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _misc(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self._client.loop_misc()
+
+    # -- paho callbacks (run on the loop thread, or on the executor during connect) ------------
+
+    def _call_in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        assert self._loop is not None
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._call_in_loop(self._loop.add_reader, sock, client.loop_read)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._call_in_loop(self._loop.remove_reader, sock)
+        self._call_in_loop(self._loop.remove_writer, sock)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._call_in_loop(self._loop.add_writer, sock, client.loop_write)
+
+    def _on_socket_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._call_in_loop(self._loop.remove_writer, sock)
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        self._call_in_loop(self._connected, reason)
+
+    def _connected(self, reason: ReasonCode) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s refused the connection: %s", self._settings.url(), reason)
+            self._first_attempt_failed = ServiceUnavailable(f"broker refused: {reason}")
+            return
+        self._session += 1
+        for topic, qos in self._subscriptions:
+            self._client.subscribe(topic, qos)
+        log.info("MQTT connected to %s as %s", self._settings.url(), self._client_id)
+        self.connected.set()
+        if self._on_connected_hook is not None:
+            self._on_connected_hook()
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        self._call_in_loop(self._lost)
+
+    def _lost(self) -> None:
+        self.connected.clear()
+        self._disconnected.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._queue.put_nowait(
+            IncomingMessage(
+                topic=message.topic,
+                payload=bytes(message.payload),
+                qos=message.qos,
+                retain=bool(message.retain),
+                mid=message.mid,
+                session=self._session,
+            )
+        )
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        self._call_in_loop(self._published, mid)
+
+    def _published(self, mid: int) -> None:
+        future = self._pending.get(mid)
+        if future is None:
+            assert self._loop is not None
+            # PUBACK before publish() registered its future: leave a resolved one behind.
+            future = self._loop.create_future()
+            future.set_result(None)
+            self._pending[mid] = future
+        elif not future.done():
+            future.set_result(None)

@@ -1,0 +1,255 @@
+"""The telemetry contract, version 1: the only definition of what travels from gateway to ingest.
+
+A :class:`TelemetryBatch` is what one gateway publishes on its ``telemetry`` topic: readings,
+positions and events, each carrying
+
+* ``device_id``: the sensor (BLE MAC, board id, GPS id),
+* ``measured_at``: the sensor's own clock, or ``None`` if the sensor sent no time,
+* ``received_at``: the moment the gateway heard the advert or read the line (never the
+  moment it was published or arrived at ingest),
+* ``seq`` + ``seq_source``: the idempotency key, the sensor's own sequence number where it has
+  one (``"sensor"``), else the gateway's per-device counter (``"gateway"``).
+
+Field names carry their units. Times are UTC-aware. See ``docs/mqtt-contract.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from coldtrail.errors import InvalidMessage
+
+VERSION = 1
+MAX_ITEMS = 10_000
+
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s/+#]+$")]
+GatewayId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+SeqSource = Literal["sensor", "gateway"]
+EventKind = Literal["door", "light", "button", "shock"]
+
+
+class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    pass
+
+
+class _Message(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A top-level MQTT payload: always written with its version field ``v``."""
+
+
+def _check_finite(struct: msgspec.Struct) -> None:
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v}")
+
+
+class Measurements(_Struct, kw_only=True):
+    """What a sensor measured at one moment. At least one field is set."""
+
+    temperature_c: Annotated[float, msgspec.Meta(ge=-100, le=200)] | None = None
+    humidity_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    pressure_hpa: Annotated[float, msgspec.Meta(ge=0, le=2000)] | None = None
+    accel_g: tuple[float, float, float] | None = None
+    shock_g: Annotated[float, msgspec.Meta(ge=0, le=1000)] | None = None
+    battery_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    rssi_dbm: Annotated[int, msgspec.Meta(ge=-150, le=20)] | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+        if all(getattr(self, name) is None for name in Measurements.__struct_fields__):
+            raise ValueError("a reading needs at least one measurement")
+
+
+class Fix(_Struct, kw_only=True):
+    """A GNSS position fix."""
+
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    speed_kmh: Annotated[float, msgspec.Meta(ge=0, le=2000)] | None = None
+    heading_deg: Annotated[float, msgspec.Meta(ge=0, lt=360)] | None = None
+    altitude_m: Annotated[float, msgspec.Meta(ge=-1000, le=100_000)] | None = None
+    hdop: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    fix_quality: Annotated[int, msgspec.Meta(ge=0, le=9)] | None = None
+    satellites: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+
+class Reading(Measurements, kw_only=True):
+    device_id: DeviceId
+    measured_at: UtcDatetime | None = None
+    received_at: UtcDatetime
+    seq: Seq
+    seq_source: SeqSource = "sensor"
+
+
+class Position(Fix, kw_only=True):
+    device_id: DeviceId
+    measured_at: UtcDatetime | None = None
+    received_at: UtcDatetime
+    seq: Seq
+    seq_source: SeqSource = "sensor"
+
+
+class Event(_Struct, kw_only=True):
+    """Something that happened once: a door or light sensor changed, a button, a shock."""
+
+    device_id: DeviceId
+    kind: EventKind
+    state: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    value: float | None = None
+    measured_at: UtcDatetime | None = None
+    received_at: UtcDatetime
+    seq: Seq
+    seq_source: SeqSource = "sensor"
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+
+class TelemetryBatch(_Message, kw_only=True):
+    """One publish on ``<prefix>/v1/<gateway_id>/telemetry``."""
+
+    v: Literal[1] = 1
+    gateway_id: GatewayId
+    sent_at: UtcDatetime
+    readings: Annotated[list[Reading], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    positions: Annotated[list[Position], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    events: Annotated[list[Event], msgspec.Meta(max_length=MAX_ITEMS)] = []
+
+    def __post_init__(self) -> None:
+        if not (self.readings or self.positions or self.events):
+            raise ValueError("a telemetry batch needs at least one reading, position or event")
+
+
+class GatewayStatus(_Message, kw_only=True):
+    """Retained on ``<prefix>/v1/<gateway_id>/status``; the last will says ``offline``."""
+
+    v: Literal[1] = 1
+    gateway_id: GatewayId
+    state: Literal["online", "offline"]
+    at: UtcDatetime | None = None
+    software: str | None = None
+    pending: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    sources: dict[str, str] = {}
+
+
+class GatewayDeadLetter(_Message, kw_only=True):
+    """A frame the gateway could not decode, published on ``.../deadletter`` so it is kept."""
+
+    v: Literal[1] = 1
+    gateway_id: GatewayId
+    source: str
+    received_at: UtcDatetime
+    raw_hex: str
+    reason: str
+
+
+class _Envelope(msgspec.Struct):
+    v: Any = None
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_batch_decoder = msgspec.json.Decoder(TelemetryBatch)
+_status_decoder = msgspec.json.Decoder(GatewayStatus)
+_deadletter_decoder = msgspec.json.Decoder(GatewayDeadLetter)
+_encoder = msgspec.json.Encoder()
+
+
+def _check_version(payload: bytes) -> None:
+    try:
+        envelope = _envelope_decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise InvalidMessage(f"not a JSON object: {exc}", payload) from None
+    if envelope.v is None:
+        raise InvalidMessage("no contract version field 'v'", payload)
+    if envelope.v != VERSION:
+        raise InvalidMessage(
+            f"unsupported contract version {envelope.v!r}; this coldtrail understands v{VERSION}",
+            payload,
+        )
+
+
+def decode_batch(payload: bytes) -> TelemetryBatch:
+    """Decode and validate a telemetry payload, or raise :class:`InvalidMessage` saying why."""
+    _check_version(payload)
+    try:
+        return _batch_decoder.decode(payload)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise InvalidMessage(str(exc), payload) from None
+
+
+def decode_status(payload: bytes) -> GatewayStatus:
+    _check_version(payload)
+    try:
+        return _status_decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise InvalidMessage(str(exc), payload) from None
+
+
+def decode_deadletter(payload: bytes) -> GatewayDeadLetter:
+    _check_version(payload)
+    try:
+        return _deadletter_decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise InvalidMessage(str(exc), payload) from None
+
+
+def to_builtins(message: msgspec.Struct) -> Any:
+    """The message as JSON-compatible builtins (for JSON columns and API responses)."""
+    return msgspec.to_builtins(message)
+
+
+def encode(message: TelemetryBatch | GatewayStatus | GatewayDeadLetter) -> bytes:
+    return _encoder.encode(message)
+
+
+def reading(
+    values: Measurements,
+    *,
+    device_id: str,
+    received_at: datetime,
+    seq: int,
+    seq_source: SeqSource,
+    measured_at: datetime | None = None,
+) -> Reading:
+    """Stamp decoded measurements with their identity (who, when, idempotency key)."""
+    return Reading(
+        **msgspec.structs.asdict(values),
+        device_id=device_id,
+        measured_at=measured_at,
+        received_at=received_at,
+        seq=seq,
+        seq_source=seq_source,
+    )
+
+
+def position(
+    fix: Fix,
+    *,
+    device_id: str,
+    received_at: datetime,
+    seq: int,
+    seq_source: SeqSource,
+    measured_at: datetime | None = None,
+) -> Position:
+    """Stamp a decoded fix with its identity (who, when, idempotency key)."""
+    return Position(
+        **msgspec.structs.asdict(fix),
+        device_id=device_id,
+        measured_at=measured_at,
+        received_at=received_at,
+        seq=seq,
+        seq_source=seq_source,
+    )

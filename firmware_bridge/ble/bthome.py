@@ -1,0 +1,295 @@
+"""BTHome (https://bthome.io) service data: decoded by bthome-ble, encoded here for simulators.
+
+:func:`decode` hands the advert to ``bthome_ble.BTHomeBluetoothDeviceData`` and maps what it
+reports into the telemetry contract's :class:`~coldtrail.schema.Measurements`:
+
+* temperature (°C), humidity (%), pressure (mbar = hPa), battery (%), and acceleration
+  (m/s², BTHome carries one magnitude, not three axes) as ``shock_g`` in g;
+* the packet id (object 0x00) becomes ``sensor_seq``, a timestamp object (0x50) ``measured_at``;
+* the advert's RSSI becomes ``rssi_dbm`` (left out when outside -150..20 dBm: some Bluetooth
+  stacks report 127 for "unknown").
+
+When an advert carries several objects of one kind (bthome-ble names them ``temperature_1``,
+``temperature_2``, ...) the first one is used.
+
+What :func:`decode` returns:
+
+* ``[sample]`` when the advert carries at least one of the measurements above;
+* ``[]`` for a well-formed advert that carries none of them: only a packet id, button or dimmer
+  events, binary sensors (door, window, low battery, ...), counters, illuminance, ...;
+* it raises :class:`~coldtrail.errors.DecodeError` (raw service data in the message) for no
+  BTHome service data, an encrypted advert (no bindkey support), a version other than 1 or 2,
+  an unknown object id or a truncated object anywhere in the payload (bthome-ble itself stops
+  there quietly and keeps the objects before it; we reject the whole advert so that the gateway
+  dead-letters it), or a value outside the contract (e.g. battery 255 %).
+
+bthome-ble is stateful (it drops repeated packet ids for 4 s); each call uses a fresh parser,
+so duplicates are left to the idempotency key downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
+
+import msgspec
+from bthome_ble import BTHomeBluetoothDeviceData, Units
+from bthome_ble.const import MEAS_TYPES
+
+from coldtrail.errors import DecodeError
+from coldtrail.schema import Measurements
+from firmware_bridge.frames import BleAdvert, Sample
+
+if TYPE_CHECKING:
+    from habluetooth import BluetoothServiceInfoBleak
+
+SERVICE_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
+"""BTHome v2 (unencrypted or encrypted, told apart by the device info byte)."""
+SERVICE_UUID_V1 = "0000181c-0000-1000-8000-00805f9b34fb"
+"""BTHome v1, unencrypted (deprecated by BTHome, still decoded)."""
+SERVICE_UUID_V1_ENCRYPTED = "0000181e-0000-1000-8000-00805f9b34fb"
+
+STANDARD_GRAVITY_MS2 = 9.80665
+
+_DEVICE_INFO_V2 = 0x40  # version 2 in bits 5-7; not encrypted, no MAC, not sleepy
+_ENCRYPTED_FLAG = 0x01
+_MAC_INCLUDED_FLAG = 0x02
+_VARIABLE_LENGTH_FORMATS = frozenset({"raw", "string", "command"})
+_RSSI_MIN, _RSSI_MAX = -150, 20  # the contract's range for rssi_dbm
+_V1_DATA_FORMATS = frozenset(range(5))  # uint, int, float, string, raw: all that v1 defines
+
+
+class _Malformed(Exception):
+    """A reason to reject the advert; :func:`decode` turns it into a DecodeError."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceInfo:
+    """The attributes of habluetooth's ``BluetoothServiceInfoBleak`` that bthome-ble reads.
+
+    The real class wants a bleak ``BLEDevice`` and an int RSSI, which a simulated advert has not.
+    """
+
+    name: str
+    address: str
+    rssi: int | None
+    service_data: Mapping[str, bytes]
+    time: float
+    manufacturer_data: Mapping[int, bytes] = field(default_factory=dict)
+    service_uuids: list[str] = field(default_factory=list)
+    source: str = "coldtrail"
+    raw: bytes | None = None
+
+
+def _same(value: float) -> float:
+    return value
+
+
+def _ms2_to_g(value: float) -> float:
+    return abs(value) / STANDARD_GRAVITY_MS2
+
+
+@dataclass(frozen=True, slots=True)
+class _Mapped:
+    field: str
+    """The Measurements field."""
+    key: str
+    """bthome-ble's sensor key (its device class)."""
+    unit: str
+    """The unit bthome-ble reports the value in."""
+    convert: Callable[[float], float]
+
+
+_MAPPED: tuple[_Mapped, ...] = (
+    _Mapped("temperature_c", "temperature", Units.TEMP_CELSIUS, _same),
+    _Mapped("humidity_pct", "humidity", Units.PERCENTAGE, _same),
+    _Mapped("pressure_hpa", "pressure", Units.PRESSURE_MBAR, _same),
+    _Mapped("battery_pct", "battery", Units.PERCENTAGE, _same),
+    _Mapped("shock_g", "acceleration", Units.ACCELERATION_METERS_PER_SQUARE_SECOND, _ms2_to_g),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    object_id: int
+    field: str
+    size: int
+    signed: bool
+    resolution: float
+
+
+# BTHome v2 objects the simulators emit, in ascending object id order as the spec requires.
+_PACKET_ID = 0x00
+_ENCODED: tuple[_Encoded, ...] = (
+    _Encoded(0x01, "battery_pct", 1, signed=False, resolution=1),
+    _Encoded(0x02, "temperature_c", 2, signed=True, resolution=0.01),
+    _Encoded(0x03, "humidity_pct", 2, signed=False, resolution=0.01),
+    _Encoded(0x04, "pressure_hpa", 3, signed=False, resolution=0.01),
+)
+
+
+def decode(advert: BleAdvert) -> list[Sample]:
+    """Decode the BTHome service data of one advert (see the module's docstring)."""
+    device_id = advert.address.upper()
+    uuid, data = _bthome_service_data(advert, device_id)
+    try:
+        _LAYOUT_CHECKS[uuid](data)
+        return _decode(advert, device_id, uuid, data)
+    except _Malformed as exc:
+        raise DecodeError(str(exc), data, device=device_id) from None
+
+
+def encode_v2(values: Measurements, packet_id: int) -> bytes:
+    """The BTHome v2 service data (unencrypted) for ``values``, as a sensor would send it.
+
+    Carries the packet id, battery, temperature, humidity and pressure; the other fields
+    (rssi, acceleration) are not part of what the simulators emit.
+    """
+    if not 0 <= packet_id <= 0xFF:
+        raise ValueError(f"a BTHome packet id is one byte (0-255), got {packet_id}")
+    out = bytearray((_DEVICE_INFO_V2, _PACKET_ID, packet_id))
+    for obj in _ENCODED:
+        value = getattr(values, obj.field)
+        if value is None:
+            continue
+        scaled = round(value / obj.resolution)
+        try:
+            encoded = scaled.to_bytes(obj.size, "little", signed=obj.signed)
+        except OverflowError:
+            raise ValueError(
+                f"{obj.field}={value} does not fit BTHome object 0x{obj.object_id:02x}"
+            ) from None
+        out.append(obj.object_id)
+        out += encoded
+    if len(out) == 3:
+        raise ValueError(
+            "nothing to encode: BTHome v2 carries "
+            + ", ".join(obj.field for obj in _ENCODED)
+            + f"; got {values}"
+        )
+    return bytes(out)
+
+
+def _bthome_service_data(advert: BleAdvert, device_id: str) -> tuple[str, bytes]:
+    for uuid in (SERVICE_UUID, SERVICE_UUID_V1, SERVICE_UUID_V1_ENCRYPTED):
+        if uuid in advert.service_data:
+            return uuid, bytes(advert.service_data[uuid])
+    present = ", ".join(sorted(advert.service_data)) or "none"
+    raise DecodeError(
+        f"no BTHome service data (service data UUIDs: {present})", b"", device=device_id
+    )
+
+
+def _check_v2(data: bytes) -> None:
+    """Reject what bthome-ble would drop quietly: walk the objects with its own table."""
+    if not data:
+        raise _Malformed("empty BTHome service data")
+    info = data[0]
+    if info & _ENCRYPTED_FLAG:
+        raise _Malformed("encrypted BTHome advert; coldtrail has no bindkey support")
+    if info >> 5 != 2:
+        raise _Malformed(f"BTHome version {info >> 5} in the device info byte, expected 2")
+    pos = 7 if info & _MAC_INCLUDED_FLAG else 1
+    if pos > len(data):
+        raise _Malformed("device info byte announces a MAC address that is not there")
+    while pos < len(data):
+        object_id = data[pos]
+        kind = MEAS_TYPES.get(object_id)
+        if kind is None:
+            raise _Malformed(f"unknown BTHome object id 0x{object_id:02x} at byte {pos}")
+        if kind.data_format in _VARIABLE_LENGTH_FORMATS:
+            if pos + 1 >= len(data):
+                raise _Malformed(f"object 0x{object_id:02x} at byte {pos} lacks its length")
+            length = data[pos + 1]
+            if kind.data_format == "command":
+                length = (length & 0x1F) + 1  # opcode + arguments
+            pos += 2 + length
+        else:
+            pos += 1 + kind.data_length
+        if pos > len(data):
+            raise _Malformed(f"object 0x{object_id:02x} truncated ({len(data)} bytes)")
+
+
+def _check_v1(data: bytes) -> None:
+    pos = 0
+    while pos < len(data):
+        length = data[pos] & 0x1F  # object id + value bytes
+        if length < 2 or pos + 1 >= len(data):
+            raise _Malformed(f"BTHome v1 object at byte {pos} has no value")
+        if data[pos] >> 5 not in _V1_DATA_FORMATS:
+            raise _Malformed(f"BTHome v1 data format {data[pos] >> 5} at byte {pos}")
+        object_id = data[pos + 1]
+        kind = MEAS_TYPES.get(object_id)
+        if kind is None or kind.meas_format is None:
+            raise _Malformed(f"unknown BTHome v1 object id 0x{object_id:02x} at byte {pos + 1}")
+        pos += 1 + length
+        if pos > len(data):
+            raise _Malformed(f"object 0x{object_id:02x} truncated ({len(data)} bytes)")
+
+
+def _encrypted_v1(data: bytes) -> None:
+    raise _Malformed("encrypted BTHome v1 advert; coldtrail has no bindkey support")
+
+
+_LAYOUT_CHECKS: dict[str, Callable[[bytes], None]] = {
+    SERVICE_UUID: _check_v2,
+    SERVICE_UUID_V1: _check_v1,
+    SERVICE_UUID_V1_ENCRYPTED: _encrypted_v1,
+}
+
+
+def _decode(advert: BleAdvert, device_id: str, uuid: str, data: bytes) -> list[Sample]:
+    info = _ServiceInfo(
+        name=advert.name or advert.address,
+        address=advert.address,
+        rssi=advert.rssi,
+        service_data={uuid: data},
+        time=advert.received_at.timestamp(),
+    )
+    update = BTHomeBluetoothDeviceData().update(cast("BluetoothServiceInfoBleak", info))
+    values = {key.key: value.native_value for key, value in update.entity_values.items()}
+    units = {key.key: d.native_unit_of_measurement for key, d in update.entity_descriptions.items()}
+
+    fields: dict[str, object] = {}
+    for mapped in _MAPPED:
+        key = _first(values, mapped.key)
+        if key is None:
+            continue
+        value = values[key]
+        if units.get(key) != mapped.unit:
+            raise _Malformed(f"bthome-ble reports {key} in {units.get(key)}, not {mapped.unit}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Malformed(f"{key} is {value!r}, not a number")
+        fields[mapped.field] = mapped.convert(value)
+    if not fields:
+        return []
+    if advert.rssi is not None and _RSSI_MIN <= advert.rssi <= _RSSI_MAX:
+        fields["rssi_dbm"] = advert.rssi  # some stacks report 127 for "unknown": left out
+    try:
+        measurements = msgspec.convert(fields, Measurements)
+    except msgspec.ValidationError as exc:
+        raise _Malformed(f"outside the telemetry contract: {exc}") from None
+
+    packet_key = _first(values, "packet_id")
+    timestamp_key = _first(values, "timestamp")
+    packet_id = values[packet_key] if packet_key else None
+    timestamp = values[timestamp_key] if timestamp_key else None
+    return [
+        Sample(
+            device_id=device_id,
+            values=measurements,
+            received_at=advert.received_at,
+            measured_at=timestamp if isinstance(timestamp, datetime) else None,
+            sensor_seq=packet_id if isinstance(packet_id, int) else None,
+        )
+    ]
+
+
+def _first(values: Mapping[str, object], key: str) -> str | None:
+    """bthome-ble's key for the first object of a kind: ``key``, or ``key_1`` if repeated."""
+    for candidate in (key, f"{key}_1"):
+        if candidate in values:
+            return candidate
+    return None

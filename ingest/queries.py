@@ -1,0 +1,90 @@
+"""Every SQL statement ingest runs on the hot path."""
+
+from __future__ import annotations
+
+READING_COLUMNS = (
+    "time", "device_id", "seq", "seq_source", "gateway_id", "measured_at", "received_at",
+    "temperature_c", "humidity_pct", "pressure_hpa", "accel_x_g", "accel_y_g", "accel_z_g",
+    "shock_g", "battery_pct", "rssi_dbm",
+)  # fmt: skip
+READING_TYPES = (
+    "timestamptz", "text", "int8", "text", "text", "timestamptz", "timestamptz",
+    "float8", "float8", "float8", "float8", "float8", "float8",
+    "float8", "float8", "int4",
+)  # fmt: skip
+
+POSITION_COLUMNS = (
+    "time", "device_id", "seq", "seq_source", "gateway_id", "measured_at", "received_at",
+    "lat", "lon", "speed_kmh", "heading_deg", "altitude_m", "hdop", "fix_quality", "satellites",
+)  # fmt: skip
+POSITION_TYPES = (
+    "timestamptz", "text", "int8", "text", "text", "timestamptz", "timestamptz",
+    "float8", "float8", "float8", "float8", "float8", "float8", "int2", "int2",
+)  # fmt: skip
+
+EVENT_COLUMNS = (
+    "time", "device_id", "seq", "seq_source", "gateway_id", "measured_at", "received_at",
+    "kind", "state", "value",
+)  # fmt: skip
+EVENT_TYPES = (
+    "timestamptz", "text", "int8", "text", "text", "timestamptz", "timestamptz",
+    "text", "text", "float8",
+)  # fmt: skip
+
+TABLES = {
+    "readings": (READING_COLUMNS, READING_TYPES),
+    "positions": (POSITION_COLUMNS, POSITION_TYPES),
+    "events": (EVENT_COLUMNS, EVENT_TYPES),
+}
+
+
+def create_stage(table: str) -> str:
+    columns, _ = TABLES[table]
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ON COMMIT DELETE ROWS AS"
+        f" SELECT {', '.join(columns)} FROM {table} WITH NO DATA"
+    )
+
+
+def copy_stage(table: str) -> str:
+    columns, _ = TABLES[table]
+    return f"COPY stage_{table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+
+
+def insert_from_stage(table: str) -> str:
+    columns = ", ".join(TABLES[table][0])
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM stage_{table}"
+        " ON CONFLICT DO NOTHING"
+    )
+
+
+ENSURE_PARTITIONS = "SELECT coldtrail_ensure_partitions(%s::regclass, %s, %s)"
+
+UPSERT_GATEWAY_SEEN = """
+INSERT INTO gateways (gateway_id, state, last_seen) VALUES (%s, 'online', %s)
+ON CONFLICT (gateway_id) DO UPDATE
+   SET last_seen = greatest(gateways.last_seen, excluded.last_seen)
+"""
+
+UPSERT_GATEWAY_STATUS = """
+INSERT INTO gateways (gateway_id, state, status, last_seen)
+VALUES (%s, %s, %s, coalesce(%s, now()))
+ON CONFLICT (gateway_id) DO UPDATE
+   SET state = excluded.state, status = excluded.status,
+       last_seen = greatest(gateways.last_seen, %s)
+"""
+
+UPSERT_DEVICE_SEEN = """
+INSERT INTO devices (device_id, gateway_id, first_seen, last_seen) VALUES (%s, %s, %s, %s)
+ON CONFLICT (device_id) DO UPDATE
+   SET gateway_id = excluded.gateway_id,
+       last_seen = greatest(devices.last_seen, excluded.last_seen)
+"""
+
+UPSERT_DEAD_LETTER = """
+INSERT INTO dead_letters (topic, gateway_id, payload, payload_sha256, reason)
+VALUES (%s, %s, %s, sha256(%s), %s)
+ON CONFLICT (topic, payload_sha256) DO UPDATE
+   SET last_seen = now(), count = dead_letters.count + 1, reason = excluded.reason
+"""

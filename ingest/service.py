@@ -1,0 +1,260 @@
+"""The ingest service: MQTT in, PostgreSQL out, each message acknowledged only after its commit.
+
+Messages are taken from the broker (QoS 1, persistent session, manual acknowledgement), grouped
+into a batch bounded by rows and by time, decoded and validated against the telemetry contract,
+written in one transaction, and acknowledged once that transaction has committed. Anything that
+breaks the contract is written to ``dead_letters`` in the same transaction, with its reason, and
+logged at WARNING. If the database is away, the batch is retried (never acknowledged meanwhile),
+so a crash at any moment loses nothing: the broker delivers the unacknowledged messages again and
+the idempotency key stores each reading once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from coldtrail import schema, topics
+from coldtrail.errors import InvalidMessage, ServiceUnavailable
+from coldtrail.mqtt import IncomingMessage, MqttConnection
+from coldtrail.settings import IngestSettings
+from ingest import migrate
+from ingest.store import DeadLetter, PsycopgTelemetryStore, WriteBatch, WriteResult
+
+log = logging.getLogger(__name__)
+
+STATS_EVERY_S = 30.0
+
+
+@dataclass(slots=True)
+class IngestStats:
+    messages: int = 0
+    stored: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    write_retries: int = 0
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{n} {r}" for r, n in self.dead_letters.most_common(5)) or "none"
+        return (
+            f"{self.messages} messages in {self.batches} batches; stored"
+            f" {self.stored['readings']} readings, {self.stored['positions']} positions,"
+            f" {self.stored['events']} events; {sum(self.duplicates.values())} duplicates ignored;"
+            f" {sum(self.dead_letters.values())} dead letters ({reasons});"
+            f" {self.write_retries} write retries"
+        )
+
+
+def classify(message: IncomingMessage, batch: WriteBatch) -> None:
+    """Add one MQTT message to the batch: as telemetry, a gateway status, or a dead letter."""
+
+    def dead(reason: str, gateway_id: str | None = None) -> None:
+        batch.dead_letters.append(DeadLetter(message.topic, message.payload, reason, gateway_id))
+
+    try:
+        parsed = topics.parse(message.topic)
+    except ValueError as exc:
+        dead(f"unexpected topic: {exc}")
+        return
+    try:
+        if parsed.channel == "telemetry":
+            telemetry = schema.decode_batch(message.payload)
+            if telemetry.gateway_id != parsed.gateway_id:
+                dead(
+                    f"gateway_id {telemetry.gateway_id!r} does not match the topic's"
+                    f" {parsed.gateway_id!r}",
+                    parsed.gateway_id,
+                )
+                return
+            batch.telemetry.append(telemetry)
+        elif parsed.channel == "status":
+            if not message.payload:  # a cleared retained status
+                return
+            batch.statuses.append(schema.decode_status(message.payload))
+        elif parsed.channel == "deadletter":
+            letter = schema.decode_deadletter(message.payload)
+            try:
+                raw = bytes.fromhex(letter.raw_hex)
+            except ValueError:
+                raw = letter.raw_hex.encode()
+            batch.dead_letters.append(
+                DeadLetter(
+                    message.topic,
+                    raw,
+                    f"gateway could not decode a frame from {letter.source}: {letter.reason}",
+                    letter.gateway_id,
+                )
+            )
+        else:
+            dead(f"ingest does not consume the {parsed.channel!r} channel", parsed.gateway_id)
+    except InvalidMessage as exc:
+        dead(exc.reason, parsed.gateway_id)
+
+
+class Ingester:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        mqtt: MqttConnection,
+        store: PsycopgTelemetryStore,
+    ) -> None:
+        self._settings = settings
+        self._mqtt = mqtt
+        self._store = store
+        self.stats = IngestStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_stats = time.monotonic()
+        logged = ""
+        while not stop.is_set():
+            messages = await self._collect(stop)
+            if messages:
+                await self._process(messages, stop)
+            now = time.monotonic()
+            if now - last_stats >= STATS_EVERY_S:
+                last_stats = now
+                summary = self.stats.summary()
+                if summary != logged:
+                    log.info("ingest: %s", summary)
+                    logged = summary
+        log.info("ingest stopped: %s", self.stats.summary())
+
+    async def _collect(self, stop: asyncio.Event) -> list[IncomingMessage]:
+        """Wait for a first message, then take more until the row or time bound is reached."""
+        first = await _first_of(self._mqtt.next_message(), stop, timeout=1.0)
+        if first is None:
+            return []
+        messages = [first]
+        deadline = time.monotonic() + self._settings.batch_max_wait_s
+        rows = _estimate_rows(first)
+        while rows < self._settings.batch_max_rows:
+            message = self._mqtt.next_message_nowait()
+            if message is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                message = await _first_of(self._mqtt.next_message(), stop, timeout=remaining)
+                if message is None:
+                    break
+            messages.append(message)
+            rows += _estimate_rows(message)
+        return messages
+
+    async def _process(self, messages: list[IncomingMessage], stop: asyncio.Event) -> None:
+        batch = WriteBatch()
+        for message in messages:
+            classify(message, batch)
+        result = await self._write_until_committed(batch)
+        for message in messages:
+            self._mqtt.ack(message)
+        self.stats.messages += len(messages)
+        self.stats.batches += 1
+        self.stats.stored.update(result.inserted)
+        self.stats.duplicates.update(result.duplicates)
+        for dead in batch.dead_letters:
+            self.stats.dead_letters[_reason_kind(dead.reason)] += 1
+            log.warning(
+                "dead letter from %s (%d bytes): %s", dead.topic, len(dead.payload), dead.reason
+            )
+
+    async def _write_until_committed(self, batch: WriteBatch) -> WriteResult:
+        delay = 0.5
+        while True:
+            try:
+                if self._store.closed:
+                    self._store = await PsycopgTelemetryStore.connect(self._db_url)
+                return await self._store.write(batch)
+            except psycopg.OperationalError as exc:
+                self.stats.write_retries += 1
+                log.warning(
+                    "database write failed (%s); %d rows kept unacknowledged, retrying in %.1f s",
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    batch.rows(),
+                    delay,
+                )
+                with contextlib.suppress(Exception):
+                    await self._store.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    @property
+    def _db_url(self) -> str:
+        return self._settings.database.url.get_secret_value()
+
+
+def _estimate_rows(message: IncomingMessage) -> int:
+    # Cheap upper-bound-ish estimate without decoding twice: one row per ~120 payload bytes.
+    return max(1, len(message.payload) // 120)
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":", 1)[0].split(" - at ", 1)[0][:60]
+
+
+async def _first_of(
+    getter: Coroutine[Any, Any, IncomingMessage], stop: asyncio.Event, timeout: float
+) -> IncomingMessage | None:
+    """The message, or None when ``stop`` is set or ``timeout`` passes first."""
+    get = asyncio.ensure_future(getter)
+    stopped = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({get, stopped}, timeout=timeout, return_when="FIRST_COMPLETED")
+    stopped.cancel()
+    if get in done:
+        result: IncomingMessage = get.result()
+        return result
+    get.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await get
+    return None
+
+
+async def _connect_store(url: str, wait_s: float) -> PsycopgTelemetryStore:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await PsycopgTelemetryStore.connect(url)
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(f"cannot connect to the database: {exc}") from None
+            await asyncio.sleep(1)
+
+
+async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> IngestStats:
+    """Run ingest until ``stop`` is set (or forever); returns its counters."""
+    stop = stop or asyncio.Event()
+    url = settings.database.url.get_secret_value()
+    if settings.migrate:
+        try:
+            await asyncio.to_thread(migrate.migrate, url)
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable(f"cannot migrate the database: {exc}") from None
+    store = await _connect_store(url, wait_s=30)
+    prefix = settings.mqtt.topic_prefix
+    subscriptions = [
+        (topics.subscription(channel, prefix), 1)
+        for channel in ("telemetry", "status", "deadletter")
+    ]
+    mqtt = MqttConnection(
+        settings.mqtt,
+        settings.client_id,
+        clean_session=False,
+        manual_ack=True,
+        subscriptions=subscriptions,
+    )
+    try:
+        await mqtt.start(wait_s=30)
+        ingester = Ingester(settings, mqtt, store)
+        await ingester.run(stop)
+        return ingester.stats
+    finally:
+        await mqtt.close()
+        await store.close()

@@ -1,0 +1,235 @@
+"""Writes decoded telemetry to PostgreSQL exactly once: binary COPY into a staging table, then
+``INSERT ... ON CONFLICT DO NOTHING`` on the idempotency key (device_id, time, seq).
+
+One call of :meth:`PsycopgTelemetryStore.write` is one transaction: rows, device and gateway
+bookkeeping and dead letters commit together, and only then does ingest acknowledge the MQTT
+messages they came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from coldtrail import schema
+from ingest import queries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    topic: str
+    payload: bytes
+    reason: str
+    gateway_id: str | None = None
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one transaction writes."""
+
+    telemetry: list[schema.TelemetryBatch] = field(default_factory=list)
+    statuses: list[schema.GatewayStatus] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def rows(self) -> int:
+        return sum(len(b.readings) + len(b.positions) + len(b.events) for b in self.telemetry)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    inserted: dict[str, int]
+    duplicates: dict[str, int]
+    dead_letters: int
+
+
+class TelemetryStore(Protocol):
+    async def write(self, batch: WriteBatch) -> WriteResult: ...
+
+
+def _time(item: schema.Reading | schema.Position | schema.Event) -> datetime:
+    return item.measured_at or item.received_at
+
+
+def reading_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:
+    rows = []
+    for b in batches:
+        for r in b.readings:
+            ax, ay, az = r.accel_g if r.accel_g is not None else (None, None, None)
+            rows.append(
+                (
+                    _time(r),
+                    r.device_id,
+                    r.seq,
+                    r.seq_source,
+                    b.gateway_id,
+                    r.measured_at,
+                    r.received_at,
+                    r.temperature_c,
+                    r.humidity_pct,
+                    r.pressure_hpa,
+                    ax,
+                    ay,
+                    az,
+                    r.shock_g,
+                    r.battery_pct,
+                    r.rssi_dbm,
+                )
+            )
+    return rows
+
+
+def position_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            _time(p),
+            p.device_id,
+            p.seq,
+            p.seq_source,
+            b.gateway_id,
+            p.measured_at,
+            p.received_at,
+            p.lat,
+            p.lon,
+            p.speed_kmh,
+            p.heading_deg,
+            p.altitude_m,
+            p.hdop,
+            p.fix_quality,
+            p.satellites,
+        )
+        for b in batches
+        for p in b.positions
+    ]
+
+
+def event_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            _time(e),
+            e.device_id,
+            e.seq,
+            e.seq_source,
+            b.gateway_id,
+            e.measured_at,
+            e.received_at,
+            e.kind,
+            e.state,
+            e.value,
+        )
+        for b in batches
+        for e in b.events
+    ]
+
+
+class PsycopgTelemetryStore:
+    """The PostgreSQL/TimescaleDB adapter of :class:`TelemetryStore`, on one connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+        self._months: set[tuple[str, int, int]] = set()
+        self._staged: set[str] = set()
+
+    @classmethod
+    async def connect(cls, url: str) -> PsycopgTelemetryStore:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=False)
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        inserted: dict[str, int] = {}
+        duplicates: dict[str, int] = {}
+        try:
+            async with self._conn.transaction():
+                for table, rows in (
+                    ("readings", reading_rows(batch.telemetry)),
+                    ("positions", position_rows(batch.telemetry)),
+                    ("events", event_rows(batch.telemetry)),
+                ):
+                    if rows:
+                        n = await self._copy_insert(table, rows)
+                        inserted[table] = n
+                        duplicates[table] = len(rows) - n
+                await self._bookkeeping(batch)
+                for dead in batch.dead_letters:
+                    await self._conn.execute(
+                        queries.UPSERT_DEAD_LETTER,
+                        (dead.topic, dead.gateway_id, dead.payload, dead.payload, dead.reason),
+                    )
+        except BaseException:
+            # The temporary staging tables may have gone with a broken session.
+            self._staged.clear()
+            raise
+        return WriteResult(inserted, duplicates, len(batch.dead_letters))
+
+    async def _copy_insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        await self._ensure_partitions(table, rows)
+        if table not in self._staged:
+            await self._conn.execute(queries.create_stage(table))
+            self._staged.add(table)
+        async with self._conn.cursor() as cur:
+            async with cur.copy(queries.copy_stage(table)) as copy:
+                copy.set_types(list(queries.TABLES[table][1]))
+                for row in rows:
+                    await copy.write_row(row)
+            await cur.execute(queries.insert_from_stage(table))
+            return max(cur.rowcount, 0)
+
+    async def _ensure_partitions(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        lo = min(row[0] for row in rows)
+        hi = max(row[0] for row in rows)
+        months = {
+            (table, m // 12, m % 12 + 1)
+            for m in range(lo.year * 12 + lo.month - 1, hi.year * 12 + hi.month)
+        }
+        if months <= self._months:
+            return
+        await self._conn.execute(queries.ENSURE_PARTITIONS, (table, lo, hi))
+        self._months |= months
+
+    async def _bookkeeping(self, batch: WriteBatch) -> None:
+        gateways: dict[str, datetime] = {}
+        devices: dict[str, tuple[str, datetime, datetime]] = {}
+        for b in batch.telemetry:
+            gateways[b.gateway_id] = max(b.sent_at, gateways.get(b.gateway_id, b.sent_at))
+            items: list[schema.Reading | schema.Position | schema.Event] = [
+                *b.readings,
+                *b.positions,
+                *b.events,
+            ]
+            for item in items:
+                t = item.received_at
+                _, first, last = devices.get(item.device_id, (b.gateway_id, t, t))
+                devices[item.device_id] = (b.gateway_id, min(first, t), max(last, t))
+        async with self._conn.cursor() as cur:
+            if gateways:
+                await cur.executemany(queries.UPSERT_GATEWAY_SEEN, sorted(gateways.items()))
+            if devices:
+                await cur.executemany(
+                    queries.UPSERT_DEVICE_SEEN,
+                    [(d, g, first, last) for d, (g, first, last) in sorted(devices.items())],
+                )
+            for status in batch.statuses:
+                await cur.execute(
+                    queries.UPSERT_GATEWAY_STATUS,
+                    (
+                        status.gateway_id,
+                        status.state,
+                        Jsonb(schema.to_builtins(status)),
+                        status.at,
+                        status.at,
+                    ),
+                )

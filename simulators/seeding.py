@@ -1,0 +1,88 @@
+"""Registers a simulated fleet through the public API, as an integrator would: vehicles,
+shipments with their parcels, and custody (parcel -> van, watched by its logger)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from coldtrail.errors import ServiceUnavailable
+from simulators.fleet import FleetPlan
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredShipment:
+    tracking_number: str
+    parcel_id: str
+    vehicle_id: str
+    logger_mac: str
+    excursion: bool
+    access_token: str
+    tracking_url: str
+
+
+def _check(response: httpx.Response, what: str) -> httpx.Response:
+    if response.is_success:
+        return response
+    raise ServiceUnavailable(
+        f"the API refused to {what}: HTTP {response.status_code} {response.text[:300]}"
+    )
+
+
+async def register(
+    client: httpx.AsyncClient, plan: FleetPlan, *, since: datetime
+) -> list[RegisteredShipment]:
+    """``client`` carries the API base URL and the ops bearer token. One shipment per parcel."""
+    out = []
+    for van in plan.vans:
+        _check(
+            await client.post(
+                "/v1/vehicles",
+                json={"vehicle_id": van.vehicle_id, "name": van.name, "gateway_id": van.gateway_id},
+            ),
+            f"register vehicle {van.vehicle_id}",
+        )
+        for parcel in van.parcels:
+            created = _check(
+                await client.post(
+                    "/v1/shipments",
+                    json={
+                        "tracking_number": parcel.tracking_number,
+                        "shopper_name": parcel.shopper_name,
+                        "shopper_language": parcel.shopper_language,
+                        "profile": "pharma-2-8",
+                        "origin": van.route_name.split(" -> ")[0],
+                        "destination": van.route_name.split(" -> ")[-1],
+                        "parcels": [
+                            {"parcel_id": parcel.parcel_id, "description": parcel.description}
+                        ],
+                    },
+                ),
+                f"create shipment {parcel.tracking_number}",
+            ).json()
+            _check(
+                await client.post(
+                    "/v1/custody",
+                    json={
+                        "parcel_id": parcel.parcel_id,
+                        "vehicle_id": van.vehicle_id,
+                        "device_id": parcel.logger_mac,
+                        "from_time": since.isoformat(),
+                    },
+                ),
+                f"hand parcel {parcel.parcel_id} to {van.vehicle_id}",
+            )
+            out.append(
+                RegisteredShipment(
+                    tracking_number=parcel.tracking_number,
+                    parcel_id=parcel.parcel_id,
+                    vehicle_id=van.vehicle_id,
+                    logger_mac=parcel.logger_mac,
+                    excursion=parcel.excursion,
+                    access_token=created["access_token"],
+                    tracking_url=created["tracking_url"],
+                )
+            )
+    return out

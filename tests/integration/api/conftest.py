@@ -1,0 +1,100 @@
+"""The API in process against a real PostgreSQL (the ``database_url`` fixture): helpers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from api.app import create_app
+from coldtrail.settings import ApiSettings, DatabaseSettings
+from ingest import migrate
+
+OPS_TOKEN = "ops-token-for-tests-0123456789"
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+def api_settings(url: str, *, ops_tokens: Iterable[str] = (OPS_TOKEN,), **more: Any) -> ApiSettings:
+    return ApiSettings(
+        database=DatabaseSettings(url=SecretStr(url), pool_min=1, pool_max=4),
+        ops_tokens=[SecretStr(t) for t in ops_tokens],
+        **more,
+    )
+
+
+@asynccontextmanager
+async def running(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan entered (ASGITransport does not run it) and a client."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    migrate.migrate(database_url)
+    return database_url
+
+
+@pytest.fixture
+async def client(migrated_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(api_settings(migrated_url)) as client:
+        yield client
+
+
+async def create_shipment(
+    client: httpx.AsyncClient, tracking_number: str, *parcel_ids: str, **fields: Any
+) -> dict[str, Any]:
+    body = {"tracking_number": tracking_number, "parcels": [{"parcel_id": p} for p in parcel_ids]}
+    response = await client.post("/v1/shipments", json={**body, **fields}, headers=OPS)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=OPS)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def insert_readings(url: str, rows: Iterable[tuple[datetime, str, int, float]]) -> None:
+    """(time, device_id, seq, temperature_c) rows, as ingest would store them."""
+    rows = list(rows)
+    with psycopg.connect(url) as conn:
+        times = [r[0] for r in rows]
+        conn.execute(
+            "SELECT coldtrail_ensure_partitions('readings', %s, %s)", (min(times), max(times))
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO readings (time, device_id, seq, seq_source, gateway_id, received_at,"
+                " temperature_c, humidity_pct, battery_pct)"
+                " VALUES (%s, %s, %s, 'sensor', 'gw-x', %s, %s, 50, 90)",
+                [(t, device, seq, t, temp) for t, device, seq, temp in rows],
+            )
+
+
+def insert_positions(
+    url: str, rows: Iterable[tuple[datetime, str, int, str, float, float]]
+) -> None:
+    """(time, device_id, seq, gateway_id, lat, lon) rows."""
+    rows = list(rows)
+    with psycopg.connect(url) as conn:
+        times = [r[0] for r in rows]
+        conn.execute(
+            "SELECT coldtrail_ensure_partitions('positions', %s, %s)", (min(times), max(times))
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO positions (time, device_id, seq, seq_source, gateway_id, received_at,"
+                " lat, lon, speed_kmh) VALUES (%s, %s, %s, 'gateway', %s, %s, %s, %s, 42)",
+                [(t, d, seq, gw, t, lat, lon) for t, d, seq, gw, lat, lon in rows],
+            )

@@ -1,0 +1,225 @@
+"""The timeline: readings and positions of one shipment's custody ranges, in time order, paged."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.api.conftest import (
+    OPS,
+    create_shipment,
+    insert_positions,
+    insert_readings,
+    post,
+)
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)  # the hour spans a month (and partition) boundary
+
+
+def at(minute: int) -> datetime:
+    return T0 + timedelta(minutes=minute)
+
+
+def iso(minute: int) -> str:
+    return at(minute).isoformat().replace("+00:00", "Z")
+
+
+async def seed(client: httpx.AsyncClient, url: str) -> dict[str, str]:
+    """Shipment A (parcels A1, A2, A3) and shipment B (B1), sharing van-1.
+
+    - A1: van-1 with logger tag-1 from minute 10, moved to van-2 (same logger) at minute 40.
+    - A2: van-1 with logger tag-2 from minute 10; A3 joins the same compartment logger at 20.
+    - B1: van-1 with logger tag-3 from minute 10.
+    Every logger reads every minute 0..59 (before custody too); each van's GPS every 2 minutes.
+    """
+    await post(
+        client, "/v1/vehicles", {"vehicle_id": "van-1", "name": "Van 1", "gateway_id": "gw-1"}
+    )
+    await post(
+        client, "/v1/vehicles", {"vehicle_id": "van-2", "name": "Van 2", "gateway_id": "gw-2"}
+    )
+    a = await create_shipment(client, "TN-A", "A1", "A2", "A3")
+    b = await create_shipment(client, "TN-B", "B1")
+    for parcel, vehicle, device, minute in [
+        ("A1", "van-1", "tag-1", 10),
+        ("A2", "van-1", "tag-2", 10),
+        ("B1", "van-1", "tag-3", 10),
+        ("A3", "van-1", "tag-2", 20),
+        ("A1", "van-2", "tag-1", 40),
+    ]:
+        await post(
+            client,
+            "/v1/custody",
+            {
+                "parcel_id": parcel,
+                "vehicle_id": vehicle,
+                "device_id": device,
+                "from_time": iso(minute),
+            },
+        )
+    insert_readings(
+        url,
+        [(at(m), tag, m, 4.0 + m / 100) for tag in ("tag-1", "tag-2", "tag-3") for m in range(60)],
+    )
+    insert_positions(
+        url,
+        [
+            (at(m), gps, m, gw, 45.0 + m / 1000, 4.8)
+            for gps, gw in (("gps-1", "gw-1"), ("gps-2", "gw-2"), ("gps-9", "gw-9"))
+            for m in range(0, 60, 2)
+        ],
+    )
+    return {"A": a["access_token"], "B": b["access_token"]}
+
+
+def expected_a() -> list[tuple[str, str, str, int, list[str]]]:
+    """(time, kind, device_id, seq, parcel_ids) of shipment A, in order."""
+    items = []
+    for m in range(60):
+        if m >= 10 and m % 2 == 0:
+            parcels = (["A1"] if m < 40 else []) + ["A2"] + (["A3"] if m >= 20 else [])
+            items.append((iso(m), "position", "gps-1", m, parcels))
+        if m >= 40 and m % 2 == 0:
+            items.append((iso(m), "position", "gps-2", m, ["A1"]))
+        if m >= 10:
+            items.append((iso(m), "reading", "tag-1", m, ["A1"]))
+            items.append((iso(m), "reading", "tag-2", m, ["A2"] + (["A3"] if m >= 20 else [])))
+    return items
+
+
+def key(item: dict[str, Any]) -> tuple[str, str, str, int, list[str]]:
+    return (item["time"], item["kind"], item["device_id"], item["seq"], item["parcel_ids"])
+
+
+async def all_pages(
+    client: httpx.AsyncClient, path: str, limit: int, **request: Any
+) -> tuple[list[dict[str, Any]], int]:
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {**request.pop("params", {}), "limit": limit}
+    pages = 0
+    while True:
+        response = await client.get(path, params=params, **request)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["items"]) <= limit
+        items.extend(body["items"])
+        pages += 1
+        if body["next_cursor"] is None:
+            return items, pages
+        params["cursor"] = body["next_cursor"]
+
+
+async def test_the_timeline_merges_readings_and_positions_of_the_custody_ranges(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    tokens = await seed(client, migrated_url)
+    response = await client.get("/v1/shipments/TN-A/timeline", params={"token": tokens["A"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["next_cursor"] is None
+    assert [key(i) for i in body["items"]] == expected_a()
+    # Nothing from before custody began (tag-1 read from minute 0), nothing of shipment B.
+    assert min(i["time"] for i in body["items"]) == iso(10)
+    assert {i["device_id"] for i in body["items"]} == {"tag-1", "tag-2", "gps-1", "gps-2"}
+
+    first_reading = next(i for i in body["items"] if i["kind"] == "reading")
+    assert first_reading == {
+        "time": iso(10), "kind": "reading", "device_id": "tag-1", "seq": 10,
+        "parcel_id": "A1", "parcel_ids": ["A1"],
+        "temperature_c": 4.1, "humidity_pct": 50.0, "shock_g": None, "battery_pct": 90.0,
+        "lat": None, "lon": None, "speed_kmh": None, "heading_deg": None,
+    }  # fmt: skip
+    first_position = body["items"][0]
+    assert first_position["kind"] == "position"
+    assert first_position["parcel_id"] is None
+    assert (first_position["lat"], first_position["lon"]) == (45.01, 4.8)
+    assert first_position["temperature_c"] is None
+
+    parcels = {p["parcel_id"]: p for p in body["parcels"]}
+    assert list(parcels) == ["A1", "A2", "A3"]
+    assert (parcels["A1"]["readings"], parcels["A1"]["positions"]) == (50, 15 + 10)
+    assert (parcels["A2"]["readings"], parcels["A2"]["positions"]) == (50, 25)
+    assert (parcels["A3"]["readings"], parcels["A3"]["positions"]) == (40, 20)
+    assert parcels["A1"]["latest_reading"] == {
+        "time": iso(59), "device_id": "tag-1", "temperature_c": 4.59,
+        "humidity_pct": 50.0, "battery_pct": 90.0,
+    }  # fmt: skip
+    assert parcels["A1"]["latest_position"] == {
+        "time": iso(58), "lat": 45.058, "lon": 4.8, "speed_kmh": 42.0,
+    }  # fmt: skip
+
+    b = await client.get("/v1/shipments/TN-B/timeline", headers={"X-Tracking-Token": tokens["B"]})
+    devices_b = {i["device_id"] for i in b.json()["items"]}
+    assert devices_b == {"tag-3", "gps-1"}  # B rides in van-1 too, so it sees van-1's positions
+    assert all(i["parcel_ids"] == ["B1"] for i in b.json()["items"])
+
+
+async def test_time_order_is_strict_and_pages_return_every_item_once(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    tokens = await seed(client, migrated_url)
+    expected = expected_a()
+    for limit in (1, 7, 50, len(expected), 5000):
+        items, pages = await all_pages(
+            client, "/v1/shipments/TN-A/timeline", limit, params={"token": tokens["A"]}
+        )
+        assert [key(i) for i in items] == expected, limit
+        assert pages == max(1, -(-len(expected) // limit))  # a full last page has no cursor
+    sort_keys = [(i["time"], i["kind"], i["device_id"], i["seq"]) for i in items]
+    assert all(a < b for a, b in itertools.pairwise(sort_keys))
+    # Ops see the same timeline.
+    ops_items, _ = await all_pages(client, "/v1/shipments/TN-A/timeline", 40, headers=OPS)
+    assert ops_items == items
+
+
+async def test_a_cursor_from_another_shipment_shows_nothing_of_it(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    tokens = await seed(client, migrated_url)
+    b = await client.get("/v1/shipments/TN-B/timeline", params={"token": tokens["B"], "limit": 3})
+    cursor = b.json()["next_cursor"]
+    a = await client.get(
+        "/v1/shipments/TN-A/timeline", params={"token": tokens["A"], "cursor": cursor}
+    )
+    assert a.status_code == 200
+    assert {i["device_id"] for i in a.json()["items"]} <= {"tag-1", "tag-2", "gps-1", "gps-2"}
+
+
+async def test_a_bad_cursor_or_limit_is_refused(client: httpx.AsyncClient) -> None:
+    await create_shipment(client, "TN-1", "P-1")
+    bad = await client.get("/v1/shipments/TN-1/timeline", params={"cursor": "bm9wZQ"}, headers=OPS)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_cursor"
+    for limit in (0, 5001):
+        response = await client.get(
+            "/v1/shipments/TN-1/timeline", params={"limit": limit}, headers=OPS
+        )
+        assert response.status_code == 422
+        assert response.json()["error"]["message"].startswith("query.limit:")
+
+
+async def test_a_shipment_without_custody_has_an_empty_timeline(client: httpx.AsyncClient) -> None:
+    created = await create_shipment(client, "TN-1", "P-1", shopper_language="fr")
+    response = await client.get(created["tracking_url"])
+    assert response.json() == {
+        "tracking_number": "TN-1",
+        "shopper_language": "fr",
+        "parcels": [
+            {
+                "parcel_id": "P-1",
+                "description": None,
+                "latest_reading": None,
+                "latest_position": None,
+                "readings": 0,
+                "positions": 0,
+            }
+        ],
+        "items": [],
+        "next_cursor": None,
+    }

@@ -1,0 +1,115 @@
+"""The asyncio paho adapter against a real broker: PUBACK, manual acknowledgement, last will."""
+
+import asyncio
+import sys
+import uuid
+
+import pytest
+
+from coldtrail.mqtt import MqttConnection
+from coldtrail.settings import MqttSettings, parse_mqtt_url
+
+pytestmark = pytest.mark.integration
+
+
+def settings(url: str) -> MqttSettings:
+    return MqttSettings(**parse_mqtt_url(url))
+
+
+async def next_message(conn: MqttConnection, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    return await asyncio.wait_for(conn.next_message(), timeout)
+
+
+async def test_qos1_publish_returns_after_puback_and_is_delivered(
+    mqtt_url: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}/a"
+    async with MqttConnection(
+        settings(mqtt_url), f"sub-{uuid.uuid4().hex[:8]}", subscriptions=[(topic, 1)]
+    ) as sub:
+        await asyncio.wait_for(sub.connected.wait(), 5)
+        async with MqttConnection(settings(mqtt_url), f"pub-{uuid.uuid4().hex[:8]}") as pub:
+            await asyncio.wait_for(pub.connected.wait(), 5)
+            await asyncio.sleep(0.2)  # let the subscription settle
+            await asyncio.wait_for(pub.publish(topic, b"hello", qos=1), 5)
+        message = await next_message(sub)
+        assert (message.topic, message.payload, message.qos) == (topic, b"hello", 1)
+
+
+async def test_unacknowledged_messages_come_back_on_the_persistent_session(
+    mqtt_url: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}/ack"
+    client_id = f"ingest-{uuid.uuid4().hex[:8]}"
+
+    def consumer() -> MqttConnection:
+        return MqttConnection(
+            settings(mqtt_url),
+            client_id,
+            clean_session=False,
+            manual_ack=True,
+            subscriptions=[(topic, 1)],
+        )
+
+    async with consumer() as first:
+        await asyncio.wait_for(first.connected.wait(), 5)
+        await asyncio.sleep(0.2)
+        async with MqttConnection(settings(mqtt_url), f"pub-{uuid.uuid4().hex[:8]}") as pub:
+            await asyncio.wait_for(pub.connected.wait(), 5)
+            await pub.publish(topic, b"reading-1", qos=1)
+        message = await next_message(first)
+        assert message.payload == b"reading-1"
+        # Crash before the database commit: no acknowledgement is sent.
+
+    async with consumer() as second:
+        again = await next_message(second)
+        assert again.payload == b"reading-1"
+        assert second.ack(again)
+        await asyncio.sleep(0.3)
+
+    async with consumer() as third:
+        await asyncio.wait_for(third.connected.wait(), 5)
+        with pytest.raises(TimeoutError):
+            await next_message(third, timeout=1.0)
+
+
+VANISHING_GATEWAY = """
+import asyncio, os, sys
+from coldtrail.mqtt import MqttConnection
+from coldtrail.settings import MqttSettings, parse_mqtt_url
+
+async def main():
+    conn = MqttConnection(MqttSettings(**parse_mqtt_url(sys.argv[1])), sys.argv[2],
+                          will=Will(sys.argv[3], b"offline"))
+    await conn.start(wait_s=5)
+    await conn.publish(sys.argv[3], b"online", qos=1, retain=True)
+    os._exit(0)  # a power cut: no DISCONNECT packet
+
+asyncio.run(main())
+"""
+
+
+async def test_last_will_says_offline_when_a_gateway_vanishes(
+    mqtt_url: str, topic_prefix: str
+) -> None:
+    status = f"{topic_prefix}/gw/status"
+    async with MqttConnection(
+        settings(mqtt_url), f"watch-{uuid.uuid4().hex[:8]}", subscriptions=[(status, 1)]
+    ) as watcher:
+        await asyncio.wait_for(watcher.connected.wait(), 5)
+        await asyncio.sleep(0.2)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", VANISHING_GATEWAY, mqtt_url, f"gw-{uuid.uuid4().hex[:8]}", status
+        )
+        assert await process.wait() == 0
+        assert (await next_message(watcher)).payload == b"online"
+        assert (await next_message(watcher, timeout=10)).payload == b"offline"
+
+
+async def test_an_unreachable_broker_is_reported_clearly() -> None:
+    from coldtrail.errors import ServiceUnavailable
+    from coldtrail.localservices import free_tcp_port
+
+    conn = MqttConnection(settings(f"mqtt://127.0.0.1:{free_tcp_port()}"), "nobody-home")
+    with pytest.raises(ServiceUnavailable, match="did not accept a connection"):
+        await conn.start(wait_s=1.5)

@@ -1,0 +1,46 @@
+"""The OpenAPI contract: summaries, typed bodies, the error body and the security schemes."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from api.app import create_app
+from coldtrail.settings import ApiSettings, DatabaseSettings
+
+
+def test_every_operation_is_documented_with_its_security_and_error_body() -> None:
+    settings = ApiSettings(
+        database=DatabaseSettings(url=SecretStr("postgresql://127.0.0.1:1/none")),
+        ops_tokens=[SecretStr("t")],
+    )
+    spec = create_app(settings).openapi()  # building the app touches no database
+    operations = {
+        (method.upper(), path): op
+        for path, methods in spec["paths"].items()
+        for method, op in methods.items()
+    }
+    assert set(operations) == {
+        ("GET", "/health"),
+        ("POST", "/v1/vehicles"),
+        ("POST", "/v1/shipments"),
+        ("GET", "/v1/shipments"),
+        ("POST", "/v1/custody"),
+        ("GET", "/v1/shipments/{tracking_number}/timeline"),
+    }
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    for (method, path), op in operations.items():
+        assert op.get("summary"), (method, path)
+        success = op["responses"]["201" if method == "POST" else "200"]
+        assert "$ref" in success["content"]["application/json"]["schema"], (method, path)
+        if path == "/health":
+            assert "security" not in op
+            continue
+        assert op["responses"]["422"]["content"]["application/json"]["schema"] == error_body
+        if "timeline" in path:
+            assert op["security"] == [
+                {"OpsToken": []},
+                {"TrackingTokenQuery": []},
+                {"TrackingTokenHeader": []},
+            ]
+        else:
+            assert op["security"] == [{"OpsToken": []}], (method, path)

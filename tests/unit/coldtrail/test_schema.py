@@ -1,0 +1,149 @@
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coldtrail import schema
+from coldtrail.errors import InvalidMessage
+
+NOW = datetime(2026, 11, 23, 13, 0, 0, tzinfo=UTC)
+
+
+def batch(**overrides: object) -> schema.TelemetryBatch:
+    reading = schema.reading(
+        schema.Measurements(temperature_c=4.25, humidity_pct=61.5, battery_pct=96),
+        device_id="A4:C1:38:12:34:56",
+        received_at=NOW,
+        seq=17,
+        seq_source="sensor",
+    )
+    position = schema.position(
+        schema.Fix(lat=45.76, lon=4.84, speed_kmh=36.0, hdop=0.9, fix_quality=1, satellites=9),
+        device_id="GPS-VAN-1",
+        measured_at=NOW,
+        received_at=NOW,
+        seq=3,
+        seq_source="gateway",
+    )
+    event = schema.Event(
+        device_id="DOOR-1", kind="door", state="open", received_at=NOW, seq=1, seq_source="gateway"
+    )
+    fields: dict[str, object] = {
+        "gateway_id": "gw-van-1",
+        "sent_at": NOW,
+        "readings": [reading],
+        "positions": [position],
+        "events": [event],
+    }
+    fields.update(overrides)
+    return schema.TelemetryBatch(**fields)  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_every_field() -> None:
+    original = batch()
+    payload = schema.encode(original)
+    assert b'"v":1' in payload
+    assert schema.decode_batch(payload) == original
+
+
+def test_unknown_version_is_invalid_not_a_crash() -> None:
+    payload = schema.encode(batch()).replace(b'"v":1', b'"v":2')
+    with pytest.raises(InvalidMessage, match="unsupported contract version 2"):
+        schema.decode_batch(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"garbage", "not a JSON object"),
+        (b"[1,2]", "not a JSON object"),
+        (b'{"gateway_id":"x"}', "no contract version"),
+        (b'{"v":1,"gateway_id":"x","sent_at":"2026-11-23T13:00:00Z"}', "at least one reading"),
+        (b'{"v":1,"gateway_id":"x","sent_at":"2026-11-23T13:00:00"}', "timezone"),
+    ],
+)
+def test_invalid_payloads_say_why(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidMessage, match=reason) as info:
+        schema.decode_batch(payload)
+    assert info.value.payload == payload
+
+
+@pytest.mark.parametrize(
+    ("needle", "replacement", "where"),
+    [
+        (b'"temperature_c":4.25', b'"temperature_c":"cold"', "temperature_c"),
+        (b'"lat":45.76', b'"lat":91.0', "lat"),
+        (b'"humidity_pct":61.5', b'"humidity_pct":-1', "humidity_pct"),
+        (b'"seq":17', b'"seq":-1', "seq"),
+        (b'"kind":"door"', b'"kind":"teleport"', "kind"),
+        (b'"gateway_id":"gw-van-1"', b'"gateway_id":"a/b"', "gateway_id"),
+    ],
+)
+def test_field_errors_name_the_field(needle: bytes, replacement: bytes, where: str) -> None:
+    payload = schema.encode(batch())
+    assert needle in payload
+    with pytest.raises(InvalidMessage, match=where):
+        schema.decode_batch(payload.replace(needle, replacement))
+
+
+def test_unknown_fields_are_refused() -> None:
+    payload = schema.encode(batch()).replace(
+        b'"temperature_c"', b'"temperature_f":1,"temperature_c"'
+    )
+    with pytest.raises(InvalidMessage, match="temperature_f"):
+        schema.decode_batch(payload)
+
+
+def test_a_reading_without_measurements_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one measurement"):
+        schema.Measurements()
+
+
+def test_status_and_deadletter_round_trip() -> None:
+    status = schema.GatewayStatus(gateway_id="gw-1", state="online", at=NOW, pending=3)
+    assert schema.decode_status(schema.encode(status)) == status
+    letter = schema.GatewayDeadLetter(
+        gateway_id="gw-1", source="GPS-1", received_at=NOW, raw_hex="00ff", reason="bad checksum"
+    )
+    assert schema.decode_deadletter(schema.encode(letter)) == letter
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_raise_only_invalid_message(data: bytes) -> None:
+    try:
+        schema.decode_batch(data)
+    except InvalidMessage:
+        pass
+
+
+@given(
+    temperature=st.floats(-100, 200, allow_nan=False),
+    humidity=st.floats(0, 100, allow_nan=False),
+    seq=st.integers(0, 2**63 - 1),
+)
+def test_decode_encode_round_trip(temperature: float, humidity: float, seq: int) -> None:
+    reading = schema.reading(
+        schema.Measurements(temperature_c=temperature, humidity_pct=humidity),
+        device_id="dev-1",
+        received_at=NOW,
+        seq=seq,
+        seq_source="gateway",
+    )
+    original = schema.TelemetryBatch(gateway_id="gw", sent_at=NOW, readings=[reading])
+    assert schema.decode_batch(schema.encode(original)) == original
+
+
+def test_to_builtins_gives_json_types() -> None:
+    out = schema.to_builtins(schema.GatewayStatus(gateway_id="gw", state="offline"))
+    assert out == {
+        "v": 1,
+        "gateway_id": "gw",
+        "state": "offline",
+        "at": None,
+        "software": None,
+        "pending": None,
+        "sources": {},
+    }
+    assert msgspec.json.encode(out)

@@ -1,0 +1,42 @@
+from datetime import UTC, datetime
+
+from coldtrail import schema
+from gateway.outbox import MemoryOutbox
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def reading(seq: int) -> schema.Reading:
+    return schema.reading(
+        schema.Measurements(temperature_c=4.0),
+        device_id="d",
+        received_at=NOW,
+        seq=seq,
+        seq_source="sensor",
+    )
+
+
+def test_items_leave_only_when_confirmed_and_in_order() -> None:
+    outbox = MemoryOutbox(capacity=10)
+    for seq in range(5):
+        assert outbox.put(reading(seq))
+    assert [r.seq for r in outbox.oldest(3)] == [0, 1, 2]
+    assert len(outbox) == 5  # handed out, not yet acknowledged
+    outbox.confirm(3)
+    assert [r.seq for r in outbox.oldest(10)] == [3, 4]
+
+
+def test_a_full_outbox_refuses_and_counts() -> None:
+    outbox = MemoryOutbox(capacity=2)
+    assert outbox.put(reading(1)) and outbox.put(reading(2))
+    assert not outbox.put(reading(3))
+    assert outbox.refused == 1
+    assert [r.seq for r in outbox.oldest(5)] == [1, 2]
+
+
+async def test_wait_nonempty_wakes_on_put() -> None:
+    outbox = MemoryOutbox(capacity=2)
+    outbox.put(reading(1))
+    await outbox.wait_nonempty()
+    outbox.confirm(1)
+    assert len(outbox) == 0
