@@ -186,9 +186,28 @@ class TimelineItem(BaseModel):
     heading_deg: float | None = None
 
 
+class Alert(BaseModel):
+    """A temperature excursion of one parcel against its shipment's profile."""
+
+    parcel_id: str
+    kind: Literal["temperature_excursion"] = "temperature_excursion"
+    boundary: Literal["high", "low"]
+    limit_c: float
+    start: datetime = Field(description="The first reading outside the band.")
+    end: datetime | None = Field(description="The first reading back in the band; null: ongoing.")
+    peak_c: float
+    readings: int = Field(description="How many readings were outside the band.")
+
+
 class Timeline(BaseModel):
     tracking_number: str
     shopper_language: str
+    profile: str | None = Field(description="The temperature profile, e.g. pharma-2-8.")
+    in_spec: bool | None = Field(
+        description="False if any parcel had a temperature excursion; null when the profile is"
+        " unknown or no temperature was read yet."
+    )
+    alerts: list[Alert] = Field(description="Temperature excursions over the whole shipment.")
     parcels: list[ParcelTimeline]
     items: list[TimelineItem] = Field(description="Strictly ascending (time, kind, device, seq).")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end.")

@@ -9,6 +9,7 @@ one shipment's parcels, so no row of another shipment can appear.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -136,10 +137,11 @@ class ShipmentRef:
     shipment_id: int
     tracking_number: str
     shopper_language: str
+    profile: str | None
 
 
 _FIND_SHIPMENT = """
-SELECT shipment_id, tracking_number, shopper_language FROM shipments
+SELECT shipment_id, tracking_number, shopper_language, profile FROM shipments
 WHERE tracking_number = %(tracking_number)s
 """
 _FIND_SHIPMENT_WITH_TOKEN = _FIND_SHIPMENT + " AND access_token_sha256 = %(token_sha256)s"
@@ -156,7 +158,9 @@ async def find_shipment(
     sql = _FIND_SHIPMENT if token_sha256 is None else _FIND_SHIPMENT_WITH_TOKEN
     cur = await conn.execute(sql, params)
     row = await cur.fetchone()
-    return ShipmentRef(int(row[0]), str(row[1]), str(row[2])) if row else None
+    if row is None:
+        return None
+    return ShipmentRef(int(row[0]), str(row[1]), str(row[2]), row[3])
 
 
 # --- custody --------------------------------------------------------------------------------
@@ -275,12 +279,32 @@ async def timeline_parcels(conn: Conn, shipment_id: int) -> list[ParcelTimeline]
         return [ParcelTimeline.model_validate(row) for row in await cur.fetchall()]
 
 
+_PARCEL_TEMPERATURES = f"""
+WITH {_SPANS}
+SELECT s.parcel_id, r.time, r.temperature_c
+FROM spans s JOIN readings r ON {_IN_READING_SPAN}
+WHERE r.temperature_c IS NOT NULL
+ORDER BY s.parcel_id, r.time, r.seq
+"""
+
+
+async def parcel_temperatures(
+    conn: Conn, shipment_id: int
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Every temperature of each parcel of the shipment, in time order (for its condition)."""
+    out: dict[str, list[tuple[datetime, float]]] = {}
+    cur = await conn.execute(_PARCEL_TEMPERATURES, {"shipment_id": shipment_id})
+    for parcel_id, time, temperature in await cur.fetchall():
+        out.setdefault(parcel_id, []).append((time, temperature))
+    return out
+
+
 def _after(alias: str, kind: str) -> str:
     """Keyset condition: items strictly after the cursor's (time, kind, device_id, seq)."""
     return (
         f" AND {alias}.time >= %(after_time)s"
         f" AND ({alias}.time, '{kind}'::text, {alias}.device_id, {alias}.seq)"
-        " >= (%(after_time)s::timestamptz, %(after_kind)s::text,"
+        " > (%(after_time)s::timestamptz, %(after_kind)s::text,"
         " %(after_device_id)s::text, %(after_seq)s::bigint)"
     )
 

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from typing import Any
 
 from coldtrail import __version__
 from coldtrail.errors import ColdtrailError, ConfigError, ServiceUnavailable
@@ -44,8 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for entry in sorted(entry_points(group="coldtrail.commands"), key=lambda e: e.name):
-        entry.load()(subparsers)
+        try:
+            registrar = entry.load()
+        except ImportError as exc:
+            # e.g. a gateway installed without the server dependencies: the other commands work.
+            _unavailable(subparsers, entry.name, exc)
+            continue
+        registrar(subparsers)
     return parser
+
+
+def _unavailable(subparsers: Any, name: str, exc: ImportError) -> None:
+    reason = f"'coldtrail {name}' is not available here: {exc} (install the missing package)"
+    parser = subparsers.add_parser(name, help=f"(unavailable: {exc.name or exc})")
+
+    def fail(args: argparse.Namespace) -> int:
+        raise ConfigError(reason)
+
+    parser.set_defaults(func=fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,7 @@ class Reading(Measurements, kw_only=True):
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
-    seq_source: SeqSource = "sensor"
+    seq_source: SeqSource
 
 
 class Position(Fix, kw_only=True):
@@ -99,7 +99,7 @@ class Position(Fix, kw_only=True):
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
-    seq_source: SeqSource = "sensor"
+    seq_source: SeqSource
 
 
 class Event(_Struct, kw_only=True):
@@ -112,7 +112,7 @@ class Event(_Struct, kw_only=True):
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
-    seq_source: SeqSource = "sensor"
+    seq_source: SeqSource
 
     def __post_init__(self) -> None:
         _check_finite(self)
@@ -204,6 +204,15 @@ def decode_deadletter(payload: bytes) -> GatewayDeadLetter:
         return _deadletter_decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise InvalidMessage(str(exc), payload) from None
+
+
+def validate(item: Reading | Position | Event) -> None:
+    """Check an item built in code against the contract's constraints (msgspec checks them only
+    when decoding). Raises ``ValueError`` saying which field is wrong."""
+    try:
+        msgspec.json.decode(_encoder.encode(item), type=type(item))
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def to_builtins(message: msgspec.Struct) -> Any:

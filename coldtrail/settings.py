@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import pydantic
 from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from coldtrail import topics
 from coldtrail.errors import ConfigError
@@ -113,7 +113,7 @@ class ApiSettings(BaseSettings):
     ops_tokens: list[SecretStr] = []
     """Bearer tokens of the operations team (ops endpoints refuse every request without one)."""
     public_url: str | None = None
-    """Base URL shown in links; defaults to http://host:port."""
+    """Base URL of the links the API hands out; default: the base URL of the request."""
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -141,6 +141,12 @@ def load(cls: type[S], **overrides: Any) -> S:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(
+            f"invalid configuration: {exc}{cause} (lists and nested values are JSON,"
+            " e.g. COLDTRAIL_GATEWAY_SOURCES='[\"sim:vehicle=van-1\"]')"
+        ) from None
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]

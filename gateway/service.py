@@ -13,6 +13,8 @@ import logging
 from collections import deque
 from datetime import UTC, datetime
 
+import msgspec
+
 from coldtrail import __version__, schema, topics
 from coldtrail.errors import DecodeError, ServiceUnavailable
 from coldtrail.mqtt import MqttConnection, Will
@@ -60,6 +62,15 @@ class Gateway:
             on_connected=self._announce,
         )
         self._status_task: asyncio.Task[None] | None = None
+        username = settings.mqtt.username
+        if username is not None and username != gid:
+            log.warning(
+                "MQTT username %r differs from the gateway id %r: a broker ACL keyed on the"
+                " username (as in deploy/mosquitto/acl) will silently drop this gateway's"
+                " messages",
+                username,
+                gid,
+            )
 
     @property
     def pending(self) -> int:
@@ -104,11 +115,19 @@ class Gateway:
 
     def _accept(self, decoded: Decoded) -> None:
         for sample in decoded.samples:
-            reading = self._stamper.reading(sample)
+            try:
+                reading = self._stamper.reading(sample)
+            except ValueError as exc:
+                self._reject(_breaks_contract(sample.device_id, sample.values, exc))
+                continue
             if reading is not None:
                 self._outbox.put(reading)
         for fix in decoded.fixes:
-            position = self._stamper.position(fix)
+            try:
+                position = self._stamper.position(fix)
+            except ValueError as exc:
+                self._reject(_breaks_contract(fix.device_id, fix.fix, exc))
+                continue
             if position is not None:
                 self._outbox.put(position)
         for reject in decoded.rejects:
@@ -193,3 +212,11 @@ class Gateway:
         while not stop.is_set():
             await asyncio.sleep(STATUS_EVERY_S)
             await self._flush_status("online")
+
+
+def _breaks_contract(device_id: str, values: msgspec.Struct, exc: ValueError) -> DecodeError:
+    return DecodeError(
+        f"decoded values break the telemetry contract: {exc}",
+        msgspec.json.encode(values),
+        device=device_id,
+    )

@@ -35,11 +35,14 @@ class Stamper:
         return sensor_seq, "sensor"
 
     def reading(self, sample: Sample) -> schema.Reading | None:
-        """The contract reading of a sample, or None if it repeats the previous advert."""
+        """The contract reading of a sample, or None if it repeats the previous advert.
+
+        Raises ``ValueError`` if the result would break the contract (so that one bad item
+        never makes ingest refuse a whole batch)."""
         key = self._key(sample.device_id, sample.sensor_seq, sample.received_at)
         if key is None:
             return None
-        return schema.reading(
+        reading = schema.reading(
             sample.values,
             device_id=sample.device_id,
             measured_at=sample.measured_at,
@@ -47,12 +50,14 @@ class Stamper:
             seq=key[0],
             seq_source=key[1],
         )
+        schema.validate(reading)
+        return reading
 
     def position(self, sample: FixSample) -> schema.Position | None:
         key = self._key(sample.device_id, sample.sensor_seq, sample.received_at)
         if key is None:
             return None
-        return schema.position(
+        position = schema.position(
             sample.fix,
             device_id=sample.device_id,
             measured_at=sample.measured_at,
@@ -60,3 +65,5 @@ class Stamper:
             seq=key[0],
             seq_source=key[1],
         )
+        schema.validate(position)
+        return position

@@ -53,10 +53,20 @@ def available(backend: str) -> list[Migration]:
 
 
 def detect_backend(conn: psycopg.Connection) -> str:
+    """TimescaleDB when its extension is installed and preloaded (it cannot work otherwise)."""
     row = conn.execute(
         "SELECT count(*) FROM pg_available_extensions WHERE name = %s", (timescale.EXTENSION,)
     ).fetchone()
-    return "timescaledb" if row and row[0] else "postgresql"
+    if not (row and row[0]):
+        return "postgresql"
+    preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if preload and timescale.EXTENSION in str(preload[0]):
+        return "timescaledb"
+    log.warning(
+        "the timescaledb extension is installed but not in shared_preload_libraries:"
+        " using plain PostgreSQL partitioning"
+    )
+    return "postgresql"
 
 
 def _ensure_table(conn: psycopg.Connection) -> None:

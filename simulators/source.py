@@ -37,7 +37,7 @@ class SimulatedVanSource:
         seed: int = 7,
         interval_s: float = 2.0,
         gps_interval_s: float = 1.0,
-        excursion_at_s: float = 15.0,
+        excursion_at_s: float = 10.0,
         clock: Clock = utc_now,
     ) -> None:
         self.van = van
@@ -136,5 +136,5 @@ def create(options: dict[str, str]) -> SimulatedVanSource:
         plan.van(options["vehicle"]),
         seed=seed,
         interval_s=float(options.get("interval", "2")),
-        excursion_at_s=float(options.get("excursion_at", "15")),
+        excursion_at_s=float(options.get("excursion_at", "10")),
     )

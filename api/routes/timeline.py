@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api import auth, cursor, queries
+from api import auth, condition, cursor, queries
 from api.deps import Connection
 from api.errors import ApiError
 from api.models import Timeline
@@ -61,12 +61,18 @@ async def timeline(
     if shipment is None:
         raise _not_found(tracking_number)
     parcels = await queries.timeline_parcels(conn, shipment.shipment_id)
+    in_spec, alerts = condition.assess(
+        shipment.profile, await queries.parcel_temperatures(conn, shipment.shipment_id)
+    )
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return Timeline(
         tracking_number=shipment.tracking_number,
         shopper_language=shipment.shopper_language,
+        profile=shipment.profile,
+        in_spec=in_spec,
+        alerts=alerts,
         parcels=parcels,
         items=items,
         next_cursor=cursor.encode(next_key) if next_key else None,

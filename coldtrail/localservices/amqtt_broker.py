@@ -184,10 +184,13 @@ class AmqttProcessBroker:
             assert proc.stdout is not None
             line = read_line(proc.stdout, self._start_timeout)
             if not line.startswith("READY "):
+                end_process(proc, "amqtt broker")
+                output = tail_file(log_path)
                 self._cleanup()
                 raise ServiceUnavailable(
-                    f"the amqtt broker process did not start within {self._start_timeout} s "
-                    f"(said {line.strip()!r}); its output:\n{tail_file(log_path)}"
+                    f"the amqtt broker process did not report READY (exit code "
+                    f"{proc.returncode}, waited up to {self._start_timeout} s); its output:\n"
+                    f"{output}"
                 )
             self.port = int(line.split()[1])
             atexit.register(self.stop)

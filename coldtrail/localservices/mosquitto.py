@@ -8,6 +8,8 @@ paces delivery, the unbounded queue holds the rest.
 
 Anonymous clients are allowed unless ``username``/``password`` are given: the listener is bound
 to 127.0.0.1 only, so only processes on this machine reach it, and the data is throw-away.
+The password file is made with ``mosquitto_passwd -b``, which shows the password to local users
+(``ps``) for a moment: use test credentials only.
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ class MosquittoBroker:
         config = self._dir / "mosquitto.conf"
         config.write_text(self.config_text)
         log_path = self._dir / "mosquitto.log"
-        with log_path.open("ab") as log_file:
+        with log_path.open("wb") as log_file:
             proc = subprocess.Popen(
                 [executable, "-c", str(config)],
                 stdin=subprocess.DEVNULL,

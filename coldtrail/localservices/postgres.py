@@ -108,6 +108,11 @@ class EmbeddedPostgres:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{self._port}/{quote(dbname, safe='')}"
 
     @property
+    def port(self) -> int:
+        """The TCP port on 127.0.0.1 (0 before start)."""
+        return self._port
+
+    @property
     def data_dir(self) -> Path | None:
         return self._data_dir
 

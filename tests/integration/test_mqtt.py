@@ -37,8 +37,11 @@ async def test_qos1_publish_returns_after_puback_and_is_delivered(
 
 
 async def test_unacknowledged_messages_come_back_on_the_persistent_session(
-    mqtt_url: str, topic_prefix: str
+    mqtt_url: str, topic_prefix: str, mqtt_broker_kind: str, request: pytest.FixtureRequest
 ) -> None:
+    if mqtt_broker_kind == "amqtt":
+        # amqtt 0.12.1 forgets in-flight messages when a connection drops (see amqtt_broker.py).
+        request.applymarker(pytest.mark.xfail(reason="amqtt does not redeliver", strict=True))
     topic = f"{topic_prefix}/ack"
     client_id = f"ingest-{uuid.uuid4().hex[:8]}"
 

@@ -210,6 +210,9 @@ async def test_a_shipment_without_custody_has_an_empty_timeline(client: httpx.As
     assert response.json() == {
         "tracking_number": "TN-1",
         "shopper_language": "fr",
+        "profile": None,
+        "in_spec": None,
+        "alerts": [],
         "parcels": [
             {
                 "parcel_id": "P-1",
@@ -223,3 +226,47 @@ async def test_a_shipment_without_custody_has_an_empty_timeline(client: httpx.As
         "items": [],
         "next_cursor": None,
     }
+
+
+async def test_the_timeline_tells_the_goods_condition_against_the_profile(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-9", "name": "V", "gateway_id": "gw-9"})
+    await create_shipment(client, "TN-COLD", "C1", "C2", profile="pharma-2-8")
+    await create_shipment(client, "TN-NOPROFILE", "N1")
+    for parcel, device in [("C1", "tag-c1"), ("C2", "tag-c2"), ("N1", "tag-n1")]:
+        await post(
+            client,
+            "/v1/custody",
+            {"parcel_id": parcel, "vehicle_id": "van-9", "device_id": device, "from_time": iso(0)},
+        )
+    c1 = [5.0, 6.0, 8.5, 11.0, 9.0, 7.0, 6.0]  # one excursion above 8 °C, minutes 2..5
+    c2 = [4.0, 4.5, 5.0, 5.0, 4.5, 4.0, 1.5]  # ends below 2 °C: an ongoing low excursion
+    insert_readings(
+        migrated_url,
+        [(at(i), "tag-c1", i, t) for i, t in enumerate(c1)]
+        + [(at(i), "tag-c2", i, t) for i, t in enumerate(c2)]
+        + [(at(i), "tag-n1", i, 30.0) for i in range(3)],
+    )
+    body = (await client.get("/v1/shipments/TN-COLD/timeline", headers=OPS)).json()
+    assert (body["profile"], body["in_spec"]) == ("pharma-2-8", False)
+    high, low = body["alerts"]
+    assert high == {
+        "parcel_id": "C1",
+        "kind": "temperature_excursion",
+        "boundary": "high",
+        "limit_c": 8.0,
+        "start": iso(2),
+        "end": iso(5),
+        "peak_c": 11.0,
+        "readings": 3,
+    }
+    assert (low["parcel_id"], low["boundary"], low["end"], low["peak_c"]) == (
+        "C2",
+        "low",
+        None,
+        1.5,
+    )
+
+    unknown = (await client.get("/v1/shipments/TN-NOPROFILE/timeline", headers=OPS)).json()
+    assert (unknown["in_spec"], unknown["alerts"]) == (None, [])

@@ -50,3 +50,11 @@ def test_positions_keep_the_fix_time_as_measured_at() -> None:
     assert position.measured_at == T0 - timedelta(seconds=1)
     assert position.received_at == T0
     assert (position.lat, position.lon, position.seq_source) == (45.0, 4.0, "gateway")
+
+
+def test_a_sample_that_would_break_the_contract_is_refused_not_batched() -> None:
+    import pytest
+
+    bad = FixSample("/dev/ttyACM0", Fix(lat=45.0, lon=4.0), received_at=T0, measured_at=T0)
+    with pytest.raises(ValueError, match="device_id"):
+        Stamper().position(bad)

@@ -1,0 +1,87 @@
+"""``coldtrail demo`` as a new user runs it: a child process, its printed links, its summary,
+and a garbage message published to its broker ending as a dead letter."""
+
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as paho
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+pytestmark = pytest.mark.e2e
+
+
+def publish_garbage(host: str, port: int, topic: str) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    client.connect(host, port)
+    client.loop_start()
+    client.publish(topic, b"garbage", qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
+    database_url: str, tmp_path: Path
+) -> None:
+    summary_file = tmp_path / "s.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coldtrail.cli",
+        "demo",
+        "--duration",
+        "25",
+        "--interval",
+        "1",
+        "--api-port",
+        "0",
+        "--summary-json",
+        str(summary_file),
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    stderr_task = asyncio.create_task(process.stderr.read())
+    printed = ""
+    while "all shipments:" not in printed:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert line, f"demo ended early: {printed}"
+        printed += line.decode()
+    broker = re.search(r"mosquitto_pub -h (\S+) -p (\d+) -t (\S+) -m garbage", printed)
+    tracking = re.search(r"shopper tracking\s+(\S+)", printed)
+    assert broker and tracking, printed
+    await asyncio.to_thread(publish_garbage, broker[1], int(broker[2]), broker[3])
+
+    # While it runs, the printed shopper link answers with stored positions and temperatures.
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(60):
+            body = (await client.get(tracking[1])).json()
+            if {i["kind"] for i in body["items"]} == {"reading", "position"}:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            pytest.fail(f"the tracking link never showed readings and positions: {body}")
+
+    rest = await asyncio.wait_for(process.stdout.read(), 120)
+    code = await process.wait()
+    log = (await stderr_task).decode()
+    assert code == 0, printed + rest.decode() + log
+
+    summary = json.loads(summary_file.read_text())
+    assert len(summary["parcels"]) == 6
+    for parcel in summary["parcels"]:
+        assert parcel["readings"] > 0 and parcel["positions"] > 0, parcel
+    hot = [p for p in summary["parcels"] if p["max_temperature_c"] > 8.0]
+    assert len(hot) == 1 and hot[0]["alerts"], summary
+
+    assert re.search(r"WARNING .*dead letter .*not a JSON object", log), log
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT payload, reason FROM dead_letters").fetchall()
+    assert [(bytes(p), r.split(":")[0]) for p, r in rows] == [(b"garbage", "not a JSON object")]
