@@ -96,7 +96,8 @@ def check_ops(tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | Non
         raise ApiError(401, "unauthorized", "the ops token is not valid", headers=_CHALLENGE)
 
 
-def _ops_tokens(request: Request) -> OpsTokens:
+async def _ops_tokens(request: Request) -> OpsTokens:
+    # async: FastAPI would run a plain function in a worker thread for nothing.
     tokens = getattr(request.app.state, "ops_tokens", None)
     if not isinstance(tokens, OpsTokens):  # an app not built by create_app: stay closed
         raise ApiError(503, "ops_auth_not_configured", "ops tokens are not set up on this app")

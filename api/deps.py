@@ -28,7 +28,8 @@ def _state(request: Request, name: str) -> Any:
         ) from None
 
 
-def settings(request: Request) -> ApiSettings:
+async def settings(request: Request) -> ApiSettings:
+    # async: FastAPI would run a plain function in a worker thread for nothing.
     return cast(ApiSettings, _state(request, "settings"))
 
 

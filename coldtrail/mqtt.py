@@ -78,6 +78,7 @@ class MqttConnection:
         self.connected = asyncio.Event()
         self._disconnected = asyncio.Event()
         self._first_attempt_failed: BaseException | None = None
+        self._foreign_topics: set[str] = set()
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -304,6 +305,20 @@ class MqttConnection:
         self._disconnected.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if not any(
+            paho.topic_matches_sub(_unshared(sub), message.topic) for sub, _ in self._subscriptions
+        ):
+            # Some brokers (amqtt 0.12) deliver retained messages of other clients'
+            # subscriptions. Not ours to store: acknowledge and say so.
+            if message.topic not in self._foreign_topics:
+                self._foreign_topics.add(message.topic)
+                log.warning(
+                    "the broker delivered %s, which matches none of our subscriptions; ignored",
+                    message.topic,
+                )
+            if self._manual_ack and message.qos > 0:
+                client.ack(message.mid, message.qos)
+            return
         self._queue.put_nowait(
             IncomingMessage(
                 topic=message.topic,
@@ -335,3 +350,10 @@ class MqttConnection:
             self._pending[mid] = future
         elif not future.done():
             future.set_result(None)
+
+
+def _unshared(subscription: str) -> str:
+    """``$share/<group>/<filter>`` -> ``<filter>``."""
+    if subscription.startswith("$share/"):
+        return subscription.split("/", 2)[2]
+    return subscription

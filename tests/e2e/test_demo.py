@@ -9,21 +9,25 @@ import sys
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as paho
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+
+from coldtrail.mqtt import MqttConnection
+from coldtrail.settings import MqttSettings, parse_mqtt_url
 
 pytestmark = pytest.mark.e2e
 
 
-def publish_garbage(host: str, port: int, topic: str) -> None:
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
-    client.connect(host, port)
-    client.loop_start()
-    client.publish(topic, b"garbage", qos=1).wait_for_publish(5)
-    client.loop_stop()
-    client.disconnect()
+async def publish_garbage(url: str, topic: str) -> None:
+    async with MqttConnection(MqttSettings(**parse_mqtt_url(url)), "cttest-garbage") as conn:
+        await asyncio.wait_for(conn.connected.wait(), 10)
+        await asyncio.wait_for(conn.publish(topic, b"garbage", qos=1), 10)
+
+
+def dead_letters(database_url: str) -> list[tuple[bytes, str]]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT payload, reason FROM dead_letters").fetchall()
+    return [(bytes(p), r.split(":")[0]) for p, r in rows]
 
 
 async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
@@ -57,7 +61,7 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
     broker = re.search(r"mosquitto_pub -h (\S+) -p (\d+) -t (\S+) -m garbage", printed)
     tracking = re.search(r"shopper tracking\s+(\S+)", printed)
     assert broker and tracking, printed
-    await asyncio.to_thread(publish_garbage, broker[1], int(broker[2]), broker[3])
+    await publish_garbage(f"mqtt://{broker[1]}:{broker[2]}", broker[3])
 
     # While it runs, the printed shopper link answers with stored positions and temperatures.
     async with httpx.AsyncClient(timeout=10) as client:
@@ -82,6 +86,4 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
     assert len(hot) == 1 and hot[0]["alerts"], summary
 
     assert re.search(r"WARNING .*dead letter .*not a JSON object", log), log
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT payload, reason FROM dead_letters").fetchall()
-    assert [(bytes(p), r.split(":")[0]) for p, r in rows] == [(b"garbage", "not a JSON object")]
+    assert dead_letters(database_url) == [(b"garbage", "not a JSON object")]

@@ -78,7 +78,7 @@ async def test_unacknowledged_messages_come_back_on_the_persistent_session(
 
 VANISHING_GATEWAY = """
 import asyncio, os, sys
-from coldtrail.mqtt import MqttConnection
+from coldtrail.mqtt import MqttConnection, Will
 from coldtrail.settings import MqttSettings, parse_mqtt_url
 
 async def main():
