@@ -153,7 +153,13 @@ class Ingester:
         batch = WriteBatch()
         for message in messages:
             classify(message, batch)
-        result = await self._write_until_committed(batch)
+        try:
+            result = await self._write_until_committed(batch)
+        except psycopg.Error as exc:
+            # Valid by the contract, refused by the database (e.g. a NUL character in a text
+            # field): find the message(s) at fault one by one so that the rest is stored.
+            log.warning("database refused a batch (%s); writing its messages one by one", exc)
+            batch, result = await self._write_one_by_one(messages)
         for message in messages:
             self._mqtt.ack(message)
         self.stats.messages += len(messages)
@@ -165,6 +171,30 @@ class Ingester:
             log.warning(
                 "dead letter from %s (%d bytes): %s", dead.topic, len(dead.payload), dead.reason
             )
+
+    async def _write_one_by_one(
+        self, messages: list[IncomingMessage]
+    ) -> tuple[WriteBatch, WriteResult]:
+        """Each message in its own transaction; those the database refuses become dead letters.
+        Returns what was written (for the counters)."""
+        written = WriteBatch()
+        inserted: Counter[str] = Counter()
+        duplicates: Counter[str] = Counter()
+        for message in messages:
+            single = WriteBatch()
+            classify(message, single)
+            try:
+                result = await self._write_until_committed(single)
+            except psycopg.Error as exc:
+                reason = f"database refused it: {str(exc).strip().splitlines()[0]}"
+                single = WriteBatch(
+                    dead_letters=[DeadLetter(message.topic, message.payload, reason)]
+                )
+                result = await self._write_until_committed(single)
+            written.dead_letters.extend(single.dead_letters)
+            inserted.update(result.inserted)
+            duplicates.update(result.duplicates)
+        return written, WriteResult(dict(inserted), dict(duplicates), len(written.dead_letters))
 
     async def _write_until_committed(self, batch: WriteBatch) -> WriteResult:
         delay = 0.5

@@ -170,8 +170,9 @@ class PsycopgTelemetryStore:
                         (dead.topic, dead.gateway_id, dead.payload, dead.payload, dead.reason),
                     )
         except BaseException:
-            # The temporary staging tables may have gone with a broken session.
+            # Rolled back: the partitions and staging tables this transaction created are gone.
             self._staged.clear()
+            self._months.clear()
             raise
         return WriteResult(inserted, duplicates, len(batch.dead_letters))
 

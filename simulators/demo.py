@@ -37,7 +37,7 @@ import httpx
 
 from coldtrail import topics
 from coldtrail.errors import ConfigError, ServiceUnavailable
-from coldtrail.localservices import free_tcp_port
+from coldtrail.localservices import free_tcp_port, port_accepts
 from simulators import fleet, seeding
 
 if TYPE_CHECKING:
@@ -155,6 +155,9 @@ class Demo:
         await migrate.stop()
         await self._spawn("ingest", ["ingest", "--no-migrate"], env)
         api_port = self.args.api_port or free_tcp_port()
+        if port_accepts(api_port):
+            log.warning("port %d is taken; the API will use a free port instead", api_port)
+            api_port = free_tcp_port()
         api = f"http://127.0.0.1:{api_port}"
         await self._spawn("api", ["api", "--port", str(api_port)], env)
         headers = {"Authorization": f"Bearer {self.ops_token}"}
