@@ -12,6 +12,7 @@ import uvicorn
 
 from api.app import create_app
 from coldtrail import settings as config
+from coldtrail.cli import add_connection_arguments, connection_overrides
 from coldtrail.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    parser.add_argument("--database-url", help="PostgreSQL URL (else DATABASE_URL)")
+    add_connection_arguments(parser, database=True)
     parser.set_defaults(func=_run_api)
 
 
 def _settings(args: argparse.Namespace) -> ApiSettings:
-    overrides: dict[str, Any] = {}
+    overrides = connection_overrides(args)
     if args.host:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
-    if args.database_url:
-        overrides["database"] = {"url": args.database_url}
     return config.load(ApiSettings, **overrides)
 
 

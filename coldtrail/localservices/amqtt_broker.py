@@ -52,6 +52,7 @@ from amqtt.session import Session
 from coldtrail.errors import ServiceUnavailable
 from coldtrail.localservices import (
     LOOPBACK,
+    StoppableService,
     end_process,
     free_tcp_port,
     make_temp_dir,
@@ -145,7 +146,7 @@ class AmqttBroker:
         await self.stop()
 
 
-class AmqttProcessBroker:
+class AmqttProcessBroker(StoppableService):
     """The amqtt broker in a child process (``coldtrail.localservices.amqtt_main``)."""
 
     kind: Literal["amqtt"] = "amqtt"
@@ -202,18 +203,6 @@ class AmqttProcessBroker:
         with self._lock:
             atexit.unregister(self.stop)
             self._cleanup()
-
-    def __enter__(self) -> AmqttProcessBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _cleanup(self) -> None:
         proc, self._proc = self._proc, None

@@ -21,13 +21,13 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 from coldtrail.errors import ServiceUnavailable
 from coldtrail.localservices import (
     LOOPBACK,
     RunAs,
+    StoppableService,
     end_process,
     free_tcp_port,
     make_temp_dir,
@@ -79,7 +79,7 @@ def mosquitto_config(
     return "\n".join(lines) + "\n"
 
 
-class MosquittoBroker:
+class MosquittoBroker(StoppableService):
     """``mosquitto`` in a child process, on a free port of 127.0.0.1 (or ``port``)."""
 
     kind: Literal["mosquitto"] = "mosquitto"
@@ -151,18 +151,6 @@ class MosquittoBroker:
         with self._lock:
             atexit.unregister(self.stop)
             self._cleanup()
-
-    def __enter__(self) -> MosquittoBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _write_password_file(self, executable: str, who: RunAs | None) -> Path | None:
         if self._username is None or self._password is None or self._dir is None:

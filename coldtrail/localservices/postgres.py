@@ -20,13 +20,13 @@ import threading
 import time
 from pathlib import Path
 from subprocess import CompletedProcess
-from types import TracebackType
 from urllib.parse import quote
 
 from coldtrail.errors import ServiceUnavailable
 from coldtrail.localservices import (
     LOOPBACK,
     RunAs,
+    StoppableService,
     free_tcp_port,
     make_temp_dir,
     unreachable_reason,
@@ -51,7 +51,7 @@ class _PortTaken(Exception):
     """The chosen port was taken between picking it and the server binding it."""
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(StoppableService):
     """A PostgreSQL server on 127.0.0.1, owned by this process, trusting local connections.
 
     Trust authentication means any local user can connect as superuser while it runs: it is for
@@ -170,18 +170,6 @@ class EmbeddedPostgres:
                 log.info("embedded PostgreSQL on %s:%d stopped", LOOPBACK, self._port)
             if not self._keep:
                 self._remove_files()
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- internals ----------------------------------------------------------------------------
 
