@@ -20,7 +20,7 @@ def main() -> int:
         },
         "benchmarks": {},
     }
-    for path in sorted(HERE.glob("bench_*.py")):
+    for path in sorted(p for p in HERE.glob("*.py") if not p.name.startswith("_")):
         print(f"running {path.name} ...", file=sys.stderr, flush=True)
         out = subprocess.run(
             [sys.executable, "-m", f"bench.{path.stem}"],

@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `coldtrail decode ... | head`
+        sys.stderr.close()
+        return 141
     except ConfigError as exc:
         log.error("%s", exc)
         return 2

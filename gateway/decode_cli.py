@@ -1,0 +1,131 @@
+"""``coldtrail decode``: decode device bytes offline, for support work.
+
+* ``coldtrail decode nmea FILE`` — an NMEA 0183 log (``-`` = standard input);
+* ``coldtrail decode ble HEX [--kind K] [--bindkey KEY]`` — raw advertisement bytes (AD
+  structures, as btmon prints them);
+* ``coldtrail decode board FILE`` — a byte stream of sensor-board frames.
+
+One JSON object per reading, position or event on stdout, with the contract's field names;
+each rejected input on stderr with its raw hex; the counts at the end on stderr. Exit status 1
+if anything was rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+
+from coldtrail.errors import ConfigError, DecodeError
+from firmware_bridge.frames import FixSample, Sample, SerialChunk
+from firmware_bridge.nmea import NmeaStream
+
+_json = msgspec.json.Encoder()
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "decode",
+        help="decode device bytes offline (NMEA logs, BLE adverts, board frames)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = parser.add_subparsers(title="formats", metavar="FORMAT", required=True)
+    nmea = kinds.add_parser("nmea", help="an NMEA 0183 log file ('-' for standard input)")
+    nmea.add_argument("file", help="path, or - for standard input")
+    nmea.add_argument("--device-id", default="gps", help="device id to report (default gps)")
+    nmea.set_defaults(func=_decode_nmea)
+
+
+class Report:
+    """Writes decoded items to stdout and rejects to stderr; counts both."""
+
+    def __init__(self, out: Any = None, err: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.decoded = 0
+        self.rejected = 0
+
+    def item(self, obj: dict[str, Any]) -> None:
+        self.out.write(_json.encode(obj).decode() + "\n")
+        self.decoded += 1
+
+    def samples(self, samples: Iterable[Sample]) -> None:
+        for s in samples:
+            self.item(
+                {
+                    "kind": "reading",
+                    "device_id": s.device_id,
+                    "measured_at": _iso(s.measured_at),
+                    "seq": s.sensor_seq,
+                    **msgspec.to_builtins(s.values),
+                }
+            )
+
+    def fixes(self, fixes: Iterable[FixSample]) -> None:
+        for f in fixes:
+            self.item(
+                {
+                    "kind": "position",
+                    "device_id": f.device_id,
+                    "measured_at": _iso(f.measured_at),
+                    **msgspec.to_builtins(f.fix),
+                }
+            )
+
+    def reject(self, error: DecodeError) -> None:
+        self.err.write(f"rejected: {error}\n")
+        self.rejected += 1
+
+    def close(self, skipped: dict[str, int] | None = None) -> int:
+        extra = ""
+        if skipped:
+            extra = "; skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(skipped.items()))
+        self.err.write(f"{self.decoded} decoded, {self.rejected} rejected{extra}\n")
+        return 1 if self.rejected else 0
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _open(path: str) -> BinaryIO:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def decode_nmea(source: BinaryIO, device_id: str, report: Report) -> int:
+    """Lines starting with ``#`` are comments (the convention of gpsd's test logs)."""
+    stream = NmeaStream(device_id)
+    now = datetime.now(UTC)
+    comments = 0
+    for line in source:
+        if line.startswith(b"#"):
+            comments += 1
+            continue
+        result = stream.feed(SerialChunk(device_id, now, line))
+        report.fixes(result.fixes)
+        for error in result.rejects:
+            report.reject(error)
+    result = stream.flush(now)
+    report.fixes(result.fixes)
+    for error in result.rejects:
+        report.reject(error)
+    skipped = dict(stream.skipped)
+    if comments:
+        skipped["comment-line"] = comments
+    return report.close(skipped)
+
+
+def _decode_nmea(args: argparse.Namespace) -> int:
+    with _open(args.file) as source:
+        return decode_nmea(source, args.device_id, Report())
