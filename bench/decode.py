@@ -13,7 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from firmware_bridge.ble import bthome
+from firmware_bridge.ble import bthome, ruuvi
+from firmware_bridge.board.reference_board import ReferenceBoard
+from firmware_bridge.board.stream import BoardStream
 from firmware_bridge.frames import BleAdvert, SerialChunk
 from firmware_bridge.nmea import NmeaStream
 
@@ -57,12 +59,44 @@ def bthome_adverts() -> float:
     return rate(lambda: sum(len(bthome.decode(advert)) for _ in range(200)))
 
 
+def ruuvi_adverts() -> float:
+    # RuuviTag RAWv2: Ruuvi's "valid" test vector (docs.ruuvi.com, data format 5).
+    advert = BleAdvert(
+        "C8:25:2D:8E:B4:3A",
+        NOW,
+        manufacturer_data={
+            0x0499: bytes.fromhex("0512fc5394c37c0004fffc040cac364200cdcbb8334c884f")
+        },
+    )
+    return rate(lambda: sum(len(ruuvi.decode(advert)) for _ in range(200)))
+
+
+def board_frames() -> float:
+    board = ReferenceBoard(42)
+    frames = b"".join(
+        board.reading(
+            temperature_centi_c=450 + i % 30,
+            humidity_centi_pct=6130,
+            accel_mg=(12, -4, 1001),
+            battery_pct=87,
+        )
+        for i in range(500)
+    )
+
+    def run() -> int:
+        return len(BoardStream("board").feed(SerialChunk("board", NOW, frames)).samples)
+
+    return rate(run)
+
+
 def main() -> None:
     print(
         json.dumps(
             {
                 "nmea_fixes_per_s": round(nmea()),
                 "bthome_readings_per_s": round(bthome_adverts()),
+                "ruuvi_readings_per_s": round(ruuvi_adverts()),
+                "board_readings_per_s": round(board_frames()),
             }
         )
     )

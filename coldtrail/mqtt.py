@@ -88,8 +88,7 @@ class MqttConnection:
             manual_ack=manual_ack,
         )
         if settings.username:
-            password = settings.password.get_secret_value() if settings.password else None
-            client.username_pw_set(settings.username, password)
+            client.username_pw_set(settings.username, settings.secret())
         if settings.tls:
             context = ssl.create_default_context(cafile=settings.ca_file)
             if settings.cert_file:

@@ -133,16 +133,47 @@ class TelemetryBatch(_Message, kw_only=True):
             raise ValueError("a telemetry batch needs at least one reading, position or event")
 
 
+class SensorHealth(_Struct, kw_only=True):
+    last_seen: UtcDatetime
+    rssi_dbm: int | None = None
+    frames: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class ClockHealth(_Struct, kw_only=True):
+    ntp_synchronized: bool | None = None
+    """From systemd-timesyncd / timedatectl; None where it cannot be read."""
+    gps_offset_s: float | None = None
+    """Median of (GPS fix time - gateway clock at reception) over recent fixes: > 0 means the
+    gateway's clock is behind GPS time."""
+
+
 class GatewayStatus(_Message, kw_only=True):
-    """Retained on ``<prefix>/v1/<gateway_id>/status``; the last will says ``offline``."""
+    """Retained on ``<prefix>/v1/<gateway_id>/status``; the last will says ``offline``.
+
+    Everything but ``gateway_id`` and ``state`` is optional (the last will carries nothing
+    else)."""
 
     v: Literal[1] = 1
     gateway_id: GatewayId
     state: Literal["online", "offline"]
     at: UtcDatetime | None = None
     software: str | None = None
+    uptime_s: float | None = None
     pending: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    """Items in the outbox, not yet acknowledged by the broker."""
+    outbox_oldest_age_s: float | None = None
+    alarms: list[str] = []
+    """E.g. ``outbox-full``, ``outbox-thinning``, ``source-failed:<name>``,
+    ``clock-unsynchronized``."""
+    dropped: dict[str, int] = {}
+    """Items the gateway had to give up, by reason (e.g. thinned or dropped by a full outbox)."""
     sources: dict[str, str] = {}
+    sensors: dict[str, SensorHealth] = {}
+    scanner_restarts: int | None = None
+    cpu_pct: float | None = None
+    rss_mb: float | None = None
+    disk_free_mb: float | None = None
+    clock: ClockHealth | None = None
 
 
 class GatewayDeadLetter(_Message, kw_only=True):

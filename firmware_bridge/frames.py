@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from coldtrail.schema import Fix, Measurements
 
@@ -27,13 +28,19 @@ class BleAdvert:
     name: str | None = None
 
 
+SerialProtocol = Literal["nmea", "board"]
+
+
 @dataclass(frozen=True, slots=True)
 class SerialChunk:
     """Bytes read from a serial port (a GPS receiver or a sensor board); any boundaries."""
 
     port: str
+    """The device id of what is on the port (contract-valid: no '/')."""
     received_at: datetime
     data: bytes
+    protocol: SerialProtocol = "nmea"
+    """What the port speaks, as configured: NMEA 0183 or the sensor-board protocol."""
 
 
 Frame = BleAdvert | SerialChunk

@@ -1,25 +1,62 @@
-"""``coldtrail gateway``: run the edge daemon."""
+"""``coldtrail gateway``: run the edge daemon, check its configuration, show its status.
+
+* ``coldtrail gateway [--config FILE] [--source KIND:OPTIONS ...]`` runs it;
+* ``coldtrail gateway check-config FILE`` validates a configuration file and says what it
+  would run;
+* ``coldtrail gateway status [--config FILE]`` prints the running gateway's latest status;
+* ``coldtrail gateway scan`` lists the BLE sensors in range.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from coldtrail import schema
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ConfigError
 from coldtrail.settings import GatewaySettings
 from gateway.service import Gateway
-from gateway.sources import build_source, known_kinds
+from gateway.wiring import build_sources, describe_sources
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "gateway",
         help="read sensors and publish their readings over MQTT",
-        description="Environment: COLDTRAIL_GATEWAY_GATEWAY_ID, COLDTRAIL_GATEWAY_MQTT__URL,"
-        " COLDTRAIL_GATEWAY_SOURCES='[\"sim:vehicle=van-1\"]', ... (see docs/deployment.md)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Settings: a TOML file (--config, see deploy/gateway.example.toml) and the"
+        " environment (COLDTRAIL_GATEWAY_..., which wins); see docs/raspberry-pi.md.",
     )
+    _run_arguments(parser)
+    parser.set_defaults(func=_run)
+    actions = parser.add_subparsers(title="actions", metavar="ACTION")
+
+    check = actions.add_parser("check-config", help="validate a gateway configuration file")
+    check.add_argument("file", help="the TOML file")
+    check.set_defaults(func=_check_config)
+
+    status = actions.add_parser("status", help="print the running gateway's latest status")
+    status.add_argument("--config", help="the gateway's TOML file (for its status_file)")
+    status.add_argument("--status-file", help="the status file (default: from the config)")
+    status.set_defaults(func=_status)
+
+    try:
+        from gateway.scan_cli import register_scan
+    except ImportError:  # pragma: no cover - bleak missing on a stripped install
+        return
+    register_scan(actions)
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="the gateway's TOML configuration file")
     parser.add_argument("--gateway-id", help="this gateway's id (one MQTT topic level)")
     add_connection_arguments(parser, mqtt=True)
     parser.add_argument(
@@ -27,24 +64,62 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="KIND:OPTIONS",
-        help="a frame source, repeatable; e.g. sim:vehicle=van-1,seed=7",
+        help="an extra frame source, repeatable; e.g. sim:vehicle=van-1,seed=7",
     )
-    parser.set_defaults(func=_run)
+
+
+def _settings(args: argparse.Namespace, config_file: str | None) -> GatewaySettings:
+    overrides = connection_overrides(args)
+    if getattr(args, "gateway_id", None):
+        overrides["gateway_id"] = args.gateway_id
+    if getattr(args, "source", None):
+        overrides["sources"] = args.source
+    return config.load_gateway(config_file, **overrides)
 
 
 def _run(args: argparse.Namespace) -> int:
-    overrides = connection_overrides(args)
-    if args.gateway_id:
-        overrides["gateway_id"] = args.gateway_id
-    if args.source:
-        overrides["sources"] = args.source
-    settings = config.load(GatewaySettings, **overrides)
-    if not settings.sources:
+    settings = _settings(args, args.config)
+    sources = build_sources(settings)
+    if not sources:
         raise ConfigError(
-            "no sources configured: pass --source KIND:OPTIONS or set COLDTRAIL_GATEWAY_SOURCES;"
-            f" known kinds: {', '.join(known_kinds())}"
+            "nothing to read: configure [[sensors]] or [[serial]] in the TOML file, or pass"
+            " --source KIND:OPTIONS (e.g. sim:vehicle=van-1)"
         )
-    sources = [build_source(spec) for spec in settings.sources]
-
     run_until_signalled(Gateway(settings, sources).run)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = config.load_gateway(args.file)
+    sources = build_sources(settings)
+    print(f"{args.file}: valid")
+    print(f"  gateway id   {settings.gateway_id}")
+    print(f"  broker       {settings.mqtt.url()} (user {settings.mqtt.username or '-'})")
+    print(f"  outbox       {settings.outbox.path or 'in memory'}")
+    for line in describe_sources(settings, sources):
+        print(f"  source       {line}")
+    if not sources:
+        print("  warning      no sources: the gateway would refuse to start")
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    path = args.status_file
+    if path is None:
+        path = config.load_gateway(args.config).status_file
+    if path is None:
+        raise ConfigError("no status file: set status_file in the configuration or pass one")
+    try:
+        payload = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path} ({exc.strerror}): is the gateway running with this status_file?"
+        ) from None
+    status = schema.decode_status(payload)
+    age = None if status.at is None else (datetime.now(UTC) - status.at).total_seconds()
+    print(json.dumps(msgspec.to_builtins(status), indent=2))
+    if age is not None:
+        stale = " (stale: is the gateway running?)" if age > 3 * 60 else ""
+        print(f"written {age:.0f} s ago{stale}", flush=True)
     return 0

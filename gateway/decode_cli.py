@@ -3,7 +3,8 @@
 * ``coldtrail decode nmea FILE`` — an NMEA 0183 log (``-`` = standard input);
 * ``coldtrail decode ble HEX [--kind K] [--bindkey KEY]`` — raw advertisement bytes (AD
   structures, as btmon prints them);
-* ``coldtrail decode board FILE`` — a byte stream of sensor-board frames.
+* ``coldtrail decode board FILE`` — a byte stream of sensor-board frames
+  (``docs/serial-protocol.md``).
 
 One JSON object per reading, position or event on stdout, with the contract's field names;
 each rejected input on stderr with its raw hex; the counts at the end on stderr. Exit status 1
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +23,8 @@ from typing import Any, BinaryIO
 import msgspec
 
 from coldtrail.errors import ConfigError, DecodeError
+from firmware_bridge.ble import registry
+from firmware_bridge.board.stream import BoardStream
 from firmware_bridge.frames import FixSample, Sample, SerialChunk
 from firmware_bridge.nmea import NmeaStream
 
@@ -40,6 +43,20 @@ def register(subparsers: Any) -> None:
     nmea.add_argument("file", help="path, or - for standard input")
     nmea.add_argument("--device-id", default="gps", help="device id to report (default gps)")
     nmea.set_defaults(func=_decode_nmea)
+    ble = kinds.add_parser("ble", help="raw advertisement bytes in hex (AD structures)")
+    ble.add_argument("hex", help="e.g. 0201060c16d2fc40016402ca0903bf13")
+    ble.add_argument(
+        "--kind",
+        default="auto",
+        choices=["auto", "bthome", "ruuvi", "pvvx", "atc1441"],
+        help="the sensor kind (default: detected from the advert)",
+    )
+    ble.add_argument("--bindkey", help="32 hex digits, for an encrypted BTHome sensor")
+    ble.add_argument("--address", default="00:00:00:00:00:00", help="the sensor's MAC address")
+    ble.set_defaults(func=_decode_ble)
+    board = kinds.add_parser("board", help="a byte stream of sensor-board frames ('-' = stdin)")
+    board.add_argument("file", help="path, or - for standard input")
+    board.set_defaults(func=_decode_board)
 
 
 class Report:
@@ -124,6 +141,72 @@ def decode_nmea(source: BinaryIO, device_id: str, report: Report) -> int:
     if comments:
         skipped["comment-line"] = comments
     return report.close(skipped)
+
+
+def decode_board(source: BinaryIO, report: Report) -> int:
+    stream = BoardStream("board")
+    now = datetime.now(UTC)
+    results = [
+        stream.feed(SerialChunk("board", now, chunk)) for chunk in iter(_reader(source), b"")
+    ]
+    results.append(stream.flush())
+    for result in results:
+        report.samples(result.samples)
+        for event in result.events:
+            report.item(
+                {
+                    "kind": "event",
+                    "device_id": event.device_id,
+                    "measured_at": _iso(event.measured_at),
+                    "seq": event.sensor_seq,
+                    "event": event.kind,
+                    "state": event.state,
+                    "value": event.value,
+                }
+            )
+        for status in result.statuses:
+            report.item(
+                {
+                    "kind": "status",
+                    "device_id": status.device_id,
+                    "measured_at": _iso(status.measured_at),
+                    "seq": status.sensor_seq,
+                    "battery_mv": status.battery_mv,
+                    "firmware": status.firmware,
+                    "uptime_s": status.uptime_s,
+                }
+            )
+        for error in result.rejects:
+            report.reject(error)
+    return report.close()
+
+
+def decode_ble(
+    hex_text: str, kind: str, bindkey_hex: str | None, address: str, report: Report
+) -> int:
+    bindkey = registry.bindkey_from_hex(bindkey_hex) if bindkey_hex else None
+    try:
+        samples = registry.decode_hex(
+            hex_text, kind=kind, bindkey=bindkey, address=address, received_at=datetime.now(UTC)
+        )
+    except DecodeError as error:
+        report.reject(error)
+    else:
+        report.samples(samples)
+    return report.close()
+
+
+def _decode_ble(args: argparse.Namespace) -> int:
+    return decode_ble(args.hex, args.kind, args.bindkey, args.address, Report())
+
+
+def _reader(source: BinaryIO) -> Callable[[], bytes]:
+    return lambda: source.read(65536)
+
+
+def _decode_board(args: argparse.Namespace) -> int:
+    with _open(args.file) as source:
+        return decode_board(source, Report())
 
 
 def _decode_nmea(args: argparse.Namespace) -> int:

@@ -1,17 +1,21 @@
 """Routes each frame to its decoder in firmware_bridge and collects what came out.
 
-BLE adverts of kinds we do not decode are counted and ignored (the air is full of other
-people's devices). Bytes that should have decoded but did not come back as rejects, which the
-gateway publishes as dead letters with the raw bytes.
+BLE adverts of configured sensors are decoded with their configuration (kind, bindkey); others
+only if their kind is recognised (the air is full of other people's devices: those are counted
+and ignored). Serial chunks go to one stream decoder per port, by the port's protocol. Bytes
+that should have decoded but did not come back as rejects, which the gateway publishes as dead
+letters with the raw bytes.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from coldtrail.errors import DecodeError
-from firmware_bridge.ble import bthome
+from firmware_bridge.ble.registry import SensorConfig, SensorRegistry, detect_kind
+from firmware_bridge.board.stream import BoardEvent, BoardStatus, BoardStream
 from firmware_bridge.frames import BleAdvert, FixSample, Frame, Sample, SerialChunk
 from firmware_bridge.nmea import NmeaStream
 
@@ -20,34 +24,56 @@ from firmware_bridge.nmea import NmeaStream
 class Decoded:
     samples: list[Sample] = field(default_factory=list)
     fixes: list[FixSample] = field(default_factory=list)
+    events: list[BoardEvent] = field(default_factory=list)
+    statuses: list[BoardStatus] = field(default_factory=list)
     rejects: list[DecodeError] = field(default_factory=list)
 
 
 class FrameDecoder:
     """Stateful (serial streams are reassembled across chunks): one per gateway."""
 
-    def __init__(self) -> None:
+    def __init__(self, sensors: Iterable[SensorConfig] = ()) -> None:
+        self._registry = SensorRegistry(sensors)
         self._nmea: dict[str, NmeaStream] = {}
+        self._boards: dict[str, BoardStream] = {}
         self.ignored: Counter[str] = Counter()
 
     def decode(self, frame: Frame) -> Decoded:
         out = Decoded()
         if isinstance(frame, BleAdvert):
-            if bthome.SERVICE_UUID in frame.service_data:
-                try:
-                    out.samples.extend(bthome.decode(frame))
-                except DecodeError as exc:
-                    out.rejects.append(exc)
-            else:
-                self.ignored["ble-unknown-kind"] += 1
-        elif isinstance(frame, SerialChunk):
-            stream = self._nmea.get(frame.port)
-            if stream is None:
-                stream = self._nmea[frame.port] = NmeaStream(frame.port)
-            result = stream.feed(frame)
-            out.fixes.extend(result.fixes)
-            out.rejects.extend(result.rejects)
+            self._advert(frame, out)
+        elif frame.protocol == "board":
+            self._board(frame, out)
+        else:
+            self._gps(frame, out)
         return out
+
+    def _advert(self, advert: BleAdvert, out: Decoded) -> None:
+        if self._registry.config_for(advert.address) is None and detect_kind(advert) is None:
+            self.ignored["ble-unknown-kind"] += 1
+            return
+        try:
+            out.samples.extend(self._registry.decode(advert))
+        except DecodeError as exc:
+            out.rejects.append(exc)
+
+    def _gps(self, chunk: SerialChunk, out: Decoded) -> None:
+        stream = self._nmea.get(chunk.port)
+        if stream is None:
+            stream = self._nmea[chunk.port] = NmeaStream(chunk.port)
+        result = stream.feed(chunk)
+        out.fixes.extend(result.fixes)
+        out.rejects.extend(result.rejects)
+
+    def _board(self, chunk: SerialChunk, out: Decoded) -> None:
+        stream = self._boards.get(chunk.port)
+        if stream is None:
+            stream = self._boards[chunk.port] = BoardStream(chunk.port)
+        result = stream.feed(chunk)
+        out.samples.extend(result.samples)
+        out.events.extend(result.events)
+        out.statuses.extend(result.statuses)
+        out.rejects.extend(result.rejects)
 
     def skipped(self) -> Counter[str]:
         """Why sentences gave no position (void fix, no date, ...), over all serial ports."""

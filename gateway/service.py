@@ -1,8 +1,10 @@
-"""The gateway: sources -> decoders -> stamped readings -> outbox -> MQTT (QoS 1).
+"""The gateway: sources -> intake (decode, stamp) -> outbox -> MQTT (QoS 1).
 
-Sources never wait for the broker: they feed the outbox, and a separate publisher drains it in
-batches, forgetting a batch only after the broker's PUBACK. A failing source is reported once,
-clearly, and retried; the others keep running.
+Sources never wait for the broker: each decoded frame's items are committed to the outbox
+(on disk with ``[outbox] path``), and a separate publisher drains it in batches, forgetting a
+batch only after the broker's PUBACK. A failing source is reported once, clearly, and retried;
+the others keep running. Every ``status_interval_s`` the gateway publishes its health (retained;
+the last will says ``offline``) and writes it to ``status_file``.
 """
 
 from __future__ import annotations
@@ -10,24 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from datetime import UTC, datetime
 
-import msgspec
-
-from coldtrail import __version__, schema, topics
-from coldtrail.errors import DecodeError, ServiceUnavailable
+from coldtrail import schema, topics
+from coldtrail.errors import ServiceUnavailable
 from coldtrail.mqtt import MqttConnection, Will
 from coldtrail.settings import GatewaySettings
-from gateway.decoding import Decoded, FrameDecoder
+from gateway import systemd
+from gateway.ble_source import BleakFrameSource
+from gateway.health import HealthMonitor, write_status_file
+from gateway.intake import Intake, sensor_configs
 from gateway.outbox import MemoryOutbox, Outbox
+from gateway.outbox_sqlite import SqliteOutbox
 from gateway.ports import FrameSource
-from gateway.stamping import Stamper
 
 log = logging.getLogger(__name__)
 
 SOURCE_RETRY_S = 30.0
-STATUS_EVERY_S = 30.0
+
+
+def open_outbox(settings: GatewaySettings) -> Outbox:
+    if settings.outbox.path is None:
+        log.warning(
+            "no [outbox] path: readings wait in memory and are lost if the gateway restarts"
+        )
+        return MemoryOutbox(settings.outbox.max_items)
+    return SqliteOutbox(settings.outbox.path, max_items=settings.outbox.max_items)
 
 
 class Gateway:
@@ -40,10 +50,9 @@ class Gateway:
     ) -> None:
         self._settings = settings
         self._sources = sources
-        self._outbox = outbox or MemoryOutbox(settings.pending_max)
-        self._decoder = FrameDecoder()
-        self._stamper = Stamper()
-        self._dead: deque[schema.GatewayDeadLetter] = deque(maxlen=10_000)
+        self._outbox = outbox or open_outbox(settings)
+        self._health = HealthMonitor(settings.gateway_id, disk_path=settings.outbox.path)
+        self._intake = Intake(settings.gateway_id, sensor_configs(settings.sensors), self._health)
         self._source_state: dict[str, str] = {s.name: "starting" for s in sources}
         self.published = 0
         prefix = settings.mqtt.topic_prefix
@@ -61,7 +70,7 @@ class Gateway:
             will=Will(self._topics["status"], schema.encode(offline)),
             on_connected=self._announce,
         )
-        self._status_task: asyncio.Task[None] | None = None
+        self._announcing: set[asyncio.Task[None]] = set()
         username = settings.mqtt.username
         if username is not None and username != gid:
             log.warning(
@@ -78,19 +87,26 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._mqtt.start()
+        systemd.notify("READY=1")
         try:
             async with asyncio.TaskGroup() as tasks:
                 readers = [tasks.create_task(self._read(source)) for source in self._sources]
                 publisher = tasks.create_task(self._publish_loop(stop))
-                status = tasks.create_task(self._status_loop(stop))
+                background = [
+                    tasks.create_task(self._status_loop(stop)),
+                    tasks.create_task(systemd.keep_alive()),
+                ]
                 await stop.wait()
-                for reader in readers:
-                    reader.cancel()
+                systemd.notify("STOPPING=1")
+                for task in readers:
+                    task.cancel()
                 await publisher
-                status.cancel()
+                for task in background:
+                    task.cancel()
         finally:
-            await self._flush_status("offline")
+            await self._publish_status("offline")
             await self._mqtt.close()
+            await self._outbox.close()
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -99,7 +115,9 @@ class Gateway:
             try:
                 self._source_state[source.name] = "running"
                 async for frame in source.frames():
-                    self._accept(self._decoder.decode(frame))
+                    items = self._intake.take(frame)
+                    if items:
+                        await self._outbox.put_many(items)
                 self._source_state[source.name] = "finished"
                 log.info("source %s finished", source.name)
                 return
@@ -113,44 +131,13 @@ class Gateway:
                 )
                 await asyncio.sleep(SOURCE_RETRY_S)
 
-    def _accept(self, decoded: Decoded) -> None:
-        for sample in decoded.samples:
-            try:
-                reading = self._stamper.reading(sample)
-            except ValueError as exc:
-                self._reject(_breaks_contract(sample.device_id, sample.values, exc))
-                continue
-            if reading is not None:
-                self._outbox.put(reading)
-        for fix in decoded.fixes:
-            try:
-                position = self._stamper.position(fix)
-            except ValueError as exc:
-                self._reject(_breaks_contract(fix.device_id, fix.fix, exc))
-                continue
-            if position is not None:
-                self._outbox.put(position)
-        for reject in decoded.rejects:
-            self._reject(reject)
-
-    def _reject(self, error: DecodeError) -> None:
-        log.warning("undecodable frame: %s", error)
-        self._dead.append(
-            schema.GatewayDeadLetter(
-                gateway_id=self._settings.gateway_id,
-                source=error.device or "unknown",
-                received_at=datetime.now(UTC),
-                raw_hex=error.raw.hex(),
-                reason=error.reason,
-            )
-        )
-
     # -- publishing ----------------------------------------------------------------------------
 
     async def _publish_loop(self, stop: asyncio.Event) -> None:
-        """Drain the outbox; on stop, keep draining for a short grace period."""
+        """Drain the outbox; on stop, keep draining while the broker is there."""
+        dead = self._intake.dead
         while not stop.is_set() or (self.pending and self._mqtt.connected.is_set()):
-            if not self.pending and not self._dead:
+            if not self.pending and not dead:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._outbox.wait_nonempty(), 0.5)
                 continue
@@ -162,7 +149,9 @@ class Gateway:
                 continue
             if self.pending < self._settings.batch_max_items and not stop.is_set():
                 await asyncio.sleep(self._settings.batch_max_wait_s)
-            await self._publish_dead_letters()
+            while dead:
+                await self._mqtt.publish(self._topics["deadletter"], schema.encode(dead[0]))
+                dead.popleft()
             items = self._outbox.oldest(self._settings.batch_max_items)
             if not items:
                 continue
@@ -177,46 +166,52 @@ class Gateway:
             self._outbox.confirm(len(items))
             self.published += len(items)
 
-    async def _publish_dead_letters(self) -> None:
-        while self._dead:
-            letter = self._dead[0]
-            await self._mqtt.publish(self._topics["deadletter"], schema.encode(letter), qos=1)
-            self._dead.popleft()
-
     # -- status --------------------------------------------------------------------------------
 
-    def _status(self, state: str) -> schema.GatewayStatus:
-        return schema.GatewayStatus(
-            gateway_id=self._settings.gateway_id,
-            state="online" if state == "online" else "offline",
-            at=datetime.now(UTC),
-            software=f"coldtrail {__version__}",
-            pending=self.pending,
+    def status(self, state: str = "online") -> schema.GatewayStatus:
+        outbox = self._outbox.stats()
+        alarms = [
+            f"source-failed:{name}"
+            for name, state_ in self._source_state.items()
+            if state_.startswith("failed")
+        ]
+        if outbox.alarm:
+            alarms.append("outbox-full" if outbox.dropped else "outbox-thinning")
+        dropped = dict(outbox.dropped)
+        if outbox.thinned:
+            dropped["thinned"] = outbox.thinned
+        scanners = [s for s in self._sources if isinstance(s, BleakFrameSource)]
+        return self._health.status(
+            state,
+            pending=outbox.depth,
+            oldest_age_s=outbox.oldest_age_s,
             sources=dict(self._source_state),
+            alarms=alarms,
+            dropped=dropped,
+            scanner_restarts=sum(s.restarts for s in scanners) if scanners else None,
         )
 
     def _announce(self) -> None:
         # Called on every (re)connect: replace the retained last will with "online".
-        self._status_task = asyncio.get_running_loop().create_task(self._flush_status("online"))
+        task = asyncio.get_running_loop().create_task(self._publish_status("online"))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
 
-    async def _flush_status(self, state: str) -> None:
+    async def _publish_status(self, state: str) -> None:
+        status = self.status(state)
+        if self._settings.status_file:
+            try:
+                write_status_file(self._settings.status_file, status)
+            except OSError as exc:
+                log.warning("cannot write the status file %s: %s", self._settings.status_file, exc)
         if not self._mqtt.connected.is_set():
             return
-        payload = schema.encode(self._status(state))
         with contextlib.suppress(TimeoutError, ServiceUnavailable):
             await asyncio.wait_for(
-                self._mqtt.publish(self._topics["status"], payload, qos=1, retain=True), 5
+                self._mqtt.publish(self._topics["status"], schema.encode(status), retain=True), 5
             )
 
     async def _status_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await asyncio.sleep(STATUS_EVERY_S)
-            await self._flush_status("online")
-
-
-def _breaks_contract(device_id: str, values: msgspec.Struct, exc: ValueError) -> DecodeError:
-    return DecodeError(
-        f"decoded values break the telemetry contract: {exc}",
-        msgspec.json.encode(values),
-        device=device_id,
-    )
+            await asyncio.sleep(self._settings.status_interval_s)
+            await self._publish_status("online")

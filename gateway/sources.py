@@ -35,14 +35,18 @@ def known_kinds() -> list[str]:
 
 def build_source(spec: str) -> FrameSource:
     kind, options = parse_spec(spec)
+    return build(kind, options, what=f"source {spec!r}")
+
+
+def build(kind: str, options: dict[str, str], *, what: str | None = None) -> FrameSource:
+    """The source of ``kind`` with its options; ConfigError saying what is wrong."""
+    what = what or f"{kind} source"
     found = [e for e in entry_points(group=GROUP) if e.name == kind]
     if not found:
-        raise ConfigError(
-            f"source {spec!r}: unknown kind {kind!r}; known kinds: {', '.join(known_kinds())}"
-        )
+        raise ConfigError(f"{what}: unknown kind {kind!r}; known kinds: {', '.join(known_kinds())}")
     factory = found[0].load()
     try:
         source: FrameSource = factory(options)
     except (KeyError, ValueError) as exc:
-        raise ConfigError(f"source {spec!r}: {exc}") from None
+        raise ConfigError(f"{what}: {exc}") from None
     return source

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from coldtrail import schema
+from firmware_bridge.board.stream import BoardEvent
 from firmware_bridge.frames import FixSample, Sample
 
 
@@ -52,6 +53,23 @@ class Stamper:
         )
         schema.validate(reading)
         return reading
+
+    def event(self, event: BoardEvent) -> schema.Event | None:
+        key = self._key(event.device_id, event.sensor_seq, event.received_at)
+        if key is None:
+            return None
+        stamped = schema.Event(
+            device_id=event.device_id,
+            kind=event.kind,
+            state=event.state,
+            value=event.value,
+            measured_at=event.measured_at,
+            received_at=event.received_at,
+            seq=key[0],
+            seq_source=key[1],
+        )
+        schema.validate(stamped)
+        return stamped
 
     def position(self, sample: FixSample) -> schema.Position | None:
         key = self._key(sample.device_id, sample.sensor_seq, sample.received_at)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from firmware_bridge.board.protocol import device_id as board_device_id
+
 # Real streets, so that positions land somewhere recognisable on a map.
 ROUTES: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = (
     (
@@ -72,9 +74,15 @@ class VanPlan:
     name: str
     gateway_id: str
     gps_device_id: str
+    board_id: int
     route_name: str
     route: tuple[tuple[float, float], ...]
     parcels: tuple[ParcelPlan, ...]
+
+    @property
+    def board_device_id(self) -> str:
+        """The device id the board protocol gives this van's sensor board."""
+        return board_device_id(self.board_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,7 @@ def build(vans: int = 2, parcels: int = 6, seed: int = 7, run: str = "demo") -> 
                 name=f"Reefer van {n + 1}",
                 gateway_id=f"gw-van-{n + 1}",
                 gps_device_id=f"GPS-VAN-{n + 1}",
+                board_id=n + 1,
                 route_name=ROUTES[n % len(ROUTES)][0],
                 route=ROUTES[n % len(ROUTES)][1],
                 parcels=tuple(plans[n]),

@@ -2,8 +2,9 @@
 
 Each parcel's logger advertises BTHome v2 service data (with a packet id, and repeats each
 advert once, as real tags do); the van's GPS writes NMEA RMC+GGA sentences, delivered in
-arbitrary chunks as a serial port would. Registered as the ``sim`` source kind
-(``sim:vehicle=van-1,seed=7,vans=2,parcels=6,interval=2``).
+arbitrary chunks as a serial port would; the van's sensor board (rear door, accelerometer)
+sends frames of the open board protocol, built by its reference firmware. Registered as the
+``sim`` source kind (``sim:vehicle=van-1,seed=7,vans=2,parcels=6,interval=2``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 from coldtrail.schema import Fix, Measurements
 from firmware_bridge.ble import bthome
+from firmware_bridge.board.reference_board import ReferenceBoard
 from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
 from firmware_bridge.nmea import encode_fix
 from simulators import fleet
@@ -56,6 +58,10 @@ class SimulatedVanSource:
         }
         self._track = GpsTrack(van.route)
         self._packet_ids = {p.logger_mac: self._rng.randrange(256) for p in van.parcels}
+        # The van's own sensor board (door contact, accelerometer), speaking the open board
+        # protocol through the reference firmware, as a real one would.
+        self._board = ReferenceBoard(van.board_id)
+        self._door_open = False
 
     @property
     def name(self) -> str:
@@ -99,6 +105,19 @@ class SimulatedVanSource:
         port = self.van.gps_device_id
         return [SerialChunk(port, now, data[:cut]), SerialChunk(port, now, data[cut:])]
 
+    def board_chunks(self, elapsed_s: float, now: datetime) -> list[SerialChunk]:
+        """An accelerometer reading, and the rear door opening for 6 s of every 60 s."""
+        frames = self._board.reading(
+            accel_mg=(self._rng.randrange(-30, 30), self._rng.randrange(-30, 30), 1000),
+            battery_pct=93,
+        )
+        door_open = elapsed_s % 60 >= 54
+        if door_open != self._door_open:
+            self._door_open = door_open
+            frames += self._board.door(door_open)
+        port = self.van.board_device_id
+        return [SerialChunk(port, now, frames, protocol="board")]
+
     async def frames(self) -> AsyncIterator[Frame]:
         next_ble = next_gps = 0.0
         loop = asyncio.get_running_loop()
@@ -113,6 +132,8 @@ class SimulatedVanSource:
             if elapsed >= next_ble:
                 for advert in self.ble_adverts(elapsed, now):
                     yield advert
+                for chunk in self.board_chunks(elapsed, now):
+                    yield chunk
                 next_ble += self._interval_s
             await asyncio.sleep(max(0.0, min(next_ble, next_gps) - (loop.time() - t0)))
 

@@ -9,6 +9,12 @@ reports into the telemetry contract's :class:`~coldtrail.schema.Measurements`:
 * the advert's RSSI becomes ``rssi_dbm`` (left out when outside -150..20 dBm: some Bluetooth
   stacks report 127 for "unknown").
 
+Encrypted adverts (v2 with the encryption flag, v1 on UUID 0x181E) are decrypted by bthome-ble
+with the sensor's 16-byte bindkey (``decode(advert, bindkey=...)``). The object walk of
+:mod:`~firmware_bridge.ble.bthome_layout` runs on plaintext only: an encrypted payload is
+authenticated by its AES-CCM tag, so a wrong bindkey or a tampered advert is rejected, and the
+decrypted objects are left to bthome-ble.
+
 When an advert carries several objects of one kind (bthome-ble names them ``temperature_1``,
 ``temperature_2``, ...) the first one is used.
 
@@ -18,7 +24,9 @@ What :func:`decode` returns:
 * ``[]`` for a well-formed advert that carries none of them: only a packet id, button or dimmer
   events, binary sensors (door, window, low battery, ...), counters, illuminance, ...;
 * it raises :class:`~coldtrail.errors.DecodeError` (raw service data in the message) for no
-  BTHome service data, an encrypted advert (no bindkey support), a version other than 1 or 2,
+  BTHome service data, an encrypted advert without a bindkey (or one that the bindkey does not
+  decrypt), a plaintext advert while a bindkey is configured (a downgrade: bthome-ble ignores
+  those too), a version other than 1 or 2,
   an unknown object id or a truncated object anywhere in the payload (bthome-ble itself stops
   there quietly and keeps the objects before it; we reject the whole advert so that the gateway
   dead-letters it), or a value outside the contract (e.g. battery 255 %).
@@ -36,33 +44,27 @@ from typing import TYPE_CHECKING, cast
 
 import msgspec
 from bthome_ble import BTHomeBluetoothDeviceData, Units
-from bthome_ble.const import MEAS_TYPES
 
 from coldtrail.errors import DecodeError
 from coldtrail.schema import Measurements
+from firmware_bridge.ble import bthome_layout
+from firmware_bridge.ble.bthome_layout import Malformed as _Malformed
 from firmware_bridge.frames import BleAdvert, Sample
 
 if TYPE_CHECKING:
     from habluetooth import BluetoothServiceInfoBleak
 
-SERVICE_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
+SERVICE_UUID = bthome_layout.SERVICE_UUID
 """BTHome v2 (unencrypted or encrypted, told apart by the device info byte)."""
-SERVICE_UUID_V1 = "0000181c-0000-1000-8000-00805f9b34fb"
+SERVICE_UUID_V1 = bthome_layout.SERVICE_UUID_V1
 """BTHome v1, unencrypted (deprecated by BTHome, still decoded)."""
-SERVICE_UUID_V1_ENCRYPTED = "0000181e-0000-1000-8000-00805f9b34fb"
+SERVICE_UUID_V1_ENCRYPTED = bthome_layout.SERVICE_UUID_V1_ENCRYPTED
+"""BTHome v1, encrypted."""
 
 STANDARD_GRAVITY_MS2 = 9.80665
 
 _DEVICE_INFO_V2 = 0x40  # version 2 in bits 5-7; not encrypted, no MAC, not sleepy
-_ENCRYPTED_FLAG = 0x01
-_MAC_INCLUDED_FLAG = 0x02
-_VARIABLE_LENGTH_FORMATS = frozenset({"raw", "string", "command"})
 _RSSI_MIN, _RSSI_MAX = -150, 20  # the contract's range for rssi_dbm
-_V1_DATA_FORMATS = frozenset(range(5))  # uint, int, float, string, raw: all that v1 defines
-
-
-class _Malformed(Exception):
-    """A reason to reject the advert; :func:`decode` turns it into a DecodeError."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +132,21 @@ _ENCODED: tuple[_Encoded, ...] = (
 )
 
 
-def decode(advert: BleAdvert) -> list[Sample]:
-    """Decode the BTHome service data of one advert (see the module's docstring)."""
+BINDKEY_LENGTH = 16
+
+
+def decode(advert: BleAdvert, bindkey: bytes | None = None) -> list[Sample]:
+    """Decode the BTHome service data of one advert (see the module's docstring).
+
+    ``bindkey``: the sensor's 16-byte AES key, needed for encrypted adverts only.
+    """
+    if bindkey is not None and len(bindkey) != BINDKEY_LENGTH:
+        raise ValueError(f"a BTHome bindkey is {BINDKEY_LENGTH} bytes, got {len(bindkey)}")
     device_id = advert.address.upper()
     uuid, data = _bthome_service_data(advert, device_id)
     try:
-        _LAYOUT_CHECKS[uuid](data)
-        return _decode(advert, device_id, uuid, data)
+        encrypted = bthome_layout.layout_check(uuid)(data, bindkey)
+        return _decode(advert, device_id, uuid, data, bindkey if encrypted else None)
     except _Malformed as exc:
         raise DecodeError(str(exc), data, device=device_id) from None
 
@@ -182,65 +192,9 @@ def _bthome_service_data(advert: BleAdvert, device_id: str) -> tuple[str, bytes]
     )
 
 
-def _check_v2(data: bytes) -> None:
-    """Reject what bthome-ble would drop quietly: walk the objects with its own table."""
-    if not data:
-        raise _Malformed("empty BTHome service data")
-    info = data[0]
-    if info & _ENCRYPTED_FLAG:
-        raise _Malformed("encrypted BTHome advert; coldtrail has no bindkey support")
-    if info >> 5 != 2:
-        raise _Malformed(f"BTHome version {info >> 5} in the device info byte, expected 2")
-    pos = 7 if info & _MAC_INCLUDED_FLAG else 1
-    if pos > len(data):
-        raise _Malformed("device info byte announces a MAC address that is not there")
-    while pos < len(data):
-        object_id = data[pos]
-        kind = MEAS_TYPES.get(object_id)
-        if kind is None:
-            raise _Malformed(f"unknown BTHome object id 0x{object_id:02x} at byte {pos}")
-        if kind.data_format in _VARIABLE_LENGTH_FORMATS:
-            if pos + 1 >= len(data):
-                raise _Malformed(f"object 0x{object_id:02x} at byte {pos} lacks its length")
-            length = data[pos + 1]
-            if kind.data_format == "command":
-                length = (length & 0x1F) + 1  # opcode + arguments
-            pos += 2 + length
-        else:
-            pos += 1 + kind.data_length
-        if pos > len(data):
-            raise _Malformed(f"object 0x{object_id:02x} truncated ({len(data)} bytes)")
-
-
-def _check_v1(data: bytes) -> None:
-    pos = 0
-    while pos < len(data):
-        length = data[pos] & 0x1F  # object id + value bytes
-        if length < 2 or pos + 1 >= len(data):
-            raise _Malformed(f"BTHome v1 object at byte {pos} has no value")
-        if data[pos] >> 5 not in _V1_DATA_FORMATS:
-            raise _Malformed(f"BTHome v1 data format {data[pos] >> 5} at byte {pos}")
-        object_id = data[pos + 1]
-        kind = MEAS_TYPES.get(object_id)
-        if kind is None or kind.meas_format is None:
-            raise _Malformed(f"unknown BTHome v1 object id 0x{object_id:02x} at byte {pos + 1}")
-        pos += 1 + length
-        if pos > len(data):
-            raise _Malformed(f"object 0x{object_id:02x} truncated ({len(data)} bytes)")
-
-
-def _encrypted_v1(data: bytes) -> None:
-    raise _Malformed("encrypted BTHome v1 advert; coldtrail has no bindkey support")
-
-
-_LAYOUT_CHECKS: dict[str, Callable[[bytes], None]] = {
-    SERVICE_UUID: _check_v2,
-    SERVICE_UUID_V1: _check_v1,
-    SERVICE_UUID_V1_ENCRYPTED: _encrypted_v1,
-}
-
-
-def _decode(advert: BleAdvert, device_id: str, uuid: str, data: bytes) -> list[Sample]:
+def _decode(
+    advert: BleAdvert, device_id: str, uuid: str, data: bytes, bindkey: bytes | None
+) -> list[Sample]:
     info = _ServiceInfo(
         name=advert.name or advert.address,
         address=advert.address,
@@ -248,7 +202,10 @@ def _decode(advert: BleAdvert, device_id: str, uuid: str, data: bytes) -> list[S
         service_data={uuid: data},
         time=advert.received_at.timestamp(),
     )
-    update = BTHomeBluetoothDeviceData().update(cast("BluetoothServiceInfoBleak", info))
+    parser = BTHomeBluetoothDeviceData(bindkey=bindkey)
+    update = parser.update(cast("BluetoothServiceInfoBleak", info))
+    if bindkey is not None and not getattr(parser, "bindkey_verified", False):
+        raise _Malformed("the bindkey does not decrypt this BTHome advert (wrong bindkey?)")
     values = {key.key: value.native_value for key, value in update.entity_values.items()}
     units = {key.key: d.native_unit_of_measurement for key, d in update.entity_descriptions.items()}
 

@@ -136,14 +136,11 @@ def test_decode_encode_round_trip(temperature: float, humidity: float, seq: int)
 
 
 def test_to_builtins_gives_json_types() -> None:
-    out = schema.to_builtins(schema.GatewayStatus(gateway_id="gw", state="offline"))
-    assert out == {
-        "v": 1,
-        "gateway_id": "gw",
-        "state": "offline",
-        "at": None,
-        "software": None,
-        "pending": None,
-        "sources": {},
-    }
-    assert msgspec.json.encode(out)
+    out = schema.to_builtins(schema.GatewayStatus(gateway_id="gw", state="offline", pending=2))
+    assert out["gateway_id"] == "gw" and out["pending"] == 2 and out["alarms"] == []
+    assert msgspec.json.decode(msgspec.json.encode(out)) == out
+
+
+def test_the_last_will_is_a_minimal_status() -> None:
+    will = schema.decode_status(b'{"v":1,"gateway_id":"gw-1","state":"offline"}')
+    assert (will.state, will.at, will.sensors) == ("offline", None, {})

@@ -31,3 +31,12 @@ def assert_plausible(sample: Sample | FixSample) -> None:
         assert 0 <= values.humidity_pct <= 100, f"humidity {values.humidity_pct} %"
     if values.temperature_c is not None:
         assert -60 <= values.temperature_c <= 100, f"temperature {values.temperature_c} °C"
+    if values.pressure_hpa is not None:
+        assert 300 <= values.pressure_hpa <= 1100, f"pressure {values.pressure_hpa} hPa"
+    if values.accel_g is not None:
+        # the widest accelerometers in loggers (ADXL375) read ±200 g; Ruuvi's field ±32.767 g
+        assert all(-200 <= axis <= 200 for axis in values.accel_g), f"accel {values.accel_g} g"
+    if values.shock_g is not None:
+        assert 0 <= values.shock_g <= 1000, f"shock {values.shock_g} g"
+    if values.rssi_dbm is not None:
+        assert -150 <= values.rssi_dbm <= 20, f"rssi {values.rssi_dbm} dBm"

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from coldtrail.schema import Fix
+from firmware_bridge.board.reference_board import ReferenceBoard
 from firmware_bridge.nmea import encode_fix
-from gateway.decode_cli import Report, decode_nmea
+from gateway.decode_cli import Report, decode_ble, decode_board, decode_nmea
 from tests.unit.firmware_bridge.test_nmea import CAPTURES, DATA, gpsd_fixes
 
 
@@ -41,3 +42,65 @@ def test_rejects_go_to_stderr_with_their_hex_and_the_exit_status_says_so() -> No
     assert [(i["lat"], i["lon"]) for i in items] == [(45.75, 4.85)]
     assert b"$GPRMC,broken*00".hex() in err  # the raw bytes, in hex
     assert err.splitlines()[-1] == "1 decoded, 1 rejected; skipped: 1 comment-line"
+
+
+def test_board_frames_and_garbage() -> None:
+    board = ReferenceBoard(42)
+    data = (
+        board.reading(temperature_centi_c=452, humidity_centi_pct=6130, battery_pct=87)
+        + board.door(True)
+        + b"ESP32 boot text\x00"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    status = decode_board(io.BytesIO(data), Report(out, err))
+    items = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert status == 1
+    assert [(i["kind"], i["device_id"], i["seq"]) for i in items] == [
+        ("reading", "board-42", 1),
+        ("event", "board-42", 2),
+    ]
+    assert (items[0]["temperature_c"], items[1]["state"]) == (4.52, "open")
+    assert err.getvalue().splitlines()[-1] == "2 decoded, 1 rejected"
+
+
+def run_ble(
+    hex_text: str, bindkey: str | None = None, address: str = "A4:C1:38:00:00:01"
+) -> tuple[int, list[dict[str, object]], str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = decode_ble(hex_text, "auto", bindkey, address, Report(out, err))
+    return status, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+
+
+def test_the_issue_acceptance_adverts() -> None:
+    # BTHome v2 (bthome.io's example) and RuuviTag RAWv2 (Ruuvi's valid test vector).
+    status, (bthome,), _ = run_ble("0201060c16d2fc40016402ca0903bf13")
+    assert status == 0
+    assert (bthome["temperature_c"], bthome["humidity_pct"], bthome["battery_pct"]) == (
+        25.06,
+        50.55,
+        100,
+    )
+    status, (ruuvi,), _ = run_ble("0201061bff99040512fc5394c37c0004fffc040cac364200cdcbb8334c884f")
+    assert status == 0
+    assert (ruuvi["temperature_c"], ruuvi["humidity_pct"], ruuvi["pressure_hpa"]) == (
+        24.3,
+        53.49,
+        1000.44,
+    )
+    assert (ruuvi["accel_g"], ruuvi["seq"]) == ([0.004, -0.004, 1.036], 205)
+
+
+def test_a_truncated_advert_is_rejected_with_its_hex() -> None:
+    status, items, err = run_ble("02010603")
+    assert (status, items) == (1, [])
+    assert "raw: 02010603" in err and err.splitlines()[-1] == "0 decoded, 1 rejected"
+
+
+def test_an_encrypted_advert_needs_its_bindkey() -> None:
+    # bthome.io's encryption example (key 231d39c1d7cc1ab1aee224cd096db932, MAC 54:48:E6:8F:80:A5)
+    advert = "020106" + "12" + "16d2fc" + "41e445f3c9962b332211006c7c4519"
+    status, _, err = run_ble(advert, address="54:48:E6:8F:80:A5")
+    assert status == 1 and "bindkey" in err
+    key = "231d39c1d7cc1ab1aee224cd096db932"
+    status, (reading,), _ = run_ble(advert, bindkey=key, address="54:48:E6:8F:80:A5")
+    assert status == 0 and reading["device_id"] == "54:48:E6:8F:80:A5"

@@ -1,0 +1,390 @@
+import asyncio
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from coldtrail import schema
+from gateway.outbox import MemoryOutbox, Outbox
+from gateway.outbox_policy import ThinningPolicy, steady_doomed
+from gateway.outbox_sqlite import SqliteOutbox
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def reading(seq: int, *, device: str = "d", t: float = 4.0, at: datetime = NOW, **kw):
+    return schema.reading(
+        schema.Measurements(temperature_c=t, **kw),
+        device_id=device,
+        received_at=at,
+        seq=seq,
+        seq_source="sensor",
+    )
+
+
+def position(seq: int, *, at: datetime = NOW) -> schema.Position:
+    fix = schema.Fix(lat=48.85, lon=2.35, speed_kmh=42.5, heading_deg=12.0, satellites=9)
+    return schema.position(fix, device_id="gps", received_at=at, seq=seq, seq_source="gateway")
+
+
+def event(seq: int, *, device: str = "d", at: datetime = NOW) -> schema.Event:
+    return schema.Event(
+        device_id=device, kind="door", state="open", received_at=at, seq=seq, seq_source="sensor"
+    )
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "outbox.sqlite"
+
+
+def open_outbox(path: Path, **kw) -> SqliteOutbox:
+    kw.setdefault("clock", lambda: NOW)
+    return SqliteOutbox(path, **kw)
+
+
+async def test_each_item_type_comes_back_as_the_same_struct(db_path: Path) -> None:
+    items = [
+        schema.reading(
+            schema.Measurements(
+                temperature_c=-18.25,
+                humidity_pct=55.5,
+                accel_g=(0.0, 0.1, 0.98),
+                battery_pct=87,
+                rssi_dbm=-71,
+            ),
+            device_id="A4:C1:38:00:00:01",
+            measured_at=NOW - timedelta(seconds=3),
+            received_at=NOW,
+            seq=7,
+            seq_source="sensor",
+        ),
+        position(8),
+        event(9),
+    ]
+    outbox = open_outbox(db_path)
+    assert await outbox.put_many(items) == 3
+    assert outbox.oldest(10) == items
+    await outbox.close()
+    outbox = open_outbox(db_path)
+    got = outbox.oldest(10)
+    assert got == items
+    assert [type(i) for i in got] == [schema.Reading, schema.Position, schema.Event]
+    await outbox.close()
+
+
+async def test_order_is_kept_and_confirm_removes_only_what_was_handed_out(db_path: Path) -> None:
+    outbox = open_outbox(db_path)
+    for seq in range(5):
+        assert outbox.put(reading(seq, device=f"d{seq % 2}"))
+    outbox.confirm(5)  # nothing handed out yet
+    assert len(outbox) == 5
+    assert [i.seq for i in outbox.oldest(2)] == [0, 1]
+    await outbox.put_many([reading(seq) for seq in range(5, 8)])
+    outbox.confirm(10)  # only the two handed out go
+    assert len(outbox) == 6
+    assert [i.seq for i in outbox.oldest(100)] == [2, 3, 4, 5, 6, 7]
+    outbox.confirm(3)
+    assert [i.seq for i in outbox.oldest(100)] == [5, 6, 7]
+    outbox.oldest(3)
+    outbox.confirm(3)
+    assert len(outbox) == 0
+    await outbox.put_many([reading(8)])
+    assert [i.seq for i in outbox.oldest(100)] == [8]  # ids are never reused
+    await outbox.close()
+
+
+async def test_concurrent_put_many_are_committed_together_in_call_order(db_path: Path) -> None:
+    outbox = open_outbox(db_path)
+    counts = await asyncio.gather(
+        *(outbox.put_many([reading(10 * g + i) for i in range(10)]) for g in range(20))
+    )
+    assert counts == [10] * 20
+    await asyncio.wait_for(outbox.wait_nonempty(), 1)
+    assert [i.seq for i in outbox.oldest(1000)] == list(range(200))
+    await outbox.close()
+
+
+async def test_reopening_keeps_items_and_waits_nonempty(db_path: Path) -> None:
+    outbox = open_outbox(db_path)
+    await outbox.put_many([reading(s) for s in range(3)])
+    outbox.oldest(1)
+    outbox.confirm(1)
+    await outbox.close()
+    outbox = open_outbox(db_path)
+    assert len(outbox) == 2
+    await asyncio.wait_for(outbox.wait_nonempty(), 1)
+    assert [i.seq for i in outbox.oldest(10)] == [1, 2]
+    assert outbox.stats().oldest_age_s == 0.0
+    await outbox.close()
+
+
+async def test_both_outboxes_implement_the_port(db_path: Path) -> None:
+    outboxes: list[Outbox] = [MemoryOutbox(capacity=10), open_outbox(db_path)]
+    for outbox in outboxes:
+        assert await outbox.put_many([reading(1), reading(2)]) == 2
+        stats = outbox.stats()
+        assert stats.depth == 2 and not stats.alarm
+        await outbox.close()
+
+
+# -- SIGKILL -------------------------------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, random, sys
+    from datetime import UTC, datetime
+    from coldtrail import schema
+    from gateway.outbox_sqlite import SqliteOutbox
+
+    async def main(path, seq):
+        outbox = SqliteOutbox(path)
+        out = sys.stdout
+        out.write("ready\\n"); out.flush()
+        while True:
+            n = random.randint(1, 50)
+            items = [
+                schema.reading(schema.Measurements(temperature_c=4.0 + (seq + i) % 7 / 10),
+                               device_id=f"d{(seq + i) % 5}", received_at=datetime.now(UTC),
+                               seq=seq + i, seq_source="gateway")
+                for i in range(n)
+            ]
+            if n == 1:
+                assert outbox.put(items[0])
+            else:
+                assert await outbox.put_many(items) == n
+            out.write(f"p {seq} {seq + n - 1}\\n"); out.flush()
+            seq += n
+            if random.random() < 0.2:
+                got = outbox.oldest(random.randint(1, 100))
+                outbox.confirm(len(got))
+                if got:
+                    out.write(f"c {got[-1].seq}\\n"); out.flush()
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+async def _contents(path: Path) -> tuple[list[int], list[Path]]:
+    outbox = SqliteOutbox(path)
+    present = [item.seq for item in outbox.oldest(10**7)]
+    await outbox.close()
+    return present, outbox.moved_aside
+
+
+def test_sigkill_at_random_moments_loses_no_committed_item(db_path: Path) -> None:
+    rng = random.Random(4)
+    acked: set[int] = set()
+    confirmed_up_to = -1
+    next_seq = 0
+    for _ in range(25):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(db_path), str(next_seq)],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0.02, 0.3))
+        os.kill(child.pid, signal.SIGKILL)
+        output, _ = child.communicate(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+        for line in output.decode().splitlines(keepends=True):
+            if not line.endswith("\n"):
+                continue  # cut by the kill: not acknowledged as far as we know
+            kind, *numbers = line.split()
+            if kind == "p":
+                first, last = map(int, numbers)
+                acked.update(range(first, last + 1))
+            else:
+                confirmed_up_to = max(confirmed_up_to, int(numbers[0]))
+
+        present, moved_aside = asyncio.run(_contents(db_path))
+        assert moved_aside == []
+        assert present == sorted(present), "order lost"
+        assert len(present) == len(set(present)), "an item stored twice"
+        missing = {s for s in acked if s > confirmed_up_to} - set(present)
+        assert not missing, f"acknowledged puts lost after SIGKILL: {sorted(missing)[:20]}"
+        next_seq = max([*acked, *present, next_seq - 1]) + 1
+    assert len(acked) > 500  # the children did work between kills
+
+
+# -- full outbox ---------------------------------------------------------------------------------
+
+
+def test_thinning_keeps_every_kth_and_the_ends_of_steady_runs_only() -> None:
+    old = NOW - timedelta(hours=2)
+    policy = ThinningPolicy(min_age_s=3600, band_c=0.25, keep_every=4)
+    temps = [4.0, 4.1, 4.2, 4.0, 4.25, 4.1, 4.0, 4.2, 4.1, 4.0]  # one run of 10
+    rows = [(i, reading(i, t=t, at=old)) for i, t in enumerate(temps)]
+    assert steady_doomed(rows, cutoff=NOW - timedelta(hours=1), policy=policy) == [1, 2, 3, 5, 6, 7]
+    # the band is anchored at a run's first reading: a drift of 0.1 per reading makes runs of
+    # three (only their middle goes); a drift of 0.3 per reading is never steady
+    drift = [(i, reading(i, t=4.0 + 0.1 * i, at=old)) for i in range(10)]
+    assert steady_doomed(drift, cutoff=NOW, policy=policy) == [1, 4, 7]
+    drift = [(i, reading(i, t=4.0 + 0.3 * i, at=old)) for i in range(10)]
+    assert steady_doomed(drift, cutoff=NOW, policy=policy) == []
+    # a shock, a reading without temperature, a door event or a recent reading end a run;
+    # other devices and positions do not
+    mixed = [
+        (0, reading(0, at=old)),
+        (1, reading(1, at=old)),
+        (2, reading(2, device="other", t=30, at=old)),
+        (3, position(3, at=old)),
+        (4, reading(4, at=old)),
+        (5, reading(5, at=old, shock_g=3.0)),
+        (6, reading(6, at=old)),
+        (7, reading(7, at=old)),
+        (8, reading(8, at=old)),
+        (9, event(9, at=old)),
+        (10, reading(10, at=old)),
+        (11, reading(11, at=old)),
+        (12, reading(12, at=old)),
+        (13, reading(13, at=NOW)),
+        (14, reading(14, at=old)),
+    ]
+    assert steady_doomed(mixed, cutoff=NOW - timedelta(hours=1), policy=policy) == [1, 7, 11]
+
+
+async def test_full_outbox_thins_steady_readings_first_then_drops_the_oldest(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = NOW - timedelta(hours=2)
+    policy = ThinningPolicy(min_age_s=3600, band_c=0.25, keep_every=4)
+    outbox = open_outbox(db_path, max_items=100, reclaim_fraction=0.2, thinning=policy)
+    items: list[schema.Reading | schema.Position | schema.Event] = [event(0, at=old)]
+    items += [reading(s, t=4.0, at=old) for s in range(1, 61)]  # a steady hour, device d
+    items += [position(s, at=old) for s in range(61, 71)]
+    items += [reading(s, device="warm", t=float(s % 3 * 5), at=old) for s in range(71, 100)]
+    assert await outbox.put_many(items) == 100
+    assert not outbox.stats().alarm
+
+    with caplog.at_level(logging.WARNING, logger="gateway.outbox_sqlite"):
+        assert await outbox.put_many([reading(100)]) == 1
+    stats = outbox.stats()
+    assert stats.alarm and stats.thinned == 44 and stats.dropped == {}
+    assert stats.depth == len(outbox) == 101 - 44
+    kept = outbox.oldest(1000)
+    steady = [i.seq for i in kept if isinstance(i, schema.Reading) and i.device_id == "d"]
+    assert steady[:16] == [1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 60]
+    assert sum(isinstance(i, schema.Position) for i in kept) == 10
+    assert sum(isinstance(i, schema.Event) for i in kept) == 1
+    assert "thinned 44 steady readings" in caplog.text
+
+    # nothing steady and old enough is left: the oldest go, counted by kind
+    caplog.clear()
+    await outbox.put_many([reading(s, t=float(s % 2 * 9)) for s in range(101, 150)])
+    stats = outbox.stats()
+    assert stats.thinned == 44
+    assert stats.dropped == {"event": 1, "reading": 16, "position": 9}
+    assert len(outbox) == 80
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+    assert [i.seq for i in outbox.oldest(2)] == [70, 71]
+    await outbox.close()
+
+    # the counters and the alarm survive a restart; draining below half clears the alarm
+    outbox = open_outbox(db_path, max_items=100, reclaim_fraction=0.2, thinning=policy)
+    assert outbox.stats().thinned == 44 and outbox.stats().alarm
+    outbox.oldest(30)
+    outbox.confirm(30)
+    assert outbox.stats().alarm
+    outbox.oldest(1)
+    outbox.confirm(1)
+    stats = outbox.stats()
+    assert not stats.alarm and stats.depth == 49 and stats.dropped["reading"] == 16
+    await outbox.close()
+
+
+async def test_the_byte_bound_holds_and_what_is_dropped_is_counted(db_path: Path) -> None:
+    outbox = open_outbox(db_path, max_bytes=2**18, max_items=10**6)
+    for start in range(0, 20_000, 500):
+        await outbox.put_many([reading(s, t=float(s % 13)) for s in range(start, start + 500)])
+    stats = outbox.stats()
+    assert stats.bytes_used is not None and stats.bytes_used <= 2**18 + 2**16
+    assert stats.alarm and stats.dropped["reading"] + stats.depth == 20_000
+    assert file_size(db_path) < 2**18 + 2**17
+    await outbox.close()
+
+
+# -- corrupt files -------------------------------------------------------------------------------
+
+
+async def test_a_garbage_file_is_moved_aside_and_a_fresh_outbox_starts(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(db_path, random.Random(1).randbytes(10_000))
+    with caplog.at_level(logging.ERROR, logger="gateway.outbox_sqlite"):
+        outbox = open_outbox(db_path)
+    [moved] = outbox.moved_aside
+    assert moved.name.startswith("outbox.sqlite.corrupt-") and moved.exists()
+    assert "corrupt" in caplog.text and str(moved) in caplog.text
+    assert await outbox.put_many([reading(1)]) == 1
+    assert [i.seq for i in outbox.oldest(5)] == [1]
+    await outbox.close()
+
+
+async def test_a_truncated_database_is_moved_aside(db_path: Path) -> None:
+    outbox = open_outbox(db_path)
+    for start in range(0, 5000, 500):
+        await outbox.put_many([reading(s) for s in range(start, start + 500)])
+    await outbox.close()
+    write(db_path, read(db_path)[: file_size(db_path) // 2])
+    outbox = open_outbox(db_path)
+    assert len(outbox.moved_aside) == 1
+    assert len(outbox) == 0
+    await outbox.close()
+
+
+async def test_a_file_left_open_by_a_dead_process_opens_with_its_wal(db_path: Path) -> None:
+    outbox = open_outbox(db_path)
+    await outbox.put_many([reading(s) for s in range(10)])
+    # copy the database and its WAL as a killed process leaves them (no checkpoint, no close)
+    copy = db_path.with_name("copy.sqlite")
+    write(copy, read(db_path))
+    write(Path(f"{copy}-wal"), read(Path(f"{db_path}-wal")))
+    await outbox.close()
+    revived = open_outbox(copy)
+    assert [i.seq for i in revived.oldest(100)] == list(range(10))
+    assert revived.moved_aside == []
+    await revived.close()
+
+
+async def test_a_refused_write_is_counted_not_raised(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = open_outbox(db_path, busy_timeout_s=0.01)
+    blocker = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: like a stuck disk
+    with caplog.at_level(logging.ERROR, logger="gateway.outbox_sqlite"):
+        assert await outbox.put_many([reading(1), reading(2)]) == 0
+        assert not outbox.put(reading(3))
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    stats = outbox.stats()
+    assert stats.dropped == {"refused": 3} and stats.alarm
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+    assert await outbox.put_many([reading(4)]) == 1
+    await outbox.close()
