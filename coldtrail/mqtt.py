@@ -77,7 +77,9 @@ class MqttConnection:
         self._closing = False
         self.connected = asyncio.Event()
         self._disconnected = asyncio.Event()
-        self._first_attempt_failed: BaseException | None = None
+        self._first_failure: str | None = None
+        """Why the first connection attempt failed (text only: a kept exception would keep its
+        traceback's sockets alive)."""
         self._foreign_topics: set[str] = set()
 
         client = paho.Client(
@@ -131,7 +133,7 @@ class MqttConnection:
                 await asyncio.wait_for(self.connected.wait(), wait_s)
             except TimeoutError:
                 await self.close()
-                cause = f": {self._first_attempt_failed}" if self._first_attempt_failed else ""
+                cause = f": {self._first_failure}" if self._first_failure else ""
                 raise ServiceUnavailable(
                     f"MQTT broker {self._settings.url()} did not accept a connection within"
                     f" {wait_s:.0f} s{cause}"
@@ -149,6 +151,13 @@ class MqttConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        sock = self._client.socket()
+        if sock is not None:  # a connection attempt that never became a session
+            assert self._loop is not None
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(sock)
+                self._loop.remove_writer(sock)
+            sock.close()
         for future in self._pending.values():
             if not future.done():
                 future.cancel()
@@ -222,15 +231,15 @@ class MqttConnection:
                 attempt = 1
                 continue
             except (OSError, TimeoutError, ssl.SSLError) as exc:
-                if self._first_attempt_failed is None:
-                    self._first_attempt_failed = exc
+                if self._first_failure is None:
+                    self._first_failure = str(exc) or type(exc).__name__
                 attempt += 1
                 delay = min(self._backoff_max_s, 0.5 * 2 ** min(attempt, 10))
                 delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
                 log.warning(
                     "MQTT broker %s unreachable (%s); retrying in %.1f s",
                     self._settings.url(),
-                    exc or type(exc).__name__,
+                    str(exc) or type(exc).__name__,
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -279,7 +288,7 @@ class MqttConnection:
     def _connected(self, reason: ReasonCode) -> None:
         if reason.is_failure:
             log.error("MQTT broker %s refused the connection: %s", self._settings.url(), reason)
-            self._first_attempt_failed = ServiceUnavailable(f"broker refused: {reason}")
+            self._first_failure = f"broker refused: {reason}"
             return
         self._session += 1
         for topic, qos in self._subscriptions:
