@@ -98,10 +98,32 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  outbox       {settings.outbox.path or 'in memory'}")
     for line in describe_sources(settings, sources):
         print(f"  source       {line}")
+    problems = _missing_files(settings)
     if not sources:
-        print("  warning      no sources: the gateway would refuse to start")
-        return 1
-    return 0
+        problems.append("no sources: the gateway would refuse to start")
+    for problem in problems:
+        print(f"  problem      {problem}")
+    return 1 if problems else 0
+
+
+def _missing_files(settings: GatewaySettings) -> list[str]:
+    mqtt = settings.mqtt
+    files = {
+        "mqtt.password_file": mqtt.password_file,
+        "mqtt.ca_file": mqtt.ca_file,
+        "mqtt.cert_file": mqtt.cert_file,
+        "mqtt.key_file": mqtt.key_file,
+    }
+    problems = [
+        f"{key} = {path}: no such file"
+        for key, path in files.items()
+        if path is not None and not Path(path).is_file()
+    ]
+    if mqtt.cert_file and not mqtt.key_file:
+        problems.append("mqtt.cert_file without mqtt.key_file: mutual TLS needs both")
+    if settings.outbox.path is not None and not Path(settings.outbox.path).parent.is_dir():
+        problems.append(f"outbox.path = {settings.outbox.path}: its folder does not exist")
+    return problems
 
 
 def _status(args: argparse.Namespace) -> int:
