@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-import msgspec
 from bthome_ble import BTHomeBluetoothDeviceData, Units
 
 from coldtrail.errors import DecodeError
 from coldtrail.schema import Measurements
 from firmware_bridge.ble import bthome_layout
 from firmware_bridge.ble.bthome_layout import Malformed as _Malformed
+from firmware_bridge.ble.measurements import measurements
 from firmware_bridge.frames import BleAdvert, Sample
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ SERVICE_UUID_V1_ENCRYPTED = bthome_layout.SERVICE_UUID_V1_ENCRYPTED
 STANDARD_GRAVITY_MS2 = 9.80665
 
 _DEVICE_INFO_V2 = 0x40  # version 2 in bits 5-7; not encrypted, no MAC, not sleepy
-_RSSI_MIN, _RSSI_MAX = -150, 20  # the contract's range for rssi_dbm
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +221,10 @@ def _decode(
         fields[mapped.field] = mapped.convert(value)
     if not fields:
         return []
-    if advert.rssi is not None and _RSSI_MIN <= advert.rssi <= _RSSI_MAX:
-        fields["rssi_dbm"] = advert.rssi  # some stacks report 127 for "unknown": left out
     try:
-        measurements = msgspec.convert(fields, Measurements)
-    except msgspec.ValidationError as exc:
-        raise _Malformed(f"outside the telemetry contract: {exc}") from None
+        decoded = measurements(fields, advert.rssi)
+    except ValueError as exc:
+        raise _Malformed(str(exc)) from None
 
     packet_key = _first(values, "packet_id")
     timestamp_key = _first(values, "timestamp")
@@ -236,7 +233,7 @@ def _decode(
     return [
         Sample(
             device_id=device_id,
-            values=measurements,
+            values=decoded,
             received_at=advert.received_at,
             measured_at=timestamp if isinstance(timestamp, datetime) else None,
             sensor_seq=packet_id if isinstance(packet_id, int) else None,

@@ -27,16 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import msgspec
-
 from coldtrail.errors import DecodeError
 from coldtrail.schema import Measurements
+from firmware_bridge.ble.measurements import measurements
 from firmware_bridge.frames import BleAdvert, Sample
 
 SERVICE_UUID = "0000181a-0000-1000-8000-00805f9b34fb"
 """Environmental Sensing, the service data UUID both formats use."""
 
-_RSSI_MIN, _RSSI_MAX = -150, 20
 _MAC_LENGTH = 6
 
 
@@ -117,14 +115,10 @@ def decode(advert: BleAdvert, layout: Layout) -> list[Sample]:
             device=device_id,
         )
     fields, sequence = read(data, layout)
-    if advert.rssi is not None and _RSSI_MIN <= advert.rssi <= _RSSI_MAX:
-        fields["rssi_dbm"] = advert.rssi
     try:
-        values = msgspec.convert(fields, Measurements)
-    except msgspec.ValidationError as exc:
-        raise DecodeError(
-            f"outside the telemetry contract: {exc}", data, device=device_id
-        ) from None
+        values = measurements(fields, advert.rssi)
+    except ValueError as exc:
+        raise DecodeError(str(exc), data, device=device_id) from None
     return [
         Sample(
             device_id=device_id,

@@ -29,11 +29,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import msgspec
 from ruuvitag_ble.df5_decoder import DataFormat5Decoder
 
 from coldtrail.errors import DecodeError
-from coldtrail.schema import Measurements
+from firmware_bridge.ble.measurements import measurements
 from firmware_bridge.frames import BleAdvert, Sample
 
 COMPANY_ID = 0x0499
@@ -50,7 +49,6 @@ BATTERY_FULL_MV = 3000
 _MOVEMENT_NOT_AVAILABLE = 255
 _SEQUENCE_NOT_AVAILABLE = 0xFFFF
 _MAC_NOT_AVAILABLE = "FF:FF:FF:FF:FF:FF"
-_RSSI_MIN, _RSSI_MAX = -150, 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +120,10 @@ def decode(advert: BleAdvert) -> list[Sample]:
     fields = _measurements(raw)
     if not fields:
         return []
-    if advert.rssi is not None and _RSSI_MIN <= advert.rssi <= _RSSI_MAX:
-        fields["rssi_dbm"] = advert.rssi
     try:
-        values = msgspec.convert(fields, Measurements)
-    except msgspec.ValidationError as exc:
-        raise DecodeError(
-            f"outside the telemetry contract: {exc}", payload, device=device_id
-        ) from None
+        values = measurements(fields, advert.rssi)
+    except ValueError as exc:
+        raise DecodeError(str(exc), payload, device=device_id) from None
     return [
         Sample(
             device_id=device_id,
