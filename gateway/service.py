@@ -47,8 +47,10 @@ class Gateway:
         sources: list[FrameSource],
         *,
         outbox: Outbox | None = None,
+        source_retry_s: float = SOURCE_RETRY_S,
     ) -> None:
         self._settings = settings
+        self._source_retry_s = source_retry_s
         self._sources = sources
         self._outbox = outbox or open_outbox(settings)
         self._health = HealthMonitor(settings.gateway_id, disk_path=settings.outbox.path)
@@ -113,8 +115,11 @@ class Gateway:
     async def _read(self, source: FrameSource) -> None:
         while True:
             try:
-                self._source_state[source.name] = "running"
                 async for frame in source.frames():
+                    if self._source_state[source.name] != "running":
+                        if self._source_state[source.name].startswith("failed"):
+                            log.info("source %s works again", source.name)
+                        self._source_state[source.name] = "running"
                     items = self._intake.take(frame)
                     if items:
                         await self._outbox.put_many(items)
@@ -122,14 +127,17 @@ class Gateway:
                 log.info("source %s finished", source.name)
                 return
             except (OSError, ServiceUnavailable) as exc:
-                self._source_state[source.name] = f"failed: {exc}"
-                log.error(
-                    "source %s failed: %s; the other sources keep running; retrying in %.0f s",
-                    source.name,
-                    exc,
-                    SOURCE_RETRY_S,
-                )
-                await asyncio.sleep(SOURCE_RETRY_S)
+                state = f"failed: {exc}"
+                if self._source_state.get(source.name) != state:  # say it once, not every retry
+                    log.error(
+                        "source %s failed: %s; the other sources keep running; retrying every"
+                        " %.0f s",
+                        source.name,
+                        exc,
+                        self._source_retry_s,
+                    )
+                self._source_state[source.name] = state
+                await asyncio.sleep(self._source_retry_s)
 
     # -- publishing ----------------------------------------------------------------------------
 
