@@ -52,7 +52,7 @@ class Gateway:
         self._settings = settings
         self._source_retry_s = source_retry_s
         self._sources = sources
-        self._outbox = outbox or open_outbox(settings)
+        self._outbox = outbox if outbox is not None else open_outbox(settings)
         self._health = HealthMonitor(settings.gateway_id, disk_path=settings.outbox.path)
         self._intake = Intake(settings.gateway_id, sensor_configs(settings.sensors), self._health)
         self._source_state: dict[str, str] = {s.name: "starting" for s in sources}

@@ -1,7 +1,11 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 from coldtrail import schema
+from coldtrail.settings import GatewaySettings
 from gateway.outbox import MemoryOutbox
+from gateway.outbox_sqlite import SqliteOutbox
+from gateway.service import Gateway
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -40,3 +44,11 @@ async def test_wait_nonempty_wakes_on_put() -> None:
     await outbox.wait_nonempty()
     outbox.confirm(1)
     assert len(outbox) == 0
+
+
+async def test_the_gateway_keeps_the_outbox_it_is_given_even_when_empty(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "outbox.sqlite")
+    gateway = Gateway(GatewaySettings(), [], outbox=outbox)  # empty, so len() == 0
+    await outbox.put_many([reading(1)])
+    assert gateway.pending == 1
+    await outbox.close()
