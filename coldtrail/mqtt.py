@@ -14,6 +14,7 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ from coldtrail.errors import ServiceUnavailable
 from coldtrail.settings import MqttSettings
 
 log = logging.getLogger(__name__)
+
+STABLE_SESSION_S = 10.0
+"""A session shorter than this counts as a failed attempt for the backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,38 +215,42 @@ class MqttConnection:
     # -- background ---------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        attempt = 0
+        self._client.connect_async(
+            self._settings.host, self._settings.port, self._settings.keepalive_s
+        )
+        failures = 0  # consecutive attempts that failed, or sessions the broker ended at once
         while not self._closing:
-            if self.connected.is_set():
-                self._disconnected.clear()
-                await self._disconnected.wait()
-                if self._closing:
-                    return
-                log.warning("MQTT connection to %s lost; reconnecting", self._settings.url())
-                continue
+            self._disconnected.clear()
             try:
-                if attempt == 0:
-                    self._client.connect_async(
-                        self._settings.host, self._settings.port, self._settings.keepalive_s
-                    )
                 assert self._loop is not None
                 await self._loop.run_in_executor(None, self._client.reconnect)
                 await asyncio.wait_for(self.connected.wait(), 10)
-                attempt = 1
-                continue
             except (OSError, TimeoutError, ssl.SSLError) as exc:
+                reason = str(exc) or type(exc).__name__
                 if self._first_failure is None:
-                    self._first_failure = str(exc) or type(exc).__name__
-                attempt += 1
-                delay = min(self._backoff_max_s, 0.5 * 2 ** min(attempt, 10))
-                delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
-                log.warning(
-                    "MQTT broker %s unreachable (%s); retrying in %.1f s",
-                    self._settings.url(),
-                    str(exc) or type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                    self._first_failure = reason
+                failures += 1
+                await self._back_off(failures, f"unreachable ({reason})")
+                continue
+            since = time.monotonic()
+            await self._disconnected.wait()
+            if self._closing:
+                return
+            if time.monotonic() - since < STABLE_SESSION_S:
+                # Accepted, then dropped at once (e.g. a broker ACL refusing our publishes):
+                # back off as after a failure, or we would reconnect hundreds of times a second.
+                failures += 1
+                await self._back_off(failures, "closed the connection right after accepting it")
+            else:
+                failures = 0
+                log.warning("MQTT connection to %s lost; reconnecting", self._settings.url())
+
+    async def _back_off(self, failures: int, why: str) -> None:
+        """Exponential backoff with jitter: 0.5 s doubling up to ``backoff_max_s``."""
+        delay = min(self._backoff_max_s, 0.5 * 2 ** min(failures, 10))
+        delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
+        log.warning("MQTT broker %s %s; retrying in %.1f s", self._settings.url(), why, delay)
+        await asyncio.sleep(delay)
 
     async def _misc(self) -> None:
         while True:

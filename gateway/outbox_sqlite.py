@@ -345,13 +345,20 @@ class SqliteOutbox:
         with self._lock:
             clear = self._alarm and self._count - n < self._max_items // 2
             meta = [("alarm", 0)] if clear else []
-            removed = store.delete_unsynced(
-                self._db,
-                "DELETE FROM item WHERE id <= ?",
-                [(last,)],
-                meta,
-                synchronous=self._synchronous,
-            )
+            try:
+                removed = store.delete_unsynced(
+                    self._db,
+                    "DELETE FROM item WHERE id <= ?",
+                    [(last,)],
+                    meta,
+                    synchronous=self._synchronous,
+                )
+            except sqlite3.Error as exc:
+                # E.g. a full disk. Nothing is lost: the items stay and are published again
+                # (ingest stores them once). Never crash the publisher over it.
+                log.error("cannot forget %d published items (%s): they will be sent again", n, exc)
+                self._handed = []
+                return
             self._count -= removed
             self._changes += removed
             self._handed = self._handed[n:]

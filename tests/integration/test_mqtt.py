@@ -116,3 +116,27 @@ async def test_an_unreachable_broker_is_reported_clearly() -> None:
     conn = MqttConnection(settings(f"mqtt://127.0.0.1:{free_tcp_port()}"), "nobody-home")
     with pytest.raises(ServiceUnavailable, match="did not accept a connection"):
         await conn.start(wait_s=1.5)
+
+
+async def test_a_broker_that_drops_every_session_at_once_is_not_hammered() -> None:
+    """Accepts (CONNACK), then closes: what Mosquitto does when its ACL refuses a publish."""
+    connections = 0
+
+    async def accept_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.read(1024)  # CONNECT
+        writer.write(bytes([0x20, 0x02, 0x00, 0x00]))  # CONNACK, accepted
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(accept_then_close, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = MqttConnection(MqttSettings(host="127.0.0.1", port=port), "gw-storm")
+    await conn.start(wait_s=5)
+    await asyncio.sleep(4)
+    await conn.close()
+    server.close()
+    await server.wait_closed()
+    # 0.5 s doubling (with jitter): a handful of attempts in 4 s, not hundreds.
+    assert 2 <= connections <= 6, connections
