@@ -57,23 +57,38 @@ class Intake:
         for sample in decoded.samples:
             self._health.heard(sample.device_id, sample.received_at, sample.values.rssi_dbm)
             items.append(
-                self._stamp(sample.device_id, sample.values, self._stamper.reading, sample)
+                self._stamp(
+                    sample.device_id,
+                    sample.values,
+                    self._stamper.reading,
+                    sample,
+                    sample.received_at,
+                )
             )
         for fix in decoded.fixes:
             self._health.heard(fix.device_id, fix.received_at)
             self._health.gps_fix(fix.measured_at, fix.received_at)
-            items.append(self._stamp(fix.device_id, fix.fix, self._stamper.position, fix))
+            items.append(
+                self._stamp(fix.device_id, fix.fix, self._stamper.position, fix, fix.received_at)
+            )
         for event in decoded.events:
             self._health.heard(event.device_id, event.received_at)
-            items.append(self._stamp(event.device_id, event, self._stamper.event, event))
+            items.append(
+                self._stamp(event.device_id, event, self._stamper.event, event, event.received_at)
+            )
         for status in decoded.statuses:
             self._health.heard(status.device_id, status.received_at)
         for reject in decoded.rejects:
-            self.reject(reject)
+            self.reject(reject, frame.received_at)
         return [item for item in items if item is not None]
 
     def _stamp(
-        self, device_id: str, values: object, stamp: Callable[[T], Item | None], decoded: T
+        self,
+        device_id: str,
+        values: object,
+        stamp: Callable[[T], Item | None],
+        decoded: T,
+        received_at: datetime,
     ) -> Item | None:
         """The stamped item; None for a repeat, or a dead letter if it breaks the contract."""
         try:
@@ -83,11 +98,13 @@ class Intake:
             self.reject(
                 DecodeError(
                     f"decoded values break the telemetry contract: {exc}", raw, device=device_id
-                )
+                ),
+                received_at,
             )
             return None
 
-    def reject(self, error: DecodeError) -> None:
+    def reject(self, error: DecodeError, received_at: datetime | None = None) -> None:
+        """Keep what could not be decoded, stamped with when its frame arrived."""
         log.warning("undecodable frame: %s", error)
         if len(self.dead) == self.dead.maxlen:
             log.error(
@@ -97,7 +114,7 @@ class Intake:
             schema.GatewayDeadLetter(
                 gateway_id=self._gateway_id,
                 source=error.device or "unknown",
-                received_at=datetime.now(UTC),
+                received_at=received_at or datetime.now(UTC),
                 raw_hex=error.raw.hex(),
                 reason=error.reason,
             )
