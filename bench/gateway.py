@@ -32,12 +32,10 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coldtrail import schema
 from coldtrail.localservices import free_tcp_port
-from coldtrail.localservices.amqtt_broker import AmqttProcessBroker
-from coldtrail.localservices.broker import LocalBroker
-from coldtrail.localservices.mosquitto import MosquittoBroker, mosquitto_executable
 from coldtrail.schema import Fix, Measurements
 from coldtrail.settings import GatewaySettings, MqttSettings, SensorSettings
 from firmware_bridge.ble import bthome
@@ -45,6 +43,9 @@ from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
 from firmware_bridge.nmea import encode_fix
 from gateway.outbox_sqlite import SqliteOutbox
 from gateway.service import Gateway
+
+if TYPE_CHECKING:
+    from coldtrail.localservices.broker import LocalBroker
 
 SENSORS = 50
 WARMUP_S = 10.0
@@ -127,6 +128,11 @@ def child(port: int, outbox: str) -> int:
 
 
 def start_broker(port: int = 0) -> LocalBroker:
+    # Imported here, in the parent only: the measured gateway child must not carry the
+    # broker code (amqtt alone is ~18 MB).
+    from coldtrail.localservices.amqtt_broker import AmqttProcessBroker
+    from coldtrail.localservices.mosquitto import MosquittoBroker, mosquitto_executable
+
     if mosquitto_executable():
         mosquitto = MosquittoBroker(port)
         mosquitto.start()
