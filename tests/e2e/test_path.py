@@ -108,7 +108,8 @@ async def test_simulated_van_to_shopper_timeline(
 
             # Everything the gateway had acknowledged by the broker ends in the database once.
             async def all_stored() -> bool:
-                return _count(database_url, van.gateway_id) == gateway.published
+                stored = await asyncio.to_thread(_count, database_url, van.gateway_id)
+                return stored == gateway.published
 
             await wait_for(all_stored, timeout=15)
             assert gateway.pending == 0 and gateway.published > 0

@@ -148,9 +148,11 @@ async def running(
 async def wait_for(
     predicate: Callable[[], bool | Awaitable[bool]], timeout: float, what: str
 ) -> None:
+    """Poll ``predicate``; a plain one runs in a thread, so a blocking database query never
+    stalls the event loop that ingest (whose locks it may wait for) runs on."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        result = predicate()
+        result = await asyncio.to_thread(predicate)
         if not isinstance(result, bool):
             result = await result
         if result:

@@ -36,7 +36,8 @@ pytestmark = pytest.mark.integration
 
 SENSORS = 20
 ROUNDS = 600  # 10 minutes at one advert per second and sensor: 12,000 readings
-GATEWAY_ID = "gw-outage"
+# Unique per run: brokers shared between runs (CI's) keep persistent sessions by client id.
+GATEWAY_ID = f"gw-outage-{uuid.uuid4().hex[:6]}"
 
 
 async def test_a_broker_outage_loses_nothing_reorders_nothing_and_duplicates_nothing(

@@ -11,6 +11,7 @@ retained status message once a broker is back; it clears once the outbox has dra
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from tests.integration.gateway.support import BthomeBurstSource, macs, running, 
 pytestmark = pytest.mark.integration
 
 CAPACITY = 100
-GATEWAY_ID = "gw-full"
+# Unique per run: brokers shared between runs (CI's) keep persistent sessions by client id.
+GATEWAY_ID = f"gw-full-{uuid.uuid4().hex[:6]}"
 
 
 def _status_file(path: Path) -> schema.GatewayStatus | None:

@@ -58,7 +58,7 @@ async def test_valid_garbage_and_database_refused_messages(
                 await pub.publish(topic, payload, qos=1)
             await pub.publish(topic, telemetry("gw-1", "tag-1", 3), qos=1)
             for _ in range(100):
-                readings, dead = stored(database_url)
+                readings, dead = await asyncio.to_thread(stored, database_url)
                 if len(readings) == 2 and len(dead) == 2:
                     break
                 await asyncio.sleep(0.1)
