@@ -32,6 +32,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The pool logs libpq's connection errors, which may quote the URL's password.
+        redact = RedactDatabasePassword(settings)
+        logging.getLogger("psycopg.pool").addFilter(redact)
         if not tokens.configured:
             log.warning(
                 "no ops token configured (COLDTRAIL_API_OPS_TOKENS): ops endpoints answer 503"
@@ -53,6 +56,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             yield
         finally:
             await pool.close()
+            logging.getLogger("psycopg.pool").removeFilter(redact)
 
     app = FastAPI(
         title="coldtrail API",
@@ -66,3 +70,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for module in (health, vehicles, shipments, custody, timeline):
         app.include_router(module.router)
     return app
+
+
+class RedactDatabasePassword(logging.Filter):
+    """Masks the database password in log records of the connection pool."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        super().__init__()
+        self._database = settings.database
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self._database.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

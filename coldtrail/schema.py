@@ -201,7 +201,7 @@ _encoder = msgspec.json.Encoder()
 def _check_version(payload: bytes) -> None:
     try:
         envelope = _envelope_decoder.decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: deep nesting
         raise InvalidMessage(f"not a JSON object: {exc}", payload) from None
     if envelope.v is None:
         raise InvalidMessage("no contract version field 'v'", payload)
@@ -217,7 +217,7 @@ def decode_batch(payload: bytes) -> TelemetryBatch:
     _check_version(payload)
     try:
         return _batch_decoder.decode(payload)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
         raise InvalidMessage(str(exc), payload) from None
 
 
@@ -225,7 +225,7 @@ def decode_status(payload: bytes) -> GatewayStatus:
     _check_version(payload)
     try:
         return _status_decoder.decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: deep nesting
         raise InvalidMessage(str(exc), payload) from None
 
 
@@ -233,7 +233,7 @@ def decode_deadletter(payload: bytes) -> GatewayDeadLetter:
     _check_version(payload)
     try:
         return _deadletter_decoder.decode(payload)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: deep nesting
         raise InvalidMessage(str(exc), payload) from None
 
 

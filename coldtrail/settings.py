@@ -24,6 +24,8 @@ from pydantic_settings import (
 from coldtrail import topics
 from coldtrail.errors import ConfigError
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
 
 class MqttSettings(BaseModel):
     """How to reach the broker: ``COLDTRAIL_<SERVICE>_MQTT__HOST`` etc., or ``..._MQTT__URL``."""
@@ -93,6 +95,31 @@ class DatabaseSettings(BaseModel):
     """How to reach PostgreSQL / TimescaleDB: a libpq URL (``DATABASE_URL`` is honoured too)."""
 
     url: SecretStr = SecretStr("postgresql://127.0.0.1:5432/coldtrail")
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        # libpq echoes a malformed URL, password included, in its error: refuse it here,
+        # without repeating it.
+        text = value.get_secret_value()
+        for i, char in enumerate(text):
+            escape = text[i + 1 : i + 3]
+            if char == "%" and (len(escape) < 2 or not all(c in _HEX for c in escape)):
+                raise ValueError(
+                    "has a '%' not followed by two hex digits: percent-encode special"
+                    " characters of the password ('%' is %25, '@' is %40)"
+                )
+        return value
+
+    def redact(self, text: str) -> str:
+        """``text`` with this URL's password masked (for messages of the database driver)."""
+        password = urlsplit(self.url.get_secret_value()).password
+        if not password:
+            return text
+        for form in {password, unquote(password)}:
+            text = text.replace(form, "***")
+        return text
+
     pool_min: int = Field(1, ge=1)
     pool_max: int = Field(8, ge=1)
 

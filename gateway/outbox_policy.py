@@ -11,6 +11,9 @@ capacity, not at every put), in two stages, and counts everything it removes by 
    * were all received more than ``min_age_s`` ago (recent data is never thinned),
    * all lie within ``band_c`` of the run's **first** reading (anchored band: a slow drift
      ends the run after ``band_c``, it is not thinned away step by step),
+   * all lie on the same side of every temperature limit of ``limits_c`` as that first reading
+     (the boundaries of the built-in profiles: a run never spans a limit, so the readings of a
+     short excursion are never thinned together with those before it),
    * are not interrupted by a reading of that device which breaks any of the rules above, nor
      by an event of that device (a door opening ends the run, so the readings on either side
      of it are kept).
@@ -31,6 +34,7 @@ shows in its status message.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,10 +51,15 @@ class ThinningPolicy:
     min_age_s: float = 3600.0
     band_c: float = 0.25
     keep_every: int = 4
+    limits_c: tuple[float, ...] = (-18.0, -0.5, 0.0, 2.0, 4.0, 8.0, 15.0, 25.0, 30.0, 45.0)
+    """Profile boundaries (alerts/profiles.py and the WHO indicator thresholds; the gateway
+    does not know which profile a reading is judged by, so it respects them all)."""
 
     def __post_init__(self) -> None:
         if self.keep_every < 2:
             raise ValueError(f"keep_every must be at least 2, got {self.keep_every}")
+        if list(self.limits_c) != sorted(self.limits_c):
+            raise ValueError("limits_c must be in ascending order")
         if self.band_c < 0 or self.min_age_s < 0:
             raise ValueError("band_c and min_age_s must not be negative")
 
@@ -81,7 +90,12 @@ def steady_doomed(
                 end_run(device)
                 continue
             run = runs.get(device)
-            if run is not None and abs(temperature - run[0][1]) <= policy.band_c:
+            if (
+                run is not None
+                and abs(temperature - run[0][1]) <= policy.band_c
+                and bisect.bisect_right(policy.limits_c, temperature)
+                == bisect.bisect_right(policy.limits_c, run[0][1])
+            ):
                 run.append((row_id, temperature))
             else:
                 end_run(device)

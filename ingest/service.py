@@ -18,20 +18,23 @@ import time
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from coldtrail import schema, topics
-from coldtrail.errors import InvalidMessage, ServiceUnavailable
+from coldtrail import topics
+from coldtrail.errors import ServiceUnavailable
 from coldtrail.mqtt import IncomingMessage, MqttConnection
 from coldtrail.settings import IngestSettings
 from ingest import migrate
+from ingest.classify import classify
 from ingest.store import DeadLetter, PsycopgTelemetryStore, WriteBatch, WriteResult
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 30.0
+REFUSALS_RETRIED = 3
 
 
 @dataclass(slots=True)
@@ -52,52 +55,6 @@ class IngestStats:
             f" {sum(self.dead_letters.values())} dead letters ({reasons});"
             f" {self.write_retries} write retries"
         )
-
-
-def classify(message: IncomingMessage, batch: WriteBatch) -> None:
-    """Add one MQTT message to the batch: as telemetry, a gateway status, or a dead letter."""
-
-    def dead(reason: str, gateway_id: str | None = None) -> None:
-        batch.dead_letters.append(DeadLetter(message.topic, message.payload, reason, gateway_id))
-
-    try:
-        parsed = topics.parse(message.topic)
-    except ValueError as exc:
-        dead(f"unexpected topic: {exc}")
-        return
-    try:
-        if parsed.channel == "telemetry":
-            telemetry = schema.decode_batch(message.payload)
-            if telemetry.gateway_id != parsed.gateway_id:
-                dead(
-                    f"gateway_id {telemetry.gateway_id!r} does not match the topic's"
-                    f" {parsed.gateway_id!r}",
-                    parsed.gateway_id,
-                )
-                return
-            batch.telemetry.append(telemetry)
-        elif parsed.channel == "status":
-            if not message.payload:  # a cleared retained status
-                return
-            batch.statuses.append(schema.decode_status(message.payload))
-        elif parsed.channel == "deadletter":
-            letter = schema.decode_deadletter(message.payload)
-            try:
-                raw = bytes.fromhex(letter.raw_hex)
-            except ValueError:
-                raw = letter.raw_hex.encode()
-            batch.dead_letters.append(
-                DeadLetter(
-                    message.topic,
-                    raw,
-                    f"gateway could not decode a frame from {letter.source}: {letter.reason}",
-                    letter.gateway_id,
-                )
-            )
-        else:
-            dead(f"ingest does not consume the {parsed.channel!r} channel", parsed.gateway_id)
-    except InvalidMessage as exc:
-        dead(exc.reason, parsed.gateway_id)
 
 
 class Ingester:
@@ -151,8 +108,9 @@ class Ingester:
 
     async def _process(self, messages: list[IncomingMessage], stop: asyncio.Event) -> None:
         batch = WriteBatch()
+        now = datetime.now(UTC)
         for message in messages:
-            classify(message, batch)
+            classify(message, batch, now)
         try:
             result = await self._write_until_committed(batch)
         except psycopg.Error as exc:
@@ -180,13 +138,14 @@ class Ingester:
         written = WriteBatch()
         inserted: Counter[str] = Counter()
         duplicates: Counter[str] = Counter()
+        now = datetime.now(UTC)
         for message in messages:
             single = WriteBatch()
-            classify(message, single)
+            classify(message, single, now)
             try:
                 result = await self._write_until_committed(single)
             except psycopg.Error as exc:
-                reason = f"database refused it: {str(exc).strip().splitlines()[0]}"
+                reason = f"database refused it: {_first_line(exc)}"
                 single = WriteBatch(
                     dead_letters=[DeadLetter(message.topic, message.payload, reason)]
                 )
@@ -197,28 +156,43 @@ class Ingester:
         return written, WriteResult(dict(inserted), dict(duplicates), len(written.dead_letters))
 
     async def _write_until_committed(self, batch: WriteBatch) -> WriteResult:
+        """Write, retrying while the database is unreachable (nothing is acknowledged
+        meanwhile). An error from a database that answers is retried a few times (a deadlock,
+        a serialization failure), then raised, so that the caller isolates the message at fault
+        instead of retrying a poison batch forever."""
         delay = 0.5
+        refusals = 0
         while True:
             try:
                 if self._store.closed:
                     self._store = await PsycopgTelemetryStore.connect(self._db_url)
                 return await self._store.write(batch)
             except psycopg.OperationalError as exc:
+                if not self._store.connection_lost:
+                    refusals += 1
+                    if refusals > REFUSALS_RETRIED:
+                        raise
                 self.stats.write_retries += 1
                 log.warning(
                     "database write failed (%s); %d rows kept unacknowledged, retrying in %.1f s",
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    _first_line(exc),
                     batch.rows(),
                     delay,
                 )
-                with contextlib.suppress(Exception):
-                    await self._store.close()
+                if self._store.connection_lost:
+                    with contextlib.suppress(Exception):
+                        await self._store.close()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
 
     @property
     def _db_url(self) -> str:
         return self._settings.database.url.get_secret_value()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _estimate_rows(message: IncomingMessage) -> int:
@@ -247,14 +221,15 @@ async def _first_of(
     return None
 
 
-async def _connect_store(url: str, wait_s: float) -> PsycopgTelemetryStore:
+async def _connect_store(settings: IngestSettings, wait_s: float) -> PsycopgTelemetryStore:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return await PsycopgTelemetryStore.connect(url)
-        except psycopg.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise ServiceUnavailable(f"cannot connect to the database: {exc}") from None
+            return await PsycopgTelemetryStore.connect(settings.database.url.get_secret_value())
+        except psycopg.Error as exc:
+            if not isinstance(exc, psycopg.OperationalError) or time.monotonic() > deadline:
+                reason = settings.database.redact(_first_line(exc))
+                raise ServiceUnavailable(f"cannot connect to the database: {reason}") from None
             await asyncio.sleep(1)
 
 
@@ -265,9 +240,10 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
     if settings.migrate:
         try:
             await asyncio.to_thread(migrate.migrate, url)
-        except psycopg.OperationalError as exc:
-            raise ServiceUnavailable(f"cannot migrate the database: {exc}") from None
-    store = await _connect_store(url, wait_s=30)
+        except psycopg.Error as exc:
+            reason = settings.database.redact(_first_line(exc))
+            raise ServiceUnavailable(f"cannot migrate the database: {reason}") from None
+    store = await _connect_store(settings, wait_s=30)
     prefix = settings.mqtt.topic_prefix
     subscriptions = [
         (topics.subscription(channel, prefix), 1)

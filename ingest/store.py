@@ -149,6 +149,11 @@ class PsycopgTelemetryStore:
     def closed(self) -> bool:
         return self._conn.closed
 
+    @property
+    def connection_lost(self) -> bool:
+        """The connection is gone (as opposed to a database that answered with an error)."""
+        return bool(self._conn.closed or self._conn.broken)
+
     async def write(self, batch: WriteBatch) -> WriteResult:
         inserted: dict[str, int] = {}
         duplicates: dict[str, int] = {}

@@ -144,3 +144,12 @@ def test_to_builtins_gives_json_types() -> None:
 def test_the_last_will_is_a_minimal_status() -> None:
     will = schema.decode_status(b'{"v":1,"gateway_id":"gw-1","state":"offline"}')
     assert (will.state, will.at, will.sensors) == ("offline", None, {})
+
+
+def test_deeply_nested_json_is_invalid_not_a_crash() -> None:
+    header = b'{"v":1,"gateway_id":"g1","sent_at":"2026-01-01T00:00:00Z","readings":'
+    payload = header + b"[" * 2000 + b"]" * 2000 + b"}"
+    with pytest.raises(InvalidMessage):
+        schema.decode_batch(payload)
+    with pytest.raises(InvalidMessage):
+        schema.decode_status(b'{"v":1,"sources":' + b"[" * 3000 + b"]" * 3000 + b"}")

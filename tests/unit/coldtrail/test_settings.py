@@ -39,3 +39,20 @@ def test_unknown_mqtt_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("COLDTRAIL_INGEST_MQTT__URL", "http://broker")
     with pytest.raises(ConfigError, match="mqtt://"):
         settings.load(settings.IngestSettings)
+
+
+def test_a_malformed_database_url_is_refused_without_repeating_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:S3C%zzRET@127.0.0.1:5432/db")
+    with pytest.raises(ConfigError, match="percent-encode") as info:
+        settings.load(settings.IngestSettings)
+    assert "S3C" not in str(info.value)
+
+
+def test_the_database_password_is_masked_in_driver_messages() -> None:
+    database = settings.DatabaseSettings(url="postgresql://u:p%40ss@db:5432/x")  # type: ignore[arg-type]
+    assert database.redact('password "p@ss" and "p%40ss" rejected') == (
+        'password "***" and "***" rejected'
+    )
+    assert settings.DatabaseSettings().redact("no password here") == "no password here"

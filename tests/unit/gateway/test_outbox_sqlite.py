@@ -269,6 +269,18 @@ def test_thinning_keeps_every_kth_and_the_ends_of_steady_runs_only() -> None:
     assert steady_doomed(mixed, cutoff=NOW - timedelta(hours=1), policy=policy) == [1, 7, 11]
 
 
+def test_a_run_never_spans_a_profile_limit() -> None:
+    # 7.9 -> 8.1 crosses the 8 degC limit of pharma-2-8: the excursion's first and last
+    # readings stay, and so do the readings just before and after it.
+    old = NOW - timedelta(hours=2)
+    temps = [7.9, 7.95, 7.9, 8.1, 8.1, 8.1, 8.1, 7.9, 7.9, 7.9]
+    rows = [(i, reading(i, t=t, at=old)) for i, t in enumerate(temps)]
+    doomed = steady_doomed(rows, cutoff=NOW, policy=ThinningPolicy(keep_every=4))
+    assert doomed == [1, 4, 5, 8]
+    kept = [temps[i] for i in range(len(temps)) if i not in doomed]
+    assert kept == [7.9, 7.9, 8.1, 8.1, 7.9, 7.9]
+
+
 async def test_full_outbox_thins_steady_readings_first_then_drops_the_oldest(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,0 +1,132 @@
+"""One MQTT message -> telemetry to store, a gateway status, or a dead letter (with its reason).
+
+Nothing that arrives is dropped: a payload that breaks the contract, a gateway publishing under
+another's name, items whose time cannot be true, and anything this code did not foresee all
+end in ``dead_letters`` with the raw bytes, and the service goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from coldtrail import schema, topics
+from coldtrail.errors import InvalidMessage
+from coldtrail.mqtt import IncomingMessage
+from ingest.store import DeadLetter, WriteBatch
+
+log = logging.getLogger(__name__)
+
+PLAUSIBLE_PAST = timedelta(days=366)
+PLAUSIBLE_FUTURE = timedelta(hours=25)
+"""An item's time (measured_at, else received_at) must fall in [now - 366 d, now + 25 h]: a
+sensor or gateway clock outside it (a reset clock says 1970) is a dead letter, not a reading
+(and not hundreds of empty monthly partitions)."""
+
+
+def classify(message: IncomingMessage, batch: WriteBatch, now: datetime) -> None:
+    """Add one MQTT message to the batch."""
+    try:
+        _classify(message, batch, now)
+    except Exception as exc:  # the last line of defence: keep the bytes, keep running
+        log.exception("unexpected error on a message from %s", message.topic)
+        reason = f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+        batch.dead_letters.append(DeadLetter(message.topic, message.payload, reason))
+
+
+def _classify(message: IncomingMessage, batch: WriteBatch, now: datetime) -> None:
+    def dead(reason: str, gateway_id: str | None = None) -> None:
+        batch.dead_letters.append(DeadLetter(message.topic, message.payload, reason, gateway_id))
+
+    try:
+        parsed = topics.parse(message.topic)
+    except ValueError as exc:
+        dead(f"unexpected topic: {exc}")
+        return
+    try:
+        if parsed.channel == "telemetry":
+            telemetry = schema.decode_batch(message.payload)
+            if telemetry.gateway_id != parsed.gateway_id:
+                dead(
+                    f"gateway_id {telemetry.gateway_id!r} does not match the topic's"
+                    f" {parsed.gateway_id!r}",
+                    parsed.gateway_id,
+                )
+                return
+            _add_plausible(message.topic, telemetry, batch, now)
+        elif parsed.channel == "status":
+            if not message.payload:  # a cleared retained status
+                return
+            batch.statuses.append(schema.decode_status(message.payload))
+        elif parsed.channel == "deadletter":
+            letter = schema.decode_deadletter(message.payload)
+            try:
+                raw = bytes.fromhex(letter.raw_hex)
+            except ValueError:
+                raw = letter.raw_hex.encode()
+            batch.dead_letters.append(
+                DeadLetter(
+                    message.topic,
+                    raw,
+                    f"gateway could not decode a frame from {letter.source}: {letter.reason}",
+                    letter.gateway_id,
+                )
+            )
+        else:
+            dead(f"ingest does not consume the {parsed.channel!r} channel", parsed.gateway_id)
+    except InvalidMessage as exc:
+        dead(exc.reason, parsed.gateway_id)
+
+
+def _add_plausible(
+    topic: str, telemetry: schema.TelemetryBatch, batch: WriteBatch, now: datetime
+) -> None:
+    """Store the items whose time can be true; the others become one dead letter."""
+    earliest, latest = now - PLAUSIBLE_PAST, now + PLAUSIBLE_FUTURE
+
+    def plausible(item: schema.Reading | schema.Position | schema.Event) -> bool:
+        return earliest <= (item.measured_at or item.received_at) <= latest
+
+    good = (
+        [r for r in telemetry.readings if plausible(r)],
+        [p for p in telemetry.positions if plausible(p)],
+        [e for e in telemetry.events if plausible(e)],
+    )
+    kept = sum(len(items) for items in good)
+    total = len(telemetry.readings) + len(telemetry.positions) + len(telemetry.events)
+    if kept == total:
+        batch.telemetry.append(telemetry)
+        return
+    if kept:
+        batch.telemetry.append(
+            schema.TelemetryBatch(
+                gateway_id=telemetry.gateway_id,
+                sent_at=telemetry.sent_at,
+                readings=good[0],
+                positions=good[1],
+                events=good[2],
+            )
+        )
+    bad = schema.TelemetryBatch(
+        gateway_id=telemetry.gateway_id,
+        sent_at=telemetry.sent_at,
+        readings=[r for r in telemetry.readings if not plausible(r)],
+        positions=[p for p in telemetry.positions if not plausible(p)],
+        events=[e for e in telemetry.events if not plausible(e)],
+    )
+    items: list[schema.Reading | schema.Position | schema.Event] = [
+        *bad.readings,
+        *bad.positions,
+        *bad.events,
+    ]
+    example = items[0]
+    batch.dead_letters.append(
+        DeadLetter(
+            topic,
+            schema.encode(bad),
+            f"implausible time: {total - kept} item(s) outside [{earliest:%Y-%m-%d},"
+            f" {latest:%Y-%m-%d %H:%M}] UTC, e.g. {example.device_id} at"
+            f" {(example.measured_at or example.received_at).isoformat()}",
+            telemetry.gateway_id,
+        )
+    )
