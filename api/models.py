@@ -126,6 +126,10 @@ class CustodyIn(_Request):
     from_time: AwareDatetime | None = Field(None, description="Start of custody; default now.")
 
 
+class CustodyEnd(_Request):
+    to_time: AwareDatetime | None = Field(None, description="End of custody; default now.")
+
+
 class Custody(BaseModel):
     custody_id: int
     parcel_id: str

@@ -180,8 +180,16 @@ WHERE parcel_id = %(parcel_id)s AND to_time IS NULL
 RETURNING custody_id
 """
 _INSERT_CUSTODY = """
-INSERT INTO custody (parcel_id, vehicle_id, compartment, device_id, from_time)
-VALUES (%(parcel_id)s, %(vehicle_id)s, %(compartment)s, %(device_id)s, %(from_time)s)
+INSERT INTO custody (parcel_id, vehicle_id, gateway_id, compartment, device_id, from_time)
+SELECT %(parcel_id)s, %(vehicle_id)s, v.gateway_id, %(compartment)s, %(device_id)s,
+       %(from_time)s
+FROM vehicles v WHERE v.vehicle_id = %(vehicle_id)s
+RETURNING custody_id, parcel_id, vehicle_id, compartment, device_id, from_time, to_time
+"""
+_END_CUSTODY = """
+UPDATE custody SET to_time = coalesce(%(to_time)s::timestamptz, now())
+WHERE parcel_id = %(parcel_id)s AND to_time IS NULL
+  AND from_time < coalesce(%(to_time)s::timestamptz, now())
 RETURNING custody_id, parcel_id, vehicle_id, compartment, device_id, from_time, to_time
 """
 
@@ -226,13 +234,31 @@ async def start_custody(conn: Conn, custody: CustodyIn) -> Custody:
     )
 
 
+async def end_custody(conn: Conn, parcel_id: str, to_time: datetime | None) -> Custody:
+    """End the parcel's open custody (delivered, or handed to someone we do not track): from
+    then on its timeline shows no vehicle's positions and no logger's readings."""
+    params = {"parcel_id": parcel_id, "to_time": to_time}
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_LOCK_PARCEL, params)
+        if await cur.fetchone() is None:
+            raise ApiError(404, "parcel_not_found", f"no parcel {parcel_id!r}")
+        await cur.execute(_END_CUSTODY, params)
+        row = await cur.fetchone()
+    if row is None:
+        raise ApiError(
+            409,
+            "no_open_custody",
+            f"parcel {parcel_id!r} has no open custody that started before that time",
+        )
+    return Custody.model_validate(row)
+
+
 # --- timeline -------------------------------------------------------------------------------
 
 _SPANS = """spans AS (
-    SELECT c.parcel_id, c.device_id, v.gateway_id, c.from_time, c.to_time
+    SELECT c.parcel_id, c.device_id, c.gateway_id, c.from_time, c.to_time
     FROM parcels p
     JOIN custody c ON c.parcel_id = p.parcel_id
-    LEFT JOIN vehicles v ON v.vehicle_id = c.vehicle_id
     WHERE p.shipment_id = %(shipment_id)s
 )"""
 _IN_READING_SPAN = (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
 
 from api import queries
 from api.auth import require_ops
 from api.deps import Connection
-from api.models import Custody, CustodyIn
+from api.models import Custody, CustodyEnd, CustodyIn, Identifier
 from api.routes.responses import CONFLICT, NOT_FOUND, OPS
 
 router = APIRouter(prefix="/v1/custody", tags=["custody"], dependencies=[Depends(require_ops)])
@@ -24,3 +26,18 @@ router = APIRouter(prefix="/v1/custody", tags=["custody"], dependencies=[Depends
 )
 async def start_custody(body: CustodyIn, conn: Connection) -> Custody:
     return await queries.start_custody(conn, body)
+
+
+@router.post(
+    "/{parcel_id}/end",
+    summary="End a parcel's custody: delivered, or out of our hands (ops)",
+    description="Sets to_time (default now) on the parcel's open custody. From then on the"
+    " parcel's timeline shows no vehicle's positions and no logger's readings: a delivered"
+    " parcel's tracking link must not follow the van to the next customers. 404 for an"
+    " unknown parcel; 409 when it has no open custody that started before to_time.",
+    responses={**OPS, **NOT_FOUND, **CONFLICT},
+)
+async def end_custody(
+    parcel_id: Annotated[Identifier, Path()], body: CustodyEnd, conn: Connection
+) -> Custody:
+    return await queries.end_custody(conn, parcel_id, body.to_time)

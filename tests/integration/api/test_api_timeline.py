@@ -270,3 +270,46 @@ async def test_the_timeline_tells_the_goods_condition_against_the_profile(
 
     unknown = (await client.get("/v1/shipments/TN-NOPROFILE/timeline", headers=OPS)).json()
     assert (unknown["in_spec"], unknown["alerts"]) == (None, [])
+
+
+async def test_a_delivered_parcel_stops_following_the_van(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-d", "name": "V", "gateway_id": "gw-d"})
+    created = await create_shipment(client, "TN-DELIVERED", "D1")
+    await post(
+        client,
+        "/v1/custody",
+        {"parcel_id": "D1", "vehicle_id": "van-d", "device_id": "tag-d", "from_time": iso(0)},
+    )
+    ended = await client.post("/v1/custody/D1/end", json={"to_time": iso(10)}, headers=OPS)
+    assert ended.status_code == 200 and ended.json()["to_time"] == iso(10)
+    insert_readings(migrated_url, [(at(i), "tag-d", i, 5.0) for i in range(0, 20, 5)])
+    insert_positions(migrated_url, [(at(i), "gps-d", i, "gw-d", 45.0, 4.0) for i in range(20)])
+    items = (await client.get(created["tracking_url"])).json()["items"]
+    assert max(i["time"] for i in items) < iso(10)  # the van's later route is not the shopper's
+    again = await client.post("/v1/custody/D1/end", json={}, headers=OPS)
+    assert again.status_code == 409
+
+
+async def test_moving_a_gateway_to_another_van_does_not_rewrite_past_timelines(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-a", "name": "A", "gateway_id": "gw-a"})
+    created = await create_shipment(client, "TN-PAST", "P1")
+    await post(
+        client, "/v1/custody", {"parcel_id": "P1", "vehicle_id": "van-a", "from_time": iso(0)}
+    )
+    ended = await client.post("/v1/custody/P1/end", json={"to_time": iso(10)}, headers=OPS)
+    assert ended.status_code == 200
+    # Later gw-a moves to van-b, and van-a gets gw-z.
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-a", "name": "A", "gateway_id": None})
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-b", "name": "B", "gateway_id": "gw-a"})
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-a", "name": "A", "gateway_id": "gw-z"})
+    insert_positions(
+        migrated_url,
+        [(at(i), "gps", i, "gw-a", 45.0, 4.0) for i in range(0, 10, 2)]
+        + [(at(i), "gps-z", i, "gw-z", 48.0, 2.0) for i in range(0, 10, 2)],
+    )
+    items = (await client.get(created["tracking_url"])).json()["items"]
+    assert {(i["lat"], i["lon"]) for i in items} == {(45.0, 4.0)}

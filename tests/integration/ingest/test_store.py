@@ -107,8 +107,8 @@ async def test_gateway_status_is_recorded(store: PsycopgTelemetryStore, database
 
 
 def test_migrations_are_idempotent_and_report_status(database_url: str) -> None:
-    assert [m.version for m in migrate.migrate(database_url)] == [1, 2]
+    assert [m.version for m in migrate.migrate(database_url)] == [1, 2, 3]
     assert migrate.migrate(database_url) == []
     status = migrate.status(database_url)
     assert status.backend == "postgresql"
-    assert status.pending == [] and [v for v, _ in status.applied] == [1, 2]
+    assert status.pending == [] and [v for v, _ in status.applied] == [1, 2, 3]
