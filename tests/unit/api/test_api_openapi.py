@@ -25,12 +25,15 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("POST", "/v1/shipments"),
         ("GET", "/v1/shipments"),
         ("POST", "/v1/custody"),
+        ("POST", "/v1/custody/{parcel_id}/end"),
         ("GET", "/v1/shipments/{tracking_number}/timeline"),
     }
+    updates = {("POST", "/v1/custody/{parcel_id}/end")}  # changes a resource: 200, not 201
     error_body = {"$ref": "#/components/schemas/ErrorBody"}
     for (method, path), op in operations.items():
         assert op.get("summary"), (method, path)
-        success = op["responses"]["201" if method == "POST" else "200"]
+        creates = method == "POST" and (method, path) not in updates
+        success = op["responses"]["201" if creates else "200"]
         assert "$ref" in success["content"]["application/json"]["schema"], (method, path)
         if path == "/health":
             assert "security" not in op
