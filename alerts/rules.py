@@ -1,0 +1,93 @@
+"""The rules of a profile, and the other rules of a parcel (humidity, battery, shock), built
+from data. Each rule is pure with explicit state; see :mod:`alerts.events` for running them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from alerts.events import Rule, RuleSet
+from alerts.mkt import MktRule
+from alerts.profile_model import Profile, Severity
+from alerts.shock import ShockRule
+from alerts.threshold import Threshold
+
+
+def _minutes(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(minutes=value)
+
+
+def profile_rules(profile: Profile) -> list[Rule[Any]]:
+    """One :class:`Threshold` per boundary, plus an :class:`MktRule` if the profile has one.
+
+    Rule names are ``<profile>@<revision>/<boundary>`` so an alert says which rules raised it.
+    """
+    prefix = f"{profile.name}@{profile.revision}"
+    rules: list[Rule[Any]] = [
+        Threshold(
+            name=f"{prefix}/{b.name}",
+            field="temperature_c",
+            direction=b.kind,
+            limit=b.limit_c,
+            kind="excursion",
+            severity=b.severity,
+            inclusive=b.inclusive,
+            hysteresis=b.hysteresis_c,
+            delay=_minutes(b.delay_min),
+            budget=_minutes(b.budget_min),
+            scopes=b.scopes,
+            ignore_start=timedelta(minutes=profile.ignore_start_min),
+        )
+        for b in profile.boundaries
+    ]
+    if profile.mkt_max_c is not None:
+        window = None if profile.mkt_window_h is None else timedelta(hours=profile.mkt_window_h)
+        rules.append(MktRule(f"{prefix}/mkt", profile.mkt_max_c, window=window))
+    return rules
+
+
+def humidity_rules(
+    low_pct: float | None,
+    high_pct: float | None,
+    *,
+    delay: timedelta = timedelta(minutes=30),
+    hysteresis_pct: float = 2.0,
+    severity: Severity = "warning",
+) -> list[Rule[Any]]:
+    """Relative humidity bounds (either may be None)."""
+    bounds = (("high", "upper", high_pct), ("low", "lower", low_pct))
+    return [
+        Threshold(
+            name=f"humidity/{label}",
+            field="humidity_pct",
+            direction="upper" if direction == "upper" else "lower",
+            limit=limit,
+            kind="humidity",
+            severity=severity,
+            hysteresis=hysteresis_pct,
+            delay=delay,
+        )
+        for label, direction, limit in bounds
+        if limit is not None
+    ]
+
+
+def battery_low(limit_pct: float = 20.0, *, hysteresis_pct: float = 5.0) -> Threshold:
+    """Battery below ``limit_pct``, until it is back above it by the hysteresis (recharged)."""
+    return Threshold(
+        name="battery/low",
+        field="battery_pct",
+        direction="lower",
+        limit=limit_pct,
+        kind="battery",
+        hysteresis=hysteresis_pct,
+    )
+
+
+def shock_above(threshold_g: float, *, quiet: timedelta = timedelta(minutes=1)) -> ShockRule:
+    return ShockRule(name=f"shock/above-{threshold_g:g}g", threshold_g=threshold_g, quiet=quiet)
+
+
+def parcel_rules(profile: Profile, *extra: Rule[Any]) -> RuleSet:
+    """A profile's rules and any others, run side by side over the same samples."""
+    return RuleSet((*profile_rules(profile), *extra))
