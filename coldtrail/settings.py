@@ -258,6 +258,10 @@ class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COLDTRAIL_INGEST_", env_nested_delimiter="__")
 
     client_id: str = "coldtrail-ingest"
+    """The MQTT client id: also the name of the persistent session. Unique per worker."""
+    share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    """With several ingest workers: the shared subscription group (``$share/<group>/...``) that
+    splits telemetry between them (Mosquitto 2, EMQX; not the demo's amqtt broker)."""
     mqtt: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
     batch_max_rows: int = Field(5_000, ge=1)

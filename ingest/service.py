@@ -245,9 +245,13 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
             raise ServiceUnavailable(f"cannot migrate the database: {reason}") from None
     store = await _connect_store(settings, wait_s=30)
     prefix = settings.mqtt.topic_prefix
+    # Telemetry and dead letters are split between the workers of a share group; every worker
+    # sees the (retained) statuses, whose upsert is idempotent.
+    share = settings.share_group
     subscriptions = [
-        (topics.subscription(channel, prefix), 1)
-        for channel in ("telemetry", "status", "deadletter")
+        (topics.subscription("telemetry", prefix, share=share), 1),
+        (topics.subscription("deadletter", prefix, share=share), 1),
+        (topics.subscription("status", prefix), 1),
     ]
     mqtt = MqttConnection(
         settings.mqtt,
