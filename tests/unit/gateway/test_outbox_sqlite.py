@@ -179,9 +179,11 @@ CHILD = textwrap.dedent(
             seq += n
             if random.random() < 0.2:
                 got = outbox.oldest(random.randint(1, 100))
-                outbox.confirm(len(got))
                 if got:
+                    # Said before confirming: a kill between the delete's commit and this line
+                    # would otherwise look like a loss.
                     out.write(f"c {got[-1].seq}\\n"); out.flush()
+                outbox.confirm(len(got))
 
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
     """
