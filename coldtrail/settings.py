@@ -319,6 +319,3 @@ def _describe(err: Any, prefix: str, source: str | None) -> str:
         return f"{env}: {err['msg']}"
     dotted = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".")
     return f"{dotted} (in {source} or {env}): {err['msg']}"
-
-
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]

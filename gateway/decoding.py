@@ -74,10 +74,3 @@ class FrameDecoder:
         out.events.extend(result.events)
         out.statuses.extend(result.statuses)
         out.rejects.extend(result.rejects)
-
-    def skipped(self) -> Counter[str]:
-        """Why sentences gave no position (void fix, no date, ...), over all serial ports."""
-        total: Counter[str] = Counter()
-        for stream in self._nmea.values():
-            total.update(stream.skipped)
-        return total

@@ -8,11 +8,15 @@ repeat (same device, same sensor sequence number, within ``repeat_window``) is n
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from coldtrail import schema
 from firmware_bridge.board.stream import BoardEvent
 from firmware_bridge.frames import FixSample, Sample
+
+T = TypeVar("T", schema.Reading, schema.Position, schema.Event)
 
 
 class Stamper:
@@ -35,53 +39,68 @@ class Stamper:
         self._last_sensor_seq[device_id] = (sensor_seq, received_at)
         return sensor_seq, "sensor"
 
+    def _stamp(
+        self,
+        device_id: str,
+        sensor_seq: int | None,
+        received_at: datetime,
+        build: Callable[[int, schema.SeqSource], T],
+    ) -> T | None:
+        """``build(seq, seq_source)`` validated, or None for a repeated advert."""
+        key = self._key(device_id, sensor_seq, received_at)
+        if key is None:
+            return None
+        item = build(*key)
+        schema.validate(item)
+        return item
+
     def reading(self, sample: Sample) -> schema.Reading | None:
         """The contract reading of a sample, or None if it repeats the previous advert.
 
         Raises ``ValueError`` if the result would break the contract (so that one bad item
         never makes ingest refuse a whole batch)."""
-        key = self._key(sample.device_id, sample.sensor_seq, sample.received_at)
-        if key is None:
-            return None
-        reading = schema.reading(
-            sample.values,
-            device_id=sample.device_id,
-            measured_at=sample.measured_at,
-            received_at=sample.received_at,
-            seq=key[0],
-            seq_source=key[1],
+        return self._stamp(
+            sample.device_id,
+            sample.sensor_seq,
+            sample.received_at,
+            lambda seq, source: schema.reading(
+                sample.values,
+                device_id=sample.device_id,
+                measured_at=sample.measured_at,
+                received_at=sample.received_at,
+                seq=seq,
+                seq_source=source,
+            ),
         )
-        schema.validate(reading)
-        return reading
 
     def event(self, event: BoardEvent) -> schema.Event | None:
-        key = self._key(event.device_id, event.sensor_seq, event.received_at)
-        if key is None:
-            return None
-        stamped = schema.Event(
-            device_id=event.device_id,
-            kind=event.kind,
-            state=event.state,
-            value=event.value,
-            measured_at=event.measured_at,
-            received_at=event.received_at,
-            seq=key[0],
-            seq_source=key[1],
+        return self._stamp(
+            event.device_id,
+            event.sensor_seq,
+            event.received_at,
+            lambda seq, source: schema.Event(
+                device_id=event.device_id,
+                kind=event.kind,
+                state=event.state,
+                value=event.value,
+                measured_at=event.measured_at,
+                received_at=event.received_at,
+                seq=seq,
+                seq_source=source,
+            ),
         )
-        schema.validate(stamped)
-        return stamped
 
     def position(self, sample: FixSample) -> schema.Position | None:
-        key = self._key(sample.device_id, sample.sensor_seq, sample.received_at)
-        if key is None:
-            return None
-        position = schema.position(
-            sample.fix,
-            device_id=sample.device_id,
-            measured_at=sample.measured_at,
-            received_at=sample.received_at,
-            seq=key[0],
-            seq_source=key[1],
+        return self._stamp(
+            sample.device_id,
+            sample.sensor_seq,
+            sample.received_at,
+            lambda seq, source: schema.position(
+                sample.fix,
+                device_id=sample.device_id,
+                measured_at=sample.measured_at,
+                received_at=sample.received_at,
+                seq=seq,
+                seq_source=source,
+            ),
         )
-        schema.validate(position)
-        return position
