@@ -79,6 +79,10 @@ class Profile(_Frozen):
     """Alert when the mean kinetic temperature exceeds this (e.g. 25 °C for USP ⟨659⟩ CRT)."""
     mkt_window_h: float | None = Field(default=None, gt=0)
     """The MKT is over this rolling window; None: over the whole trip."""
+    max_gap_min: float | None = Field(default=15.0, gt=0)
+    """The longest time a reading's value is held for (budgets, areas, MKT). Readings further
+    apart count for this long only, the rest is missing data, and an excursion going on ends
+    at the last reading + this. None: held until the next reading, however late."""
 
     @model_validator(mode="after")
     def _unique_boundaries(self) -> Profile:

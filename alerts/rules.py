@@ -10,7 +10,7 @@ from alerts.events import Rule, RuleSet
 from alerts.mkt import MktRule
 from alerts.profile_model import Profile, Severity
 from alerts.shock import ShockRule
-from alerts.threshold import Threshold
+from alerts.threshold import DEFAULT_MAX_GAP, Threshold
 
 
 def _minutes(value: float | None) -> timedelta | None:
@@ -23,6 +23,7 @@ def profile_rules(profile: Profile) -> list[Rule[Any]]:
     Rule names are ``<profile>@<revision>/<boundary>`` so an alert says which rules raised it.
     """
     prefix = f"{profile.name}@{profile.revision}"
+    max_gap = _minutes(profile.max_gap_min)
     rules: list[Rule[Any]] = [
         Threshold(
             name=f"{prefix}/{b.name}",
@@ -37,12 +38,13 @@ def profile_rules(profile: Profile) -> list[Rule[Any]]:
             budget=_minutes(b.budget_min),
             scopes=b.scopes,
             ignore_start=timedelta(minutes=profile.ignore_start_min),
+            max_gap=max_gap,
         )
         for b in profile.boundaries
     ]
     if profile.mkt_max_c is not None:
         window = None if profile.mkt_window_h is None else timedelta(hours=profile.mkt_window_h)
-        rules.append(MktRule(f"{prefix}/mkt", profile.mkt_max_c, window=window))
+        rules.append(MktRule(f"{prefix}/mkt", profile.mkt_max_c, window=window, max_gap=max_gap))
     return rules
 
 
@@ -53,6 +55,7 @@ def humidity_rules(
     delay: timedelta = timedelta(minutes=30),
     hysteresis_pct: float = 2.0,
     severity: Severity = "warning",
+    max_gap: timedelta | None = DEFAULT_MAX_GAP,
 ) -> list[Rule[Any]]:
     """Relative humidity bounds (either may be None)."""
     bounds = (("high", "upper", high_pct), ("low", "lower", low_pct))
@@ -66,6 +69,7 @@ def humidity_rules(
             severity=severity,
             hysteresis=hysteresis_pct,
             delay=delay,
+            max_gap=max_gap,
         )
         for label, direction, limit in bounds
         if limit is not None
@@ -73,7 +77,10 @@ def humidity_rules(
 
 
 def battery_low(limit_pct: float = 20.0, *, hysteresis_pct: float = 5.0) -> Threshold:
-    """Battery below ``limit_pct``, until it is back above it by the hysteresis (recharged)."""
+    """Battery below ``limit_pct``, until it is back above it by the hysteresis (recharged).
+
+    A battery level holds until the next report however late (no ``max_gap``): batteries drain
+    slowly and many devices report theirs rarely."""
     return Threshold(
         name="battery/low",
         field="battery_pct",
@@ -81,6 +88,7 @@ def battery_low(limit_pct: float = 20.0, *, hysteresis_pct: float = 5.0) -> Thre
         limit=limit_pct,
         kind="battery",
         hysteresis=hysteresis_pct,
+        max_gap=None,
     )
 
 

@@ -3,24 +3,24 @@ peak and count, rather than one per shock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from alerts.events import Alert, Sample, check_order
 from alerts.profile_model import Severity
 
 
-@dataclass(frozen=True, slots=True)
-class _Episode:
+class _Episode(NamedTuple):
     start: datetime
     last: datetime
     peak_g: float
-    count: int
+    shocks: int
 
 
-@dataclass(frozen=True, slots=True)
-class ShockState:
+class ShockState(NamedTuple):
     last_at: datetime | None = None
+    """The last sample that changed the state (quiet samples between episodes do not)."""
     episode: _Episode | None = None
     total: int = 0
     """Shocks above the threshold over the whole trip."""
@@ -49,26 +49,27 @@ class ShockRule:
             peak=episode.peak_g,
             limit=self.threshold_g,
             duration=episode.last - episode.start,
-            count=episode.count,
+            count=episode.shocks,
         )
 
     def step(self, state: ShockState, sample: Sample) -> tuple[ShockState, list[Alert]]:
-        check_order(state.last_at, sample, self.name)
+        at = sample.at
+        last_at, episode, total, peak_g = state
+        if last_at is not None and at < last_at:
+            check_order(last_at, sample, self.name)
+        g = sample.shock_g
+        quiet = g is None or g <= self.threshold_g
+        if episode is None and quiet:  # the fast path: nothing going on, nothing changes
+            return state, []
         alerts: list[Alert] = []
-        episode = state.episode
-        if episode is not None and sample.at - episode.last > self.quiet:
+        if episode is not None and at - episode.last > self.quiet:
             alerts.append(self._alert(episode, episode.last))
             episode = None
-        state = replace(state, last_at=sample.at, episode=episode)
-        g = sample.shock_g
-        if g is None or g <= self.threshold_g:
-            return state, alerts
+        if g is None or quiet:
+            return ShockState(at, episode, total, peak_g), alerts
         if episode is None:
-            episode = _Episode(sample.at, sample.at, g, 1)
+            episode = _Episode(at, at, g, 1)
             alerts.append(self._alert(episode, None))
         else:
-            episode = _Episode(episode.start, sample.at, max(episode.peak_g, g), episode.count + 1)
-        return (
-            replace(state, episode=episode, total=state.total + 1, peak_g=max(state.peak_g, g)),
-            alerts,
-        )
+            episode = _Episode(episode.start, at, max(episode.peak_g, g), episode.shocks + 1)
+        return ShockState(at, episode, total + 1, max(peak_g, g)), alerts

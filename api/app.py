@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from api import errors
 from api.auth import OpsTokens
 from api.deps import Conn
-from api.routes import custody, health, shipments, timeline, vehicles
+from api.routes import alerts, custody, exceptions, health, shipments, timeline, vehicles
 from coldtrail import __version__
 from coldtrail.settings import ApiSettings
 
@@ -61,13 +61,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(
         title="coldtrail API",
         version=__version__,
-        summary="Shipments, custody and the shopper's cold-chain tracking timeline.",
+        summary="Shipments, custody, the shopper's cold-chain tracking timeline, alerts and"
+        " the exception workflow.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.ops_tokens = tokens
     errors.install(app)
-    for module in (health, vehicles, shipments, custody, timeline):
+    for module in (health, vehicles, shipments, custody, timeline, exceptions, alerts):
         app.include_router(module.router)
     return app
 

@@ -2,6 +2,9 @@
 
 - Ops endpoints need ``Authorization: Bearer <token>`` matching one of ``settings.ops_tokens``.
   With no token configured they answer 503: the API is never open by default.
+- Each ops token belongs to a user with a role: ``viewer`` (reads), ``agent`` (also works
+  exceptions and custody), ``admin`` (everything, e.g. creating shipments and vehicles). A
+  valid token whose role is too low gets 403; a missing or wrong one 401.
 - A shopper reaches one shipment's timeline with its access token (``?token=`` or the
   ``X-Tracking-Token`` header). The token is shown once, at creation; only its SHA-256 is kept.
 
@@ -14,15 +17,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from api.errors import ApiError
+from coldtrail.settings import OPS_ROLES, split_ops_token
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,8 @@ TRACKING_TOKEN_QUERY = "token"  # noqa: S105 (a parameter name)
 ops_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="OpsToken",
-    description="Operations team token (COLDTRAIL_API_OPS_TOKENS).",
+    description="Operations team API key (COLDTRAIL_API_OPS_TOKENS); its user's role (viewer,"
+    " agent, admin) decides what it may do.",
 )
 tracking_token_query = APIKeyQuery(
     name=TRACKING_TOKEN_QUERY,
@@ -60,25 +65,52 @@ def new_access_token() -> tuple[str, bytes]:
     return token, sha256(token)
 
 
+Role = Literal["viewer", "agent", "admin"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpsUser:
+    """Who called: the name recorded in audit trails, and the role that bounds what they may do."""
+
+    name: str
+    role: Role
+
+    def has(self, role: Role) -> bool:
+        """True if this user's role is ``role`` or one above it."""
+        return OPS_ROLES.index(self.role) >= OPS_ROLES.index(role)
+
+
 class OpsTokens:
-    """The configured ops tokens, kept as digests; empty tokens are ignored."""
+    """The configured ops tokens (``name:role:token`` or a bare admin token), kept as digests;
+    empty tokens are ignored."""
 
     def __init__(self, tokens: Iterable[SecretStr]) -> None:
-        self._digests = tuple(sha256(t.get_secret_value()) for t in tokens if t.get_secret_value())
+        users: list[tuple[bytes, OpsUser]] = []
+        for index, entry in enumerate(tokens):
+            parsed = split_ops_token(entry.get_secret_value(), index)
+            if parsed is not None:
+                name, role, token = parsed
+                users.append((sha256(token), OpsUser(name, cast(Role, role))))
+        self._users = tuple(users)
 
     @property
     def configured(self) -> bool:
-        return bool(self._digests)
+        return bool(self._users)
+
+    def identify(self, presented: str) -> OpsUser | None:
+        """The user whose token this is, or None."""
+        digest = sha256(presented)
+        found = None
+        for known, user in self._users:  # no early exit: the time does not say which matched
+            if secrets.compare_digest(known, digest):
+                found = user
+        return found
 
     def accepts(self, presented: str) -> bool:
-        digest = sha256(presented)
-        matched = False
-        for known in self._digests:  # no early exit: the time does not say which one matched
-            matched |= secrets.compare_digest(known, digest)
-        return matched
+        return self.identify(presented) is not None
 
 
-def check_ops(tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | None) -> None:
+def check_ops(tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | None) -> OpsUser:
     if not tokens.configured:
         raise ApiError(
             503,
@@ -92,8 +124,10 @@ def check_ops(tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | Non
             "this endpoint needs an ops token: send 'Authorization: Bearer <token>'",
             headers=_CHALLENGE,
         )
-    if not tokens.accepts(credentials.credentials):
+    user = tokens.identify(credentials.credentials)
+    if user is None:
         raise ApiError(401, "unauthorized", "the ops token is not valid", headers=_CHALLENGE)
+    return user
 
 
 async def _ops_tokens(request: Request) -> OpsTokens:
@@ -104,12 +138,39 @@ async def _ops_tokens(request: Request) -> OpsTokens:
     return tokens
 
 
-async def require_ops(
+async def ops_user(
     tokens: Annotated[OpsTokens, Depends(_ops_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ops_bearer)],
-) -> None:
-    """Dependency of every ops endpoint."""
-    check_ops(tokens, credentials)
+) -> OpsUser:
+    """The authenticated ops user (401 without a valid token)."""
+    return check_ops(tokens, credentials)
+
+
+def require_role(role: Role) -> Callable[[OpsUser], Awaitable[OpsUser]]:
+    """A dependency: the ops user, if their role is ``role`` or above (else 403)."""
+
+    async def dependency(user: Annotated[OpsUser, Depends(ops_user)]) -> OpsUser:
+        if not user.has(role):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this needs the {role!r} role (or above); {user.name!r} has {user.role!r}",
+            )
+        return user
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+require_viewer = require_role("viewer")
+require_agent = require_role("agent")
+require_admin = require_role("admin")
+require_ops = require_viewer
+"""Any ops user: for reading. Endpoints that change something need require_agent/_admin."""
+
+Viewer = Annotated[OpsUser, Depends(require_viewer)]
+Agent = Annotated[OpsUser, Depends(require_agent)]
+Admin = Annotated[OpsUser, Depends(require_admin)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +179,7 @@ class TimelineAccess:
 
     ops: bool
     token_sha256: bytes | None = None
+    user: OpsUser | None = None
 
 
 async def timeline_access(
@@ -132,8 +194,7 @@ async def timeline_access(
     token and an unknown tracking number give the same 404.
     """
     if credentials is not None:
-        check_ops(tokens, credentials)
-        return TimelineAccess(ops=True)
+        return TimelineAccess(ops=True, user=check_ops(tokens, credentials))
     token = header_token or query_token
     if not token:
         raise ApiError(

@@ -22,8 +22,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "api",
         help="serve the HTTP API (shipments, custody, tracking timeline)",
-        description="Environment: COLDTRAIL_API_OPS_TOKENS (a JSON list, e.g. '[\"long-secret\"]';"
-        " without one every ops endpoint answers 503), COLDTRAIL_API_DATABASE__URL (or"
+        description="Environment: COLDTRAIL_API_OPS_TOKENS (a JSON list of name:role:token"
+        " entries, role viewer, agent or admin, or bare admin tokens, e.g."
+        " '[\"alice:agent:long-secret\"]'; without one every ops endpoint answers 503),"
+        " COLDTRAIL_API_SLA_ACK_CRITICAL_S / _WARNING_S / _INFO_S (time to acknowledge),"
+        " COLDTRAIL_API_DATABASE__URL (or"
         " DATABASE_URL), COLDTRAIL_API_PUBLIC_URL (base of tracking links), COLDTRAIL_API_HOST,"
         " COLDTRAIL_API_PORT. Tokens are never taken on the command line.",
     )

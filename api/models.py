@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from api.models_exceptions import TimelineEvent
 from coldtrail import topics
 
 # Identifiers appear in URLs and logs: letters, digits and a few separators, no spaces.
@@ -21,6 +22,14 @@ Language = Literal["en", "fr"]
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL: refuse it here (422) rather than fail on insert (500).
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 # --- health ---------------------------------------------------------------------------------
@@ -211,7 +220,14 @@ class Timeline(BaseModel):
         description="False if any parcel had a temperature excursion; null when the profile is"
         " unknown or no temperature was read yet."
     )
-    alerts: list[Alert] = Field(description="Temperature excursions over the whole shipment.")
+    alerts: list[Alert] = Field(
+        description="Temperature excursions against the profile's band, computed from the"
+        " readings (what in_spec is judged on)."
+    )
+    events: list[TimelineEvent] = Field(
+        description="The stored alerts (those that notified people) starting and ending, and the"
+        " exceptions' steps, in time order. Not paged: the same on every page."
+    )
     parcels: list[ParcelTimeline]
     items: list[TimelineItem] = Field(description="Strictly ascending (time, kind, device, seq).")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end.")

@@ -265,9 +265,12 @@ _IN_READING_SPAN = (
     "r.device_id = s.device_id AND r.time >= s.from_time"
     " AND (s.to_time IS NULL OR r.time < s.to_time)"
 )
+# Fixes the tracker rejected (jumps, no fix, poor precision, duplicates; ingest/tracking.py)
+# are not shown; a fix not judged yet (NULL, for a second or so) is.
 _IN_POSITION_SPAN = (
     "q.gateway_id = s.gateway_id AND q.time >= s.from_time"
     " AND (s.to_time IS NULL OR q.time < s.to_time)"
+    " AND (q.outcome IS NULL OR q.outcome IN ('moving', 'parked', 'reanchored', 'late'))"
 )
 
 _TIMELINE_PARCELS = f"""

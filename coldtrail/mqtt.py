@@ -4,6 +4,15 @@ Why not aiomqtt: ingest must acknowledge a QoS 1 message only after the database
 aiomqtt acknowledges on arrival. paho 2 has manual acknowledgement; this adapter runs paho's
 socket on the asyncio loop (paho's documented external-loop hooks), reconnects with exponential
 backoff and jitter, and converts paho's message into :class:`IncomingMessage` at the boundary.
+
+Flow control (manual acknowledgement): a received message is *held* until :meth:`ack`. The
+broker bounds how many unacknowledged QoS 1 messages it sends at once: with MQTT 5 the client
+announces that bound (``receive_maximum``, the CONNECT's Receive Maximum); with MQTT 3.1.1 it is
+the broker's own setting (Mosquitto's ``max_inflight_messages``, default 20; amqtt has none).
+Whatever the broker does, the connection stops reading its socket while it holds
+``receive_maximum`` messages or ``max_held_bytes`` payload bytes, and reads again once
+acknowledgements bring it back under both: memory stays bounded, and a slow consumer slows the
+broker down (TCP backpressure) instead of growing a queue.
 """
 
 from __future__ import annotations
@@ -17,10 +26,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from coldtrail.errors import ServiceUnavailable
@@ -30,6 +41,12 @@ log = logging.getLogger(__name__)
 
 STABLE_SESSION_S = 10.0
 """A session shorter than this counts as a failed attempt for the backoff."""
+
+READ_BURST = 256
+"""Most packets read in one event-loop turn (then other tasks get their turn)."""
+
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+"""MQTT 5 Session Expiry Interval of a persistent session: as MQTT 3.1.1's clean_session=False."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +58,8 @@ class IncomingMessage:
     mid: int
     session: int
     """Which connection delivered it: an acknowledgement is only sent on that connection."""
+    arrived: float = 0.0
+    """``time.monotonic()`` when it was read from the socket."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +84,11 @@ class MqttConnection:
         subscriptions: Sequence[tuple[str, int]] = (),
         on_connected: Callable[[], None] | None = None,
         backoff_max_s: float = 30.0,
+        receive_maximum: int | None = None,
+        max_held_bytes: int | None = None,
     ) -> None:
+        """``receive_maximum`` and ``max_held_bytes`` bound the messages held unacknowledged
+        (``manual_ack`` only): see the module's docstring."""
         self._settings = settings
         self._client_id = client_id
         self._subscriptions = list(subscriptions)
@@ -85,12 +108,30 @@ class MqttConnection:
         """Why the first connection attempt failed (text only: a kept exception would keep its
         traceback's sockets alive)."""
         self._foreign_topics: set[str] = set()
+        self._clean_session = clean_session
+        self._receive_maximum = receive_maximum
+        self._max_held_bytes = max_held_bytes
+        self.held = 0
+        """Messages received and not yet acknowledged (``manual_ack``)."""
+        self.held_bytes = 0
+        """Their payload bytes."""
+        self.paused = False
+        """Whether reading is paused because the held messages reached a bound."""
+        self.pauses = 0
+        """How many times reading was paused."""
+        self._sock: Any = None
+        self._packets_read = 0
+        """Messages read so far (how :meth:`_read` knows the socket still had some)."""
+        self._topic_subscribed: dict[str, bool] = {}
+        self._readable = asyncio.Event()
+        self._readable.set()
 
+        v5 = settings.protocol == "5"
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=clean_session,
-            protocol=paho.MQTTv311,
+            clean_session=None if v5 else clean_session,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             manual_ack=manual_ack,
         )
         if settings.username:
@@ -204,9 +245,15 @@ class MqttConnection:
         return await self._queue.get()
 
     def ack(self, message: IncomingMessage) -> bool:
-        """Acknowledge a QoS 1 message (manual_ack mode). False if its connection is gone: the
-        broker will deliver it again on the new session."""
-        if not self._manual_ack or message.qos == 0:
+        """Acknowledge a QoS 1 message (manual_ack mode), and stop holding it. False if its
+        connection is gone: the broker will deliver it again on the new session."""
+        if not self._manual_ack:
+            return True
+        self.held -= 1
+        self.held_bytes -= len(message.payload)
+        if self.paused and not self._over_bound():
+            self._resume_reading()
+        if message.qos == 0:
             return True
         if message.session != self._session or not self._client.is_connected():
             return False
@@ -214,13 +261,56 @@ class MqttConnection:
 
     # -- background ---------------------------------------------------------------------------
 
+    @property
+    def protocol(self) -> Literal["3.1.1", "5"]:
+        return self._settings.protocol
+
+    def _over_bound(self) -> bool:
+        # Also with MQTT 5: Mosquitto 2.0.11 sends one message more than the Receive Maximum.
+        if self._receive_maximum is not None and self.held >= self._receive_maximum:
+            return True
+        return self._max_held_bytes is not None and self.held_bytes >= self._max_held_bytes
+
+    def _pause_reading(self) -> None:
+        self.paused = True
+        self.pauses += 1
+        self._readable.clear()
+        if self._sock is not None and self._loop is not None:
+            self._loop.remove_reader(self._sock)
+
+    def _resume_reading(self) -> None:
+        self.paused = False
+        self._readable.set()
+        if self._sock is not None and self._loop is not None:
+            with contextlib.suppress(ValueError, OSError):  # closed meanwhile: reconnecting
+                self._loop.add_reader(self._sock, self._read)
+                # Bytes already read (a TLS record) wait in the socket object, not the kernel.
+                self._loop.call_soon(self._read)
+
     async def _supervise(self) -> None:
-        self._client.connect_async(
-            self._settings.host, self._settings.port, self._settings.keepalive_s
-        )
+        if self._settings.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0 if self._clean_session else SESSION_NEVER_EXPIRES
+            if self._receive_maximum is not None:
+                properties.ReceiveMaximum = self._receive_maximum
+            self._client.connect_async(
+                self._settings.host,
+                self._settings.port,
+                self._settings.keepalive_s,
+                clean_start=self._clean_session,
+                properties=properties,
+            )
+        else:
+            self._client.connect_async(
+                self._settings.host, self._settings.port, self._settings.keepalive_s
+            )
         failures = 0  # consecutive attempts that failed, or sessions the broker ended at once
         while not self._closing:
             self._disconnected.clear()
+            if not self._readable.is_set():
+                # Lost while holding its maximum: reconnect once acknowledgements free room (the
+                # broker delivers the unacknowledged messages again on the new session).
+                await self._readable.wait()
             try:
                 assert self._loop is not None
                 await self._loop.run_in_executor(None, self._client.reconnect)
@@ -267,13 +357,23 @@ class MqttConnection:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._call_in_loop(self._socket_opened, sock)
+
+    def _socket_opened(self, sock: Any) -> None:
         assert self._loop is not None
-        self._call_in_loop(self._loop.add_reader, sock, client.loop_read)
+        self._sock = sock
+        if not self.paused:
+            self._loop.add_reader(sock, self._read)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._call_in_loop(self._socket_closed, sock)
+
+    def _socket_closed(self, sock: Any) -> None:
         assert self._loop is not None
-        self._call_in_loop(self._loop.remove_reader, sock)
-        self._call_in_loop(self._loop.remove_writer, sock)
+        if self._sock is sock:
+            self._sock = None
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         assert self._loop is not None
@@ -320,10 +420,29 @@ class MqttConnection:
         self.connected.clear()
         self._disconnected.set()
 
+    def _read(self) -> None:
+        """The socket is readable: read packets while they keep coming. (paho's loop_read
+        reads one packet a call: one event-loop turn per message would be the bottleneck.)"""
+        sock = self._sock
+        for _ in range(READ_BURST):
+            before = self._packets_read
+            self._client.loop_read()
+            if self._packets_read == before or self.paused or self._sock is not sock:
+                return
+
+    def _subscribed(self, topic: str) -> bool:
+        known = self._topic_subscribed.get(topic)
+        if known is None:
+            if len(self._topic_subscribed) >= 100_000:  # bounded, whatever the topics
+                self._topic_subscribed.clear()
+            known = self._topic_subscribed[topic] = any(
+                paho.topic_matches_sub(_unshared(sub), topic) for sub, _ in self._subscriptions
+            )
+        return known
+
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        if not any(
-            paho.topic_matches_sub(_unshared(sub), message.topic) for sub, _ in self._subscriptions
-        ):
+        self._packets_read += 1
+        if not self._subscribed(message.topic):
             # Some brokers (amqtt 0.12) deliver retained messages of other clients'
             # subscriptions. Not ours to store: acknowledge and say so.
             if message.topic not in self._foreign_topics:
@@ -335,16 +454,23 @@ class MqttConnection:
             if self._manual_ack and message.qos > 0:
                 client.ack(message.mid, message.qos)
             return
+        payload = bytes(message.payload)
         self._queue.put_nowait(
             IncomingMessage(
                 topic=message.topic,
-                payload=bytes(message.payload),
+                payload=payload,
                 qos=message.qos,
                 retain=bool(message.retain),
                 mid=message.mid,
                 session=self._session,
+                arrived=time.monotonic(),
             )
         )
+        if self._manual_ack:
+            self.held += 1
+            self.held_bytes += len(payload)
+            if not self.paused and self._over_bound():
+                self._pause_reading()
 
     def _on_publish(
         self,

@@ -16,6 +16,9 @@ Field names carry their units. Times are UTC-aware. See ``docs/mqtt-contract.md`
 from __future__ import annotations
 
 import math
+import operator
+import typing
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -44,11 +47,38 @@ class _Message(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A top-level MQTT payload: always written with its version field ``v``."""
 
 
+def _holds_float(annotation: Any) -> bool:
+    return annotation is float or any(_holds_float(a) for a in typing.get_args(annotation))
+
+
+_FLOAT_FIELDS: dict[type[msgspec.Struct], Callable[[Any], tuple[Any, ...]]] = {}
+"""Per struct class: a getter of its float-typed fields' values (the hot path of decoding)."""
+
+
+def _float_values(cls: type[msgspec.Struct]) -> Callable[[Any], tuple[Any, ...]]:
+    names = [f.name for f in msgspec.structs.fields(cls) if _holds_float(f.type)]
+    get = operator.attrgetter(*names)
+    getter = get if len(names) > 1 else lambda struct: (get(struct),)
+    _FLOAT_FIELDS[cls] = getter
+    return getter
+
+
 def _check_finite(struct: msgspec.Struct) -> None:
+    """Every float field is finite. (Decoded JSON never holds NaN or infinity, msgspec refuses
+    them; structs built in code may.) Called for every item decoded: kept cheap."""
+    values = (_FLOAT_FIELDS.get(type(struct)) or _float_values(type(struct)))(struct)
+    for value in values:
+        # x - x is 0.0 for a finite float, NaN (truthy) for NaN and infinities.
+        if value.__class__ is float:
+            if value - value:
+                break
+        elif value.__class__ is tuple and any(v.__class__ is float and v - v for v in value):
+            break
+    else:
+        return
     for name in struct.__struct_fields__:
         value = getattr(struct, name)
-        values = value if isinstance(value, tuple) else (value,)
-        for v in values:
+        for v in value if isinstance(value, tuple) else (value,):
             if isinstance(v, float) and not math.isfinite(v):
                 raise ValueError(f"{name} must be a finite number, got {v}")
 
@@ -65,9 +95,19 @@ class Measurements(_Struct, kw_only=True):
     rssi_dbm: Annotated[int, msgspec.Meta(ge=-150, le=20)] | None = None
 
     def __post_init__(self) -> None:
-        _check_finite(self)
-        if all(getattr(self, name) is None for name in Measurements.__struct_fields__):
+        # The hot path of ingest (once per reading): one getter, one loop.
+        values = _measurements(self)
+        for value in values:
+            if value.__class__ is float:
+                if value - value:  # NaN or an infinity
+                    _check_finite(self)
+            elif value.__class__ is tuple:
+                _check_finite(self)
+        if values.count(None) == len(values):
             raise ValueError("a reading needs at least one measurement")
+
+
+_measurements = operator.attrgetter(*Measurements.__struct_fields__)
 
 
 class Fix(_Struct, kw_only=True):

@@ -6,6 +6,7 @@ Built in ``main()`` (never at import time). Invalid configuration stops start-up
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -42,6 +43,9 @@ class MqttSettings(BaseModel):
     key_file: str | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     topic_prefix: str = topics.DEFAULT_PREFIX
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    """MQTT version. ``5`` lets ingest announce its Receive Maximum (Mosquitto 2, EMQX); the
+    demo's amqtt broker speaks 3.1.1 only."""
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -266,8 +270,43 @@ class IngestSettings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     batch_max_rows: int = Field(5_000, ge=1)
     batch_max_wait_s: float = Field(0.2, gt=0, le=10)
+    receive_maximum: int = Field(10_000, ge=1, le=65_535)
+    """The most messages ingest holds unacknowledged (received, not yet committed). Announced
+    to the broker as MQTT 5 Receive Maximum (``mqtt.protocol = "5"``); with MQTT 3.1.1 the
+    broker's own limit applies (Mosquitto ``max_inflight_messages``) and ingest stops reading
+    at this bound. Keep it at least ``batch_max_rows`` / readings per message, or batches
+    stay small (docs/deployment.md)."""
+    max_held_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    """The most payload bytes ingest holds unacknowledged; it stops reading at this bound."""
+    metrics_port: int | None = Field(9108, ge=0, le=65535)
+    """Port of the Prometheus ``/metrics`` endpoint; 0 = any free port (logged); unset (or
+    ``none`` in the environment) = no endpoint. Several workers on one host need one each."""
+    metrics_host: str = "127.0.0.1"
+    """Address of the ``/metrics`` endpoint (``0.0.0.0`` in a container)."""
+
+    @pydantic.field_validator("metrics_port", mode="before")
+    @classmethod
+    def _no_metrics(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
     migrate: bool = True
     """Apply pending schema migrations at start-up (idempotent)."""
+    rules: bool = True
+    """Run the alert rules and position tracking (ingest/derive.py). With several workers, one
+    of them runs them at a time (the others stand by); false keeps a worker out of that."""
+    shock_g: float = Field(6.0, gt=0)
+    """A parcel's shock alert threshold, in g."""
+    silent_after_min: float = Field(15.0, gt=0)
+    """A sensor watching a parcel, not heard from for this long while its gateway is online,
+    raises a sensor-silent alert."""
+    offline_grace_min: float = Field(5.0, ge=0)
+    """A gateway offline for longer than this raises one gateway-offline alert (and no
+    sensor-silent alert for the sensors behind it)."""
+    profiles_dir: Path | None = None
+    """A directory of user-defined profiles (``*.toml``/``*.json``, docs/profiles.md), used
+    beside the built-ins; a user profile with a built-in's name replaces it."""
 
 
 class ApiSettings(BaseSettings):
@@ -277,9 +316,60 @@ class ApiSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     database: DatabaseSettings = DatabaseSettings()
     ops_tokens: list[SecretStr] = []
-    """Bearer tokens of the operations team (ops endpoints refuse every request without one)."""
+    """API keys of the operations team, each ``name:role:token`` (role admin, agent or viewer)
+    or a bare token (admin, named "ops"). Ops endpoints refuse every request without one."""
     public_url: str | None = None
     """Base URL of the links the API hands out; default: the base URL of the request."""
+    sla_ack_critical_s: float = Field(1800, gt=0)
+    """How long a critical exception may stay open before someone acknowledges it."""
+    sla_ack_warning_s: float = Field(4 * 3600, gt=0)
+    sla_ack_info_s: float = Field(24 * 3600, gt=0)
+
+    @pydantic.field_validator("ops_tokens")
+    @classmethod
+    def _check_ops_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        seen: set[str] = set()
+        for index, entry in enumerate(value):
+            parsed = split_ops_token(entry.get_secret_value(), index)  # raises, naming the entry
+            if parsed is not None:
+                if parsed[2] in seen:
+                    raise ValueError(f"entry {index} repeats the token of an earlier entry")
+                seen.add(parsed[2])
+        return value
+
+
+OPS_ROLES = ("viewer", "agent", "admin")
+"""The ops roles, each with the rights of those before it."""
+_OPS_USER = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+RESERVED_OPS_USERS = frozenset({"system"})
+"""Names that ops users may not take: "system" is the rule runner in the audit trail."""
+
+
+def split_ops_token(entry: str, index: int = 0) -> tuple[str, str, str] | None:
+    """``name:role:token`` or a bare token -> (name, role, token); None for an empty entry.
+
+    A bare token means the admin named "ops" (as before roles existed). An entry with a ':' must
+    be ``name:role:token``. Errors name the entry's index, never its text (it holds a secret).
+    """
+    if not entry:
+        return None
+    if ":" not in entry:
+        return "ops", "admin", entry
+    name, _, rest = entry.partition(":")
+    role, _, token = rest.partition(":")
+    where = f"entry {index}"
+    if role not in OPS_ROLES or not token:
+        raise ValueError(
+            f"{where} has a ':' but is not name:role:token with a role among"
+            f" {', '.join(OPS_ROLES)} (a bare token may not contain ':')"
+        )
+    if not re.match(_OPS_USER, name):
+        raise ValueError(
+            f"{where}: the user name must be 1-64 letters, digits, '_', '.', '@' or '-'"
+        )
+    if name in RESERVED_OPS_USERS:
+        raise ValueError(f"{where}: the user name {name!r} is reserved")
+    return name, role, token
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -319,3 +409,59 @@ def _describe(err: Any, prefix: str, source: str | None) -> str:
         return f"{env}: {err['msg']}"
     dotted = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc).lstrip(".")
     return f"{dotted} (in {source} or {env}): {err['msg']}"
+
+
+class NotifySettings(BaseSettings):
+    """The notification dispatcher (``coldtrail alerts notify``; docs/notifications.md).
+
+    Channels are apprise URLs, one per entry, given as JSON lists, e.g.
+    ``COLDTRAIL_NOTIFY_OPS_URLS='["jsons://hooks.example.com/ops", "mailtos://u:p@mail.example"]'``.
+    They embed credentials: secrets, never logged (errors name the entry's index, not its text).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COLDTRAIL_NOTIFY_", env_nested_delimiter="__")
+
+    database: DatabaseSettings = DatabaseSettings()
+    ops_urls: list[SecretStr] = []
+    """The operations on-call's channels; none: ops notices are recorded as skipped."""
+    quality_urls: list[SecretStr] = []
+    """The shipper's quality contact's channels; none: quality notices are recorded as skipped."""
+    shopper_url_template: SecretStr | None = None
+    """An apprise URL with ``{contact}`` where the shipment's shopper contact goes, e.g.
+    ``mailtos://user:pass@smtp.example.com?to={contact}``; none: shopper notices are skipped."""
+    ops_language: Literal["en", "fr"] = "en"
+    """Language of the ops messages whose notice names none."""
+    quality_language: Literal["en", "fr"] = "en"
+    max_attempts: int = Field(40, ge=1)
+    """Attempts before a notification is marked failed (the default keeps trying for > 24 h)."""
+    backoff_base_s: float = Field(10.0, gt=0)
+    """Delay after the first failed attempt; it doubles after each one, up to the cap."""
+    backoff_cap_s: float = Field(3600.0, gt=0)
+    backoff_jitter: float = Field(0.2, ge=0, lt=1)
+    """Each delay is shortened by a random fraction up to this, so retries do not align."""
+    batch_size: int = Field(20, ge=1, le=1000)
+    """Notifications claimed (and sent concurrently) at a time by one dispatcher."""
+    poll_interval_s: float = Field(5.0, gt=0, le=3600)
+    """Longest wait between two looks at the outbox (new notices also wake it at once)."""
+    send_timeout_s: float = Field(30.0, gt=0)
+    """Limit of one send through apprise."""
+    lease_s: float = Field(120.0, gt=0)
+    """How long a claimed notification is reserved for its dispatcher: another dispatcher takes
+    it over after that (when the first crashed during the send), hence at-least-once."""
+    worker_id: str | None = None
+    """This dispatcher's name in the attempts record (default: host and process id)."""
+
+    @pydantic.field_validator("shopper_url_template")
+    @classmethod
+    def _check_template(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "{contact}" not in value.get_secret_value():
+            raise ValueError("must contain {contact}, where the shopper's contact goes")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _check_times(self) -> NotifySettings:
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must not be smaller than backoff_base_s")
+        if self.lease_s <= self.send_timeout_s:
+            raise ValueError("lease_s must be longer than send_timeout_s")
+        return self

@@ -1,4 +1,4 @@
-"""``coldtrail ingest`` and ``coldtrail db migrate|status``."""
+"""``coldtrail ingest`` and ``coldtrail db migrate|status|retention``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
+from coldtrail.errors import ConfigError
 from coldtrail.settings import IngestSettings
-from ingest import migrate, service
+from ingest import migrate, retention, service
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,16 @@ def register(subparsers: Any) -> None:
 
 
 def register_db(subparsers: Any) -> None:
-    parser = subparsers.add_parser("db", help="database schema: migrate, status")
-    parser.add_argument("action", choices=["migrate", "status"])
+    parser = subparsers.add_parser("db", help="database schema: migrate, status, retention")
+    parser.add_argument("action", choices=["migrate", "status", "retention"])
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--days",
+        type=int,
+        help="retention: keep readings, positions and events N days (TimescaleDB: a policy;"
+        " PostgreSQL: drops older monthly partitions now, run it daily)",
+    )
+    keep.add_argument("--none", action="store_true", help="retention: remove the policy")
     add_connection_arguments(parser, database=True)
     parser.set_defaults(func=_run_db)
 
@@ -50,6 +59,10 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _run_db(args: argparse.Namespace) -> int:
     url = _settings(args).database.url.get_secret_value()
+    if args.action == "retention":
+        return _run_retention(url, args.days, args.none)
+    if args.days is not None or args.none:
+        raise ConfigError("--days and --none go with 'coldtrail db retention'")
     if args.action == "migrate":
         applied = migrate.migrate(url)
         print(f"applied {len(applied)} migration(s)")
@@ -62,4 +75,23 @@ def _run_db(args: argparse.Namespace) -> int:
         print(f"  applied  {version:04d}_{name}")
     for version, name in state.pending:
         print(f"  pending  {version:04d}_{name}")
+    return 0
+
+
+def _run_retention(url: str, days: int | None, remove: bool) -> int:
+    try:
+        state = retention.retention(url, days, remove=remove)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"backend: {state.backend}")
+    if state.backend == "timescaledb":
+        for table, drop_after in state.policies.items():
+            print(f"  {table}: {f'drop chunks older than {drop_after}' if drop_after else 'kept'}")
+        return 0
+    for name in state.dropped:
+        print(f"  dropped  {name}")
+    for table, oldest in state.oldest.items():
+        print(f"  {table}: oldest partition {oldest or '(none)'}")
+    if days is None:
+        print("  no retention is stored on PostgreSQL: run 'coldtrail db retention --days N' daily")
     return 0

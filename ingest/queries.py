@@ -52,10 +52,13 @@ def copy_stage(table: str) -> str:
 
 
 def insert_from_stage(table: str) -> str:
+    """Insert the staged rows that are new; one result row per device: (device_id, the
+    earliest time among its new rows, how many were new)."""
     columns = ", ".join(TABLES[table][0])
     return (
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM stage_{table}"
-        " ON CONFLICT DO NOTHING"
+        f"WITH new AS (INSERT INTO {table} ({columns}) SELECT {columns} FROM stage_{table}"
+        " ON CONFLICT DO NOTHING RETURNING device_id, time)"
+        " SELECT device_id, min(time), count(*) FROM new GROUP BY device_id"
     )
 
 
@@ -72,7 +75,9 @@ INSERT INTO gateways (gateway_id, state, status, last_seen)
 VALUES (%s, %s, %s, coalesce(%s, now()))
 ON CONFLICT (gateway_id) DO UPDATE
    SET state = excluded.state, status = excluded.status,
-       last_seen = greatest(gateways.last_seen, %s)
+       last_seen = greatest(gateways.last_seen, %s),
+       state_since = CASE WHEN gateways.state IS DISTINCT FROM excluded.state
+                          THEN now() ELSE gateways.state_since END
 """
 
 UPSERT_DEVICE_SEEN = """
@@ -81,6 +86,14 @@ ON CONFLICT (device_id) DO UPDATE
    SET gateway_id = excluded.gateway_id,
        last_seen = greatest(devices.last_seen, excluded.last_seen)
 """
+
+# Hands the new rows to the rule runner (ingest/derive.py): per device, the earliest new time.
+QUEUE_FOR_RULES = """
+INSERT INTO rule_queue (device_id, from_time)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[])
+"""
+PENDING_CHANNEL = "coldtrail_pending"
+NOTIFY_PENDING = f"NOTIFY {PENDING_CHANNEL}"
 
 UPSERT_DEAD_LETTER = """
 INSERT INTO dead_letters (topic, gateway_id, payload, payload_sha256, reason)

@@ -157,6 +157,7 @@ class PsycopgTelemetryStore:
     async def write(self, batch: WriteBatch) -> WriteResult:
         inserted: dict[str, int] = {}
         duplicates: dict[str, int] = {}
+        pending: dict[str, datetime] = {}
         try:
             async with self._conn.transaction():
                 for table, rows in (
@@ -165,10 +166,16 @@ class PsycopgTelemetryStore:
                     ("events", event_rows(batch.telemetry)),
                 ):
                     if rows:
-                        n = await self._copy_insert(table, rows)
+                        n = await self._copy_insert(table, rows, pending)
                         inserted[table] = n
                         duplicates[table] = len(rows) - n
                 await self._bookkeeping(batch)
+                if pending:
+                    devices = sorted(pending)
+                    await self._conn.execute(
+                        queries.QUEUE_FOR_RULES, (devices, [pending[d] for d in devices])
+                    )
+                    await self._conn.execute(queries.NOTIFY_PENDING)
                 for dead in batch.dead_letters:
                     await self._conn.execute(
                         queries.UPSERT_DEAD_LETTER,
@@ -181,7 +188,11 @@ class PsycopgTelemetryStore:
             raise
         return WriteResult(inserted, duplicates, len(batch.dead_letters))
 
-    async def _copy_insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    async def _copy_insert(
+        self, table: str, rows: Sequence[tuple[Any, ...]], pending: dict[str, datetime]
+    ) -> int:
+        """Stage ``rows``, insert those that are new, and lower ``pending[device]`` to the
+        earliest time among each device's new rows. Returns how many were new."""
         await self._ensure_partitions(table, rows)
         if table not in self._staged:
             await self._conn.execute(queries.create_stage(table))
@@ -192,7 +203,12 @@ class PsycopgTelemetryStore:
                 for row in rows:
                     await copy.write_row(row)
             await cur.execute(queries.insert_from_stage(table))
-            return max(cur.rowcount, 0)
+            new = 0
+            for device_id, earliest, count in await cur.fetchall():
+                new += count
+                if device_id not in pending or earliest < pending[device_id]:
+                    pending[device_id] = earliest
+            return new
 
     async def _ensure_partitions(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
         lo = min(row[0] for row in rows)
@@ -224,6 +240,7 @@ class PsycopgTelemetryStore:
             if gateways:
                 await cur.executemany(queries.UPSERT_GATEWAY_SEEN, sorted(gateways.items()))
             if devices:
+                # Sorted, so that concurrent workers lock device rows in the same order.
                 await cur.executemany(
                     queries.UPSERT_DEVICE_SEEN,
                     [(d, g, first, last) for d, (g, first, last) in sorted(devices.items())],

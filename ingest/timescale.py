@@ -50,5 +50,64 @@ def timeseries_sql() -> str:
     return "\n".join(statements)
 
 
-VARIANTS = {2: timeseries_sql}
+AGGREGATES = {"readings_5m": "5 minutes", "readings_1h": "1 hour"}
+"""The continuous aggregates of readings (the plain-PostgreSQL views of migration 0006)."""
+
+AGGREGATE_REFRESH_WINDOW = "30 days"
+"""How far back the refresh policies look for late readings (a gateway back after days
+offline). Readings that arrive later than this stay out of the aggregates until a manual
+``CALL refresh_continuous_aggregate(...)``; a retention shorter than this would erase
+aggregated buckets whose raw rows were dropped (docs/deployment.md)."""
+
+
+def aggregates_sql() -> str:
+    """Migration 0006 for TimescaleDB: continuous aggregates named and shaped like the plain
+    views (same columns; ``time_bucket``'s default origin, 2000-01-03, and the views'
+    ``date_bin`` origin, 2000-01-01, give the same 5-minute and 1-hour buckets), real-time
+    (``materialized_only = false``: the buckets not materialised yet come from the raw rows),
+    each with a refresh policy."""
+    statements = []
+    for view, width in AGGREGATES.items():
+        statements.append(
+            f"""CREATE MATERIALIZED VIEW {view}
+    WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT device_id,
+       time_bucket(INTERVAL '{width}', time) AS bucket,
+       count(*)            AS reading_count,
+       min(temperature_c)  AS temperature_min_c,
+       max(temperature_c)  AS temperature_max_c,
+       avg(temperature_c)  AS temperature_avg_c,
+       min(humidity_pct)   AS humidity_min_pct,
+       max(humidity_pct)   AS humidity_max_pct,
+       avg(humidity_pct)   AS humidity_avg_pct,
+       max(shock_g)        AS shock_max_g
+  FROM readings
+ GROUP BY 1, 2
+  WITH NO DATA;"""
+        )
+        statements.append(
+            f"SELECT add_continuous_aggregate_policy('{view}',"
+            f" start_offset => INTERVAL '{AGGREGATE_REFRESH_WINDOW}',"
+            f" end_offset => INTERVAL '{width}', schedule_interval => INTERVAL '{width}');"
+        )
+    return "\n".join(statements)
+
+
+VARIANTS = {2: timeseries_sql, 6: aggregates_sql}
 """Migration versions whose SQL differs on TimescaleDB -> the function giving that SQL."""
+
+# -- retention (``coldtrail db retention``, ingest/retention.py) -------------------------------
+
+RETENTION_TABLES = _HYPERTABLES
+
+SHOW_RETENTION = """
+SELECT hypertable_name, config ->> 'drop_after', job_id
+  FROM timescaledb_information.jobs
+ WHERE proc_name = 'policy_retention' AND hypertable_name = ANY(%s)
+ ORDER BY 1
+"""
+
+REMOVE_RETENTION = "SELECT remove_retention_policy(%s::regclass, if_exists => true)"
+
+ADD_RETENTION = "SELECT add_retention_policy(%s::regclass, drop_after => %s::interval)"
+"""Drops the chunks entirely older than ``drop_after``, in TimescaleDB's job scheduler (daily)."""

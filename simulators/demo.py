@@ -7,7 +7,8 @@ as an operator would run them:
    wheel (removed at the end);
 2. MQTT broker: ``mosquitto`` if it is on PATH, else the pure-Python amqtt broker in this
    process; both bound to 127.0.0.1 only;
-3. ``coldtrail db migrate``, ``coldtrail ingest`` and ``coldtrail api``;
+3. ``coldtrail db migrate``, ``coldtrail alerts notify`` (the notification dispatcher),
+   ``coldtrail ingest`` and ``coldtrail api``;
 4. the fleet registered through the API (vehicles, shipments, custody);
 5. one ``coldtrail gateway`` per van, reading simulated sensors (BTHome adverts, NMEA).
 
@@ -133,6 +134,7 @@ class Demo:
         self.ops_token = secrets.token_urlsafe(24)
         self.children: list[Child] = []
         self.stop = asyncio.Event()
+        self._db_shown = "$DATABASE_URL"
         self.plan = fleet.build(vans=args.vans, parcels=args.parcels, seed=args.seed, run=_run_id())
 
     async def run(self) -> int:
@@ -153,6 +155,9 @@ class Demo:
             raise ServiceUnavailable("database migration failed (see [migrate] lines above)")
         self.children.remove(migrate)
         await migrate.stop()
+        # The notification dispatcher first: it registers its channels before ingest's rule
+        # runner queues notices for them.
+        await self._spawn("notify", ["alerts", "notify"], env)
         await self._spawn("ingest", ["ingest", "--no-migrate"], env)
         api_port = self.args.api_port or free_tcp_port()
         if port_accepts(api_port):
@@ -231,6 +236,8 @@ class Demo:
             await broker.stop()
 
     def _env(self, database_url: str, broker: AsyncLocalBroker) -> dict[str, str]:
+        # For the printout: the throw-away database's URL, or (it may hold a password) the name.
+        self._db_shown = "$DATABASE_URL" if urlsplit(database_url).password else database_url
         env = dict(os.environ)
         env.update(
             {
@@ -308,6 +315,14 @@ class Demo:
             f"  broker            {broker.url} ({broker.kind})",
             f"  try a bad message mosquitto_pub -h 127.0.0.1 -p {urlsplit(broker.url).port}"
             f" -t {topics.telemetry(gateway)} -m garbage",
+            f"  notifications     coldtrail alerts notifications --database-url {self._db_shown}",
+            "                    "
+            + (
+                "ops notices go to your COLDTRAIL_NOTIFY_OPS_URLS"
+                if os.environ.get("COLDTRAIL_NOTIFY_OPS_URLS")
+                else "no ops channel in the demo: notices are recorded as skipped"
+                " (set COLDTRAIL_NOTIFY_OPS_URLS to an apprise URL to send them)"
+            ),
             "",
             "  all shipments:",
             *(f"    {s.tracking_number}  {s.tracking_url}" for s in shipments),

@@ -85,6 +85,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _ingest_metrics_on_a_free_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run several ingest workers in one process: each serves /metrics on a free port
+    instead of the default 9108 (``IngestSettings`` reads the environment)."""
+    monkeypatch.setenv("COLDTRAIL_INGEST_METRICS_PORT", "0")
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """Admin URL of the session's PostgreSQL server (create databases there, not tables)."""

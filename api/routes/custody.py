@@ -7,22 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from api import queries
-from api.auth import require_ops
+from api.auth import require_agent
 from api.deps import Connection
 from api.models import Custody, CustodyEnd, CustodyIn, Identifier
-from api.routes.responses import CONFLICT, NOT_FOUND, OPS
+from api.routes.responses import AGENT, CONFLICT, NOT_FOUND
 
-router = APIRouter(prefix="/v1/custody", tags=["custody"], dependencies=[Depends(require_ops)])
+router = APIRouter(prefix="/v1/custody", tags=["custody"], dependencies=[Depends(require_agent)])
 
 
 @router.post(
     "",
     status_code=201,
-    summary="Hand a parcel to a vehicle (ops)",
+    summary="Hand a parcel to a vehicle (ops: agent)",
     description="Closes the parcel's open custody at from_time (default now) and opens this one,"
     " in one transaction. 404 for an unknown parcel or vehicle; 409 when from_time is not after"
     " the start of the parcel's latest custody (custody ranges never overlap).",
-    responses={**OPS, **NOT_FOUND, **CONFLICT},
+    responses={**AGENT, **NOT_FOUND, **CONFLICT},
 )
 async def start_custody(body: CustodyIn, conn: Connection) -> Custody:
     return await queries.start_custody(conn, body)
@@ -30,12 +30,12 @@ async def start_custody(body: CustodyIn, conn: Connection) -> Custody:
 
 @router.post(
     "/{parcel_id}/end",
-    summary="End a parcel's custody: delivered, or out of our hands (ops)",
+    summary="End a parcel's custody: delivered, or out of our hands (ops: agent)",
     description="Sets to_time (default now) on the parcel's open custody. From then on the"
     " parcel's timeline shows no vehicle's positions and no logger's readings: a delivered"
     " parcel's tracking link must not follow the van to the next customers. 404 for an"
     " unknown parcel; 409 when it has no open custody that started before to_time.",
-    responses={**OPS, **NOT_FOUND, **CONFLICT},
+    responses={**AGENT, **NOT_FOUND, **CONFLICT},
 )
 async def end_custody(
     parcel_id: Annotated[Identifier, Path()], body: CustodyEnd, conn: Connection

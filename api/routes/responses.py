@@ -19,5 +19,10 @@ OPS: Responses = {
     503: error("No ops token is configured, or the database is unreachable."),
     **VALIDATION,
 }
+FORBIDDEN: Responses = {403: error("The ops token is valid but its user's role may not do this.")}
+AGENT: Responses = {**OPS, **FORBIDDEN}
+"""Ops endpoints that need the agent role (or admin)."""
+ADMIN: Responses = {**OPS, **FORBIDDEN}
+"""Ops endpoints that need the admin role."""
 CONFLICT: Responses = {409: error("Conflicts with what is stored.")}
 NOT_FOUND: Responses = {404: error("Not found.")}

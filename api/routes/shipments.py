@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api import auth, queries
 from api.deps import Connection, Settings
 from api.models import ShipmentCreated, ShipmentIn, ShipmentPage
-from api.routes.responses import CONFLICT, OPS
+from api.routes.responses import ADMIN, CONFLICT, OPS
 
 router = APIRouter(
     prefix="/v1/shipments", tags=["shipments"], dependencies=[Depends(auth.require_ops)]
@@ -27,11 +27,12 @@ def tracking_url(base: str, tracking_number: str, token: str) -> str:
 @router.post(
     "",
     status_code=201,
-    summary="Create a shipment and its parcels (ops)",
+    summary="Create a shipment and its parcels (ops: admin)",
     description="Returns the shopper's access token and tracking link. They are shown only"
     " this once: the API keeps a SHA-256 of the token, never the token."
     " 409 when the tracking number or a parcel id already exists.",
-    responses={**OPS, **CONFLICT},
+    responses={**ADMIN, **CONFLICT},
+    dependencies=[Depends(auth.require_admin)],
 )
 async def create_shipment(
     body: ShipmentIn, conn: Connection, settings: Settings, request: Request, response: Response
@@ -48,7 +49,7 @@ async def create_shipment(
     )
 
 
-@router.get("", summary="List shipments, newest first (ops)", responses=OPS)
+@router.get("", summary="List shipments, newest first (ops: viewer)", responses=OPS)
 async def list_shipments(
     conn: Connection,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

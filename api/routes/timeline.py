@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api import auth, condition, cursor, queries
+from api import queries_exceptions as qx
 from api.deps import Connection
 from api.errors import ApiError
-from api.models import Timeline
+from api.models import Identifier, Timeline
 from api.routes.responses import NOT_FOUND, VALIDATION, Responses, error
 
 router = APIRouter(tags=["timeline"])
@@ -40,11 +41,13 @@ def _not_found(tracking_number: str) -> ApiError:
     summary="A shipment's readings and positions in time order (ops or shopper token)",
     description="Items are the readings of each parcel's custody device and the positions of"
     " its custody vehicle's gateway, within each custody range, strictly ascending by"
-    " (time, kind, device_id, seq). Follow next_cursor until it is null.",
+    " (time, kind, device_id, seq). Follow next_cursor until it is null. Events are the stored"
+    " alerts and the exceptions' steps; with a shopper token they carry no staff names,"
+    " reasons, assignments or comments.",
     responses=_RESPONSES,
 )
 async def timeline(
-    tracking_number: Annotated[str, Path(max_length=64)],
+    tracking_number: Annotated[Identifier, Path()],  # as created: refuses NUL and the like
     access: Annotated[auth.TimelineAccess, Depends(auth.timeline_access)],
     conn: Connection,
     response: Response,
@@ -65,6 +68,7 @@ async def timeline(
         shipment.profile, await queries.parcel_temperatures(conn, shipment.shipment_id)
     )
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
+    events = await qx.timeline_events(conn, shipment.shipment_id, ops=access.ops)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return Timeline(
@@ -73,6 +77,7 @@ async def timeline(
         profile=shipment.profile,
         in_spec=in_spec,
         alerts=alerts,
+        events=events,
         parcels=parcels,
         items=items,
         next_cursor=cursor.encode(next_key) if next_key else None,

@@ -5,21 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api import queries
-from api.auth import require_ops
+from api.auth import require_admin
 from api.deps import Connection
 from api.models import Vehicle, VehicleIn
-from api.routes.responses import CONFLICT, OPS
+from api.routes.responses import ADMIN, CONFLICT
 
-router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], dependencies=[Depends(require_ops)])
+router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], dependencies=[Depends(require_admin)])
 
 
 @router.post(
     "",
     status_code=201,
-    summary="Create or update a vehicle (ops)",
+    summary="Create or update a vehicle (ops: admin)",
     description="Idempotent: posting the same vehicle again updates its name and gateway."
     " 409 when the gateway is already installed in another vehicle.",
-    responses={**OPS, **CONFLICT},
+    responses={**ADMIN, **CONFLICT},
 )
 async def upsert_vehicle(body: VehicleIn, conn: Connection) -> Vehicle:
     return await queries.upsert_vehicle(conn, body)

@@ -2,9 +2,11 @@
 
 The configuration (:func:`mosquitto_config`) sets ``max_queued_messages 0`` (no limit): with
 the default (1,000) Mosquitto silently drops QoS 1 messages for a subscriber that falls behind
-while still acknowledging the publisher (see ``DESIGN.md``). ``max_inflight_messages`` keeps
-Mosquitto's default of 20 (0 would mean *no limit*, not *none*): the in-flight window only
-paces delivery, the unbounded queue holds the rest.
+while still acknowledging the publisher (see ``DESIGN.md``). ``max_inflight_messages 10000``
+(Mosquitto's default is 20): ingest acknowledges after its commit, so this window caps how many
+messages (MQTT 3.1.1) one transaction can hold; MQTT 5 clients announce their own Receive
+Maximum instead (docs/deployment.md). The window only paces delivery; the unbounded queue holds
+the rest.
 
 Anonymous clients are allowed unless ``username``/``password`` are given: the listener is bound
 to 127.0.0.1 only, so only processes on this machine reach it, and the data is throw-away.
@@ -82,9 +84,10 @@ def mosquitto_config(
         "# that falls behind, while still acknowledging the publisher.",
         "max_queued_messages 0",
         "max_queued_bytes 0",
-        "# Mosquitto's default: up to 20 unacknowledged messages per client at a time; the",
-        "# rest wait in the (unbounded) queue. 0 would mean no limit, not none.",
-        "max_inflight_messages 20",
+        "# Up to this many unacknowledged messages per client at a time (default 20, which caps",
+        "# an ingest batch at 20 messages); the rest wait in the (unbounded) queue. MQTT 5",
+        "# clients announce their own Receive Maximum instead. 0 would mean no limit.",
+        "max_inflight_messages 10000",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

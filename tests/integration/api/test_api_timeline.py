@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.integration.api.conftest import (
@@ -213,6 +214,7 @@ async def test_a_shipment_without_custody_has_an_empty_timeline(client: httpx.As
         "profile": None,
         "in_spec": None,
         "alerts": [],
+        "events": [],
         "parcels": [
             {
                 "parcel_id": "P-1",
@@ -290,6 +292,28 @@ async def test_a_delivered_parcel_stops_following_the_van(
     assert max(i["time"] for i in items) < iso(10)  # the van's later route is not the shopper's
     again = await client.post("/v1/custody/D1/end", json={}, headers=OPS)
     assert again.status_code == 409
+
+
+async def test_fixes_the_tracker_rejected_are_not_on_the_map(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-j", "name": "J", "gateway_id": "gw-j"})
+    created = await create_shipment(client, "TN-JUMP", "J1")
+    await post(
+        client,
+        "/v1/custody",
+        {"parcel_id": "J1", "vehicle_id": "van-j", "device_id": "tag-j", "from_time": iso(0)},
+    )
+    insert_positions(
+        migrated_url, [(at(i), "gps-j", i, "gw-j", 45.0 + i / 1000, 4.0) for i in range(6)]
+    )
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("UPDATE positions SET outcome = 'moving' WHERE device_id = 'gps-j'")
+        conn.execute("UPDATE positions SET outcome = 'jump' WHERE device_id = 'gps-j' AND seq = 3")
+        conn.execute("UPDATE positions SET outcome = NULL WHERE device_id = 'gps-j' AND seq = 5")
+    body = (await client.get(created["tracking_url"])).json()
+    assert [i["seq"] for i in body["items"] if i["kind"] == "position"] == [0, 1, 2, 4, 5]
+    assert body["parcels"][0]["positions"] == 5
 
 
 async def test_moving_a_gateway_to_another_van_does_not_rewrite_past_timelines(

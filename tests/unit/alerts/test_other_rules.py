@@ -35,3 +35,11 @@ def test_battery_low_does_not_flap_around_the_limit() -> None:
         ("battery", at(1), None),
         ("battery", at(1), at(6)),
     ]
+
+
+def test_battery_levels_hold_however_rarely_they_come() -> None:
+    # A battery reported every 6 hours: no max_gap, so one low-battery alert, no flapping.
+    levels = [(0, 30.0), (360, 18.0), (720, 17.0), (1080, 26.0)]
+    samples = [Sample(at(m), battery_pct=b) for m, b in levels]
+    _, alerts = fold(battery_low(20), samples)
+    assert [(a.start, a.end) for a in alerts] == [(at(360), None), (at(360), at(1080))]

@@ -101,3 +101,21 @@ def test_a_cumulative_only_boundary_needs_a_budget() -> None:
 def test_unknown_file_suffix(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match=r"\.toml or \.json"):
         load_profile(tmp_path / "p.yaml")
+
+
+def test_max_gap_reaches_every_rule_of_the_profile() -> None:
+    from datetime import timedelta
+
+    from alerts.mkt import MktRule
+    from alerts.rules import profile_rules
+    from alerts.threshold import Threshold
+
+    crt = BUILTIN_PROFILES["crt-15-25"]
+    assert crt.max_gap_min == 15.0
+    for rule in profile_rules(crt.model_copy(update={"max_gap_min": 5.0})):
+        assert isinstance(rule, Threshold | MktRule)
+        assert rule.max_gap == timedelta(minutes=5)
+    for rule in profile_rules(crt.model_copy(update={"max_gap_min": None})):
+        assert isinstance(rule, Threshold | MktRule) and rule.max_gap is None
+    with pytest.raises(ProfileError, match="max_gap_min"):
+        parse_profile(TOML.replace("ignore_start_min = 15", "max_gap_min = 0"), "toml")

@@ -1,9 +1,13 @@
+import itertools
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.events import Alert, OutOfOrderSample, Sample, fold
+from alerts.profile_model import Scope
 from alerts.threshold import Threshold
 from tests.unit.alerts.helpers import at, minutes
 
@@ -55,11 +59,48 @@ def test_an_alert_opens_when_the_delay_is_reached_then_closes_with_peak_duration
     assert ABOVE_8.ongoing(state) is None
 
 
-def test_a_long_gap_beyond_the_limit_fires_on_the_sample_that_ends_it() -> None:
+def test_a_gap_within_max_gap_beyond_the_limit_fires_on_the_sample_that_ends_it() -> None:
+    rule = replace(ABOVE_8, max_gap=timedelta(hours=1))
     samples = [Sample(at(0), temperature_c=9.0), Sample(at(45), temperature_c=5.0)]
-    _, alerts = fold(ABOVE_8, samples)
+    _, alerts = fold(rule, samples)
     ((alert),) = alerts
     assert (alert.end, alert.duration, alert.area) == (at(45), timedelta(minutes=45), 45.0)
+
+
+def test_a_hole_in_the_data_does_not_count_as_excursion() -> None:
+    # 9 C, then nothing for 2 hours, then 9 C again for 20 minutes. With max_gap 15 min the
+    # hole counts for 15 minutes only: the first excursion lasted 15 min (below the 30 min
+    # delay: no alert), a new one starts after the hole, and the budget used is 15 + 20 min.
+    samples = [Sample(at(0), temperature_c=9.0), *minutes(*[9.0] * 20, 5.0, start=120)]
+    state, alerts = fold(ABOVE_8, samples)
+    assert alerts == []
+    assert state.used == timedelta(minutes=35)
+    assert state.used_area == pytest.approx(35.0)
+    # Without max_gap the same data is a 140-minute excursion and a spent budget.
+    _, unbounded = fold(replace(ABOVE_8, max_gap=None), samples)
+    assert [(a.kind, a.start, a.end) for a in unbounded] == [
+        ("budget", at(60), None),
+        ("excursion", at(0), None),
+        ("excursion", at(0), at(140)),
+    ]
+
+
+def test_a_hole_ends_an_open_excursion_at_the_last_sample_plus_max_gap() -> None:
+    temps = [9.0] * 40  # 40 minutes beyond the limit: alert open at minute 30
+    samples = [*minutes(*temps), Sample(at(200), temperature_c=9.5), Sample(at(201), 5.0)]
+    _, alerts = fold(ABOVE_8, samples)
+    assert [(a.kind, a.start, a.end) for a in alerts] == [
+        ("excursion", at(0), None),
+        ("excursion", at(0), at(39 + 15)),  # closed by the hole, at the last sample + 15 min
+    ]
+    closed_by_hole = alerts[1]
+    assert closed_by_hole.duration == timedelta(minutes=54)
+    assert closed_by_hole.area == pytest.approx(54 * 1.0)
+
+
+def test_max_gap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_gap"):
+        replace(ABOVE_8, max_gap=timedelta(0))
 
 
 def test_an_ongoing_alert_as_of_the_last_sample() -> None:
@@ -115,3 +156,26 @@ def test_samples_without_the_field_are_skipped_and_disorder_is_refused() -> None
     state, _ = ABOVE_8.step(state, Sample(at(5), temperature_c=5.0))
     with pytest.raises(OutOfOrderSample, match="older than the last one"):
         ABOVE_8.step(state, Sample(at(4), temperature_c=5.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.floats(0, 16), st.sampled_from(["transit", "origin"])),
+        max_size=80,
+    )
+)
+def test_the_budget_used_is_the_time_beyond_the_limit_up_to_max_gap(
+    raw: list[tuple[int, float, Scope]],
+) -> None:
+    rule = replace(ABOVE_8, scopes=frozenset({"transit"}))
+    samples, minute = [], 0
+    for gap, temperature, scope in raw:
+        minute += gap
+        samples.append(Sample(at(minute), temperature_c=temperature, scope=scope))
+    state, _ = fold(rule, samples)
+    expected = timedelta(0)
+    for a, b in itertools.pairwise(samples):
+        if a.scope == "transit" and (a.temperature_c or 0.0) > 8.0:
+            expected += min(b.at - a.at, timedelta(minutes=15))
+    assert state.used == expected

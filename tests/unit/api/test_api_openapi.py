@@ -27,8 +27,22 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("POST", "/v1/custody"),
         ("POST", "/v1/custody/{parcel_id}/end"),
         ("GET", "/v1/shipments/{tracking_number}/timeline"),
+        ("GET", "/v1/exceptions"),
+        ("GET", "/v1/exceptions/{exception_id}"),
+        ("GET", "/v1/exceptions/{exception_id}/audit"),
+        ("POST", "/v1/exceptions/{exception_id}/acknowledge"),
+        ("POST", "/v1/exceptions/{exception_id}/investigate"),
+        ("POST", "/v1/exceptions/{exception_id}/resolve"),
+        ("POST", "/v1/exceptions/{exception_id}/assign"),
+        ("POST", "/v1/exceptions/{exception_id}/comments"),
+        ("GET", "/v1/alerts"),
+        ("GET", "/v1/shipments/{tracking_number}/alerts"),
     }
-    updates = {("POST", "/v1/custody/{parcel_id}/end")}  # changes a resource: 200, not 201
+    # These change a resource: 200, not 201.
+    updates = {("POST", "/v1/custody/{parcel_id}/end")} | {
+        ("POST", f"/v1/exceptions/{{exception_id}}/{action}")
+        for action in ("acknowledge", "investigate", "resolve", "assign")
+    }
     error_body = {"$ref": "#/components/schemas/ErrorBody"}
     for (method, path), op in operations.items():
         assert op.get("summary"), (method, path)
@@ -39,7 +53,9 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
             assert "security" not in op
             continue
         assert op["responses"]["422"]["content"]["application/json"]["schema"] == error_body
-        if "timeline" in path:
+        if method == "POST":  # every change needs a role above viewer
+            assert op["responses"]["403"]["content"]["application/json"]["schema"] == error_body
+        if path.startswith("/v1/shipments/{tracking_number}/"):
             assert op["security"] == [
                 {"OpsToken": []},
                 {"TrackingTokenQuery": []},

@@ -1,0 +1,117 @@
+"""Alert rules: throughput of the pure rules on one core.
+
+Prints {"rules_readings_per_s": ..., ...}: the readings per second that one parcel's RuleSet
+(the ``pharma-2-8`` profile's boundaries, a whole-trip MKT, humidity bounds, battery low and
+shocks above 5 g) steps through, over a realistic week of one-minute readings per parcel:
+mostly in spec, with door openings, one compressor failure, humidity spikes, occasional shocks
+and a battery running down. The samples are built before the clock starts; the clock is this
+process's CPU time (``time.process_time``: one core, whatever else the machine runs), and the
+figure is the median of ``ROUNDS`` passes. A second figure does the same with a 24 h
+rolling-window MKT (the USP ⟨1079.2⟩ window for refrigerated products) instead.
+
+Each part of the benchmark is one function returning a dict of figures; :func:`main` runs the
+parts and prints their figures merged into one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alerts.builtin_profiles import PHARMA_2_8
+from alerts.events import RuleSet, Sample, fold
+from alerts.mkt import MktRule
+from alerts.profile_model import Scope
+from alerts.rules import battery_low, humidity_rules, parcel_rules, shock_above
+
+PARCELS = 20
+DAYS = 7
+EVERY = timedelta(minutes=1)
+ROUNDS = 5
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def parcel_series(seed: int) -> list[Sample]:
+    """A week of one-minute readings for one parcel, mostly in spec, with a few excursions."""
+    rng = random.Random(seed)
+    n = DAYS * 24 * 60
+    compressor = rng.randrange(n // 4, 3 * n // 4)
+    out: list[Sample] = []
+    door_until = -1
+    for i in range(n):
+        temperature = 5.0 + rng.gauss(0, 0.6)
+        if i % 360 == 0 and i > 0 and rng.random() < 0.7:
+            door_until = i + rng.randrange(5, 25)  # a door opening every few hours
+        if i < door_until:
+            temperature = 8.5 + rng.random() * 2
+        if compressor <= i < compressor + 90:
+            temperature = 8.0 + (i - compressor) / 10  # a compressor failure, 90 min
+        humidity = 55.0 + rng.gauss(0, 4) + (30.0 if i < door_until else 0.0)
+        shock = rng.uniform(0.5, 9.0) if rng.random() < 0.002 else None
+        scope: Scope = "origin" if i < 30 else "destination" if i >= n - 30 else "transit"
+        out.append(
+            Sample(
+                at=T0 + i * EVERY,
+                temperature_c=round(temperature, 2),
+                humidity_pct=round(min(humidity, 100.0), 1),
+                shock_g=shock,
+                battery_pct=100.0 - 85.0 * i / n,
+                scope=scope,
+            )
+        )
+    return out
+
+
+def _parcel_rules(mkt: MktRule) -> RuleSet:
+    return parcel_rules(
+        PHARMA_2_8, mkt, *humidity_rules(30.0, 80.0), battery_low(), shock_above(5.0)
+    )
+
+
+def _readings_per_s(rules: RuleSet, series: list[list[Sample]]) -> tuple[int, int]:
+    """Median readings/s over ``ROUNDS`` passes, and the alerts of one pass."""
+    readings = sum(len(s) for s in series)
+    rates: list[float] = []
+    alerts = 0
+    for _ in range(ROUNDS):
+        alerts = 0
+        start = time.process_time()
+        for samples in series:
+            _, out = fold(rules, samples)
+            alerts += len(out)
+        rates.append(readings / (time.process_time() - start))
+    return round(statistics.median(rates)), alerts
+
+
+def rule_throughput() -> dict[str, Any]:
+    series = [parcel_series(seed) for seed in range(PARCELS)]
+    whole_trip = _parcel_rules(MktRule("pharma-2-8@1/mkt", 8.0))
+    rolling = _parcel_rules(MktRule("pharma-2-8@1/mkt-24h", 8.0, window=timedelta(hours=24)))
+    per_s, alerts = _readings_per_s(whole_trip, series)
+    rolling_per_s, _ = _readings_per_s(rolling, series)
+    return {
+        "rules_readings_per_s": per_s,
+        "rules_readings_per_s_rolling_mkt_24h": rolling_per_s,
+        "rules_per_parcel": len(whole_trip.rules),
+        "readings": sum(len(s) for s in series),
+        "alerts": alerts,
+        "goal_readings_per_s": 200_000,
+    }
+
+
+PARTS = (rule_throughput,)
+
+
+def main() -> None:
+    figures: dict[str, Any] = {}
+    for part in PARTS:
+        figures.update(part())
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

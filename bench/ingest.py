@@ -1,0 +1,437 @@
+"""Ingest end to end: readings/s from a local Mosquitto into PostgreSQL, beside raw binary COPY.
+
+One run, on this machine, side by side:
+
+- ``batched``: 1,000,000 readings in messages of 100; ``one_per_message``: 100,000 readings in
+  messages of 1. Each is a backlog published first (by a separate process) to ingest's persistent
+  session; the clock runs from ingest's connection to its last commit, so the figure is ingest's
+  capacity (broker → decode → COPY + insert-on-conflict → commit → acknowledgement), with no
+  publisher competing for the two cores (in production the publishers are the gateways).
+- ``one_per_message_mqtt_3_1_1``: the same over MQTT 3.1.1 (the broker's
+  ``max_inflight_messages 10000`` is the window; paho parses no MQTT 5 properties per message).
+- ``one_per_message_window_20``: the same with a window of 20 messages, Mosquitto's default
+  ``max_inflight_messages`` (announced here as Receive Maximum 20): a transaction then holds at
+  most 20 readings.
+- ``raw_copy``: binary COPY of the same rows straight into ``readings`` (5,000-row transactions,
+  rows built beforehand): the ceiling of the database path.
+- ``latency``: a publisher process paced at half the batched rate, each reading stamped with its
+  publish time (``measured_at``); latency = the moment its transaction committed (seen by ingest)
+  minus that time.
+
+Every run checks that each published reading was stored exactly once (row count = distinct
+idempotency keys = readings published). Ingest runs with the settings' defaults (5,000 rows or
+200 ms per batch), the rule runner off (the write path alone). Mosquitto is started here
+(``coldtrail.localservices``: ``max_queued_messages 0``), never the system one.
+``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL) is used if set, else an embedded PostgreSQL
+with fsync on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from coldtrail import schema, topics
+from coldtrail.localservices.mosquitto import MosquittoBroker
+from coldtrail.mqtt import MqttConnection
+from coldtrail.settings import IngestSettings, MqttSettings, parse_mqtt_url
+from ingest import migrate, queries, service
+from ingest.store import PsycopgTelemetryStore, WriteBatch, WriteResult, reading_rows
+
+PREFIX = "bench"
+GATEWAY = "gw-bench"
+DEVICES = 200
+SCALE = float(os.environ.get("COLDTRAIL_BENCH_INGEST_SCALE", "1"))
+"""Shrinks every run (e.g. 0.1 for a quick try); the published figures use 1."""
+BATCHED_READINGS = int(1_000_000 * SCALE) // 100 * 100
+SINGLE_READINGS = int(100_000 * SCALE)
+WINDOW_20_READINGS = int(20_000 * SCALE)
+COPY_ROWS = int(500_000 * SCALE) // 5_000 * 5_000
+COPY_BATCH = 5_000
+LATENCY_S = 10.0 * min(SCALE * 2, 1)
+GOALS = {"batched_readings_per_s": 150_000, "ratio_to_raw_copy": 0.25, "latency_p99_ms": 500}
+
+
+# -- publisher (a separate process) ------------------------------------------------------------
+
+
+def _reading(i: int, at: datetime, measured: bool) -> schema.Reading:
+    return schema.reading(
+        schema.Measurements(temperature_c=4.5, humidity_pct=61.0, battery_pct=95),
+        device_id=f"dev-{i % DEVICES}",
+        received_at=at,
+        measured_at=at if measured else None,
+        seq=i // DEVICES,
+        seq_source="sensor",
+    )
+
+
+def _payload(first: int, count: int, at: datetime, measured: bool = False) -> bytes:
+    readings = [_reading(i, at, measured) for i in range(first, first + count)]
+    return schema.encode(schema.TelemetryBatch(gateway_id=GATEWAY, sent_at=at, readings=readings))
+
+
+def _paho(mqtt_url: str) -> Any:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    url = parse_mqtt_url(mqtt_url)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(1_000)
+    client.max_queued_messages_set(0)
+    client.connect(url["host"], url["port"])
+    client.loop_start()
+    return client
+
+
+def publish_backlog(mqtt_url: str, start: int, readings: int, per_message: int) -> float:
+    """Publish ``readings`` (QoS 1) as fast as possible; seconds until the last PUBACK."""
+    base = datetime.now(UTC) - timedelta(hours=12)
+    payloads = [
+        _payload(i, min(per_message, start + readings - i), base + timedelta(milliseconds=i))
+        for i in range(start, start + readings, per_message)
+    ]
+    client = _paho(mqtt_url)
+    topic = topics.telemetry(GATEWAY, PREFIX)
+    began = time.perf_counter()
+    infos: deque[Any] = deque()
+    for payload in payloads:
+        if len(infos) >= 20_000:  # paho numbers messages in flight with 16 bits
+            infos.popleft().wait_for_publish(120)
+        infos.append(client.publish(topic, payload, qos=1))
+    for info in infos:
+        info.wait_for_publish(120)
+    took = time.perf_counter() - began
+    client.loop_stop()
+    client.disconnect()
+    return took
+
+
+def publish_paced(mqtt_url: str, start: int, rate: float, seconds: float, per_message: int) -> int:
+    """Publish ``rate`` readings/s for ``seconds``, each stamped with its publish time."""
+    client = _paho(mqtt_url)
+    topic = topics.telemetry(GATEWAY, PREFIX)
+    interval = per_message / rate
+    began = time.perf_counter()
+    i, n = start, 0
+    infos = []
+    while time.perf_counter() - began < seconds:
+        due = began + n * interval
+        if due > time.perf_counter():
+            time.sleep(due - time.perf_counter())
+        payload = _payload(i, per_message, datetime.now(UTC), measured=True)
+        infos.append(client.publish(topic, payload, qos=1))
+        i += per_message
+        n += 1
+    for info in infos:
+        info.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+    return i - start
+
+
+# -- ingest (this process) ---------------------------------------------------------------------
+
+
+class TimedStore:
+    """The real store; notes when each transaction committed and, with ``latencies``, how long
+    after its publication each reading was committed."""
+
+    def __init__(self, store: PsycopgTelemetryStore, latencies: list[float] | None) -> None:
+        self._store = store
+        self._latencies = latencies
+        self.last_commit = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return self._store.closed
+
+    @property
+    def connection_lost(self) -> bool:
+        return self._store.connection_lost
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        result = await self._store.write(batch)
+        now = time.time()
+        self.last_commit = time.perf_counter()
+        if self._latencies is not None:
+            for b in batch.telemetry:
+                self._latencies.extend(
+                    now - r.measured_at.timestamp() for r in b.readings if r.measured_at
+                )
+        return result
+
+
+def _settings(
+    url: str, mqtt_url: str, window: int | None = None, protocol: str = "5"
+) -> IngestSettings:
+    extra = {} if window is None else {"receive_maximum": window}
+    return IngestSettings(
+        client_id=f"ingest-{uuid.uuid4().hex[:8]}",
+        mqtt=MqttSettings(**parse_mqtt_url(mqtt_url), topic_prefix=PREFIX, protocol=protocol),
+        **extra,
+        database={"url": url},  # type: ignore[arg-type]
+        migrate=False,
+        rules=False,
+        metrics_port=None,
+    )
+
+
+def _connection(settings: IngestSettings) -> MqttConnection:
+    return MqttConnection(
+        settings.mqtt,
+        settings.client_id,
+        clean_session=False,
+        manual_ack=True,
+        subscriptions=[(topics.subscription("telemetry", PREFIX), 1)],
+        receive_maximum=settings.receive_maximum,
+        max_held_bytes=settings.max_held_bytes,
+    )
+
+
+async def _subscribe(settings: IngestSettings) -> None:
+    """Create ingest's persistent session (and subscription), then leave."""
+    mqtt = _connection(settings)
+    await mqtt.start(wait_s=10)
+    await asyncio.sleep(0.5)
+    await mqtt.close()
+
+
+async def _ingest(
+    settings: IngestSettings,
+    expected: Callable[[], int | None],
+    latencies: list[float] | None = None,
+    on_connected: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run ingest until ``expected()`` readings were committed (None: not known yet)."""
+    mqtt = _connection(settings)
+    url = settings.database.url.get_secret_value()
+    store = TimedStore(await PsycopgTelemetryStore.connect(url), latencies)
+    ingester = service.Ingester(settings, mqtt, store)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    await mqtt.start(wait_s=10)
+    began = time.perf_counter()
+    task = asyncio.create_task(ingester.run(stop))
+    if on_connected is not None:
+        on_connected()
+    stats = ingester.stats
+    while True:
+        target = expected()
+        done = sum(stats.stored.values()) + sum(stats.duplicates.values())
+        if target is not None and done >= target:
+            break
+        if task.done():
+            task.result()
+            raise RuntimeError("ingest stopped")
+        if time.perf_counter() - began > 600:
+            raise RuntimeError(f"ingest committed {done} readings of {target} in 600 s")
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    await mqtt.close()
+    await store.close()
+    seconds = store.last_commit - began
+    return {
+        "readings": target,
+        "seconds": round(seconds, 3),
+        "readings_per_s": round(target / seconds),
+        "messages": stats.messages,
+        "batches": stats.batches,
+        "mean_batch_rows": round(_histogram_sum(ingester.metrics.batch_rows) / stats.batches),
+        "duplicates": sum(stats.duplicates.values()),
+        "dead_letters": sum(stats.dead_letters.values()),
+        "read_pauses": mqtt.pauses,
+    }
+
+
+def _histogram_sum(histogram: Any) -> float:
+    for metric in histogram.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_sum"):
+                return float(sample.value)
+    return 0.0
+
+
+def _check_exactly_once(url: str, expected: int) -> None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT (device_id, time, seq)) FROM readings"
+        ).fetchone()
+    assert row == (expected, expected), f"stored {row}, published {expected}"
+
+
+def _truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE readings")
+        conn.execute("VACUUM ANALYZE readings")
+
+
+def throughput(
+    url: str,
+    mqtt_url: str,
+    pool: Any,
+    readings: int,
+    per_message: int,
+    window: int | None = None,
+    protocol: str = "5",
+) -> dict[str, Any]:
+    _truncate(url)
+    settings = _settings(url, mqtt_url, window, protocol)
+    asyncio.run(_subscribe(settings))
+    publish_s = pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message))
+    result = asyncio.run(_ingest(settings, lambda: readings))
+    _check_exactly_once(url, readings)
+    return {
+        "readings_per_message": per_message,
+        "mqtt_protocol": protocol,
+        "window": settings.receive_maximum if protocol == "5" else "max_inflight_messages 10000",
+        **result,
+        "publisher_readings_per_s": round(readings / publish_s),
+        "stored_exactly_once": True,
+    }
+
+
+def raw_copy(url: str, rows_total: int) -> dict[str, Any]:
+    _truncate(url)
+    base = datetime.now(UTC) - timedelta(hours=12)
+    batches = [
+        reading_rows(
+            [
+                schema.TelemetryBatch(
+                    gateway_id=GATEWAY,
+                    sent_at=base,
+                    readings=[
+                        _reading(i, base + timedelta(milliseconds=i), False)
+                        for i in range(start, start + COPY_BATCH)
+                    ],
+                )
+            ]
+        )
+        for start in range(0, rows_total, COPY_BATCH)
+    ]
+    columns, types = queries.TABLES["readings"]
+    copy_sql = f"COPY readings ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with psycopg.connect(url) as conn:
+        conn.execute(queries.ENSURE_PARTITIONS, ("readings", base, base + timedelta(days=1)))
+        conn.commit()
+        began = time.perf_counter()
+        for rows in batches:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                copy.set_types(list(types))
+                for row in rows:
+                    copy.write_row(row)
+        seconds = time.perf_counter() - began
+    _check_exactly_once(url, rows_total)
+    return {
+        "rows": rows_total,
+        "batch_rows": COPY_BATCH,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows_total / seconds),
+    }
+
+
+def latency(url: str, mqtt_url: str, pool: Any, rate: float) -> dict[str, Any]:
+    _truncate(url)
+    settings = _settings(url, mqtt_url)
+    asyncio.run(_subscribe(settings))
+    latencies: list[float] = []
+    published: list[Any] = []
+
+    def start_publisher() -> None:
+        published.append(pool.apply_async(publish_paced, (mqtt_url, 0, rate, LATENCY_S, 100)))
+
+    def expected() -> int | None:
+        return published[0].get() if published and published[0].ready() else None
+
+    result = asyncio.run(_ingest(settings, expected, latencies, on_connected=start_publisher))
+    total = result["readings"]
+    _check_exactly_once(url, total)
+    assert len(latencies) == total, (len(latencies), total)
+    latencies.sort()
+    return {
+        "target_readings_per_s": round(rate),
+        "readings": total,
+        "readings_per_message": 100,
+        "seconds": LATENCY_S,
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
+        "max_ms": round(1000 * latencies[-1], 1),
+        "batches": result["batches"],
+        "stored_exactly_once": True,
+    }
+
+
+def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
+    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    try:
+        migrate.migrate(url)
+        log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
+        log("raw COPY")
+        copy = raw_copy(url, COPY_ROWS)
+        log("100 readings per message")
+        batched = throughput(url, mqtt_url, pool, BATCHED_READINGS, 100)
+        log("1 reading per message")
+        single = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1)
+        log("1 reading per message, MQTT 3.1.1")
+        single_311 = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1, protocol="3.1.1")
+        log("1 reading per message, a window of 20 messages (Mosquitto's default)")
+        window_20 = throughput(url, mqtt_url, pool, WINDOW_20_READINGS, 1, window=20)
+        log("latency at half the batched rate")
+        lat = latency(url, mqtt_url, pool, batched["readings_per_s"] / 2)
+        return {
+            "batched": batched,
+            "one_per_message": single,
+            "one_per_message_mqtt_3_1_1": single_311,
+            "one_per_message_window_20": window_20,
+            "raw_copy": copy,
+            "ratio_batched_to_raw_copy": round(batched["readings_per_s"] / copy["rows_per_s"], 3),
+            "latency_at_half_rate": lat,
+            "goals": GOALS,
+        }
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    broker = MosquittoBroker()
+    broker.start()
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
+            if url:
+                result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url, broker.url, pool)}
+            else:
+                from coldtrail.localservices.postgres import EmbeddedPostgres
+
+                with EmbeddedPostgres(durable=True) as server:
+                    result = {
+                        "database": "embedded PostgreSQL (fsync on)",
+                        **run(server.url, broker.url, pool),
+                    }
+    finally:
+        broker.close()
+    result = {"broker": "mosquitto (coldtrail.localservices)", "cores": os.cpu_count(), **result}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

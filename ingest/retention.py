@@ -1,0 +1,117 @@
+"""Retention of readings, positions and events: ``coldtrail db retention [--days N | --none]``.
+
+There is none by default: nothing is ever deleted unless an operator sets it.
+
+- On **TimescaleDB**, ``--days N`` sets a retention policy on each hypertable (TimescaleDB's job
+  scheduler drops, once a day, the chunks entirely older than N days); ``--none`` removes the
+  policies. The setting lives in the database (``timescaledb_information.jobs``): set it once.
+- On **plain PostgreSQL** there is no scheduler: ``--days N`` drops, now, the monthly partitions
+  that lie entirely before ``now - N days``, and must be run again (daily, from cron or a
+  systemd timer) to keep doing so. Nothing is stored; ``--none`` does nothing.
+
+A partition or chunk is dropped whole, so rows survive up to a partition's length (a month on
+PostgreSQL, 7 days on TimescaleDB) past N days.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from ingest import migrate, timescale
+
+log = logging.getLogger(__name__)
+
+TABLES = timescale.RETENTION_TABLES
+MIN_DAYS_WITH_AGGREGATES = 31
+"""On TimescaleDB, the continuous aggregates refresh the last 30 days: a shorter retention would
+let a refresh erase aggregated buckets whose raw rows were dropped."""
+
+_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = %s::regclass
+"""
+_PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('coldtrail_partitions'), hashtext(%s))"
+"""The lock ``coldtrail_ensure_partitions`` takes (migration 0002): not while ingest adds one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    backend: str
+    policies: dict[str, str | None] = field(default_factory=dict)
+    """TimescaleDB: table -> its retention policy's ``drop_after`` (None: no policy)."""
+    dropped: list[str] = field(default_factory=list)
+    """PostgreSQL: the partitions dropped by this call."""
+    oldest: dict[str, str | None] = field(default_factory=dict)
+    """PostgreSQL: table -> its oldest partition left (None: none)."""
+
+
+def retention(url: str, days: int | None = None, *, remove: bool = False) -> Retention:
+    """Show the retention (no ``days``, no ``remove``), set it (``days``) or remove it."""
+    if days is not None and days < 1:
+        raise ValueError("retention: --days must be at least 1")
+    backend = migrate.status(url).backend
+    with psycopg.connect(url, autocommit=True) as conn:
+        if backend == "timescaledb":
+            return _timescale(conn, days, remove)
+        return _postgresql(conn, days)
+
+
+def _timescale(conn: psycopg.Connection, days: int | None, remove: bool) -> Retention:
+    if days is not None and days < MIN_DAYS_WITH_AGGREGATES:
+        raise ValueError(
+            f"retention: at least {MIN_DAYS_WITH_AGGREGATES} days on TimescaleDB (the continuous"
+            f" aggregates refresh the last {timescale.AGGREGATE_REFRESH_WINDOW}; a shorter"
+            " retention would erase aggregated buckets)"
+        )
+    if days is not None or remove:
+        with conn.transaction():
+            for table in TABLES:
+                conn.execute(timescale.REMOVE_RETENTION, (table,))
+                if days is not None:
+                    conn.execute(timescale.ADD_RETENTION, (table, timedelta(days=days)))
+        log.info("retention on %s: %s", ", ".join(TABLES), f"{days} days" if days else "none")
+    policies: dict[str, str | None] = dict.fromkeys(TABLES)
+    for table, drop_after, _ in conn.execute(timescale.SHOW_RETENTION, (list(TABLES),)):
+        policies[str(table)] = str(drop_after)
+    return Retention("timescaledb", policies=policies)
+
+
+def _postgresql(conn: psycopg.Connection, days: int | None) -> Retention:
+    dropped: list[str] = []
+    if days is not None:
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        for table in TABLES:
+            with conn.transaction():
+                conn.execute(_PARTITION_LOCK, (table,))
+                for name, end in _partitions(conn, table):
+                    if end <= cutoff:
+                        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                        dropped.append(name)
+        if dropped:
+            log.info("retention of %d days: dropped %s", days, ", ".join(dropped))
+    oldest: dict[str, str | None] = {}
+    for table in TABLES:
+        parts = sorted(_partitions(conn, table), key=lambda p: p[1])
+        oldest[table] = parts[0][0] if parts else None
+    return Retention("postgresql", dropped=dropped, oldest=oldest)
+
+
+def _partitions(conn: psycopg.Connection, table: str) -> list[tuple[str, datetime]]:
+    """The monthly partitions of ``table`` (named by ``coldtrail_ensure_partitions``:
+    ``<table>_yYYYYmMM``) with the moment each one ends."""
+    pattern = re.compile(rf"^{re.escape(table)}_y(\d{{4}})m(\d{{2}})$")
+    out = []
+    for (name,) in conn.execute(_PARTITIONS, (table,)):
+        match = pattern.match(str(name))
+        if match is None:  # not one of ours: never touched
+            continue
+        year, month = int(match[1]), int(match[2])
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        out.append((str(name), end))
+    return out

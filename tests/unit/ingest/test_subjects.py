@@ -1,0 +1,74 @@
+"""A subject tells new rows from rows it has seen and from late ones, and a replay of the same
+rows gives what feeding them live gave."""
+
+from datetime import UTC, datetime, timedelta
+
+from alerts.builtin_profiles import builtin_profile
+from alerts.events import Sample
+from alerts.rules import parcel_rules
+from ingest.subjects import Arrival, Coverage, Subject, SubjectInfo, replay, split_by_arrival
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+PROFILE = builtin_profile("pharma-2-8")
+assert PROFILE is not None
+RULES = parcel_rules(PROFILE)
+INFO = SubjectInfo("parcel", "P-1", (Coverage("D1", T0, T0 + timedelta(hours=5)),), RULES.name)
+
+
+def rows(
+    minutes: range, hot: range = range(40, 100)
+) -> list[tuple[tuple[datetime, str, int], Sample]]:
+    out = []
+    for m in minutes:
+        at = T0 + timedelta(minutes=m)
+        out.append(((at, "D1", m), Sample(at=at, temperature_c=12.0 if m in hot else 5.0)))
+    return out
+
+
+def test_coverage_is_the_custody_range_of_the_device() -> None:
+    assert INFO.covers("D1", T0)
+    assert not INFO.covers("D1", T0 - timedelta(seconds=1))
+    assert not INFO.covers("D1", T0 + timedelta(hours=5))
+    assert not INFO.covers("D2", T0 + timedelta(hours=1))
+    assert Coverage("D1").covers("D1", T0 - timedelta(days=900))
+
+
+def test_new_seen_and_late_rows() -> None:
+    subject = Subject.fresh(INFO, RULES)
+    first = rows(range(0, 30))
+    for key, sample in first:
+        assert subject.arrival(key) is Arrival.NEW
+        subject.feed(key, sample)
+    assert subject.arrival(first[-1][0]) is Arrival.SEEN
+    assert subject.arrival(first[-5][0]) is Arrival.SEEN
+    # Two workers' batches overlapping: the seen rows are skipped, the rest is new.
+    new, late = split_by_arrival(subject, rows(range(25, 40)))
+    assert not late and [k[2] for k, _ in new] == list(range(30, 40))
+    # A row older than the newest and never seen is late.
+    other = ((T0 + timedelta(minutes=10, seconds=30), "D1", 999), Sample(at=T0))
+    assert subject.arrival(other[0]) is Arrival.LATE
+    assert split_by_arrival(subject, [other, *rows(range(30, 35))]) == ([], True)
+
+
+def test_memory_of_seen_rows_is_bounded_in_time() -> None:
+    subject = Subject.fresh(INFO, RULES)
+    for key, sample in rows(range(0, 120)):
+        subject.feed(key, sample)
+    assert len(subject.recent) < 120
+    old = rows(range(0, 1))[0][0]
+    assert subject.arrival(old) is Arrival.LATE  # forgotten: the caller rebuilds, which is safe
+
+
+def test_feeding_live_in_any_batches_equals_a_replay() -> None:
+    history = rows(range(0, 180))
+    replayed, expected = replay(INFO, RULES, history)
+    live = Subject.fresh(INFO, RULES)
+    alerts = []
+    for i in range(0, len(history), 7):
+        new, late = split_by_arrival(live, history[max(0, i - 3) : i + 7])
+        assert not late
+        for key, sample in new:
+            alerts.extend(live.feed(key, sample))
+    assert alerts == expected
+    assert {a.kind for a in expected} == {"excursion", "budget"}
+    assert live.state == replayed.state
