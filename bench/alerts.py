@@ -103,7 +103,14 @@ def rule_throughput() -> dict[str, Any]:
     }
 
 
-PARTS = (rule_throughput,)
+def detection_latency() -> dict[str, Any]:
+    """MQTT publish to alert row at 10,000 readings/s (bench/_alert_latency.py)."""
+    from bench._alert_latency import run
+
+    return {"detection": run()}
+
+
+PARTS = (rule_throughput, detection_latency)
 
 
 def main() -> None:

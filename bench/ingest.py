@@ -57,7 +57,7 @@ SCALE = float(os.environ.get("COLDTRAIL_BENCH_INGEST_SCALE", "1"))
 """Shrinks every run (e.g. 0.1 for a quick try); the published figures use 1."""
 BATCHED_READINGS = int(1_000_000 * SCALE) // 100 * 100
 SINGLE_READINGS = int(100_000 * SCALE)
-WINDOW_20_READINGS = int(20_000 * SCALE)
+WINDOW_20_READINGS = int(2_000 * SCALE)
 COPY_ROWS = int(500_000 * SCALE) // 5_000 * 5_000
 COPY_BATCH = 5_000
 LATENCY_S = 10.0 * min(SCALE * 2, 1)

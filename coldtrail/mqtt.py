@@ -350,11 +350,15 @@ class MqttConnection:
     # -- paho callbacks (run on the loop thread, or on the executor during connect) ------------
 
     def _call_in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
-        assert self._loop is not None
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            # paho closing its socket as the client is garbage-collected after its event loop
+            # ended: there is no reader or writer left to remove.
+            return
         if threading.get_ident() == self._loop_thread:
             fn(*args)
         else:
-            self._loop.call_soon_threadsafe(fn, *args)
+            loop.call_soon_threadsafe(fn, *args)
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._call_in_loop(self._socket_opened, sock)

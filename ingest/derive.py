@@ -78,7 +78,6 @@ class RunnerStats:
     rebuilds: int = 0
     failures: int = 0
     leading: bool = False
-    unknown_profiles: set[str] = field(default_factory=set)
 
 
 Row = tuple[RowKey, Sample]
@@ -103,6 +102,8 @@ class RuleRunner:
         self._subjects: dict[tuple[str, str], Subject] = {}
         self._touched: dict[tuple[str, str], float] = {}
         self._tracking = Tracking()
+        self._rulesets: dict[str | None, RuleSet] = {}
+        self._device_rules = RuleSet((battery_low(),))
         self.presence = PresenceWatch(
             SensorSilent(after=self.config.silent_after),
             GatewayOffline(grace=self.config.offline_grace),
@@ -261,15 +262,7 @@ class RuleRunner:
     def parcel_subject(self, row: Sequence[Any]) -> tuple[SubjectInfo, RuleSet]:
         """A parcel's identity and rules, from a row of PARCELS_OF_DEVICES/OF_SHIPMENT."""
         parcel_id, shipment_id, tracking, language, profile_name, devs, starts, ends = row
-        extra: list[Rule[Any]] = [shock_above(self.config.shock_g)]
-        profile = self.config.profiles.get(profile_name or "") or builtin_profile(profile_name)
-        if profile is None:
-            if profile_name and profile_name not in self.stats.unknown_profiles:
-                self.stats.unknown_profiles.add(profile_name)
-                log.warning("unknown profile %r: only the shock rule runs for it", profile_name)
-            rules = RuleSet(tuple(extra))
-        else:
-            rules = parcel_rules(profile, *extra)
+        rules = self._parcel_rules(profile_name)
         info = SubjectInfo(
             kind="parcel",
             subject_id=parcel_id,
@@ -280,6 +273,22 @@ class RuleRunner:
             language=language,
         )
         return info, rules
+
+    def _parcel_rules(self, profile_name: str | None) -> RuleSet:
+        """The rules of a profile (built once per profile: a RuleSet is immutable)."""
+        rules = self._rulesets.get(profile_name)
+        if rules is not None:
+            return rules
+        extra: list[Rule[Any]] = [shock_above(self.config.shock_g)]
+        profile = self.config.profiles.get(profile_name or "") or builtin_profile(profile_name)
+        if profile is None:
+            if profile_name:
+                log.warning("unknown profile %r: only the shock rule runs for it", profile_name)
+            rules = RuleSet(tuple(extra))
+        else:
+            rules = parcel_rules(profile, *extra)
+        self._rulesets[profile_name] = rules
+        return rules
 
     async def history(
         self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo
@@ -295,7 +304,7 @@ class RuleRunner:
 
     def _device_subject(self, device_id: str) -> tuple[SubjectInfo, RuleSet]:
         cached = self._subjects.get(("device", device_id))
-        rules = RuleSet((battery_low(),))
+        rules = self._device_rules
         if cached is not None:
             return cached.info, rules
         start = datetime.now(UTC) - DEVICE_HISTORY

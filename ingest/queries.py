@@ -46,6 +46,11 @@ def create_stage(table: str) -> str:
     )
 
 
+def copy_into(table: str) -> str:
+    columns, _ = TABLES[table]
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+
+
 def copy_stage(table: str) -> str:
     columns, _ = TABLES[table]
     return f"COPY stage_{table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
@@ -80,8 +85,9 @@ ON CONFLICT (gateway_id) DO UPDATE
                           THEN now() ELSE gateways.state_since END
 """
 
-UPSERT_DEVICE_SEEN = """
-INSERT INTO devices (device_id, gateway_id, first_seen, last_seen) VALUES (%s, %s, %s, %s)
+UPSERT_DEVICES_SEEN = """
+INSERT INTO devices (device_id, gateway_id, first_seen, last_seen)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
 ON CONFLICT (device_id) DO UPDATE
    SET gateway_id = excluded.gateway_id,
        last_seen = greatest(devices.last_seen, excluded.last_seen)

@@ -191,15 +191,42 @@ class PsycopgTelemetryStore:
     async def _copy_insert(
         self, table: str, rows: Sequence[tuple[Any, ...]], pending: dict[str, datetime]
     ) -> int:
-        """Stage ``rows``, insert those that are new, and lower ``pending[device]`` to the
-        earliest time among each device's new rows. Returns how many were new."""
+        """Insert the new rows among ``rows`` and lower ``pending[device]`` to the earliest time
+        among each device's new rows. Returns how many were new.
+
+        First a binary COPY straight into the table, in a savepoint: the common case (nothing
+        stored before) at COPY's speed. If any row is already stored (a redelivery), that
+        COPY is rolled back and the rows go through a staging table and
+        ``INSERT ... ON CONFLICT DO NOTHING``, which keeps only the new ones."""
         await self._ensure_partitions(table, rows)
+        types = list(queries.TABLES[table][1])
+        try:
+            async with self._conn.transaction(), self._conn.cursor() as cur:
+                async with cur.copy(queries.copy_into(table)) as copy:
+                    copy.set_types(types)
+                    for row in rows:
+                        await copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            return await self._insert_new(table, rows, types, pending)
+        for row in rows:
+            at, device_id = row[0], row[1]
+            if device_id not in pending or at < pending[device_id]:
+                pending[device_id] = at
+        return len(rows)
+
+    async def _insert_new(
+        self,
+        table: str,
+        rows: Sequence[tuple[Any, ...]],
+        types: list[str],
+        pending: dict[str, datetime],
+    ) -> int:
         if table not in self._staged:
             await self._conn.execute(queries.create_stage(table))
             self._staged.add(table)
         async with self._conn.cursor() as cur:
             async with cur.copy(queries.copy_stage(table)) as copy:
-                copy.set_types(list(queries.TABLES[table][1]))
+                copy.set_types(types)
                 for row in rows:
                     await copy.write_row(row)
             await cur.execute(queries.insert_from_stage(table))
@@ -240,10 +267,17 @@ class PsycopgTelemetryStore:
             if gateways:
                 await cur.executemany(queries.UPSERT_GATEWAY_SEEN, sorted(gateways.items()))
             if devices:
-                # Sorted, so that concurrent workers lock device rows in the same order.
-                await cur.executemany(
-                    queries.UPSERT_DEVICE_SEEN,
-                    [(d, g, first, last) for d, (g, first, last) in sorted(devices.items())],
+                # One statement; sorted, so that concurrent workers lock device rows in the
+                # same order.
+                ordered = sorted(devices.items())
+                await cur.execute(
+                    queries.UPSERT_DEVICES_SEEN,
+                    (
+                        [d for d, _ in ordered],
+                        [g for _, (g, _, _) in ordered],
+                        [first for _, (_, first, _) in ordered],
+                        [last for _, (_, _, last) in ordered],
+                    ),
                 )
             for status in batch.statuses:
                 await cur.execute(

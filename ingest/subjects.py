@@ -11,6 +11,7 @@ rebuilt from the stored history, so that live and replay give the same alerts).
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,6 +75,8 @@ class Subject:
     state: tuple[Any, ...] = ()
     through: RowKey | None = None
     recent: set[RowKey] = field(default_factory=set)
+    """The keys fed in the last :data:`REMEMBER` before ``through`` (``order`` in feed order)."""
+    order: deque[RowKey] = field(default_factory=deque)
 
     @classmethod
     def fresh(cls, info: SubjectInfo, rules: RuleSet) -> Subject:
@@ -91,9 +94,10 @@ class Subject:
         self.state, alerts = self.rules.step(self.state, sample)
         self.through = key
         self.recent.add(key)
-        if len(self.recent) > 64:
-            horizon = key[0] - REMEMBER
-            self.recent = {k for k in self.recent if k[0] >= horizon}
+        self.order.append(key)
+        horizon = key[0] - REMEMBER
+        while self.order[0][0] < horizon:
+            self.recent.discard(self.order.popleft())
         return alerts
 
 

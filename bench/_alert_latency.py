@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 
 from coldtrail import schema, topics
+from coldtrail.localservices import tail_file
 from coldtrail.settings import parse_mqtt_url
 from ingest import migrate
 
@@ -147,19 +148,20 @@ def measure(db_url: str, mqtt_url: str, separate: bool) -> dict[str, Any]:
     }
     if separate:
         env["COLDTRAIL_INGEST_RULES"] = "false"
+    log = (profiles / "services.log").open("w")  # never a pipe: a full one would stall them
     ingest = subprocess.Popen(
         [coldtrail, "ingest", "--mqtt-url", mqtt_url, "--database-url", db_url,
          "--topic-prefix", PREFIX],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     rules = None
     if separate:
         command = [coldtrail, "alerts", "run", "--database-url", db_url]
-        rules = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        rules = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         time.sleep(4.0)  # connected and subscribed
         if ingest.poll() is not None:
-            raise RuntimeError(f"ingest exited: {ingest.stderr.read() if ingest.stderr else ''}")
+            raise RuntimeError(f"ingest exited: {tail_file(profiles / 'services.log')}")
         receive, send = multiprocessing.Pipe(duplex=False)
         publisher = multiprocessing.Process(target=publish, args=(mqtt_url, send))
         publisher.start()
@@ -198,6 +200,7 @@ def measure(db_url: str, mqtt_url: str, separate: bool) -> dict[str, Any]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        log.close()
         shutil.rmtree(profiles, ignore_errors=True)
     latencies = sorted(
         detected[(device, datetime.fromisoformat(at).isoformat())] - wall
