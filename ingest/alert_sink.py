@@ -187,7 +187,6 @@ class AlertSink:
             audience=audience,
             template=template,
             shipment_id=info.shipment_id,
-            language=info.language if audience == "shopper" else None,
             context=context,
         )
         self.stats.notices += await enqueue(self._conn, notice)

@@ -261,7 +261,7 @@ class RuleRunner:
 
     def parcel_subject(self, row: Sequence[Any]) -> tuple[SubjectInfo, RuleSet]:
         """A parcel's identity and rules, from a row of PARCELS_OF_DEVICES/OF_SHIPMENT."""
-        parcel_id, shipment_id, tracking, language, profile_name, devs, starts, ends = row
+        parcel_id, shipment_id, tracking, profile_name, devs, starts, ends = row
         rules = self._parcel_rules(profile_name)
         info = SubjectInfo(
             kind="parcel",
@@ -270,7 +270,6 @@ class RuleRunner:
             ruleset_name=rules.name,
             shipment_id=shipment_id,
             tracking_number=tracking,
-            language=language,
         )
         return info, rules
 

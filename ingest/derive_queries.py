@@ -43,7 +43,7 @@ SELECT {_READING_FIELDS}
 # The parcels the pending devices watch (custody not ended before the pending rows), each with
 # all its custodies (its whole trip: a cumulative budget spans vehicles).
 PARCELS_OF_DEVICES = """
-SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.shopper_language, s.profile,
+SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.profile,
        array_agg(c.device_id ORDER BY c.from_time),
        array_agg(c.from_time ORDER BY c.from_time),
        array_agg(c.to_time ORDER BY c.from_time)
@@ -59,7 +59,7 @@ SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.shopper_language, s.prof
 """
 
 PARCELS_OF_SHIPMENT = """
-SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.shopper_language, s.profile,
+SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.profile,
        array_agg(c.device_id ORDER BY c.from_time),
        array_agg(c.from_time ORDER BY c.from_time),
        array_agg(c.to_time ORDER BY c.from_time)

@@ -60,7 +60,6 @@ class SubjectInfo:
     ruleset_name: str
     shipment_id: int | None = None
     tracking_number: str | None = None
-    language: str = "en"
     gateway_id: str | None = None
     vehicle_id: str | None = None
 
