@@ -144,7 +144,17 @@ _FIND_SHIPMENT = """
 SELECT shipment_id, tracking_number, shopper_language, profile FROM shipments
 WHERE tracking_number = %(tracking_number)s
 """
-_FIND_SHIPMENT_WITH_TOKEN = _FIND_SHIPMENT + " AND access_token_sha256 = %(token_sha256)s"
+_LINK_VALID = (
+    " AND access_token_revoked_at IS NULL"
+    " AND (access_token_expires_at IS NULL OR access_token_expires_at > now())"
+)
+_FIND_SHIPMENT_WITH_TOKEN = (
+    _FIND_SHIPMENT + " AND access_token_sha256 = %(token_sha256)s" + _LINK_VALID
+)
+_SHIPMENT_FOR_TOKEN = (
+    "SELECT shipment_id, tracking_number, shopper_language, profile FROM shipments"
+    " WHERE access_token_sha256 = %(token_sha256)s" + _LINK_VALID
+)
 
 
 async def find_shipment(
@@ -157,6 +167,19 @@ async def find_shipment(
     params = {"tracking_number": tracking_number, "token_sha256": token_sha256}
     sql = _FIND_SHIPMENT if token_sha256 is None else _FIND_SHIPMENT_WITH_TOKEN
     cur = await conn.execute(sql, params)
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return ShipmentRef(int(row[0]), str(row[1]), str(row[2]), row[3])
+
+
+async def shipment_for_token(conn: Conn, token_sha256: bytes) -> ShipmentRef | None:
+    """The shipment a shopper's link opens: None for an unknown, expired or revoked token.
+
+    The caller answers 404 in every one of those cases, so a link reveals nothing but its own
+    shipment.
+    """
+    cur = await conn.execute(_SHIPMENT_FOR_TOKEN, {"token_sha256": token_sha256})
     row = await cur.fetchone()
     if row is None:
         return None
