@@ -83,6 +83,10 @@ class Profile(_Frozen):
     """The longest time a reading's value is held for (budgets, areas, MKT). Readings further
     apart count for this long only, the rest is missing data, and an excursion going on ends
     at the last reading + this. None: held until the next reading, however late."""
+    door_open_max_min: float | None = Field(default=10.0, gt=0)
+    """How long a door (or lid) of the parcel's compartment may stay open: an opening longer
+    than this raises one ``door`` alert (door contacts and light sensors, alerts/door.py).
+    None: no door alert."""
 
     @model_validator(mode="after")
     def _unique_boundaries(self) -> Profile:

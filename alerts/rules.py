@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from alerts.door import DoorOpenRule
 from alerts.events import Rule, RuleSet
 from alerts.mkt import MktRule
 from alerts.profile_model import Profile, Severity
@@ -94,6 +95,24 @@ def battery_low(limit_pct: float = 20.0, *, hysteresis_pct: float = 5.0) -> Thre
 
 def shock_above(threshold_g: float, *, quiet: timedelta = timedelta(minutes=1)) -> ShockRule:
     return ShockRule(name=f"shock/above-{threshold_g:g}g", threshold_g=threshold_g, quiet=quiet)
+
+
+DEFAULT_DOOR_OPEN = timedelta(minutes=10)
+
+
+def door_rules(profile: Profile | None) -> list[Rule[Any]]:
+    """A door contact and a light sensor left open longer than the profile's
+    ``door_open_max_min`` (10 min without a profile); none if the profile sets it to None."""
+    if profile is None:
+        delay = DEFAULT_DOOR_OPEN
+    elif profile.door_open_max_min is None:
+        return []
+    else:
+        delay = timedelta(minutes=profile.door_open_max_min)
+    return [
+        DoorOpenRule(name="door/open", source="door", delay=delay),
+        DoorOpenRule(name="light/open", source="light", delay=delay),
+    ]
 
 
 def parcel_rules(profile: Profile, *extra: Rule[Any]) -> RuleSet:

@@ -8,13 +8,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors
+from api import errors, live, ratelimit, web
 from api.auth import OpsTokens
 from api.deps import Conn
-from api.routes import alerts, custody, exceptions, health, shipments, timeline, vehicles
+from api.routes import (
+    alerts,
+    checkpoints,
+    custody,
+    exceptions,
+    gateway_credentials,
+    health,
+    links,
+    reports,
+    shipments,
+    timeline,
+    track,
+    users,
+    vehicles,
+)
+from api.routes import live as live_routes
+from api.routes import places as places_routes
+from api.security import JwtCodec, LoginThrottle
 from coldtrail import __version__
 from coldtrail.settings import ApiSettings
 
@@ -67,9 +85,39 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ops_tokens = tokens
+    secret = settings.jwt_secret
+    app.state.jwt = JwtCodec(secret.get_secret_value(), settings.jwt_expiry_s) if secret else None
+    app.state.login_throttle = LoginThrottle(
+        settings.login_max_failures, settings.login_failure_window_s
+    )
     errors.install(app)
+    app.state.live_slots = live.StreamSlots(settings.live_max_streams)
+    # Before the exceptions router: /v1/exceptions/live is not an exception id.
+    app.include_router(live_routes.router)  # SSE: /v1/track/{token}/live, .../live
+    app.include_router(links.router)  # rotate or revoke a shopper link
     for module in (health, vehicles, shipments, custody, timeline, exceptions, alerts):
         app.include_router(module.router)
+    app.include_router(checkpoints.router)  # the carriers' webhook, a shipment's checkpoints
+    app.include_router(track.router)  # /v1/track/{token}: the shopper's link as JSON
+    app.include_router(users.router)  # /v1/auth/token (password login) and /v1/users
+    app.include_router(gateway_credentials.router)
+    app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv
+    app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
+    web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
+    app.add_middleware(
+        ratelimit.PublicRateLimit,
+        rate_per_min=settings.public_rate_per_min,
+        burst=settings.public_burst,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    if settings.cors_origins:  # closed (no CORS headers at all) unless origins are configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Tracking-Token"],
+            max_age=600,
+        )
     return app
 
 

@@ -1,7 +1,11 @@
 """Who may call what.
 
-- Ops endpoints need ``Authorization: Bearer <token>`` matching one of ``settings.ops_tokens``.
-  With no token configured they answer 503: the API is never open by default.
+- Ops endpoints need ``Authorization: Bearer <token>``: one of ``settings.ops_tokens`` (API
+  keys), or a JWT from ``POST /v1/auth/token`` (the OAuth2 password flow of the ops users kept in
+  the database, see :mod:`api.routes.users`). With neither configured they answer 503: the API
+  is never open by default.
+- A JWT names its user; the user's role is read from the database at each request, so a user
+  disabled (or whose role changed) is out (or changed) at once, whatever the token says.
 - Each ops token belongs to a user with a role: ``viewer`` (reads), ``agent`` (also works
   exceptions and custody), ``admin`` (everything, e.g. creating shipments and vehicles). A
   valid token whose role is too low gets 403; a missing or wrong one 401.
@@ -22,10 +26,18 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, cast
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    OAuth2PasswordBearer,
+)
 from pydantic import SecretStr
 
+from api import deps, queries_users
 from api.errors import ApiError
+from api.security import JwtCodec, TokenError, looks_like_jwt
 from coldtrail.settings import OPS_ROLES, split_ops_token
 
 log = logging.getLogger(__name__)
@@ -38,6 +50,13 @@ ops_bearer = HTTPBearer(
     scheme_name="OpsToken",
     description="Operations team API key (COLDTRAIL_API_OPS_TOKENS); its user's role (viewer,"
     " agent, admin) decides what it may do.",
+)
+ops_password = OAuth2PasswordBearer(
+    tokenUrl="/v1/auth/token",
+    auto_error=False,
+    scheme_name="OpsPassword",
+    description="Ops users of the database log in with their name and password"
+    " (POST /v1/auth/token) and send the JWT they get as a bearer token.",
 )
 tracking_token_query = APIKeyQuery(
     name=TRACKING_TOKEN_QUERY,
@@ -110,12 +129,19 @@ class OpsTokens:
         return self.identify(presented) is not None
 
 
-def check_ops(tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | None) -> OpsUser:
-    if not tokens.configured:
+def check_ops(
+    tokens: OpsTokens,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    jwt_configured: bool = False,
+) -> OpsUser:
+    """The ops user of an API key; 503 when nothing is configured, 401 without a valid key."""
+    if not tokens.configured and not jwt_configured:
         raise ApiError(
             503,
             "ops_auth_not_configured",
-            "ops endpoints are disabled: no ops token is configured (set COLDTRAIL_API_OPS_TOKENS)",
+            "ops endpoints are disabled: no ops token is configured (set COLDTRAIL_API_OPS_TOKENS)"
+            " and password login is off (set COLDTRAIL_API_JWT_SECRET)",
         )
     if credentials is None:
         raise ApiError(
@@ -138,12 +164,42 @@ async def _ops_tokens(request: Request) -> OpsTokens:
     return tokens
 
 
+def jwt_codec(request: Request) -> JwtCodec | None:
+    """The app's JWT codec, or None when password login is off (no ``jwt_secret``)."""
+    codec = getattr(request.app.state, "jwt", None)
+    return codec if isinstance(codec, JwtCodec) else None
+
+
+async def authenticate(
+    request: Request, tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | None
+) -> OpsUser:
+    """An API key, else a JWT of an enabled ops user (role from the database), else 401."""
+    codec = jwt_codec(request)
+    if credentials is None or codec is None or not looks_like_jwt(credentials.credentials):
+        return check_ops(tokens, credentials, jwt_configured=codec is not None)
+    if tokens.configured and (user := tokens.identify(credentials.credentials)) is not None:
+        return user
+    try:
+        claims = codec.decode(credentials.credentials)
+    except TokenError as exc:
+        raise ApiError(401, "unauthorized", str(exc), headers=_CHALLENGE) from None
+    async with deps.pool(request).connection(timeout=deps.POOL_TIMEOUT_S) as conn:
+        role = await queries_users.active_role(conn, claims["sub"])
+    if role not in OPS_ROLES:
+        raise ApiError(
+            401, "unauthorized", "this user is disabled or no longer exists", headers=_CHALLENGE
+        )
+    return OpsUser(claims["sub"], cast(Role, role))
+
+
 async def ops_user(
+    request: Request,
     tokens: Annotated[OpsTokens, Depends(_ops_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ops_bearer)],
+    _password: Annotated[str | None, Depends(ops_password)],
 ) -> OpsUser:
-    """The authenticated ops user (401 without a valid token)."""
-    return check_ops(tokens, credentials)
+    """The authenticated ops user (401 without a valid API key or JWT)."""
+    return await authenticate(request, tokens, credentials)
 
 
 def require_role(role: Role) -> Callable[[OpsUser], Awaitable[OpsUser]]:
@@ -183,8 +239,10 @@ class TimelineAccess:
 
 
 async def timeline_access(
+    request: Request,
     tokens: Annotated[OpsTokens, Depends(_ops_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ops_bearer)],
+    _password: Annotated[str | None, Depends(ops_password)],
     query_token: Annotated[str | None, Depends(tracking_token_query)],
     header_token: Annotated[str | None, Depends(tracking_token_header)],
 ) -> TimelineAccess:
@@ -194,7 +252,7 @@ async def timeline_access(
     token and an unknown tracking number give the same 404.
     """
     if credentials is not None:
-        return TimelineAccess(ops=True, user=check_ops(tokens, credentials))
+        return TimelineAccess(ops=True, user=await authenticate(request, tokens, credentials))
     token = header_token or query_token
     if not token:
         raise ApiError(

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from api import users_cli
 from api.app import create_app
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides
@@ -28,12 +29,18 @@ def register(subparsers: Any) -> None:
         " COLDTRAIL_API_SLA_ACK_CRITICAL_S / _WARNING_S / _INFO_S (time to acknowledge),"
         " COLDTRAIL_API_DATABASE__URL (or"
         " DATABASE_URL), COLDTRAIL_API_PUBLIC_URL (base of tracking links), COLDTRAIL_API_HOST,"
-        " COLDTRAIL_API_PORT. Tokens are never taken on the command line.",
+        " COLDTRAIL_API_PORT, COLDTRAIL_API_JWT_SECRET (signs the password login's JWTs; unset:"
+        " password login answers 503), COLDTRAIL_API_JWT_EXPIRY_S, COLDTRAIL_API_LINK_TTL_DAYS"
+        " (shopper links' life), COLDTRAIL_API_PUBLIC_RATE_PER_MIN / _PUBLIC_BURST /"
+        " _TRUSTED_PROXIES (public rate limit), COLDTRAIL_API_CORS_ORIGINS (default: CORS closed),"
+        " COLDTRAIL_API_LIVE_POLL_S / _LIVE_MAX_STREAMS (live streams). Tokens are never taken on"
+        " the command line.",
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
     add_connection_arguments(parser, database=True)
     parser.set_defaults(func=_run_api)
+    users_cli.register(parser)  # `coldtrail api users ...`, `coldtrail api broker-auth`
 
 
 def _settings(args: argparse.Namespace) -> ApiSettings:
@@ -46,9 +53,10 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
 
 
 class RedactTokens(logging.Filter):
-    """Masks ``token=...`` in uvicorn's access log lines (the tracking link carries one)."""
+    """Masks ``token=...`` and the token of ``/v1/track/<token>`` and ``/t/<token>`` in uvicorn's
+    access log lines (the tracking links carry one)."""
 
-    _TOKEN = re.compile(r"([?&]token=)[^&\s]*", re.IGNORECASE)
+    _TOKEN = re.compile(r"([?&]token=|/v1/track/|/t/)[^&/?\s]*", re.IGNORECASE)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
@@ -71,5 +79,10 @@ def _run_api(args: argparse.Namespace) -> int:
         lifespan="on",
         log_config=None,  # keep the logging configured by `coldtrail` (and its levels)
         server_header=False,
+        # The client address is decided by the rate limiter (COLDTRAIL_API_TRUSTED_PROXIES), not
+        # by uvicorn's X-Forwarded-For handling.
+        proxy_headers=False,
+        # Live streams never end by themselves: at shutdown, give them this long, then cancel.
+        timeout_graceful_shutdown=5,
     )
     return 0

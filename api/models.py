@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from api.models_exceptions import TimelineEvent
 from coldtrail import topics
@@ -66,6 +74,18 @@ class ParcelIn(_Request):
     description: Annotated[str, Field(max_length=500)] | None = None
 
 
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+
+class BrandIn(_Request):
+    name: ShortText | None = None
+    logo_url: Annotated[str, Field(max_length=500, pattern=r"^https://[^\s]+$")] | None = None
+    primary_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = Field(
+        None, description="#RRGGBB"
+    )
+
+
 class ShipmentIn(_Request):
     tracking_number: Identifier
     shopper_name: ShortText | None = None
@@ -76,7 +96,21 @@ class ShipmentIn(_Request):
     )
     origin: ShortText | None = None
     destination: ShortText | None = None
+    origin_lat: Latitude | None = None
+    origin_lon: Longitude | None = None
+    destination_lat: Latitude | None = Field(
+        None, description="With destination_lon: what the delivery estimate (ETA) aims at."
+    )
+    destination_lon: Longitude | None = None
+    brand: BrandIn | None = Field(None, description="The merchant's brand on the shopper's page.")
     parcels: Annotated[list[ParcelIn], Field(min_length=1, max_length=500)]
+
+    @model_validator(mode="after")
+    def _points(self) -> ShipmentIn:
+        for point in ("origin", "destination"):
+            if (getattr(self, f"{point}_lat") is None) != (getattr(self, f"{point}_lon") is None):
+                raise ValueError(f"{point}_lat and {point}_lon go together: give both or neither")
+        return self
 
     @field_validator("parcels")
     @classmethod
@@ -100,6 +134,8 @@ class ShipmentCreated(BaseModel):
         description="The shopper's secret for this shipment. Shown once: only its hash is kept."
     )
     tracking_url: str = Field(description="The shopper's timeline link (contains the token).")
+    track_url: str = Field(description="The shopper's tracking JSON, /v1/track/<token>.")
+    page_url: str = Field(description="The shopper's tracking page, /t/<token>.")
     parcels: list[Parcel]
 
 

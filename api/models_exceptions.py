@@ -212,15 +212,20 @@ EventType = Literal[
     "exception_resolved",
     "exception_assigned",
     "exception_comment",
+    "checkpoint",
+    "custody_assigned",
+    "custody_released",
 ]
 
 
 class TimelineEvent(BaseModel):
-    """An alert starting or ending, or a step of an exception, in the shipment's timeline.
+    """An alert starting or ending, a step of an exception, a carrier checkpoint, or a parcel
+    handed to (or released by) a vehicle, in the shipment's timeline.
 
     The shopper's view has the alerts and the exceptions' state changes without names, reasons
     or comments (actor, reason, assignee, comment are null; assigned and comment events are
-    absent).
+    absent), the checkpoints without their source, and the custody changes without the
+    vehicle, compartment or device.
     """
 
     time: datetime
@@ -239,3 +244,12 @@ class TimelineEvent(BaseModel):
     reason: str | None = Field(None, description="Ops view only.")
     assignee: str | None = Field(None, description="Ops view only.")
     comment: str | None = Field(None, description="Ops view only.")
+    status: str | None = Field(None, description="Checkpoints: the carrier status.")
+    sub_status: str | None = Field(None, description="Checkpoints: the carrier's finer status.")
+    label: str | None = Field(None, description="Checkpoints: the status in plain words.")
+    message: str | None = Field(None, description="Checkpoints: the carrier's message.")
+    location: str | None = Field(None, description="Checkpoints: where it happened.")
+    source: str | None = Field(None, description="Checkpoints: the carrier. Ops view only.")
+    vehicle_id: str | None = Field(None, description="Custody changes. Ops view only.")
+    compartment: str | None = Field(None, description="Custody changes. Ops view only.")
+    device_id: str | None = Field(None, description="Custody changes. Ops view only.")

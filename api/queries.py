@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from api.cursor import TimelineKey
 from api.errors import ApiError
@@ -29,6 +30,7 @@ from api.models import (
     Vehicle,
     VehicleIn,
 )
+from coldtrail.custody import overlap_message
 
 Conn = AsyncConnection[Any]
 
@@ -67,9 +69,14 @@ async def upsert_vehicle(conn: Conn, vehicle: VehicleIn) -> Vehicle:
 
 _INSERT_SHIPMENT = """
 INSERT INTO shipments (tracking_number, access_token_sha256, shopper_name, shopper_language,
-                       promised_at, profile, origin, destination)
+                       promised_at, profile, origin, destination, origin_lat, origin_lon,
+                       destination_lat, destination_lon, brand, access_token_expires_at)
 VALUES (%(tracking_number)s, %(access_token_sha256)s, %(shopper_name)s, %(shopper_language)s,
-        %(promised_at)s, %(profile)s, %(origin)s, %(destination)s)
+        %(promised_at)s, %(profile)s, %(origin)s, %(destination)s, %(origin_lat)s,
+        %(origin_lon)s, %(destination_lat)s, %(destination_lon)s, %(brand)s,
+        -- the link's default life, from the promised date when later than now (link_ttl_days)
+        greatest(now(), coalesce(%(promised_at)s::timestamptz, now()))
+            + make_interval(secs => %(link_ttl_s)s::double precision))
 ON CONFLICT (tracking_number) DO NOTHING
 RETURNING shipment_id
 """
@@ -83,9 +90,16 @@ RETURNING parcel_id
 """
 
 
-async def create_shipment(conn: Conn, shipment: ShipmentIn, token_sha256: bytes) -> list[Parcel]:
-    """Insert the shipment and its parcels in one transaction; 409 if any of them exists."""
+async def create_shipment(
+    conn: Conn, shipment: ShipmentIn, token_sha256: bytes, *, link_ttl_days: float
+) -> list[Parcel]:
+    """Insert the shipment and its parcels in one transaction; 409 if any of them exists.
+
+    The shopper's link expires ``link_ttl_days`` after the promised date, or after now when the
+    promised date is earlier (or unknown)."""
     fields = shipment.model_dump(exclude={"parcels"})
+    fields["link_ttl_s"] = link_ttl_days * 86400
+    fields["brand"] = None if shipment.brand is None else Jsonb(shipment.brand.model_dump())
     async with conn.transaction():
         cur = await conn.execute(_INSERT_SHIPMENT, {**fields, "access_token_sha256": token_sha256})
         row = await cur.fetchone()
@@ -238,14 +252,12 @@ async def start_custody(conn: Conn, custody: CustodyIn) -> Custody:
         await cur.execute(_LATER_CUSTODY, params)
         later = await cur.fetchone()
         if later is not None:
-            held = later["from_time"].isoformat()
-            if later["to_time"] is not None:
-                held += f" to {later['to_time'].isoformat()}"
             raise ApiError(
                 409,
                 "custody_overlap",
-                f"parcel {custody.parcel_id!r} already has custody from {held}; a new custody"
-                f" must start after that, not at {params['from_time'].isoformat()}",
+                overlap_message(
+                    custody.parcel_id, params["from_time"], later["from_time"], later["to_time"]
+                ),
             )
         await cur.execute(_CLOSE_OPEN_CUSTODY, params)
         closed = await cur.fetchone()

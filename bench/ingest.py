@@ -12,6 +12,9 @@ One run, on this machine, side by side:
 - ``one_per_message_window_20``: the same with a window of 20 messages, Mosquitto's default
   ``max_inflight_messages`` (announced here as Receive Maximum 20): a transaction then holds at
   most 20 readings.
+- ``two_workers``: the batched backlog split between two ingest worker processes on one MQTT
+  shared subscription (``$share/bench/...``, each with its persistent session); the clock runs
+  from the first worker's connection to the last commit of either.
 - ``raw_copy``: binary COPY of the same rows straight into ``readings`` (5,000-row transactions,
   rows built beforehand): the ceiling of the database path.
 - ``latency``: a publisher process paced at half the batched rate, each reading stamped with its
@@ -61,6 +64,12 @@ WINDOW_20_READINGS = int(2_000 * SCALE)
 COPY_ROWS = int(500_000 * SCALE) // 5_000 * 5_000
 COPY_BATCH = 5_000
 LATENCY_S = 10.0 * min(SCALE * 2, 1)
+ONLY = {
+    name.strip() for name in os.environ.get("COLDTRAIL_BENCH_INGEST_ONLY", "").split(",") if name
+}
+"""Runs to do (e.g. ``batched,two_workers`` for a quick comparison); empty: all of them."""
+RUNS = ("raw_copy", "batched", "one_per_message", "one_per_message_mqtt_3_1_1",
+        "one_per_message_window_20", "two_workers", "latency_at_half_rate")  # fmt: skip
 GOALS = {"batched_readings_per_s": 150_000, "ratio_to_raw_copy": 0.25, "latency_p99_ms": 500}
 
 
@@ -178,9 +187,15 @@ class TimedStore:
 
 
 def _settings(
-    url: str, mqtt_url: str, window: int | None = None, protocol: str = "5"
+    url: str,
+    mqtt_url: str,
+    window: int | None = None,
+    protocol: str = "5",
+    share: str | None = None,
 ) -> IngestSettings:
-    extra = {} if window is None else {"receive_maximum": window}
+    extra: dict[str, Any] = {} if window is None else {"receive_maximum": window}
+    if share is not None:
+        extra["share_group"] = share
     return IngestSettings(
         client_id=f"ingest-{uuid.uuid4().hex[:8]}",
         mqtt=MqttSettings(**parse_mqtt_url(mqtt_url), topic_prefix=PREFIX, protocol=protocol),
@@ -198,7 +213,7 @@ def _connection(settings: IngestSettings) -> MqttConnection:
         settings.client_id,
         clean_session=False,
         manual_ack=True,
-        subscriptions=[(topics.subscription("telemetry", PREFIX), 1)],
+        subscriptions=[(topics.subscription("telemetry", PREFIX, share=settings.share_group), 1)],
         receive_maximum=settings.receive_maximum,
         max_held_bytes=settings.max_held_bytes,
     )
@@ -217,8 +232,10 @@ async def _ingest(
     expected: Callable[[], int | None],
     latencies: list[float] | None = None,
     on_connected: Callable[[], None] | None = None,
+    done_elsewhere: Callable[[int], int] | None = None,
 ) -> dict[str, Any]:
-    """Run ingest until ``expected()`` readings were committed (None: not known yet)."""
+    """Run ingest until ``expected()`` readings were committed (None: not known yet); with
+    ``done_elsewhere`` (given this worker's count, returns all workers' count), by all workers."""
     mqtt = _connection(settings)
     url = settings.database.url.get_secret_value()
     store = TimedStore(await PsycopgTelemetryStore.connect(url), latencies)
@@ -226,6 +243,7 @@ async def _ingest(
     stop = asyncio.Event()
     await mqtt.start(wait_s=10)
     began = time.perf_counter()
+    began_wall = time.time()
     task = asyncio.create_task(ingester.run(stop))
     if on_connected is not None:
         on_connected()
@@ -233,6 +251,8 @@ async def _ingest(
     while True:
         target = expected()
         done = sum(stats.stored.values()) + sum(stats.duplicates.values())
+        if done_elsewhere is not None:
+            done = done_elsewhere(done)
         if target is not None and done >= target:
             break
         if task.done():
@@ -247,6 +267,9 @@ async def _ingest(
     await store.close()
     seconds = store.last_commit - began
     return {
+        "began_wall": began_wall,
+        "last_commit_wall": began_wall + seconds,
+        "stored_here": sum(stats.stored.values()),
         "readings": target,
         "seconds": round(seconds, 3),
         "readings_per_s": round(target / seconds),
@@ -295,12 +318,76 @@ def throughput(
     asyncio.run(_subscribe(settings))
     publish_s = pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message))
     result = asyncio.run(_ingest(settings, lambda: readings))
+    for key in ("began_wall", "last_commit_wall", "stored_here"):
+        del result[key]
     _check_exactly_once(url, readings)
     return {
         "readings_per_message": per_message,
         "mqtt_protocol": protocol,
         "window": settings.receive_maximum if protocol == "5" else "max_inflight_messages 10000",
         **result,
+        "publisher_readings_per_s": round(readings / publish_s),
+        "stored_exactly_once": True,
+    }
+
+
+def _shared_worker(
+    url: str,
+    mqtt_url: str,
+    client_id: str,
+    index: int,
+    counters: Any,
+    target: int,
+    results: Any,
+) -> None:
+    """One ingest worker process of :func:`two_workers`."""
+    settings = _settings(url, mqtt_url, share="bench").model_copy(update={"client_id": client_id})
+
+    def everyone(mine: int) -> int:
+        counters[index] = mine
+        return int(sum(counters))
+
+    results.put((index, asyncio.run(_ingest(settings, lambda: target, done_elsewhere=everyone))))
+
+
+def two_workers(
+    url: str, mqtt_url: str, pool: Any, readings: int, per_message: int, workers: int = 2
+) -> dict[str, Any]:
+    _truncate(url)
+    ids = [f"ingest-{uuid.uuid4().hex[:8]}-{i}" for i in range(workers)]
+    for client_id in ids:  # the persistent sessions, so that the backlog is split
+        settings = _settings(url, mqtt_url, share="bench").model_copy(
+            update={"client_id": client_id}
+        )
+        asyncio.run(_subscribe(settings))
+    publish_s = pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message))
+    ctx = multiprocessing.get_context("spawn")
+    counters = ctx.Array("q", workers)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_shared_worker, args=(url, mqtt_url, client_id, i, counters, readings, results)
+        )
+        for i, client_id in enumerate(ids)
+    ]
+    for proc in procs:
+        proc.start()
+    got = [results.get(timeout=900) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    _check_exactly_once(url, readings)
+    by_worker = [r for _, r in sorted(got, key=lambda x: x[0])]
+    seconds = max(r["last_commit_wall"] for r in by_worker) - min(
+        r["began_wall"] for r in by_worker
+    )
+    return {
+        "workers": workers,
+        "readings_per_message": per_message,
+        "readings": readings,
+        "seconds": round(seconds, 3),
+        "readings_per_s": round(readings / seconds),
+        "stored_by_worker": [r["stored_here"] for r in by_worker],
+        "batches_by_worker": [r["batches"] for r in by_worker],
         "publisher_readings_per_s": round(readings / publish_s),
         "stored_exactly_once": True,
     }
@@ -384,28 +471,41 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
     try:
         migrate.migrate(url)
         log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
-        log("raw COPY")
-        copy = raw_copy(url, COPY_ROWS)
-        log("100 readings per message")
-        batched = throughput(url, mqtt_url, pool, BATCHED_READINGS, 100)
-        log("1 reading per message")
-        single = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1)
-        log("1 reading per message, MQTT 3.1.1")
-        single_311 = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1, protocol="3.1.1")
-        log("1 reading per message, a window of 20 messages (Mosquitto's default)")
-        window_20 = throughput(url, mqtt_url, pool, WINDOW_20_READINGS, 1, window=20)
-        log("latency at half the batched rate")
-        lat = latency(url, mqtt_url, pool, batched["readings_per_s"] / 2)
-        return {
-            "batched": batched,
-            "one_per_message": single,
-            "one_per_message_mqtt_3_1_1": single_311,
-            "one_per_message_window_20": window_20,
-            "raw_copy": copy,
-            "ratio_batched_to_raw_copy": round(batched["readings_per_s"] / copy["rows_per_s"], 3),
-            "latency_at_half_rate": lat,
-            "goals": GOALS,
-        }
+        unknown = ONLY - set(RUNS)
+        if unknown:
+            raise SystemExit(f"COLDTRAIL_BENCH_INGEST_ONLY: unknown runs {sorted(unknown)}")
+        wanted = lambda name: not ONLY or name in ONLY  # noqa: E731
+        out: dict[str, Any] = {}
+        if wanted("raw_copy"):
+            log("raw COPY")
+            out["raw_copy"] = raw_copy(url, COPY_ROWS)
+        if wanted("batched") or wanted("latency_at_half_rate"):
+            log("100 readings per message")
+            out["batched"] = throughput(url, mqtt_url, pool, BATCHED_READINGS, 100)
+        if wanted("one_per_message"):
+            log("1 reading per message")
+            out["one_per_message"] = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1)
+        if wanted("one_per_message_mqtt_3_1_1"):
+            log("1 reading per message, MQTT 3.1.1")
+            out["one_per_message_mqtt_3_1_1"] = throughput(
+                url, mqtt_url, pool, SINGLE_READINGS, 1, protocol="3.1.1"
+            )
+        if wanted("one_per_message_window_20"):
+            log("1 reading per message, a window of 20 messages (Mosquitto's default)")
+            out["one_per_message_window_20"] = throughput(
+                url, mqtt_url, pool, WINDOW_20_READINGS, 1, window=20
+            )
+        if wanted("two_workers"):
+            log("100 readings per message, two workers on one shared subscription")
+            out["two_workers"] = two_workers(url, mqtt_url, pool, BATCHED_READINGS, 100)
+        if "raw_copy" in out and "batched" in out:
+            ratio = out["batched"]["readings_per_s"] / out["raw_copy"]["rows_per_s"]
+            out["ratio_batched_to_raw_copy"] = round(ratio, 3)
+        if wanted("latency_at_half_rate"):
+            log("latency at half the batched rate")
+            rate = out["batched"]["readings_per_s"] / 2
+            out["latency_at_half_rate"] = latency(url, mqtt_url, pool, rate)
+        return {**out, "goals": GOALS}
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -36,7 +36,13 @@ GatewayId = Annotated[
 ]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 SeqSource = Literal["sensor", "gateway"]
-EventKind = Literal["door", "light", "button", "shock"]
+EventKind = Literal["door", "light", "button", "shock", "scan"]
+ScanState = Literal["load", "unload"]
+SCAN_STATES: tuple[ScanState, ...] = ("load", "unload")
+ParcelId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+Compartment = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -143,7 +149,8 @@ class Position(Fix, kw_only=True):
 
 
 class Event(_Struct, kw_only=True):
-    """Something that happened once: a door or light sensor changed, a button, a shock."""
+    """Something that happened once: a door or light sensor changed, a button, a shock, or a
+    parcel scanned into or out of a vehicle (``kind="scan"``, see below)."""
 
     device_id: DeviceId
     kind: EventKind
@@ -153,9 +160,27 @@ class Event(_Struct, kw_only=True):
     received_at: UtcDatetime
     seq: Seq
     seq_source: SeqSource
+    parcel_id: ParcelId | None = None
+    """``scan`` only: the parcel scanned (its label's barcode or NFC tag)."""
+    compartment: Compartment | None = None
+    """``scan`` only: the compartment of the gateway's vehicle it goes into (or comes out of)."""
+    logger_id: DeviceId | None = None
+    """``scan``/``load`` only: the device that watches the parcel from now on (its own logger,
+    or its compartment's); absent: no device watches it in this vehicle."""
 
     def __post_init__(self) -> None:
         _check_finite(self)
+        if self.kind == "scan":
+            if self.state not in SCAN_STATES:
+                raise ValueError(f"a scan event needs state 'load' or 'unload', not {self.state!r}")
+            if self.parcel_id is None:
+                raise ValueError("a scan event needs a parcel_id")
+            if self.state == "unload" and self.logger_id is not None:
+                raise ValueError("an unload scan takes no logger_id")
+        elif self.parcel_id is not None or self.compartment is not None or self.logger_id:
+            raise ValueError(
+                f"parcel_id, compartment and logger_id belong to scan events, not {self.kind!r}"
+            )
 
 
 class TelemetryBatch(_Message, kw_only=True):

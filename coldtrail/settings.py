@@ -320,10 +320,48 @@ class ApiSettings(BaseSettings):
     or a bare token (admin, named "ops"). Ops endpoints refuse every request without one."""
     public_url: str | None = None
     """Base URL of the links the API hands out; default: the base URL of the request."""
+    map_tile_url: str | None = Field(None, pattern=r"^https://[^/?#\s]+/\S*\{z\}\S*$")
+    """Raster tile URL template of the web pages' maps (``https://{s}.host/{z}/{x}/{y}.png``);
+    default none: the offline Natural Earth basemap. Its host is allowed in the pages' CSP."""
+    map_tile_attribution: str = "© OpenStreetMap contributors"
+    """The credit shown under the map when ``map_tile_url`` is set."""
     sla_ack_critical_s: float = Field(1800, gt=0)
     """How long a critical exception may stay open before someone acknowledges it."""
     sla_ack_warning_s: float = Field(4 * 3600, gt=0)
     sla_ack_info_s: float = Field(24 * 3600, gt=0)
+    jwt_secret: SecretStr | None = None
+    """Signs the JWTs of the OAuth2 password flow (HS256; at least 32 characters, e.g.
+    ``openssl rand -base64 48``). Unset: password login answers 503 (ops tokens still work)."""
+    jwt_expiry_s: int = Field(3600, ge=60, le=24 * 3600)
+    """How long a JWT from ``POST /v1/auth/token`` is valid."""
+    login_max_failures: int = Field(5, ge=1)
+    """Failed logins allowed per user name and client address within the window; then 429."""
+    login_failure_window_s: float = Field(900, gt=0)
+    link_ttl_days: float = Field(90, gt=0)
+    """How long a new shopper link works, counted from the promised date when that is later
+    than the creation, else from the creation."""
+    public_rate_per_min: float = Field(120, gt=0)
+    """Requests per minute and client address on the public endpoints (a shopper token or none:
+    /v1/track/*, /t/*, a timeline or live stream without a bearer token); then 429."""
+    public_burst: int = Field(30, ge=1)
+    """How many public requests a client may make at once before the per-minute rate applies."""
+    trusted_proxies: list[pydantic.IPvAnyNetwork] = []
+    """Reverse proxies whose ``X-Forwarded-For`` names the client (e.g. ``["10.0.0.0/8"]``);
+    from any other peer the header is ignored."""
+    cors_origins: list[str] = []
+    """Origins allowed to call the API from a browser (``["https://shop.example"]``); empty: no
+    CORS headers at all (closed)."""
+    live_poll_s: float = Field(1.0, ge=0.05, le=60)
+    """How often each live stream looks for new rows."""
+    live_max_streams: int = Field(200, ge=1)
+    """Live streams open at once in this process; one more gets 503."""
+
+    @pydantic.field_validator("jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (HS256 needs a 256-bit key)")
+        return value if value is not None and value.get_secret_value() else None
 
     @pydantic.field_validator("ops_tokens")
     @classmethod

@@ -95,17 +95,18 @@ def _add_plausible(
     kept = sum(len(items) for items in good)
     total = len(telemetry.readings) + len(telemetry.positions) + len(telemetry.events)
     if kept == total:
-        batch.telemetry.append(telemetry)
+        batch.add_telemetry(telemetry, topic)
         return
     if kept:
-        batch.telemetry.append(
+        batch.add_telemetry(
             schema.TelemetryBatch(
                 gateway_id=telemetry.gateway_id,
                 sent_at=telemetry.sent_at,
                 readings=good[0],
                 positions=good[1],
                 events=good[2],
-            )
+            ),
+            topic,
         )
     bad = schema.TelemetryBatch(
         gateway_id=telemetry.gateway_id,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ConfigError
 from coldtrail.settings import IngestSettings
-from ingest import migrate, retention, service
+from ingest import migrate, places, retention, service
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,17 @@ def register(subparsers: Any) -> None:
 
 
 def register_db(subparsers: Any) -> None:
-    parser = subparsers.add_parser("db", help="database schema: migrate, status, retention")
-    parser.add_argument("action", choices=["migrate", "status", "retention"])
+    parser = subparsers.add_parser(
+        "db", help="database schema: migrate, status, retention; places import FILE.csv"
+    )
+    parser.add_argument("action", choices=["migrate", "status", "retention", "places"])
+    parser.add_argument(
+        "places_args",
+        nargs="*",
+        metavar="import FILE.csv",
+        help="places: import known places (depots, customers, hubs, rest areas) from a CSV file"
+        " with the header name,kind,lat,lon,radius_m; a stored name is updated",
+    )
     keep = parser.add_mutually_exclusive_group()
     keep.add_argument(
         "--days",
@@ -59,6 +71,10 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _run_db(args: argparse.Namespace) -> int:
     url = _settings(args).database.url.get_secret_value()
+    if args.action == "places":
+        return _run_places(url, args.places_args)
+    if args.places_args:
+        raise ConfigError(f"unexpected arguments: {' '.join(args.places_args)}")
     if args.action == "retention":
         return _run_retention(url, args.days, args.none)
     if args.days is not None or args.none:
@@ -75,6 +91,19 @@ def _run_db(args: argparse.Namespace) -> int:
         print(f"  applied  {version:04d}_{name}")
     for version, name in state.pending:
         print(f"  pending  {version:04d}_{name}")
+    return 0
+
+
+def _run_places(url: str, arguments: list[str]) -> int:
+    if len(arguments) != 2 or arguments[0] != "import":
+        raise ConfigError("usage: coldtrail db places import FILE.csv")
+    path = Path(arguments[1])
+    found = places.read_places(path)
+    try:
+        result = places.import_places(url, found)
+    except psycopg.errors.UndefinedTable:
+        raise ConfigError("no places table: run 'coldtrail db migrate' first") from None
+    print(f"{path}: {result.inserted} place(s) added, {result.updated} updated")
     return 0
 
 

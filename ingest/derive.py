@@ -34,10 +34,11 @@ from alerts.builtin_profiles import builtin_profile
 from alerts.events import Rule, RuleSet, Sample
 from alerts.presence import GatewayOffline, SensorSilent
 from alerts.profile_model import Profile, ProfileError, load_profile
-from alerts.rules import battery_low, parcel_rules, shock_above
+from alerts.rules import battery_low, door_rules, parcel_rules, shock_above
 from coldtrail.settings import IngestSettings
 from ingest import derive_queries as q
 from ingest.alert_sink import AlertSink
+from ingest.eta_watch import LatenessWatch
 from ingest.presence_watch import PresenceWatch
 from ingest.queries import PENDING_CHANNEL
 from ingest.subjects import (
@@ -83,6 +84,18 @@ class RunnerStats:
 Row = tuple[RowKey, Sample]
 
 
+def _event_sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
+    """A door or light event as a sample: ``door_open`` from a door's state (``open`` /
+    ``closed``), ``light_lux`` from a light event's value (lux); anything else says nothing."""
+    at, device_id, seq, kind, state, value = row
+    if kind == "door":
+        door_open = {"open": True, "closed": False}.get(state)
+        sample = Sample(at=at, door_open=door_open)
+    else:
+        sample = Sample(at=at, light_lux=value)
+    return (at, device_id, seq), sample
+
+
 def _sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
     at, device_id, seq, temperature_c, humidity_pct, shock_g, battery_pct = row
     sample = Sample(
@@ -108,6 +121,7 @@ class RuleRunner:
             SensorSilent(after=self.config.silent_after),
             GatewayOffline(grace=self.config.offline_grace),
         )
+        self.lateness = LatenessWatch()
         self.stats = RunnerStats()
 
     # --- the loop ------------------------------------------------------------------------------
@@ -151,6 +165,8 @@ class RuleRunner:
             while not stop.is_set():
                 if self.presence.due(datetime.now(UTC)):
                     await self.presence.tick(conn)
+                if self.lateness.due(datetime.now(UTC)):
+                    await self.lateness.tick(conn)  # shopper delay notices (ingest/eta_watch.py)
                 if await self.run_pass(conn) == 0:
                     await self._wait(listener)
         finally:
@@ -191,26 +207,35 @@ class RuleRunner:
         self, conn: psycopg.AsyncConnection[Any], sink: AlertSink, pending: dict[str, datetime]
     ) -> None:
         devices = list(pending)
-        cur = await conn.execute(q.READINGS_SINCE, (devices, [pending[d] for d in devices]))
+        since = [pending[d] for d in devices]
+        cur = await conn.execute(q.READINGS_SINCE, (devices, since))
         by_device: dict[str, list[Row]] = {}
         for row in await cur.fetchall():
             key, sample = _sample(row)
             by_device.setdefault(key[1], []).append((key, sample))
         self.stats.readings += sum(len(rows) for rows in by_device.values())
-        if not by_device:
+        # Door and light events reach the parcels (by custody), not the devices' own rules.
+        cur = await conn.execute(q.EVENTS_SINCE, (devices, since))
+        events: dict[str, list[Row]] = {}
+        for row in await cur.fetchall():
+            key, sample = _event_sample(row)
+            events.setdefault(key[1], []).append((key, sample))
+        if not by_device and not events:
             return
         subjects = [
             *await self._parcel_subjects(conn, pending),
             *(self._device_subject(d) for d in sorted(by_device)),
         ]
         for info, rules in subjects:
+            sources = (by_device, events) if info.kind == "parcel" else (by_device,)
             mine = [
                 row
                 for device in dict.fromkeys(c.device_id for c in info.coverage)
-                for row in by_device.get(device, ())
+                for rows_of in sources
+                for row in rows_of.get(device, ())
                 if info.covers(device, row[0][0])
             ]
-            if len(info.coverage) > 1:
+            if len(info.coverage) > 1 or len(sources) > 1:
                 mine.sort(key=lambda row: row[0])
             if mine:
                 await self._advance(conn, sink, info, rules, mine)
@@ -280,9 +305,12 @@ class RuleRunner:
             return rules
         extra: list[Rule[Any]] = [shock_above(self.config.shock_g)]
         profile = self.config.profiles.get(profile_name or "") or builtin_profile(profile_name)
+        extra.extend(door_rules(profile))
         if profile is None:
             if profile_name:
-                log.warning("unknown profile %r: only the shock rule runs for it", profile_name)
+                log.warning(
+                    "unknown profile %r: only the shock and door rules run for it", profile_name
+                )
             rules = RuleSet(tuple(extra))
         else:
             rules = parcel_rules(profile, *extra)
@@ -292,14 +320,18 @@ class RuleRunner:
     async def history(
         self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo
     ) -> list[tuple[RowKey, Sample]]:
-        """A subject's stored readings, in order."""
-        if info.kind == "parcel":
-            cur = await conn.execute(q.READINGS_OF_PARCEL, (info.subject_id,))
-        else:
+        """A subject's stored readings (and, for a parcel, door and light events), in order."""
+        if info.kind != "parcel":
             cur = await conn.execute(
                 q.READINGS_OF_DEVICE, (info.subject_id, info.coverage[0].start)
             )
-        return [_sample(row) for row in await cur.fetchall()]
+            return [_sample(row) for row in await cur.fetchall()]
+        cur = await conn.execute(q.READINGS_OF_PARCEL, (info.subject_id,))
+        rows = [_sample(row) for row in await cur.fetchall()]
+        cur = await conn.execute(q.EVENTS_OF_PARCEL, (info.subject_id,))
+        rows.extend(_event_sample(row) for row in await cur.fetchall())
+        rows.sort(key=lambda row: row[0])
+        return rows
 
     def _device_subject(self, device_id: str) -> tuple[SubjectInfo, RuleSet]:
         cached = self._subjects.get(("device", device_id))
@@ -317,6 +349,7 @@ class RuleRunner:
         self._touched.clear()
         self._tracking.forget()
         self.presence.forget()
+        self.lateness.forget()
 
     def _evict_idle(self) -> None:
         if len(self._touched) < 1_000:

@@ -40,6 +40,28 @@ SELECT {_READING_FIELDS}
  ORDER BY r.time, r.device_id, r.seq
 """
 
+# Door and light events: fed to the parcels whose custody names their device (the compartment's
+# sensor board sends readings and door/light events alike).
+_EVENT_FIELDS = "e.time, e.device_id, e.seq, e.kind, e.state, e.value"
+RULE_EVENT_KINDS = "('door', 'light')"
+
+EVENTS_SINCE = f"""
+SELECT {_EVENT_FIELDS}
+  FROM unnest(%s::text[], %s::timestamptz[]) AS p(device_id, since)
+  JOIN events e ON e.device_id = p.device_id AND e.time >= p.since
+ WHERE e.kind IN {RULE_EVENT_KINDS}
+ ORDER BY e.time, e.device_id, e.seq
+"""
+
+EVENTS_OF_PARCEL = f"""
+SELECT {_EVENT_FIELDS}
+  FROM custody c
+  JOIN events e ON e.device_id = c.device_id AND e.time >= c.from_time
+               AND (c.to_time IS NULL OR e.time < c.to_time)
+ WHERE c.parcel_id = %s AND e.kind IN {RULE_EVENT_KINDS}
+ ORDER BY e.time, e.device_id, e.seq
+"""
+
 # The parcels the pending devices watch (custody not ended before the pending rows), each with
 # all its custodies (its whole trip: a cumulative budget spans vehicles).
 PARCELS_OF_DEVICES = """

@@ -19,6 +19,15 @@ from psycopg.types.json import Jsonb
 
 from coldtrail import schema
 from ingest import queries
+from ingest.scans import (
+    ScanItem,
+    ScanReport,
+    apply_scans,
+    known_parcels,
+    scan_items,
+    topic_of,
+    unknown_parcel_letter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +45,21 @@ class WriteBatch:
     """Everything one transaction writes."""
 
     telemetry: list[schema.TelemetryBatch] = field(default_factory=list)
+    telemetry_topics: list[str] = field(default_factory=list)
+    """The MQTT topic of each telemetry batch, by position (for the dead letters the write path
+    finds, e.g. a scan of an unknown parcel); see :meth:`add_telemetry`."""
     statuses: list[schema.GatewayStatus] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def add_telemetry(self, telemetry: schema.TelemetryBatch, topic: str) -> None:
+        # Batches appended to ``telemetry`` directly have no topic ("").
+        self.telemetry_topics.extend([""] * (len(self.telemetry) - len(self.telemetry_topics)))
+        self.telemetry.append(telemetry)
+        self.telemetry_topics.append(topic)
+
+    def topic(self, index: int) -> str | None:
+        topics = self.telemetry_topics
+        return topics[index] if index < len(topics) and topics[index] else None
 
     def rows(self) -> int:
         return sum(len(b.readings) + len(b.positions) + len(b.events) for b in self.telemetry)
@@ -48,6 +70,8 @@ class WriteResult:
     inserted: dict[str, int]
     duplicates: dict[str, int]
     dead_letters: int
+    scans: dict[str, int] = field(default_factory=dict)
+    """Scan events by outcome (``loaded``, ``unload_without_load``, ``duplicate``, ...)."""
 
 
 class TelemetryStore(Protocol):
@@ -59,17 +83,20 @@ def _time(item: schema.Reading | schema.Position | schema.Event) -> datetime:
 
 
 def reading_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:
-    rows = []
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    no_accel = (None, None, None)
     for b in batches:
+        gateway_id = b.gateway_id
         for r in b.readings:
-            ax, ay, az = r.accel_g if r.accel_g is not None else (None, None, None)
-            rows.append(
+            ax, ay, az = r.accel_g or no_accel
+            append(
                 (
-                    _time(r),
+                    r.measured_at or r.received_at,  # _time(r), inlined: once per reading
                     r.device_id,
                     r.seq,
                     r.seq_source,
-                    b.gateway_id,
+                    gateway_id,
                     r.measured_at,
                     r.received_at,
                     r.temperature_c,
@@ -110,7 +137,10 @@ def position_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, .
     ]
 
 
-def event_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:
+def event_rows(
+    batches: Iterable[schema.TelemetryBatch], skip: frozenset[int] = frozenset()
+) -> list[tuple[Any, ...]]:
+    """The events' rows, but those whose ``id()`` is in ``skip``."""
     return [
         (
             _time(e),
@@ -126,6 +156,7 @@ def event_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]
         )
         for b in batches
         for e in b.events
+        if not skip or id(e) not in skip
     ]
 
 
@@ -158,17 +189,24 @@ class PsycopgTelemetryStore:
         inserted: dict[str, int] = {}
         duplicates: dict[str, int] = {}
         pending: dict[str, datetime] = {}
+        scans = scan_items(batch.telemetry)
+        scan_report = ScanReport()
+        scan_dead: list[DeadLetter] = []
         try:
             async with self._conn.transaction():
+                skip: frozenset[int] = frozenset()
+                if scans:
+                    scans, skip = await self._split_unknown_parcels(batch, scans, scan_dead)
                 for table, rows in (
                     ("readings", reading_rows(batch.telemetry)),
                     ("positions", position_rows(batch.telemetry)),
-                    ("events", event_rows(batch.telemetry)),
+                    ("events", event_rows(batch.telemetry, skip)),
                 ):
                     if rows:
                         n = await self._copy_insert(table, rows, pending)
                         inserted[table] = n
                         duplicates[table] = len(rows) - n
+                await apply_scans(self._conn, scans, scan_report)
                 await self._bookkeeping(batch)
                 if pending:
                     devices = sorted(pending)
@@ -176,7 +214,7 @@ class PsycopgTelemetryStore:
                         queries.QUEUE_FOR_RULES, (devices, [pending[d] for d in devices])
                     )
                     await self._conn.execute(queries.NOTIFY_PENDING)
-                for dead in batch.dead_letters:
+                for dead in [*batch.dead_letters, *scan_dead]:
                     await self._conn.execute(
                         queries.UPSERT_DEAD_LETTER,
                         (dead.topic, dead.gateway_id, dead.payload, dead.payload, dead.reason),
@@ -186,7 +224,29 @@ class PsycopgTelemetryStore:
             self._staged.clear()
             self._months.clear()
             raise
-        return WriteResult(inserted, duplicates, len(batch.dead_letters))
+        batch.dead_letters.extend(scan_dead)
+        for flagged in scan_report.flagged:
+            log.warning("%s", flagged)
+        return WriteResult(inserted, duplicates, len(batch.dead_letters), scan_report.outcomes)
+
+    async def _split_unknown_parcels(
+        self, batch: WriteBatch, scans: list[ScanItem], dead: list[DeadLetter]
+    ) -> tuple[list[ScanItem], frozenset[int]]:
+        """(the scans of known parcels, now locked; the ids of the other scan events), and one
+        dead letter per message for the scans of unknown parcels."""
+        known = await known_parcels(self._conn, scans)
+        unknown: dict[int, list[ScanItem]] = {}
+        for item in scans:
+            if item.event.parcel_id not in known:
+                unknown.setdefault(item.index, []).append(item)
+        for index, items in unknown.items():
+            telemetry = batch.telemetry[index]
+            topic, payload, reason = unknown_parcel_letter(
+                telemetry, items, topic_of(telemetry, batch.topic(index))
+            )
+            dead.append(DeadLetter(topic, payload, reason, telemetry.gateway_id))
+        skip = frozenset(id(i.event) for items in unknown.values() for i in items)
+        return [i for i in scans if id(i.event) not in skip], skip
 
     async def _copy_insert(
         self, table: str, rows: Sequence[tuple[Any, ...]], pending: dict[str, datetime]
@@ -208,9 +268,11 @@ class PsycopgTelemetryStore:
                         await copy.write_row(row)
         except psycopg.errors.UniqueViolation:
             return await self._insert_new(table, rows, types, pending)
+        earliest = pending.get
         for row in rows:
             at, device_id = row[0], row[1]
-            if device_id not in pending or at < pending[device_id]:
+            known = earliest(device_id)
+            if known is None or at < known:
                 pending[device_id] = at
         return len(rows)
 
@@ -251,18 +313,25 @@ class PsycopgTelemetryStore:
 
     async def _bookkeeping(self, batch: WriteBatch) -> None:
         gateways: dict[str, datetime] = {}
-        devices: dict[str, tuple[str, datetime, datetime]] = {}
+        # Per device: [gateway (the last batch's), first, last received_at]. The hot path (every
+        # item): a list updated in place, comparisons rather than min()/max() calls.
+        devices: dict[str, list[Any]] = {}
+        get = devices.get
         for b in batch.telemetry:
-            gateways[b.gateway_id] = max(b.sent_at, gateways.get(b.gateway_id, b.sent_at))
-            items: list[schema.Reading | schema.Position | schema.Event] = [
-                *b.readings,
-                *b.positions,
-                *b.events,
-            ]
-            for item in items:
-                t = item.received_at
-                _, first, last = devices.get(item.device_id, (b.gateway_id, t, t))
-                devices[item.device_id] = (b.gateway_id, min(first, t), max(last, t))
+            gateway_id = b.gateway_id
+            gateways[gateway_id] = max(b.sent_at, gateways.get(gateway_id, b.sent_at))
+            for items in (b.readings, b.positions, b.events):
+                for item in items:
+                    t = item.received_at
+                    seen = get(item.device_id)
+                    if seen is None:
+                        devices[item.device_id] = [gateway_id, t, t]
+                        continue
+                    seen[0] = gateway_id
+                    if t < seen[1]:
+                        seen[1] = t
+                    elif t > seen[2]:
+                        seen[2] = t
         async with self._conn.cursor() as cur:
             if gateways:
                 await cur.executemany(queries.UPSERT_GATEWAY_SEEN, sorted(gateways.items()))
@@ -274,9 +343,9 @@ class PsycopgTelemetryStore:
                     queries.UPSERT_DEVICES_SEEN,
                     (
                         [d for d, _ in ordered],
-                        [g for _, (g, _, _) in ordered],
-                        [first for _, (_, first, _) in ordered],
-                        [last for _, (_, _, last) in ordered],
+                        [seen[0] for _, seen in ordered],
+                        [seen[1] for _, seen in ordered],
+                        [seen[2] for _, seen in ordered],
                     ),
                 )
             for status in batch.statuses:

@@ -32,7 +32,7 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
 
 
 async def register(
-    client: httpx.AsyncClient, plan: FleetPlan, *, since: datetime
+    client: httpx.AsyncClient, plan: FleetPlan, *, since: datetime, profile: str = "pharma-2-8"
 ) -> list[RegisteredShipment]:
     """``client`` carries the API base URL and the ops bearer token. One shipment per parcel."""
     out = []
@@ -52,7 +52,7 @@ async def register(
                         "tracking_number": parcel.tracking_number,
                         "shopper_name": parcel.shopper_name,
                         "shopper_language": parcel.shopper_language,
-                        "profile": "pharma-2-8",
+                        "profile": profile,
                         "origin": van.route_name.split(" -> ")[0],
                         "destination": van.route_name.split(" -> ")[-1],
                         "parcels": [

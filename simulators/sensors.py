@@ -97,3 +97,84 @@ class GpsTrack:
                 return TrackPoint(round(lat, 6), round(lon, 6), self.speed_kmh, round(heading, 1))
             along -= length
         raise AssertionError("unreachable: the loop returns on its last leg")
+
+
+@dataclass(slots=True)
+class Weather:
+    """Outside air temperature: a daily cycle (warmest at 15:00, coldest at 03:00 of the
+    simulated clock) around ``mean_c``, with slow seeded noise."""
+
+    seed: int
+    mean_c: float = 16.0
+    daily_swing_c: float = 7.0
+    start_hour: float = 8.0  # the simulated clock's hour at elapsed 0
+    _rng: random.Random = field(init=False)
+    _noise: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def at(self, elapsed_s: float) -> float:
+        hour = (self.start_hour + elapsed_s / 3600.0) % 24
+        self._noise = 0.98 * self._noise + self._rng.gauss(0, 0.05)
+        cycle = math.cos(2 * math.pi * (hour - 15.0) / 24.0)  # warmest at 15:00, coldest 03:00
+        return self.mean_c + self.daily_swing_c * cycle + self._noise
+
+
+@dataclass(slots=True)
+class Battery:
+    """A coin cell: drains ``per_day_pct`` a day, faster in the cold, never below 0."""
+
+    start_pct: float = 96.0
+    per_day_pct: float = 0.4
+
+    def at(self, elapsed_s: float, temperature_c: float = 20.0) -> float:
+        cold = 1.5 if temperature_c < 0 else 1.0
+        return max(0.0, round(self.start_pct - cold * self.per_day_pct * elapsed_s / 86400.0, 1))
+
+
+@dataclass(slots=True)
+class Handling:
+    """Accelerations a parcel logger feels: road vibration while driving, a bump when a parcel
+    is handled at a stop, and scripted drops (``drops_at_s``), each one shock of ``drop_g``."""
+
+    seed: int
+    drops_at_s: tuple[float, ...] = ()
+    drop_g: float = 9.0
+    _rng: random.Random = field(init=False)
+    _done: set[float] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def peak_g(self, elapsed_s: float, moving: bool, handled: bool) -> float:
+        """The largest acceleration since the previous call, in g."""
+        for at in self.drops_at_s:
+            if at <= elapsed_s and at not in self._done:
+                self._done.add(at)
+                return round(self.drop_g + self._rng.uniform(0, 1.5), 2)
+        if handled:
+            return round(self._rng.uniform(1.5, 3.0), 2)
+        if moving:
+            return round(1.0 + abs(self._rng.gauss(0, 0.15)), 2)
+        return round(1.0 + abs(self._rng.gauss(0, 0.02)), 2)
+
+
+@dataclass(slots=True)
+class AdvertLoss:
+    """Which BLE adverts the gateway misses: each with probability ``rate``, more in bursts
+    (interference: a missed advert makes the next one likelier to be missed too)."""
+
+    seed: int
+    rate: float = 0.02
+    burst: float = 0.3
+    _rng: random.Random = field(init=False)
+    _last_lost: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def lost(self) -> bool:
+        p = self.burst if self._last_lost else self.rate
+        self._last_lost = self._rng.random() < p
+        return self._last_lost

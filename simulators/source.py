@@ -19,7 +19,8 @@ from firmware_bridge.ble import bthome
 from firmware_bridge.board.reference_board import ReferenceBoard
 from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
 from firmware_bridge.nmea import encode_fix
-from simulators import fleet
+from simulators import fleet, scenario_source
+from simulators.scenario_source import ScenarioVanSource
 from simulators.sensors import GpsTrack, Humidity, ReeferTemperature, battery_pct
 
 Clock = Callable[[], datetime]
@@ -138,9 +139,13 @@ class SimulatedVanSource:
             await asyncio.sleep(max(0.0, min(next_ble, next_gps) - (loop.time() - t0)))
 
 
-def create(options: dict[str, str]) -> SimulatedVanSource:
+def create(options: dict[str, str]) -> SimulatedVanSource | ScenarioVanSource:
     """The ``sim`` source kind: ``vehicle`` (required), ``seed``, ``vans``, ``parcels``,
-    ``interval`` (seconds between adverts), ``excursion_at`` (seconds)."""
+    ``interval`` (seconds between adverts), ``excursion_at`` (seconds); or, with
+    ``scenario=FILE``, a van of that scenario on its simulated clock
+    (:mod:`simulators.scenario_source`)."""
+    if "scenario" in options:
+        return scenario_source.create(options)
     known = {"vehicle", "seed", "vans", "parcels", "interval", "excursion_at"}
     unknown = set(options) - known
     if unknown:

@@ -83,6 +83,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"NOT RUN: {len(skipped)} TimescaleDB tests (set {TIMESCALE_ENV})", red=True, bold=True
         )
+    browser = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in r.keywords]
+    if browser:
+        terminalreporter.section("browser tests", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"NOT RUN: {len(browser)} browser tests: no /usr/bin/chromium (apt-get install"
+            " chromium, or set COLDTRAIL_TEST_CHROMIUM)",
+            red=True,
+            bold=True,
+        )
 
 
 @pytest.fixture(autouse=True)

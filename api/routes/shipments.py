@@ -38,13 +38,17 @@ async def create_shipment(
     body: ShipmentIn, conn: Connection, settings: Settings, request: Request, response: Response
 ) -> ShipmentCreated:
     token, digest = auth.new_access_token()
-    parcels = await queries.create_shipment(conn, body, digest)
+    parcels = await queries.create_shipment(
+        conn, body, digest, link_ttl_days=settings.link_ttl_days
+    )
     response.headers["Cache-Control"] = "no-store"
     base = settings.public_url or str(request.base_url)
     return ShipmentCreated(
         tracking_number=body.tracking_number,
         access_token=token,
         tracking_url=tracking_url(base, body.tracking_number, token),
+        track_url=f"{base.rstrip('/')}/v1/track/{quote(token, safe='')}",
+        page_url=f"{base.rstrip('/')}/t/{quote(token, safe='')}",
         parcels=parcels,
     )
 
@@ -53,7 +57,7 @@ async def create_shipment(
 async def list_shipments(
     conn: Connection,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # PostgreSQL's OFFSET is a bigint
 ) -> ShipmentPage:
     items, total = await queries.list_shipments(conn, limit, offset)
     return ShipmentPage(items=items, total=total, limit=limit, offset=offset)

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api import auth, condition, cursor, queries
-from api import queries_exceptions as qx
+from api import auth, condition, cursor, queries, tracking
+from api import queries_tracking as qt
 from api.deps import Connection
 from api.errors import ApiError
-from api.models import Identifier, Timeline
+from api.models import Identifier
+from api.models_tracking import ShipmentTimeline
 from api.routes.responses import NOT_FOUND, VALIDATION, Responses, error
 
 router = APIRouter(tags=["timeline"])
@@ -41,9 +42,11 @@ def _not_found(tracking_number: str) -> ApiError:
     summary="A shipment's readings and positions in time order (ops or shopper token)",
     description="Items are the readings of each parcel's custody device and the positions of"
     " its custody vehicle's gateway, within each custody range, strictly ascending by"
-    " (time, kind, device_id, seq). Follow next_cursor until it is null. Events are the stored"
-    " alerts and the exceptions' steps; with a shopper token they carry no staff names,"
-    " reasons, assignments or comments.",
+    " (time, kind, device_id, seq). Follow next_cursor until it is null. Events are the carrier"
+    " checkpoints, the custody changes, the stored alerts and the exceptions' steps, in time"
+    " order; with a shopper token they carry no staff names, reasons, assignments, comments,"
+    " vehicles or devices. The summary tells the current status, last position and"
+    " temperatures, in_spec and the delivery estimate (ETA, trending_late).",
     responses=_RESPONSES,
 )
 async def timeline(
@@ -53,7 +56,7 @@ async def timeline(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=cursor.MAX_LENGTH)] = None,
-) -> Timeline:
+) -> ShipmentTimeline:
     after = None
     if cursor_ is not None:
         try:
@@ -68,10 +71,12 @@ async def timeline(
         shipment.profile, await queries.parcel_temperatures(conn, shipment.shipment_id)
     )
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
-    events = await qx.timeline_events(conn, shipment.shipment_id, ops=access.ops)
+    checkpoints = await qt.checkpoints(conn, shipment.shipment_id, shipment.shopper_language)
+    events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=access.ops)
+    summary = await tracking.summary(conn, shipment, parcels, checkpoints, in_spec)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
-    return Timeline(
+    return ShipmentTimeline(
         tracking_number=shipment.tracking_number,
         shopper_language=shipment.shopper_language,
         profile=shipment.profile,
@@ -81,4 +86,5 @@ async def timeline(
         parcels=parcels,
         items=items,
         next_cursor=cursor.encode(next_key) if next_key else None,
+        summary=summary,
     )

@@ -21,6 +21,9 @@ OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
 def api_settings(url: str, *, ops_tokens: Iterable[str] = (OPS_TOKEN,), **more: Any) -> ApiSettings:
+    # Tests call public endpoints from one address, faster than shoppers: the rate limit is
+    # tested on its own (test_api_public_limits.py).
+    more.setdefault("public_burst", 100_000)
     return ApiSettings(
         database=DatabaseSettings(url=SecretStr(url), pool_min=1, pool_max=4),
         ops_tokens=[SecretStr(t) for t in ops_tokens],

@@ -43,7 +43,8 @@ async def test_without_a_configured_ops_token_ops_endpoints_are_closed(
                 "error": {
                     "code": "ops_auth_not_configured",
                     "message": "ops endpoints are disabled: no ops token is configured"
-                    " (set COLDTRAIL_API_OPS_TOKENS)",
+                    " (set COLDTRAIL_API_OPS_TOKENS) and password login is off (set"
+                    " COLDTRAIL_API_JWT_SECRET)",
                 }
             }
 

@@ -32,7 +32,9 @@ async def test_create_shipment_returns_token_link_and_parcels(client: httpx.Asyn
     response = await client.post("/v1/shipments", json=body, headers=OPS)
     assert response.status_code == 201, response.text
     created = response.json()
-    assert set(created) == {"tracking_number", "access_token", "tracking_url", "parcels"}
+    assert set(created) == {
+        "tracking_number", "access_token", "tracking_url", "track_url", "page_url", "parcels",
+    }  # fmt: skip
     assert created["parcels"] == [
         {"parcel_id": "CT-0001-1", "description": "insulin"},
         {"parcel_id": "CT-0001-2", "description": None},
@@ -146,6 +148,8 @@ async def test_the_tracking_link_uses_the_public_url(migrated_url: str) -> None:
     assert created["tracking_url"] == (
         f"https://track.example.com/v1/shipments/TN-1/timeline?token={created['access_token']}"
     )
+    assert created["track_url"] == f"https://track.example.com/v1/track/{created['access_token']}"
+    assert created["page_url"] == f"https://track.example.com/t/{created['access_token']}"
 
 
 async def test_vehicles_are_upserted_and_a_gateway_belongs_to_one_vehicle(

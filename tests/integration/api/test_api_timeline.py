@@ -227,6 +227,21 @@ async def test_a_shipment_without_custody_has_an_empty_timeline(client: httpx.As
         ],
         "items": [],
         "next_cursor": None,
+        "summary": {
+            "status": {
+                "code": "Pending",
+                "sub_status": None,
+                "label": "En attente des premières nouvelles du transporteur",
+                "at": None,
+            },
+            "position": None,
+            "temperatures": [],
+            "in_spec": None,
+            "band": None,
+            "promised_at": None,
+            "eta": None,
+            "trending_late": False,
+        },
     }
 
 

@@ -37,9 +37,41 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("POST", "/v1/exceptions/{exception_id}/comments"),
         ("GET", "/v1/alerts"),
         ("GET", "/v1/shipments/{tracking_number}/alerts"),
+        ("GET", "/v1/places"),
+        ("POST", "/v1/places"),
+        ("DELETE", "/v1/places/{place_id}"),
+        ("GET", "/v1/vehicles/{vehicle_id}/stops"),
+        ("GET", "/v1/shipments/{tracking_number}/live"),
+        ("GET", "/v1/track/{token}/live"),
+        ("GET", "/v1/exceptions/live"),
+        ("POST", "/v1/shipments/{tracking_number}/access-token"),
+        ("DELETE", "/v1/shipments/{tracking_number}/access-token"),
+        ("POST", "/v1/checkpoints"),
+        ("GET", "/v1/shipments/{tracking_number}/checkpoints"),
+        ("GET", "/v1/track/{token}"),
+        ("POST", "/v1/auth/token"),
+        ("GET", "/v1/auth/me"),
+        ("GET", "/v1/users"),
+        ("POST", "/v1/users"),
+        ("PATCH", "/v1/users/{name}"),
+        ("POST", "/v1/gateways/{gateway_id}/credentials"),
+        ("GET", "/v1/gateways/{gateway_id}/credentials"),
+        ("DELETE", "/v1/gateways/{gateway_id}/credentials"),
+        ("DELETE", "/v1/gateways/{gateway_id}/credentials/{username}"),
+    }
+    # Server-sent event streams answer text/event-stream; a revocation 204 without a body.
+    streams = {path for method, path in operations if path.endswith("/live")}
+    no_content = {("DELETE", "/v1/shipments/{tracking_number}/access-token")}
+    ops_only = {
+        "/v1/shipments/{tracking_number}/access-token",
+        "/v1/shipments/{tracking_number}/checkpoints",
     }
     # These change a resource: 200, not 201.
-    updates = {("POST", "/v1/custody/{parcel_id}/end")} | {
+    updates = {
+        ("POST", "/v1/auth/token"),
+        ("POST", "/v1/custody/{parcel_id}/end"),
+        ("POST", "/v1/shipments/{tracking_number}/access-token"),
+    } | {
         ("POST", f"/v1/exceptions/{{exception_id}}/{action}")
         for action in ("acknowledge", "investigate", "resolve", "assign")
     }
@@ -47,19 +79,34 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
     for (method, path), op in operations.items():
         assert op.get("summary"), (method, path)
         creates = method == "POST" and (method, path) not in updates
-        success = op["responses"]["201" if creates else "200"]
-        assert "$ref" in success["content"]["application/json"]["schema"], (method, path)
+        if path in streams:
+            assert "text/event-stream" in op["responses"]["200"]["content"], (method, path)
+        elif (method, path) in no_content:
+            assert "content" not in op["responses"]["204"], (method, path)
+        else:
+            success = op["responses"]["201" if creates else "200"]
+            assert "$ref" in success["content"]["application/json"]["schema"], (method, path)
+        if path.startswith("/v1/track/"):  # the token is in the path: no security scheme
+            assert "security" not in op
+            assert op["responses"]["404"]["content"]["application/json"]["schema"] == error_body
+            continue
         if path == "/health":
             assert "security" not in op
+            continue
+        if path == "/v1/auth/token":  # the password login itself: a form, no scheme
+            assert "security" not in op
+            assert "application/x-www-form-urlencoded" in op["requestBody"]["content"]
+            assert op["responses"]["401"]["content"]["application/json"]["schema"] == error_body
             continue
         assert op["responses"]["422"]["content"]["application/json"]["schema"] == error_body
         if method == "POST":  # every change needs a role above viewer
             assert op["responses"]["403"]["content"]["application/json"]["schema"] == error_body
-        if path.startswith("/v1/shipments/{tracking_number}/"):
+        if path.startswith("/v1/shipments/{tracking_number}/") and path not in ops_only:
             assert op["security"] == [
                 {"OpsToken": []},
+                {"OpsPassword": []},
                 {"TrackingTokenQuery": []},
                 {"TrackingTokenHeader": []},
             ]
         else:
-            assert op["security"] == [{"OpsToken": []}], (method, path)
+            assert op["security"] == [{"OpsToken": []}, {"OpsPassword": []}], (method, path)

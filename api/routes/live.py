@@ -1,0 +1,174 @@
+"""Live updates as server-sent events: a shipment's (shopper or ops) and the exception queue's.
+
+Events: ``reading``, ``position`` (accepted fixes), ``status`` (checkpoints), ``alert`` on the
+shipment streams; ``exception`` on the queue's; ``ping`` every 15 s on all. Each event's id is a
+cursor: send it back as ``Last-Event-ID`` (or ``?last_event_id=``) to get exactly the events
+after it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api import auth, deps, live, queries
+from api import queries_live as ql
+from api.errors import ApiError
+from api.models import Identifier
+from api.routes.responses import NOT_FOUND, OPS, VALIDATION, Responses, error
+
+router = APIRouter(tags=["live"])
+
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An endless text/event-stream.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+_COMMON: Responses = {
+    400: error("Last-Event-ID is not an id of this stream."),
+    503: error("Too many live streams open, or the database is unreachable."),
+    **VALIDATION,
+}
+_LAST_EVENT_ID = Header(alias="Last-Event-ID", max_length=64, include_in_schema=True)
+_LAST_EVENT_QUERY = Query(
+    alias="last_event_id", max_length=64, description="Resume after this event id."
+)
+
+
+def _slots(request: Request) -> live.StreamSlots:
+    slots = getattr(request.app.state, "live_slots", None)
+    if not isinstance(slots, live.StreamSlots):
+        settings = request.app.state.settings
+        slots = live.StreamSlots(settings.live_max_streams)
+        request.app.state.live_slots = slots
+    return slots
+
+
+def _response(
+    request: Request,
+    fetch: live.Fetch,
+    start: ql.ChangeKey,
+    still_allowed: live.StillAllowed | None = None,
+) -> StreamingResponse:
+    slot = _slots(request).acquire()
+    settings = request.app.state.settings
+    body = live.stream(
+        deps.pool(request),
+        fetch,
+        start,
+        slot=slot,
+        poll_s=settings.live_poll_s,
+        still_allowed=still_allowed,
+    )
+    return StreamingResponse(body, media_type="text/event-stream", headers=live.HEADERS)
+
+
+async def _start(conn: deps.Conn, header: str | None, query: str | None) -> ql.ChangeKey:
+    after = live.resume_point(header, query)
+    return after if after is not None else await ql.horizon(conn)
+
+
+def _shipment_fetch(shipment_id: int) -> live.Fetch:
+    async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
+        return await ql.shipment_changes(conn, shipment_id, after, live.BATCH)
+
+    return fetch
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "shipment_not_found", "no shipment for this link")
+
+
+@router.get(
+    "/v1/track/{token}/live",
+    summary="A shopper's live updates (SSE; the link's token in the path)",
+    description="reading, position, status and alert events of the link's shipment, and a ping"
+    " every 15 s. 404 for an unknown, expired or revoked link; the stream ends when the link is"
+    " revoked or expires.",
+    response_class=StreamingResponse,
+    responses={**_SSE, **NOT_FOUND, 429: error("Too many requests from this address."), **_COMMON},
+)
+async def track_live(
+    request: Request,
+    token: Annotated[str, Path(min_length=1, max_length=128)],
+    last_event_id: Annotated[str | None, _LAST_EVENT_ID] = None,
+    last_event_id_query: Annotated[str | None, _LAST_EVENT_QUERY] = None,
+) -> StreamingResponse:
+    digest = auth.sha256(token)
+    async with deps.pool(request).connection(timeout=deps.POOL_TIMEOUT_S) as conn:
+        shipment = await queries.shipment_for_token(conn, digest)
+        if shipment is None:
+            raise _not_found()
+        start = await _start(conn, last_event_id, last_event_id_query)
+
+    async def still_allowed(conn: deps.Conn) -> bool:
+        return await queries.shipment_for_token(conn, digest) is not None
+
+    return _response(request, _shipment_fetch(shipment.shipment_id), start, still_allowed)
+
+
+@router.get(
+    "/v1/shipments/{tracking_number}/live",
+    summary="A shipment's live updates (SSE; ops bearer token or the shopper's token)",
+    description="reading, position, status and alert events, and a ping every 15 s; the same"
+    " access as the timeline. A shopper's stream ends when the link is revoked or expires.",
+    response_class=StreamingResponse,
+    responses={
+        **_SSE,
+        401: error("No tracking token (or an invalid ops bearer token)."),
+        **NOT_FOUND,
+        429: error("Too many requests from this address (without a bearer token)."),
+        **_COMMON,
+    },
+)
+async def shipment_live(
+    request: Request,
+    tracking_number: Annotated[Identifier, Path()],
+    access: Annotated[auth.TimelineAccess, Depends(auth.timeline_access)],
+    last_event_id: Annotated[str | None, _LAST_EVENT_ID] = None,
+    last_event_id_query: Annotated[str | None, _LAST_EVENT_QUERY] = None,
+) -> StreamingResponse:
+    digest = access.token_sha256
+    async with deps.pool(request).connection(timeout=deps.POOL_TIMEOUT_S) as conn:
+        shipment = await queries.find_shipment(conn, tracking_number, digest)
+        if shipment is None:
+            raise ApiError(
+                404, "shipment_not_found", f"no shipment {tracking_number!r} for this token"
+            )
+        start = await _start(conn, last_event_id, last_event_id_query)
+
+    still_allowed: live.StillAllowed | None = None
+    if digest is not None:
+
+        async def still_allowed(conn: deps.Conn) -> bool:
+            return await queries.find_shipment(conn, tracking_number, digest) is not None
+
+    return _response(request, _shipment_fetch(shipment.shipment_id), start, still_allowed)
+
+
+@router.get(
+    "/v1/exceptions/live",
+    summary="The exception queue's live updates (SSE; ops: viewer)",
+    description="An ``exception`` event for each entry of the exceptions' audit trail (opened,"
+    " alert_added, escalated, acknowledged, investigating, assigned, resolved, comment): the"
+    " entry (action, actor, at, detail, reason) and the exception's current fields; a ping every"
+    " 15 s.",
+    response_class=StreamingResponse,
+    responses={**_SSE, **OPS, 403: error("The user's role may not read this."), **_COMMON},
+    dependencies=[Depends(auth.require_viewer)],
+)
+async def exceptions_live(
+    request: Request,
+    last_event_id: Annotated[str | None, _LAST_EVENT_ID] = None,
+    last_event_id_query: Annotated[str | None, _LAST_EVENT_QUERY] = None,
+) -> StreamingResponse:
+    async with deps.pool(request).connection(timeout=deps.POOL_TIMEOUT_S) as conn:
+        start = await _start(conn, last_event_id, last_event_id_query)
+
+    async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
+        return await ql.exception_changes(conn, after, live.BATCH)
+
+    return _response(request, fetch, start)

@@ -1,0 +1,66 @@
+"""``GET /v1/track/{token}``: the shopper's tracking link, as JSON (the page /t/{token} is built
+on it). Public: the token in the path is the only key, and it opens one shipment.
+
+An unknown, expired or revoked token, or one of a deleted shipment, is the same 404: the
+answer never says which. Nothing of the shopper (name, contact) nor of the staff (names,
+vehicles, devices, reasons, comments) is in it, and nothing of another shipment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Response
+
+from api import auth, queries, tracking
+from api.deps import Connection
+from api.errors import ApiError
+from api.models_tracking import TrackView
+from api.routes.responses import Responses, error
+
+router = APIRouter(tags=["tracking"])
+
+MAX_TOKEN_LENGTH = 256
+
+_RESPONSES: Responses = {
+    404: error("Unknown, expired or revoked link (the same answer for each)."),
+    503: error("The database is unreachable."),
+}
+_PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _not_found() -> ApiError:
+    # The code the other link routes (timeline, live) give for a link that opens nothing.
+    return ApiError(404, "shipment_not_found", "no shipment for this link", headers=_PRIVATE)
+
+
+@router.get(
+    "/v1/track/{token}",
+    summary="A shopper's tracking link: status, ETA, condition, route, timeline (public)",
+    description="The token is the shipment's access token, as handed out at creation (the"
+    " shopper's link). Answers 404 alike for an unknown, expired or revoked token. The route"
+    " and the temperatures are thinned to at most 500 points each. live_url is the server-sent"
+    " events stream of the same shipment.",
+    responses=_RESPONSES,
+)
+async def track(
+    token: Annotated[str, Path(description="The shipment's access token.")],
+    conn: Connection,
+    response: Response,
+) -> TrackView:
+    response.headers.update(_PRIVATE)
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise _not_found()
+    try:
+        digest = auth.sha256(token)
+    except UnicodeEncodeError:  # not text any token could be
+        raise _not_found() from None
+    shipment = await queries.shipment_for_token(conn, digest)
+    if shipment is None:
+        raise _not_found()
+    live_url = f"/v1/track/{quote(token, safe='')}/live"
+    try:
+        return await tracking.track_view(conn, shipment, live_url)
+    except LookupError:  # deleted between the token lookup and now
+        raise _not_found() from None

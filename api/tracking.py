@@ -1,0 +1,174 @@
+"""Where a shipment stands, for the timeline's summary and the shopper's ``/v1/track`` view:
+its status, position, temperatures and delivery estimate. Read models over the stored rows and
+the pure rules of :mod:`alerts` (the ETA), computed on each request."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from alerts.eta import Eta, EtaParams, estimate
+from alerts.eta_queries import eta_inputs
+from alerts.profiles import band
+from api import condition, queries
+from api import queries_tracking as qt
+from api.models import ParcelTimeline
+from api.models_tracking import (
+    Band,
+    Brand,
+    Checkpoint,
+    Condition,
+    ParcelTemperature,
+    SummaryPosition,
+    TemperaturePoint,
+    TimelineEta,
+    TimelineSummary,
+    TrackCheckpoint,
+    TrackEta,
+    TrackView,
+)
+
+ETA_PARAMS = EtaParams()
+MAX_POINTS = 500
+"""The most points of the shopper's temperature chart."""
+BUCKET = timedelta(minutes=5)
+_BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # as readings_5m: the same buckets
+
+
+def thin_temperatures(
+    series: Mapping[str, Sequence[tuple[datetime, float]]], max_points: int = MAX_POINTS
+) -> list[TemperaturePoint]:
+    """The parcels' temperatures averaged per time bucket, in time order: buckets of 5 minutes,
+    or of the smallest multiple of 5 minutes that gives at most ``max_points`` (aligned on
+    2000-01-01 UTC, like readings_5m). Each parcel's reading counts once in its bucket."""
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, not {max_points}")
+    points = [point for values in series.values() for point in values]
+    if not points:
+        return []
+    first = min(time for time, _ in points)
+    last = max(time for time, _ in points)
+    width = BUCKET * max(1, math.ceil((last - first) / BUCKET / (max_points - 1)))
+    sums: dict[int, list[float]] = {}
+    for time, temperature in points:
+        bucket = sums.setdefault((time - _BUCKET_ORIGIN) // width, [0.0, 0.0])
+        bucket[0] += temperature
+        bucket[1] += 1
+    return [
+        TemperaturePoint(time=_BUCKET_ORIGIN + key * width, temperature_c=total / count)
+        for key, (total, count) in sorted(sums.items())
+    ]
+
+
+async def delivery_estimate(conn: qt.Conn, shipment_id: int, now: datetime) -> Eta | None:
+    inputs = await eta_inputs(conn, shipment_id, now, ETA_PARAMS.window)
+    return None if inputs is None else estimate(inputs, ETA_PARAMS)
+
+
+def _timeline_eta(eta: Eta | None) -> TimelineEta | None:
+    if eta is None:
+        return None
+    return TimelineEta(
+        at=eta.at,
+        trending_late=eta.trending_late,
+        basis=eta.basis,
+        remaining_km=round(eta.remaining_m / 1000, 3),
+        speed_kmh=None if eta.speed_kmh is None else round(eta.speed_kmh, 1),
+        lane_trips=eta.lane_trips,
+    )
+
+
+def _band(profile: str | None) -> Band | None:
+    limits = band(profile)
+    return None if limits is None else Band(min_c=limits.low_c, max_c=limits.high_c)
+
+
+def _latest_position(parcels: Sequence[ParcelTimeline]) -> SummaryPosition | None:
+    latest = [p.latest_position for p in parcels if p.latest_position is not None]
+    if not latest:
+        return None
+    last = max(latest, key=lambda p: p.time)
+    return SummaryPosition(time=last.time, lat=last.lat, lon=last.lon, speed_kmh=last.speed_kmh)
+
+
+async def summary(
+    conn: qt.Conn,
+    shipment: queries.ShipmentRef,
+    parcels: Sequence[ParcelTimeline],
+    checkpoints: Sequence[Checkpoint],
+    in_spec: bool | None,
+) -> TimelineSummary:
+    eta = _timeline_eta(await delivery_estimate(conn, shipment.shipment_id, datetime.now(UTC)))
+    view = await qt.shipment_view(conn, shipment.shipment_id)
+    return TimelineSummary(
+        status=qt.current_status(checkpoints, shipment.shopper_language),
+        position=_latest_position(parcels),
+        temperatures=[
+            ParcelTemperature(
+                parcel_id=p.parcel_id,
+                time=p.latest_reading.time,
+                temperature_c=p.latest_reading.temperature_c,
+            )
+            for p in parcels
+            if p.latest_reading is not None and p.latest_reading.temperature_c is not None
+        ],
+        in_spec=in_spec,
+        band=_band(shipment.profile),
+        promised_at=None if view is None else view.promised_at,
+        eta=eta,
+        trending_late=eta is not None and eta.trending_late,
+    )
+
+
+async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str) -> TrackView:
+    """The shopper's view of ``shipment`` (found by its token)."""
+    view = await qt.shipment_view(conn, shipment.shipment_id)
+    if view is None:  # deleted between the token lookup and now
+        raise LookupError(f"shipment {shipment.shipment_id} is gone")
+    language = view.language
+    temps_by_parcel = await queries.parcel_temperatures(conn, shipment.shipment_id)
+    in_spec, _ = condition.assess(view.profile, temps_by_parcel)
+    last = max(
+        (series[-1] for series in temps_by_parcel.values() if series),
+        key=lambda point: point[0],
+        default=None,
+    )
+    checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
+    route = await qt.route(conn, shipment.shipment_id)
+    eta = await delivery_estimate(conn, shipment.shipment_id, datetime.now(UTC))
+    brand = Brand.model_validate(view.brand) if view.brand else None
+    return TrackView(
+        tracking_number=view.tracking_number,
+        language=language,
+        brand=brand,
+        status=qt.current_status(checkpoints, language),
+        promised_at=view.promised_at,
+        eta=None
+        if eta is None
+        else TrackEta(at=eta.at, trending_late=eta.trending_late, basis=eta.basis),
+        origin=view.origin,
+        destination=view.destination,
+        condition=Condition(
+            in_spec=in_spec,
+            profile=view.profile,
+            band=_band(view.profile),
+            last=None if last is None else TemperaturePoint(time=last[0], temperature_c=last[1]),
+        ),
+        position=route[-1] if route else None,
+        route=route,
+        temperatures=thin_temperatures(temps_by_parcel),
+        checkpoints=[
+            TrackCheckpoint(
+                time=c.time,
+                status=c.status,
+                sub_status=c.sub_status,
+                label=c.label,
+                message=c.message,
+                location=c.location,
+            )
+            for c in checkpoints
+        ],
+        events=await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=False),
+        live_url=live_url,
+    )

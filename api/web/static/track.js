@@ -1,0 +1,419 @@
+// The shopper's tracking page. The token is read from this page's address, never from the HTML.
+import { drawTemperatureChart, summarize } from "./chart.js";
+import {
+  LANGUAGES,
+  currentLanguage,
+  formatTemperature,
+  formatTime,
+  rememberLanguage,
+  statusLabel,
+  t,
+} from "./i18n.js";
+import { createMap } from "./map.js";
+
+const token = decodeURIComponent(location.pathname.replace(/^\/t\//, "").replace(/\/.*$/, ""));
+const api = `/v1/track/${encodeURIComponent(token)}`;
+const $ = (id) => document.getElementById(id);
+
+const state = { lang: currentLanguage(), data: null, live: false, updatedAt: null };
+let map = null;
+let refetchTimer = null;
+let redrawTimer = null;
+
+function text(id, value) {
+  $(id).textContent = value;
+}
+
+function translateStatic() {
+  document.documentElement.lang = state.lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(state.lang, node.dataset.i18n);
+  }
+  $("lang-switch").setAttribute("aria-label", t(state.lang, "language"));
+  for (const button of $("lang-switch").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === state.lang));
+  }
+  $("map").setAttribute("aria-label", t(state.lang, "map_label"));
+}
+
+// --- brand -------------------------------------------------------------------------------------
+
+function luminance(hex) {
+  const channel = (i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+}
+
+function logoUrl(url) {
+  // The server's CSP allows this site and the brand logo's https host, nothing else.
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.origin === location.origin || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function renderBrand(brand) {
+  if (!brand) return;
+  if (brand.name) {
+    text("brand-name", brand.name);
+    document.title = `${brand.name} · ${t(state.lang, "tracking_number")}`;
+  }
+  const logo = brand.logo_url ? logoUrl(brand.logo_url) : null;
+  if (logo) {
+    $("brand-logo").src = logo;
+    $("brand-logo").alt = brand.name || "";
+  }
+  const color = brand.primary_color;
+  if (typeof color === "string" && /^#[0-9a-fA-F]{6}$/.test(color)) {
+    const root = document.documentElement.style;
+    root.setProperty("--brand", color);
+    // White text if it meets AA (4.5:1) on the brand colour, else near-black.
+    root.setProperty("--on-brand", 1.05 / (luminance(color) + 0.05) >= 4.5 ? "#ffffff" : "#111418");
+  }
+}
+
+// --- status ------------------------------------------------------------------------------------
+
+function renderStatus(data) {
+  const lang = state.lang;
+  text("tracking-number", data.tracking_number);
+  const status = data.status || {};
+  text("headline", statusLabel(lang, status.code, status.label));
+  let eta = "";
+  if (status.code === "Delivered") {
+    eta = `${t(lang, "delivered_at")} · ${formatTime(lang, status.at)}`;
+  } else if (data.eta && data.eta.at) {
+    const key = `basis_${String(data.eta.basis || "").replace(/\W+/g, "_")}`;
+    const basis = t(lang, key);
+    eta = `${t(lang, "eta")} ${formatTime(lang, data.eta.at)}`;
+    if (basis !== key) eta += ` (${basis})`;
+  } else if (data.promised_at) {
+    eta = `${t(lang, "promised")} ${formatTime(lang, data.promised_at)}`;
+  } else {
+    eta = t(lang, "eta_unknown");
+  }
+  text("eta", eta);
+  const late = Boolean(data.eta && data.eta.trending_late && status.code !== "Delivered");
+  $("late").hidden = !late;
+  if (late) {
+    const promised = data.promised_at ? ` (${t(lang, "promised")} ${formatTime(lang, data.promised_at)})` : "";
+    text("late", t(lang, "trending_late") + promised);
+  }
+  const route =
+    data.origin || data.destination
+      ? t(lang, "from_to", { origin: data.origin || "…", destination: data.destination || "…" })
+      : "";
+  text("route-text", route);
+  renderCondition(data.condition);
+}
+
+function renderCondition(condition) {
+  const lang = state.lang;
+  const badge = $("condition-badge");
+  if (!condition || condition.in_spec === null || condition.in_spec === undefined) {
+    badge.hidden = true;
+    text("condition-text", t(lang, "no_condition"));
+    return;
+  }
+  badge.hidden = false;
+  badge.className = `badge ${condition.in_spec ? "ok" : "bad"}`;
+  badge.textContent = t(lang, condition.in_spec ? "in_spec" : "excursion");
+  const parts = [];
+  if (condition.last) {
+    parts.push(
+      t(lang, "last_reading", {
+        temp: formatTemperature(lang, condition.last.temperature_c),
+        time: formatTime(lang, condition.last.time, false),
+      }),
+    );
+  }
+  if (condition.band) {
+    parts.push(
+      t(lang, "band", {
+        min: formatTemperature(lang, condition.band.min_c),
+        max: formatTemperature(lang, condition.band.max_c),
+      }),
+    );
+  }
+  text("condition-text", parts.join(" · "));
+}
+
+// --- map ---------------------------------------------------------------------------------------
+
+function renderMap(data) {
+  if (!map) {
+    map = createMap($("map"), {
+      offlineCredit: t(state.lang, "map_offline"),
+      routeLabel: t(state.lang, "route"),
+      positionLabel: t(state.lang, "current_position"),
+    });
+  }
+  map.setRoute(data.route || []);
+  map.setPosition(data.position);
+  map.fit();
+  renderMapCaption(data);
+}
+
+function renderMapCaption(data) {
+  text(
+    "map-caption",
+    data.position
+      ? t(state.lang, "map_last_position", { time: formatTime(state.lang, data.position.time) })
+      : t(state.lang, "map_no_position"),
+  );
+}
+
+// --- chart -------------------------------------------------------------------------------------
+
+function renderChart(data) {
+  const lang = state.lang;
+  const points = data.temperatures || [];
+  const band = data.condition ? data.condition.band : null;
+  const summary = summarize(points, band);
+  let description = t(lang, "chart_empty");
+  if (summary) {
+    const bandText = band
+      ? t(lang, "chart_band_text", {
+          min: formatTemperature(lang, band.min_c),
+          max: formatTemperature(lang, band.max_c),
+        }) + (summary.outside ? ` ${t(lang, "chart_outside", { n: summary.outside })}` : "")
+      : t(lang, "chart_no_band");
+    description = t(lang, "chart_summary", {
+      count: summary.count,
+      start: formatTime(lang, summary.start),
+      end: formatTime(lang, summary.end),
+      min: formatTemperature(lang, summary.min),
+      max: formatTemperature(lang, summary.max),
+      last: formatTemperature(lang, summary.last),
+      band: bandText,
+    });
+  }
+  drawTemperatureChart($("chart"), points, band, {
+    title: t(lang, "chart_label"),
+    description,
+    formatTime: (date) => formatTime(lang, date.toISOString(), false),
+    formatTemp: (v) => `${Math.round(v * 10) / 10}°`,
+  });
+  text("chart-summary", description);
+  const rows = points
+    .slice(-200)
+    .reverse()
+    .map((p) => {
+      const row = document.createElement("tr");
+      const time = document.createElement("td");
+      time.textContent = formatTime(lang, p.time);
+      const value = document.createElement("td");
+      value.textContent = formatTemperature(lang, p.temperature_c);
+      row.append(time, value);
+      return row;
+    });
+  $("chart-rows").replaceChildren(...rows);
+}
+
+// --- timeline ----------------------------------------------------------------------------------
+
+function eventText(event) {
+  const lang = state.lang;
+  const peak = event.peak !== null && event.peak !== undefined ? formatTemperature(lang, event.peak) : "";
+  const kind = event.kind || "";
+  if (event.type === "alert_started") {
+    if (kind.includes("excursion") || kind.includes("temperature")) return t(lang, "event_excursion_started", { peak });
+    if (kind.includes("shock")) return t(lang, "event_shock");
+    if (kind.includes("door")) return t(lang, "event_door");
+    return t(lang, "event_generic", { kind });
+  }
+  if (event.type === "alert_ended") {
+    if (kind.includes("excursion") || kind.includes("temperature")) return t(lang, "event_excursion_ended");
+    return null;
+  }
+  if (event.type === "custody_assigned") return t(lang, "event_custody_assigned");
+  if (event.type === "custody_released") return t(lang, "event_custody_released");
+  if (event.type === "exception_opened") return t(lang, "event_exception");
+  if (event.type === "exception_resolved") return t(lang, "event_exception_resolved");
+  return null;
+}
+
+function renderTimeline(data) {
+  const lang = state.lang;
+  const entries = [];
+  for (const c of data.checkpoints || []) {
+    entries.push({
+      time: c.time,
+      what: statusLabel(lang, c.status, c.label),
+      where: c.location,
+      message: c.message,
+      tone: c.status === "Exception" || c.status === "AttemptFail" ? "alert" : c.status === "Delivered" ? "good" : "",
+    });
+  }
+  for (const e of data.events || []) {
+    const what = eventText(e);
+    if (what) {
+      const good = e.type === "alert_ended" || e.type === "exception_resolved";
+      const neutral = e.type.startsWith("custody_");
+      entries.push({ time: e.time, what, tone: neutral ? "" : good ? "good" : "alert" });
+    }
+  }
+  entries.sort((a, b) => new Date(b.time) - new Date(a.time));
+  const list = $("timeline");
+  if (!entries.length) {
+    const empty = document.createElement("li");
+    empty.textContent = t(lang, "timeline_empty");
+    list.replaceChildren(empty);
+    return;
+  }
+  list.replaceChildren(
+    ...entries.map((entry, index) => {
+      const item = document.createElement("li");
+      if (index === 0) {
+        item.classList.add("current");
+        item.setAttribute("aria-current", "step");
+      }
+      if (entry.tone) item.classList.add(entry.tone);
+      const what = document.createElement("span");
+      what.className = "what";
+      what.textContent = entry.what;
+      const when = document.createElement("time");
+      when.className = "when";
+      when.dateTime = entry.time;
+      when.textContent = formatTime(lang, entry.time);
+      item.append(what, when);
+      for (const key of ["where", "message"]) {
+        if (entry[key]) {
+          const extra = document.createElement("span");
+          extra.className = key;
+          extra.textContent = entry[key];
+          item.append(extra);
+        }
+      }
+      return item;
+    }),
+  );
+}
+
+// --- live --------------------------------------------------------------------------------------
+
+function renderLive() {
+  const live = $("live");
+  live.className = `live${state.live ? " on" : ""}`;
+  const parts = [t(state.lang, state.live ? "live" : "live_off")];
+  if (state.updatedAt) parts.push(t(state.lang, "updated", { time: formatTime(state.lang, state.updatedAt, false) }));
+  live.textContent = parts.join(" · ");
+}
+
+function scheduleRefetch() {
+  clearTimeout(refetchTimer);
+  refetchTimer = setTimeout(load, 300);
+}
+
+function scheduleRedraw() {
+  clearTimeout(redrawTimer);
+  redrawTimer = setTimeout(() => state.data && renderChart(state.data), 150);
+}
+
+function parse(message) {
+  try {
+    return JSON.parse(message.data);
+  } catch {
+    console.error("live: an event that is not JSON", message.data);
+    return null;
+  }
+}
+
+function connect(url) {
+  const source = new EventSource(url);
+  source.addEventListener("open", () => {
+    state.live = true;
+    renderLive();
+  });
+  source.addEventListener("error", () => {
+    state.live = false; // EventSource reconnects by itself, with Last-Event-ID
+    renderLive();
+  });
+  source.addEventListener("reading", (message) => {
+    const reading = parse(message);
+    if (!reading || !state.data) return;
+    state.data.temperatures = [...(state.data.temperatures || []), { time: reading.time, temperature_c: reading.temperature_c }];
+    const condition = state.data.condition || {};
+    if (reading.temperature_c !== null && (!condition.last || reading.time >= condition.last.time)) {
+      condition.last = { time: reading.time, temperature_c: reading.temperature_c };
+      state.data.condition = condition;
+      renderCondition(condition);
+    }
+    state.updatedAt = new Date().toISOString();
+    renderLive();
+    scheduleRedraw();
+  });
+  source.addEventListener("position", (message) => {
+    const position = parse(message);
+    if (!position || !state.data || !map) return;
+    state.data.route = [...(state.data.route || []), position];
+    if (!state.data.position || position.time >= state.data.position.time) state.data.position = position;
+    map.addPoint(position);
+    map.setPosition(state.data.position);
+    map.fit();
+    renderMapCaption(state.data);
+    state.updatedAt = new Date().toISOString();
+    renderLive();
+  });
+  // A new checkpoint or alert changes the status, the ETA and the condition: read them again.
+  source.addEventListener("status", scheduleRefetch);
+  source.addEventListener("alert", scheduleRefetch);
+}
+
+// --- loading -----------------------------------------------------------------------------------
+
+function renderAll() {
+  translateStatic();
+  const data = state.data;
+  if (!data) return;
+  renderBrand(data.brand);
+  renderStatus(data);
+  renderMap(data);
+  renderChart(data);
+  renderTimeline(data);
+  renderLive();
+}
+
+async function load() {
+  try {
+    const response = await fetch(api, { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (response.status === 404) {
+      location.reload(); // the link expired or was revoked meanwhile: the server shows its 404 page
+      return;
+    }
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const first = state.data === null;
+    state.data = await response.json();
+    state.updatedAt = new Date().toISOString();
+    $("error").hidden = true;
+    renderAll();
+    if (first) connect(state.data.live_url || `${api}/live`);
+  } catch (error) {
+    console.error(error);
+    $("error").hidden = false;
+    text("error", t(state.lang, "error"));
+    setTimeout(load, 10_000);
+  }
+}
+
+for (const button of $("lang-switch").querySelectorAll("button")) {
+  button.addEventListener("click", () => {
+    if (!LANGUAGES.includes(button.dataset.lang)) return;
+    state.lang = button.dataset.lang;
+    rememberLanguage(state.lang);
+    renderAll();
+  });
+}
+let width = window.innerWidth;
+window.addEventListener("resize", () => {
+  if (window.innerWidth === width) return;
+  width = window.innerWidth;
+  scheduleRedraw();
+  if (map) map.invalidate();
+});
+translateStatic();
+load();

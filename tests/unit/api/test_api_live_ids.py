@@ -1,0 +1,78 @@
+"""Live stream event ids and the SSE wire format."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from api import live
+from api.cli import RedactTokens
+from api.errors import ApiError
+from api.queries_live import Change, ChangeKey
+
+
+def test_an_id_round_trips_and_orders_like_the_changes() -> None:
+    key = ChangeKey(2**40, 7)
+    assert live.parse_id(live.format_id(key)) == key
+    assert ChangeKey(5, 9) < ChangeKey(6, 1) < ChangeKey(6, 2)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "yesterday", "1-", "-1-2", "1-2-3", "1.5-2", f"{2**63}-1", "1-" + "9" * 21]
+)
+def test_anything_else_is_refused_with_400(value: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        live.parse_id(value)
+    assert caught.value.status_code == 400
+    assert caught.value.code == "invalid_last_event_id"
+
+
+def test_the_header_wins_over_the_query() -> None:
+    assert live.resume_point("3-4", "1-2") == ChangeKey(3, 4)
+    assert live.resume_point(None, "1-2") == ChangeKey(1, 2)
+    assert live.resume_point(None, None) is None
+
+
+def test_the_wire_format() -> None:
+    change = Change(
+        ChangeKey(12, 3), "status", {"code": "Delivered", "at": datetime(2026, 1, 2, tzinfo=UTC)}
+    )
+    assert live.sse_event(change) == (
+        b'id: 12-3\nevent: status\ndata: {"code":"Delivered","at":"2026-01-02T00:00:00+00:00"}\n\n'
+    )
+    assert live.sse_start(ChangeKey(12, 0)) == b"retry: 3000\nid: 12-0\n\n"
+    assert live.sse_ping() == b"event: ping\ndata: {}\n\n"
+
+
+def test_streams_are_limited_and_a_slot_is_released_once() -> None:
+    slots = live.StreamSlots(1)
+    slot = slots.acquire()
+    with pytest.raises(ApiError) as caught:
+        slots.acquire()
+    assert caught.value.status_code == 503
+    slot.release()
+    slot.release()
+    assert slots.active == 0
+    slots.acquire()
+    assert slots.active == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/v1/track/s3cr3t/live?last_event_id=12-3", "/v1/track/***/live?last_event_id=12-3"),
+        ("/v1/track/s3cr3t", "/v1/track/***"),
+        ("/t/s3cr3t?lang=fr", "/t/***?lang=fr"),
+        ("/v1/shipments/TN-1/live?token=s3cr3t", "/v1/shipments/TN-1/live?token=***"),
+    ],
+)
+def test_the_access_log_hides_a_token_in_the_path(path: str, shown: str) -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactTokens().filter(record)
+    assert "s3cr3t" not in record.getMessage()
+    assert shown in record.getMessage()
