@@ -9,7 +9,7 @@ one shipment's parcels, so no row of another shipment can appear.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -319,15 +319,26 @@ SELECT p.parcel_id, p.description,
     to_jsonb(lp) AS latest_position
 FROM parcels p
 LEFT JOIN LATERAL (
+    -- The latest of each span (an index scan backwards), then the latest of those.
     SELECT r.time, r.device_id, r.temperature_c, r.humidity_pct, r.battery_pct
-    FROM spans s JOIN readings r ON {_IN_READING_SPAN}
+    FROM spans s CROSS JOIN LATERAL (
+        SELECT r.time, r.device_id, r.seq, r.temperature_c, r.humidity_pct, r.battery_pct
+        FROM readings r WHERE {_IN_READING_SPAN}
+        ORDER BY r.time DESC, r.seq DESC
+        LIMIT 1
+    ) r
     WHERE s.parcel_id = p.parcel_id
     ORDER BY r.time DESC, r.device_id DESC, r.seq DESC
     LIMIT 1
 ) lr ON true
 LEFT JOIN LATERAL (
     SELECT q.time, q.lat, q.lon, q.speed_kmh
-    FROM spans s JOIN positions q ON {_IN_POSITION_SPAN}
+    FROM spans s CROSS JOIN LATERAL (
+        SELECT q.time, q.device_id, q.seq, q.lat, q.lon, q.speed_kmh
+        FROM positions q WHERE {_IN_POSITION_SPAN}
+        ORDER BY q.time DESC, q.device_id DESC, q.seq DESC
+        LIMIT 1
+    ) q
     WHERE s.parcel_id = p.parcel_id
     ORDER BY q.time DESC, q.device_id DESC, q.seq DESC
     LIMIT 1
@@ -343,24 +354,100 @@ async def timeline_parcels(conn: Conn, shipment_id: int) -> list[ParcelTimeline]
         return [ParcelTimeline.model_validate(row) for row in await cur.fetchall()]
 
 
-_PARCEL_TEMPERATURES = f"""
-WITH {_SPANS}
-SELECT s.parcel_id, r.time, r.temperature_c
-FROM spans s JOIN readings r ON {_IN_READING_SPAN}
-WHERE r.temperature_c IS NOT NULL
-ORDER BY s.parcel_id, r.time, r.seq
+# The readings that decide a parcel's excursions against a band: those outside it, and the first
+# one back inside after each of them (an excursion's end). The readings in the band that follow
+# another one in the band change nothing, so the database keeps them: alerts.excursions gives the
+# same excursions over this subsequence as over every reading, for a fraction of the rows.
+_BAND_EDGES = f"""
+WITH {_SPANS},
+marked AS (
+    SELECT s.parcel_id, r.time, r.seq, r.temperature_c,
+           (r.temperature_c > %(high)s::float8 OR r.temperature_c < %(low)s::float8)
+               IS TRUE AS outside
+    FROM spans s JOIN readings r ON {_IN_READING_SPAN}
+    WHERE r.temperature_c IS NOT NULL
+),
+edges AS (
+    SELECT parcel_id, time, seq, temperature_c, outside,
+           lag(outside) OVER (PARTITION BY parcel_id ORDER BY time, seq) AS after_outside
+    FROM marked
+)
+SELECT parcel_id, time, temperature_c FROM edges
+WHERE outside OR after_outside
+ORDER BY parcel_id, time, seq
 """
 
 
-async def parcel_temperatures(
-    conn: Conn, shipment_id: int
+async def band_edges(
+    conn: Conn, shipment_id: int, low_c: float | None, high_c: float | None
 ) -> dict[str, list[tuple[datetime, float]]]:
-    """Every temperature of each parcel of the shipment, in time order (for its condition)."""
+    """Per parcel, in time order: its readings outside [low_c, high_c] and the first reading
+    back inside after each (see _BAND_EDGES); enough for :func:`alerts.excursions.find_excursions`.
+    """
     out: dict[str, list[tuple[datetime, float]]] = {}
-    cur = await conn.execute(_PARCEL_TEMPERATURES, {"shipment_id": shipment_id})
-    for parcel_id, time, temperature in await cur.fetchall():
-        out.setdefault(parcel_id, []).append((time, temperature))
+    params = {"shipment_id": shipment_id, "low": low_c, "high": high_c}
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute(_BAND_EDGES, params)
+        for parcel_id, time, temperature in await cur.fetchall():
+            out.setdefault(parcel_id, []).append((time, temperature))
     return out
+
+
+_LATEST_TEMPERATURE = f"""
+WITH {_SPANS}
+SELECT r.time, r.temperature_c
+FROM spans s
+CROSS JOIN LATERAL (
+    SELECT r.time, r.temperature_c FROM readings r
+    WHERE {_IN_READING_SPAN} AND r.temperature_c IS NOT NULL
+    ORDER BY r.time DESC, r.seq DESC
+    LIMIT 1
+) r
+ORDER BY r.time DESC
+LIMIT 1
+"""
+
+
+async def latest_temperature(conn: Conn, shipment_id: int) -> tuple[datetime, float] | None:
+    """The shipment's latest temperature over all its parcels; None when nothing was read."""
+    cur = await conn.execute(_LATEST_TEMPERATURE, {"shipment_id": shipment_id})
+    row = await cur.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+_TEMPERATURE_SPAN = f"""
+WITH {_SPANS}
+SELECT min(r.time), max(r.time)
+FROM spans s JOIN readings r ON {_IN_READING_SPAN}
+WHERE r.temperature_c IS NOT NULL
+"""
+# Buckets aligned on 2000-01-01 UTC, as readings_5m: the same reading falls in the same bucket.
+_TEMPERATURE_BUCKETS = f"""
+WITH {_SPANS}
+SELECT date_bin(%(width)s, r.time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+       avg(r.temperature_c)
+FROM spans s JOIN readings r ON {_IN_READING_SPAN}
+WHERE r.temperature_c IS NOT NULL
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+
+async def temperature_span(conn: Conn, shipment_id: int) -> tuple[datetime, datetime] | None:
+    """The first and last time a temperature of the shipment was read; None if never."""
+    cur = await conn.execute(_TEMPERATURE_SPAN, {"shipment_id": shipment_id})
+    row = await cur.fetchone()
+    return None if row is None or row[0] is None else (row[0], row[1])
+
+
+async def temperature_buckets(
+    conn: Conn, shipment_id: int, width: timedelta
+) -> list[tuple[datetime, float]]:
+    """The parcels' temperatures averaged per bucket of ``width``, in time order."""
+    params = {"shipment_id": shipment_id, "width": width}
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute(_TEMPERATURE_BUCKETS, params)
+        return [(bucket, float(mean)) for bucket, mean in await cur.fetchall()]
 
 
 def _after(alias: str, kind: str) -> str:

@@ -5,7 +5,7 @@ the pure rules of :mod:`alerts` (the ETA), computed on each request."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from alerts.eta import Eta, EtaParams, estimate
@@ -33,31 +33,29 @@ ETA_PARAMS = EtaParams()
 MAX_POINTS = 500
 """The most points of the shopper's temperature chart."""
 BUCKET = timedelta(minutes=5)
-_BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # as readings_5m: the same buckets
 
 
-def thin_temperatures(
-    series: Mapping[str, Sequence[tuple[datetime, float]]], max_points: int = MAX_POINTS
-) -> list[TemperaturePoint]:
-    """The parcels' temperatures averaged per time bucket, in time order: buckets of 5 minutes,
-    or of the smallest multiple of 5 minutes that gives at most ``max_points`` (aligned on
-    2000-01-01 UTC, like readings_5m). Each parcel's reading counts once in its bucket."""
+def bucket_width(first: datetime, last: datetime, max_points: int = MAX_POINTS) -> timedelta:
+    """The width of the chart's buckets: 5 minutes, or the smallest multiple of 5 minutes that
+    gives at most ``max_points`` buckets from ``first`` to ``last`` (buckets are aligned on
+    2000-01-01 UTC, like readings_5m)."""
     if max_points < 2:
         raise ValueError(f"max_points must be at least 2, not {max_points}")
-    points = [point for values in series.values() for point in values]
-    if not points:
+    return BUCKET * max(1, math.ceil((last - first) / BUCKET / (max_points - 1)))
+
+
+async def thin_temperatures(
+    conn: qt.Conn, shipment_id: int, max_points: int = MAX_POINTS
+) -> list[TemperaturePoint]:
+    """The parcels' temperatures averaged per time bucket (:func:`bucket_width`), in time
+    order; each parcel's reading counts once in its bucket."""
+    span = await queries.temperature_span(conn, shipment_id)
+    if span is None:
         return []
-    first = min(time for time, _ in points)
-    last = max(time for time, _ in points)
-    width = BUCKET * max(1, math.ceil((last - first) / BUCKET / (max_points - 1)))
-    sums: dict[int, list[float]] = {}
-    for time, temperature in points:
-        bucket = sums.setdefault((time - _BUCKET_ORIGIN) // width, [0.0, 0.0])
-        bucket[0] += temperature
-        bucket[1] += 1
+    width = bucket_width(*span, max_points=max_points)
     return [
-        TemperaturePoint(time=_BUCKET_ORIGIN + key * width, temperature_c=total / count)
-        for key, (total, count) in sorted(sums.items())
+        TemperaturePoint(time=bucket, temperature_c=mean)
+        for bucket, mean in await queries.temperature_buckets(conn, shipment_id, width)
     ]
 
 
@@ -127,12 +125,9 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
     if view is None:  # deleted between the token lookup and now
         raise LookupError(f"shipment {shipment.shipment_id} is gone")
     language = view.language
-    temps_by_parcel = await queries.parcel_temperatures(conn, shipment.shipment_id)
-    in_spec, _ = condition.assess(view.profile, temps_by_parcel)
-    last = max(
-        (series[-1] for series in temps_by_parcel.values() if series),
-        key=lambda point: point[0],
-        default=None,
+    last = await queries.latest_temperature(conn, shipment.shipment_id)
+    in_spec, _ = await condition.assess_shipment(
+        conn, shipment.shipment_id, view.profile, last is not None
     )
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
     route = await qt.route(conn, shipment.shipment_id)
@@ -157,7 +152,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
         ),
         position=route[-1] if route else None,
         route=route,
-        temperatures=thin_temperatures(temps_by_parcel),
+        temperatures=await thin_temperatures(conn, shipment.shipment_id),
         checkpoints=[
             TrackCheckpoint(
                 time=c.time,

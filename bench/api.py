@@ -39,9 +39,10 @@ from coldtrail.localservices import end_process, free_tcp_port, port_accepts, ta
 from ingest import migrate
 
 CLIENTS = 50
-REQUESTS_UNDER_LOAD = 2_000
+REQUESTS_UNDER_LOAD = 1_000
 REQUESTS_SINGLE = 200
 WARMUP = 50
+PUBLIC_RATE_PER_MIN = 10_000_000
 PARCELS = 4
 READINGS_PER_PARCEL = 2_500
 POSITIONS = 1_250
@@ -57,6 +58,10 @@ def start_api(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         **os.environ,
         "COLDTRAIL_API_OPS_TOKENS": json.dumps([f"bench:admin:{TOKEN}"]),
         "COLDTRAIL_API_DATABASE__URL": url,
+        # The 50 "shoppers" share one address here: lift the per-address limit of the public
+        # endpoints, which would otherwise answer 429 after 30 requests (its own tests cover it).
+        "COLDTRAIL_API_PUBLIC_RATE_PER_MIN": str(PUBLIC_RATE_PER_MIN),
+        "COLDTRAIL_API_PUBLIC_BURST": str(PUBLIC_RATE_PER_MIN),
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -150,6 +155,7 @@ async def hammer(
 
     async def worker() -> None:
         nonlocal remaining
+        checked = False
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
             while remaining > 0:
                 remaining -= 1
@@ -158,7 +164,9 @@ async def hammer(
                 samples.append((time.perf_counter() - start) * 1000)
                 if response.status_code != 200:
                     raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
-                sizes.add(len(response.json()["items"]))
+                if not checked:  # parsing every 500-item page would load the client's CPU
+                    sizes.add(len(response.json()["items"]))
+                    checked = True
 
     began = time.perf_counter()
     async with asyncio.TaskGroup() as group:
@@ -203,6 +211,7 @@ def run(server_url: str) -> dict[str, Any]:
         "concurrent_clients": CLIENTS,
         "measured_request": "GET /v1/shipments/{tn}/timeline, first page at the default limit",
         "goal": "p99 < 50 ms",
+        "public_rate_limit": "lifted (all clients share 127.0.0.1)",
         **results,
     }
 

@@ -74,37 +74,19 @@ class Ingester:
         self.metrics = metrics or IngestMetrics()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Take, decode and write batches until ``stop``.
-
-        Pipelined by one batch: the next batch is taken and decoded (CPU in this process) while
-        the previous one's transaction is in flight (the database's work), so both cores work.
-        Transactions still run one at a time, in order, and each batch's messages are
-        acknowledged only after its own commit; at most one decoded batch waits meanwhile."""
         last_stats = time.monotonic()
         logged = ""
-        writing: asyncio.Task[None] | None = None
-        try:
-            while not stop.is_set():
-                messages = await self._collect(stop)
-                if messages:
-                    prepared = self._prepare(messages)
-                    if writing is not None:
-                        previous, writing = writing, None
-                        await previous  # the previous batch commits (and is acknowledged) first
-                    writing = asyncio.create_task(self._commit(prepared), name="ingest-write")
-                elif writing is not None and writing.done():
-                    previous, writing = writing, None
-                    await previous  # its failure, if any, is raised here
-                now = time.monotonic()
-                if now - last_stats >= STATS_EVERY_S:
-                    last_stats = now
-                    summary = self.stats.summary()
-                    if summary != logged:
-                        log.info("ingest: %s", summary)
-                        logged = summary
-        finally:
-            if writing is not None:
-                await writing  # graceful shutdown: the batch in flight commits and is acked
+        while not stop.is_set():
+            messages = await self._collect(stop)
+            if messages:
+                await self._process(messages, stop)
+            now = time.monotonic()
+            if now - last_stats >= STATS_EVERY_S:
+                last_stats = now
+                summary = self.stats.summary()
+                if summary != logged:
+                    log.info("ingest: %s", summary)
+                    logged = summary
         log.info("ingest stopped: %s", self.stats.summary())
 
     async def _collect(self, stop: asyncio.Event) -> list[IncomingMessage]:
@@ -128,20 +110,14 @@ class Ingester:
             rows += _estimate_rows(message)
         return messages
 
-    def _prepare(self, messages: list[IncomingMessage]) -> _Prepared:
-        """Decode and validate a batch of messages (no I/O)."""
+    async def _process(self, messages: list[IncomingMessage], stop: asyncio.Event) -> None:
         started = time.monotonic()
         batch = WriteBatch()
         now = datetime.now(UTC)
         for message in messages:
             classify(message, batch, now)
-        return _Prepared(messages, batch, started, oldest_item_time(batch.telemetry), batch.rows())
-
-    async def _commit(self, prepared: _Prepared) -> None:
-        """Write a decoded batch in one transaction, then acknowledge its messages."""
-        messages, batch, started, oldest, rows = (
-            prepared.messages, prepared.batch, prepared.started, prepared.oldest, prepared.rows
-        )  # fmt: skip
+        oldest = oldest_item_time(batch.telemetry)
+        rows = batch.rows()
         try:
             result = await self._write_until_committed(batch)
         except psycopg.Error as exc:
@@ -231,15 +207,6 @@ class Ingester:
     @property
     def _db_url(self) -> str:
         return self._settings.database.url.get_secret_value()
-
-
-@dataclass(slots=True)
-class _Prepared:
-    messages: list[IncomingMessage]
-    batch: WriteBatch
-    started: float
-    oldest: datetime | None
-    rows: int
 
 
 def _first_line(exc: BaseException) -> str:

@@ -157,6 +157,15 @@ class ChaosRun(ScenarioRun):
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
 
+    def _env(self, database_url: str, broker: AsyncLocalBroker) -> dict[str, str]:
+        env = super()._env(database_url, broker)
+        # Not scaled to the simulated clock here: the 10 s network cuts and the restarts are
+        # short outages under the (wall-clock) grace, not gateway-offline alerts.
+        env["COLDTRAIL_INGEST_OFFLINE_GRACE_MIN"] = os.environ.get(
+            "COLDTRAIL_INGEST_OFFLINE_GRACE_MIN", "5"
+        )
+        return env
+
     # -- infrastructure this command can restart ----------------------------------------------
 
     @contextlib.asynccontextmanager

@@ -103,14 +103,25 @@ class FleetPlan:
         raise KeyError(f"no vehicle {vehicle_id!r} in this fleet (vehicles: {known})")
 
 
+def _unique_mac(rng: random.Random, taken: set[str]) -> str:
+    """A logger MAC (Telink's A4:C1:38 prefix) no other parcel of the fleet has: two parcels
+    with one MAC would be one device moving between two vans."""
+    while True:
+        mac = "A4:C1:38:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(3))
+        if mac not in taken:
+            taken.add(mac)
+            return mac
+
+
 def build(vans: int = 2, parcels: int = 6, seed: int = 7, run: str = "demo") -> FleetPlan:
     """Vans ``van-1..N``; parcels dealt round-robin; the first parcel has an excursion."""
     if vans < 1 or parcels < 1:
         raise ValueError("a fleet needs at least one van and one parcel")
     rng = random.Random(seed)
     plans: list[list[ParcelPlan]] = [[] for _ in range(vans)]
+    macs: set[str] = set()
     for i in range(parcels):
-        mac = "A4:C1:38:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(3))
+        mac = _unique_mac(rng, macs)
         shopper, language = SHOPPERS[i % len(SHOPPERS)]
         plans[i % vans].append(
             ParcelPlan(

@@ -295,11 +295,13 @@ class ScenarioRun(Demo):
             proxy.restore()
         await asyncio.sleep(2.0)  # the last ledger lines, the last publish batch
         self.state.stopping_at = datetime.now(UTC)
-        for name, child in list(self.gateways.items()):
-            await child.stop()  # SIGTERM: the gateway drains its outbox before it exits
+        stopping = list(self.gateways.values())
+        # SIGTERM: each gateway drains its outbox before it exits; all at once.
+        await asyncio.gather(*(child.stop() for child in stopping))
+        for child in stopping:
             if child in self.children:
                 self.children.remove(child)
-            del self.gateways[name]
+        self.gateways.clear()
 
     async def _settle(self) -> None:
         """Until ingest has stored everything and the rule runner has caught up."""

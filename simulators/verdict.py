@@ -82,10 +82,10 @@ async def _stored(
 
 def _compare(produced: Counter[tuple[str, datetime]], stored: Counter[Any]) -> Counts:
     return Counts(
-        produced=len(produced),
+        produced=sum(produced.values()),
         stored=sum(stored.values()),
-        lost=sum(1 for key in produced if key not in stored),
-        duplicated=sum(n - 1 for n in stored.values() if n > 1),
+        lost=sum(max(0, n - stored[key]) for key, n in produced.items()),
+        duplicated=sum(max(0, n - max(1, produced[key])) for key, n in stored.items()),
         unexpected=sum(1 for key in stored if key not in produced),
     )
 

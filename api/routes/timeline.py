@@ -67,8 +67,8 @@ async def timeline(
     if shipment is None:
         raise _not_found(tracking_number)
     parcels = await queries.timeline_parcels(conn, shipment.shipment_id)
-    in_spec, alerts = condition.assess(
-        shipment.profile, await queries.parcel_temperatures(conn, shipment.shipment_id)
+    in_spec, alerts = await condition.assess_shipment(
+        conn, shipment.shipment_id, shipment.profile, any(p.readings for p in parcels)
     )
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, shipment.shopper_language)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ import httpx
 import psycopg
 import pytest
 
+from alerts.excursions import find_excursions
+from alerts.profiles import band
 from tests.integration.api.conftest import (
     OPS,
     create_shipment,
@@ -287,6 +290,57 @@ async def test_the_timeline_tells_the_goods_condition_against_the_profile(
 
     unknown = (await client.get("/v1/shipments/TN-NOPROFILE/timeline", headers=OPS)).json()
     assert (unknown["in_spec"], unknown["alerts"]) == (None, [])
+
+
+async def test_the_condition_equals_the_excursions_over_every_reading(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    # The database hands the API only the readings that decide the excursions; over random
+    # series (blips, runs, high straight to low, in-band stretches) the answer must be the
+    # one over every reading.
+    rng = random.Random(20261123)
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-r", "name": "R", "gateway_id": "gw-r"})
+    parcels = [f"R{i}" for i in range(6)]
+    await create_shipment(client, "TN-RANDOM", *parcels, profile="pharma-2-8")
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    rows = []
+    for parcel in parcels:
+        await post(
+            client,
+            "/v1/custody",
+            {"parcel_id": parcel, "vehicle_id": "van-r", "device_id": f"tag-{parcel}",
+             "from_time": iso(0)},
+        )  # fmt: skip
+        values = [rng.choice([1.0, 1.9, 2.0, 5.0, 8.0, 8.1, 12.0]) for _ in range(300)]
+        series[parcel] = [(at(m), v) for m, v in enumerate(values)]
+        rows += [(at(m), f"tag-{parcel}", m, v) for m, v in enumerate(values)]
+    insert_readings(migrated_url, rows)
+    limits = band("pharma-2-8")
+    assert limits is not None
+    expected = sorted(
+        (
+            (e.start, parcel, e.boundary, e.end, e.peak_c, e.readings)
+            for parcel in parcels
+            for e in find_excursions(series[parcel], limits)
+        ),
+    )
+    assert len(expected) > 100  # the series do have many excursions
+
+    body = (await client.get("/v1/shipments/TN-RANDOM/timeline", headers=OPS)).json()
+
+    got = [
+        (
+            datetime.fromisoformat(a["start"]),
+            a["parcel_id"],
+            a["boundary"],
+            None if a["end"] is None else datetime.fromisoformat(a["end"]),
+            a["peak_c"],
+            a["readings"],
+        )
+        for a in body["alerts"]
+    ]
+    assert got == expected
+    assert body["in_spec"] is False
 
 
 async def test_a_delivered_parcel_stops_following_the_van(

@@ -58,13 +58,22 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("GET", "/v1/gateways/{gateway_id}/credentials"),
         ("DELETE", "/v1/gateways/{gateway_id}/credentials"),
         ("DELETE", "/v1/gateways/{gateway_id}/credentials/{username}"),
+        ("GET", "/v1/vehicles"),
+        ("GET", "/v1/shipments/{tracking_number}/report.pdf"),
+        ("GET", "/v1/shipments/{tracking_number}/report.csv"),
     }
     # Server-sent event streams answer text/event-stream; a revocation 204 without a body.
     streams = {path for method, path in operations if path.endswith("/live")}
     no_content = {("DELETE", "/v1/shipments/{tracking_number}/access-token")}
+    # Reports are files, for the quality team only.
+    files = {
+        "/v1/shipments/{tracking_number}/report.pdf": "application/pdf",
+        "/v1/shipments/{tracking_number}/report.csv": "text/csv; charset=utf-8",
+    }
     ops_only = {
         "/v1/shipments/{tracking_number}/access-token",
         "/v1/shipments/{tracking_number}/checkpoints",
+        *files,
     }
     # These change a resource: 200, not 201.
     updates = {
@@ -83,6 +92,8 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
             assert "text/event-stream" in op["responses"]["200"]["content"], (method, path)
         elif (method, path) in no_content:
             assert "content" not in op["responses"]["204"], (method, path)
+        elif path in files:
+            assert files[path] in op["responses"]["200"]["content"], (method, path)
         else:
             success = op["responses"]["201" if creates else "200"]
             assert "$ref" in success["content"]["application/json"]["schema"], (method, path)

@@ -1,40 +1,32 @@
-"""The shopper's temperature chart: averaged per bucket, at most 500 points."""
+"""The shopper's temperature chart: buckets of 5 minutes, wider when that gives over 500 points.
+
+The averaging itself is done by the database (tests/integration/api/test_api_track.py)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.tracking import thin_temperatures
+from api.tracking import bucket_width
 
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # on a 5-minute boundary
-
-
-def at(minute: int) -> datetime:
-    return T0 + timedelta(minutes=minute)
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+FIVE = timedelta(minutes=5)
 
 
-def test_five_minute_buckets_averaged() -> None:
-    series = {"P1": [(at(m), float(m)) for m in range(11)]}
-    points = [(p.time, p.temperature_c) for p in thin_temperatures(series)]
-    assert points == [(at(0), 2.0), (at(5), 7.0), (at(10), 10.0)]  # mean of 0-4, 5-9, 10
-
-
-def test_parcels_are_averaged_together() -> None:
-    series = {"P1": [(at(1), 4.0)], "P2": [(at(2), 6.0), (at(7), 3.0)]}
-    points = [(p.time, p.temperature_c) for p in thin_temperatures(series)]
-    assert points == [(at(0), 5.0), (at(5), 3.0)]
+def test_short_series_get_five_minute_buckets() -> None:
+    assert bucket_width(T0, T0) == FIVE
+    assert bucket_width(T0, T0 + timedelta(minutes=10)) == FIVE
+    assert bucket_width(T0, T0 + 499 * FIVE) == FIVE  # 500 buckets: the most
 
 
 def test_long_series_get_wider_buckets() -> None:
     # 3,000 minutes: 5-minute buckets would be 600; 10-minute ones are 300.
-    series = {"P1": [(at(m), 5.0) for m in range(3000)]}
-    points = thin_temperatures(series)
-    assert len(points) == 300
-    assert points[1].time - points[0].time == timedelta(minutes=10)
-    assert len(thin_temperatures(series, max_points=50)) <= 50
+    assert bucket_width(T0, T0 + timedelta(minutes=2999)) == 2 * FIVE
+    assert bucket_width(T0, T0 + 500 * FIVE) == 2 * FIVE
+    width = bucket_width(T0, T0 + timedelta(days=30), max_points=50)
+    assert width % FIVE == timedelta(0)
+    assert timedelta(days=30) / width <= 49
 
 
-def test_edge_cases() -> None:
-    assert thin_temperatures({}) == [] == thin_temperatures({"P1": []})
+def test_too_few_points_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2"):
-        thin_temperatures({"P1": [(at(0), 1.0)]}, max_points=1)
+        bucket_width(T0, T0, max_points=1)

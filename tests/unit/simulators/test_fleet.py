@@ -34,3 +34,10 @@ def test_the_track_stays_on_the_route_and_moves() -> None:
     assert all(min(lats) - 1e-6 <= p.lat <= max(lats) + 1e-6 for p in points)
     assert len({(p.lat, p.lon) for p in points}) > 50
     assert all(0 <= p.heading_deg < 360 for p in points)
+
+
+def test_loggers_have_unique_macs_in_a_large_fleet() -> None:
+    # seed 7 drew the same MAC twice for 200 parcels before the draw checked for it
+    for seed in (7, 8, 9):
+        plan = fleet.build(vans=20, parcels=2000, seed=seed)
+        assert len({p.logger_mac for p in plan.parcels}) == 2000
