@@ -52,6 +52,8 @@ LOCAL_EXTRA_MISSING = (
 )
 
 ALL_EXIT_S = 15.0
+DEMO_AGENT = "agent"
+"""The ops user the demo creates for its console (role agent, a password made up per run)."""
 
 
 def register(subparsers: Any) -> None:
@@ -132,6 +134,10 @@ class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.ops_token = secrets.token_urlsafe(24)
+        # The ops console's sign-in: an agent with a throw-away password, and the key that signs
+        # its tokens (both live as long as the demo).
+        self.jwt_secret = secrets.token_urlsafe(32)
+        self.agent_password = secrets.token_urlsafe(12)
         self.children: list[Child] = []
         self.stop = asyncio.Event()
         self._db_shown = "$DATABASE_URL"
@@ -168,6 +174,10 @@ class Demo:
         headers = {"Authorization": f"Bearer {self.ops_token}"}
         async with httpx.AsyncClient(base_url=api, headers=headers, timeout=10) as client:
             await self._wait_healthy(client)
+            agent = {"name": DEMO_AGENT, "role": "agent", "password": self.agent_password}
+            response = await client.post("/v1/users", json=agent)
+            if response.status_code != 201:
+                raise ServiceUnavailable(f"could not create the demo's ops user: {response.text}")
             since = datetime.now(UTC) - timedelta(seconds=5)
             shipments = await seeding.register(client, self.plan, since=since)
             for van in self.plan.vans:
@@ -245,6 +255,7 @@ class Demo:
                 "COLDTRAIL_INGEST_MQTT__URL": broker.url,
                 "COLDTRAIL_GATEWAY_MQTT__URL": broker.url,
                 "COLDTRAIL_API_OPS_TOKENS": json.dumps([self.ops_token]),
+                "COLDTRAIL_API_JWT_SECRET": self.jwt_secret,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -306,10 +317,12 @@ class Demo:
             "coldtrail demo is running "
             + (f"for {self.args.duration:.0f} s" if self.args.duration else "(Ctrl-C to stop)"),
             "",
-            f"  API docs          {api}/docs",
-            f"  shopper tracking  {excursion.tracking_url}",
+            f"  shopper page      {excursion.page_url}",
             f"                    (parcel {excursion.parcel_id}: its van's compressor fails after"
             " ~10 s)",
+            f"  shopper tracking  {excursion.tracking_url}",
+            f"  ops console       {api}/ops  (sign in as {DEMO_AGENT} / {self.agent_password})",
+            f"  API docs          {api}/docs",
             f"  ops view          curl -H 'Authorization: Bearer {self.ops_token}'"
             f" {api}/v1/shipments",
             f"  broker            {broker.url} ({broker.kind})",
@@ -325,7 +338,7 @@ class Demo:
             ),
             "",
             "  all shipments:",
-            *(f"    {s.tracking_number}  {s.tracking_url}" for s in shipments),
+            *(f"    {s.tracking_number}  {s.page_url}" for s in shipments),
             "",
         ]
         print("\n".join(lines), flush=True)

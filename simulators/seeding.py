@@ -21,6 +21,9 @@ class RegisteredShipment:
     excursion: bool
     access_token: str
     tracking_url: str
+    """The shipment's timeline as JSON, with the shopper's token."""
+    page_url: str
+    """The shopper's tracking page (/t/<token>)."""
 
 
 def _check(response: httpx.Response, what: str) -> httpx.Response:
@@ -83,6 +86,7 @@ async def register(
                     excursion=parcel.excursion,
                     access_token=created["access_token"],
                     tracking_url=created["tracking_url"],
+                    page_url=created["page_url"],
                 )
             )
     return out

@@ -60,7 +60,9 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
         printed += line.decode()
     broker = re.search(r"mosquitto_pub -h (\S+) -p (\d+) -t (\S+) -m garbage", printed)
     tracking = re.search(r"shopper tracking\s+(\S+)", printed)
-    assert broker and tracking, printed
+    page = re.search(r"shopper page\s+(\S+)", printed)
+    console = re.search(r"ops console\s+(\S+)/ops\s+\(sign in as (\S+) / (\S+)\)", printed)
+    assert broker and tracking and page and console, printed
     await publish_garbage(f"mqtt://{broker[1]}:{broker[2]}", broker[3])
 
     # While it runs, the printed shopper link answers with stored positions and temperatures.
@@ -72,6 +74,19 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
             await asyncio.sleep(0.5)
         else:
             pytest.fail(f"the tracking link never showed readings and positions: {body}")
+        # The printed shopper page and the ops console's sign-in work.
+        shopper_page = await client.get(page[1])
+        assert shopper_page.status_code == 200, shopper_page.text
+        assert "text/html" in shopper_page.headers["content-type"]
+        login = await client.post(
+            f"{console[1]}/v1/auth/token", data={"username": console[2], "password": console[3]}
+        )
+        assert login.status_code == 200, login.text
+        me = await client.get(
+            f"{console[1]}/v1/auth/me",
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+        assert me.json() == {"name": console[2], "role": "agent"}, me.text
 
     rest = await asyncio.wait_for(process.stdout.read(), 120)
     code = await process.wait()
