@@ -1,11 +1,12 @@
 """Server-sent event streams: event ids, the wire format, the stream loop and its limit.
 
 A stream polls the database every ``live_poll_s`` for changes after its cursor (see
-:mod:`api.queries_live` for why the cursor is a transaction id and a sequence number, not a
-time), writes each as one SSE event whose ``id`` is the change's cursor, and a ``ping`` event
-every :data:`PING_S` seconds. It borrows a pooled connection for each poll only, so idle streams
-hold none. The first thing sent is ``retry`` and the starting ``id`` (no event): a browser that
-reconnects before any event arrived still resumes where it began.
+:mod:`api.queries_live` for why the cursor is a transaction id, a sequence number and a reading's
+place in its change row, not a time), writes each as one SSE event whose ``id`` is the change's
+cursor, ``<xid>-<seq>-<k>``, and a ``ping`` event every :data:`PING_S` seconds. It borrows a
+pooled connection for each poll only, so idle streams hold none. The first thing sent is
+``retry`` and the starting ``id`` (no event): a browser that reconnects before any event arrived
+still resumes where it began.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import psycopg
 import psycopg_pool
 
 from api.errors import ApiError
-from api.queries_live import Change, ChangeKey, Conn
+from api.queries_live import PROGRESS, Change, ChangeKey, Conn
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ RETRY_MS = 3000
 BATCH = 500
 """Changes read per poll; a full batch is followed by the next one at once."""
 _BACKOFF_S = 5.0
-_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})-([0-9]{1,20})$")
 _MAX_BIGINT = 2**63 - 1
 
 HEADERS = {
@@ -45,19 +46,20 @@ HEADERS = {
 
 
 def format_id(key: ChangeKey) -> str:
-    return f"{key.xid}-{key.seq}"
+    return f"{key.xid}-{key.seq}-{key.k}"
 
 
 def parse_id(value: str) -> ChangeKey:
-    """The cursor of an event id this API sent; 400 for anything else."""
+    """The cursor of an event id this API sent (``<xid>-<seq>-<k>``); 400 for anything else,
+    including the ``<xid>-<seq>`` ids of unreleased versions."""
     match = _ID.match(value.strip())
-    if match is None or int(match[1]) > _MAX_BIGINT or int(match[2]) > _MAX_BIGINT:
+    if match is None or any(int(part) > _MAX_BIGINT for part in match.groups()):
         raise ApiError(
             400,
             "invalid_last_event_id",
             "Last-Event-ID (or ?last_event_id=) must be the id of an event of this stream",
         )
-    return ChangeKey(int(match[1]), int(match[2]))
+    return ChangeKey(int(match[1]), int(match[2]), int(match[3]))
 
 
 def resume_point(header: str | None, query: str | None) -> ChangeKey | None:
@@ -147,14 +149,17 @@ async def stream(
                 log.warning("live stream: database unavailable (%s); retrying", exc)
                 changes = []
                 await asyncio.sleep(_BACKOFF_S)
+            sent = False
             for change in changes:
-                yield sse_event(change)
+                if change.event != PROGRESS:  # a PROGRESS change only moves the cursor
+                    yield sse_event(change)
+                    sent = True
                 after = change.key
-            if changes:
+            if sent:
                 last_write = time.monotonic()
-                if len(changes) >= BATCH:
-                    continue
-            elif time.monotonic() - last_write >= ping_s:
+            if len(changes) >= BATCH:
+                continue
+            if time.monotonic() - last_write >= ping_s:
                 yield sse_ping()
                 last_write = time.monotonic()
             await asyncio.sleep(poll_s)

@@ -1,8 +1,11 @@
 """Live streams (SSE): what the change stamps cost ingest, and how fast events reach clients.
 
-1. Ingest's write path (bench/ingest_write.py's 200,000 readings in batches of 5,000) into a
-   database with migration 0011's change stamps on ``readings`` (two defaults and an index) and
-   into one without them, three times each, alternated: the median rows per second of both.
+1. Ingest's write path (bench/ingest_write.py's 200,000 readings in batches of 5,000, 200
+   devices) three ways, three times each, alternated: the median rows per second of each.
+   ``change_log``: as migration 0011 ships (readings stamped with ``change_xid`` only, and one
+   ``reading_changes`` row per device per batch); ``per_row_stamps``: the design it replaced (a
+   sequence number on every reading and an index ``(device_id, change_xid, change_seq)``, no
+   change rows); ``none``: no stamp and no change rows (what the live streams cost, in full).
 2. A real uvicorn server (poll interval ``live_poll_s`` 1 s, the default) with 50 open streams
    on one shipment; 40 readings committed 100 ms apart; for each, the time from its commit to
    its arrival on every stream: p50, p99 and max, and that every stream got every reading once.
@@ -34,6 +37,7 @@ from api.app import create_app
 from bench import ingest_write
 from coldtrail.settings import ApiSettings, DatabaseSettings
 from ingest import migrate
+from ingest.store import NewRows, PsycopgTelemetryStore, WriteBatch
 
 STREAMS = 50
 READINGS = 40
@@ -44,10 +48,23 @@ TOKEN = "bench-live-token-0123456789"
 OPS = {"Authorization": f"Bearer {TOKEN}"}
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
-_DROP_STAMPS = """
-DROP INDEX readings_change;
-ALTER TABLE readings DROP COLUMN change_xid, DROP COLUMN change_seq;
-"""
+VARIANTS = ("change_log", "per_row_stamps", "none")
+_SCHEMA = {
+    "change_log": "",
+    "per_row_stamps": """
+ALTER TABLE readings ADD COLUMN change_seq bigint;
+ALTER TABLE readings ALTER COLUMN change_seq SET DEFAULT nextval('coldtrail_change_seq');
+CREATE INDEX readings_change ON readings (device_id, change_xid, change_seq);
+""",
+    "none": "ALTER TABLE readings DROP COLUMN change_xid",
+}
+
+
+class _NoChangeLogStore(PsycopgTelemetryStore):
+    """Ingest's store without the change rows (the variants that do not have them)."""
+
+    async def _record_reading_changes(self, new: NewRows) -> None:
+        return None
 
 
 @contextmanager
@@ -64,12 +81,26 @@ def database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def write_rate(server_url: str, *, stamps: bool) -> int:
+async def _write_all(url: str, work: list[WriteBatch], variant: str) -> tuple[float, int]:
+    cls = PsycopgTelemetryStore if variant == "change_log" else _NoChangeLogStore
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=False)
+    store = cls(conn)
+    try:
+        start = time.perf_counter()
+        inserted = 0
+        for batch in work:
+            inserted += (await store.write(batch)).inserted.get("readings", 0)
+        return time.perf_counter() - start, inserted
+    finally:
+        await store.close()
+
+
+def write_rate(server_url: str, variant: str) -> int:
     with database(server_url) as url:
-        if not stamps:
+        if _SCHEMA[variant]:
             with psycopg.connect(url) as conn:
-                conn.execute(_DROP_STAMPS)
-        seconds, inserted = asyncio.run(ingest_write.write_all(url, ingest_write.batches()))
+                conn.execute(_SCHEMA[variant])
+        seconds, inserted = asyncio.run(_write_all(url, ingest_write.batches(), variant))
         assert inserted == ingest_write.TOTAL
         return round(inserted / seconds)
 
@@ -100,11 +131,18 @@ async def _stream(base: str, arrivals: Arrivals, opened: asyncio.Event) -> None:
 
 
 def _insert(url: str, seq: int) -> float:
+    """One reading and its change row (as ingest's store writes them), in one transaction."""
+    at = T0 + timedelta(seconds=seq)
     with psycopg.connect(url) as conn:
         conn.execute(
             "INSERT INTO readings (time, device_id, seq, seq_source, gateway_id, received_at,"
             " temperature_c) VALUES (%s, 'tag-b', %s, 'sensor', 'gw-b', %s, %s)",
-            (T0 + timedelta(seconds=seq), seq, T0, seq),
+            (at, seq, T0, seq),
+        )
+        conn.execute(
+            "INSERT INTO reading_changes (device_id, from_time, to_time, rows)"
+            " VALUES ('tag-b', %s, %s, 1)",
+            (at, at),
         )
     return time.perf_counter()  # after the commit
 
@@ -173,18 +211,19 @@ async def delivery(url: str) -> dict[str, Any]:
 
 
 def run(server_url: str) -> dict[str, Any]:
-    with_stamps, without = [], []
+    rates: dict[str, list[int]] = {variant: [] for variant in VARIANTS}
     for _ in range(ROUNDS):  # alternated, so that a busy moment does not favour one side
-        with_stamps.append(write_rate(server_url, stamps=True))
-        without.append(write_rate(server_url, stamps=False))
+        for variant in VARIANTS:
+            rates[variant].append(write_rate(server_url, variant))
     with database(server_url) as url:
         live = asyncio.run(delivery(url))
     return {
         "ingest_rows": ingest_write.TOTAL,
-        "ingest_insert_rows_per_s_with_change_stamps": round(statistics.median(with_stamps)),
-        "ingest_insert_rows_per_s_without": round(statistics.median(without)),
-        "ingest_rounds_with": with_stamps,
-        "ingest_rounds_without": without,
+        **{
+            f"ingest_insert_rows_per_s_{variant}": round(statistics.median(rounds))
+            for variant, rounds in rates.items()
+        },
+        "ingest_rounds": rates,
         **live,
     }
 

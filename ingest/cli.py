@@ -113,6 +113,10 @@ def _run_retention(url: str, days: int | None, remove: bool) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     print(f"backend: {state.backend}")
+    print(
+        f"  live streams' change log: {state.changes_deleted} row(s) older than"
+        f" {retention.CHANGE_LOG_DAYS} days deleted"
+    )
     if state.backend == "timescaledb":
         for table, drop_after in state.policies.items():
             print(f"  {table}: {f'drop chunks older than {drop_after}' if drop_after else 'kept'}")

@@ -58,12 +58,12 @@ def copy_stage(table: str) -> str:
 
 def insert_from_stage(table: str) -> str:
     """Insert the staged rows that are new; one result row per device: (device_id, the
-    earliest time among its new rows, how many were new)."""
+    earliest and the latest time among its new rows, how many were new)."""
     columns = ", ".join(TABLES[table][0])
     return (
         f"WITH new AS (INSERT INTO {table} ({columns}) SELECT {columns} FROM stage_{table}"
         " ON CONFLICT DO NOTHING RETURNING device_id, time)"
-        " SELECT device_id, min(time), count(*) FROM new GROUP BY device_id"
+        " SELECT device_id, min(time), max(time), count(*)::int FROM new GROUP BY device_id"
     )
 
 
@@ -99,6 +99,13 @@ ON CONFLICT (device_id) DO UPDATE
 QUEUE_FOR_RULES = """
 INSERT INTO rule_queue (device_id, from_time)
 SELECT * FROM unnest(%b::text[], %b::timestamptz[])
+"""
+# The live streams' change log (migration 0011): one row per device whose new readings this
+# transaction stored, with their time range and count; the defaults stamp the transaction id and
+# the change sequence number.
+RECORD_READING_CHANGES = """
+INSERT INTO reading_changes (device_id, from_time, to_time, rows)
+SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[], %b::int4[])
 """
 PENDING_CHANNEL = "coldtrail_pending"
 NOTIFY_PENDING = f"NOTIFY {PENDING_CHANNEL}"

@@ -1,6 +1,7 @@
 """Retention of readings, positions and events: ``coldtrail db retention [--days N | --none]``.
 
-There is none by default: nothing is ever deleted unless an operator sets it.
+There is none by default: no reading, position or event is ever deleted unless an operator sets
+it.
 
 - On **TimescaleDB**, ``--days N`` sets a retention policy on each hypertable (TimescaleDB's job
   scheduler drops, once a day, the chunks entirely older than N days); ``--none`` removes the
@@ -11,13 +12,18 @@ There is none by default: nothing is ever deleted unless an operator sets it.
 
 A partition or chunk is dropped whole, so rows survive up to a partition's length (a month on
 PostgreSQL, 7 days on TimescaleDB) past N days.
+
+Every run, with or without options and on both backends, also deletes the live streams' change
+rows of readings (``reading_changes``, migration 0011) older than :data:`CHANGE_LOG_DAYS`: run
+it daily to keep that log small. A stream resumed from a cursor older than that no longer gets
+the readings of the deleted rows (the readings themselves stay).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -28,6 +34,8 @@ from ingest import migrate, timescale
 log = logging.getLogger(__name__)
 
 TABLES = timescale.RETENTION_TABLES
+CHANGE_LOG_DAYS = 7
+"""How long the live streams can resume from a cursor with every reading (docs/api.md)."""
 MIN_DAYS_WITH_AGGREGATES = 31
 """On TimescaleDB, the continuous aggregates refresh the last 30 days: a shorter retention would
 let a refresh erase aggregated buckets whose raw rows were dropped."""
@@ -36,6 +44,7 @@ _PARTITIONS = """
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = %s::regclass
 """
+_PRUNE_CHANGES = "DELETE FROM reading_changes WHERE changed_at < now() - %s"
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('coldtrail_partitions'), hashtext(%s))"
 """The lock ``coldtrail_ensure_partitions`` takes (migration 0002): not while ingest adds one."""
 
@@ -49,6 +58,8 @@ class Retention:
     """PostgreSQL: the partitions dropped by this call."""
     oldest: dict[str, str | None] = field(default_factory=dict)
     """PostgreSQL: table -> its oldest partition left (None: none)."""
+    changes_deleted: int = 0
+    """The live streams' change rows deleted by this call (older than CHANGE_LOG_DAYS)."""
 
 
 def retention(url: str, days: int | None = None, *, remove: bool = False) -> Retention:
@@ -58,8 +69,22 @@ def retention(url: str, days: int | None = None, *, remove: bool = False) -> Ret
     backend = migrate.status(url).backend
     with psycopg.connect(url, autocommit=True) as conn:
         if backend == "timescaledb":
-            return _timescale(conn, days, remove)
-        return _postgresql(conn, days)
+            state = _timescale(conn, days, remove)
+        else:
+            state = _postgresql(conn, days)
+        return replace(state, changes_deleted=prune_change_log(conn))
+
+
+def prune_change_log(conn: psycopg.Connection, days: int = CHANGE_LOG_DAYS) -> int:
+    """Delete the change rows of readings written more than ``days`` ago; how many (0 before
+    migration 0011)."""
+    exists = conn.execute("SELECT to_regclass('reading_changes') IS NOT NULL").fetchone()
+    if not (exists and exists[0]):
+        return 0
+    deleted = conn.execute(_PRUNE_CHANGES, (timedelta(days=days),)).rowcount
+    if deleted:
+        log.info("deleted %d change rows of the live streams older than %d days", deleted, days)
+    return deleted
 
 
 def _timescale(conn: psycopg.Connection, days: int | None, remove: bool) -> Retention:

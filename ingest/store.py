@@ -3,7 +3,9 @@
 
 One call of :meth:`PsycopgTelemetryStore.write` is one transaction: rows, device and gateway
 bookkeeping and dead letters commit together, and only then does ingest acknowledge the MQTT
-messages they came from.
+messages they came from. The same transaction records the new readings in the live streams'
+change log (``reading_changes``, migration 0011): one row per device, with the time range and
+count of its new readings, whichever way they were inserted.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ class WriteResult:
 
 class TelemetryStore(Protocol):
     async def write(self, batch: WriteBatch) -> WriteResult: ...
+
+
+NewRows = dict[str, list[Any]]
+"""Per device, ``[earliest time, latest time, count]`` of the rows a write newly stored."""
+
+
+def _lower(pending: dict[str, datetime], new: NewRows) -> None:
+    """Lower ``pending[device]`` (what the rule runner is handed) to the earliest new time."""
+    for device_id, span in new.items():
+        known = pending.get(device_id)
+        if known is None or span[0] < known:
+            pending[device_id] = span[0]
 
 
 def _time(item: schema.Reading | schema.Position | schema.Event) -> datetime:
@@ -203,9 +217,13 @@ class PsycopgTelemetryStore:
                     ("events", event_rows(batch.telemetry, skip)),
                 ):
                     if rows:
-                        n = await self._copy_insert(table, rows, pending)
+                        new = await self._copy_insert(table, rows)
+                        n = sum(span[2] for span in new.values())
                         inserted[table] = n
                         duplicates[table] = len(rows) - n
+                        _lower(pending, new)
+                        if table == "readings" and new:
+                            await self._record_reading_changes(new)
                 await apply_scans(self._conn, scans, scan_report)
                 await self._bookkeeping(batch)
                 if pending:
@@ -248,11 +266,9 @@ class PsycopgTelemetryStore:
         skip = frozenset(id(i.event) for items in unknown.values() for i in items)
         return [i for i in scans if id(i.event) not in skip], skip
 
-    async def _copy_insert(
-        self, table: str, rows: Sequence[tuple[Any, ...]], pending: dict[str, datetime]
-    ) -> int:
-        """Insert the new rows among ``rows`` and lower ``pending[device]`` to the earliest time
-        among each device's new rows. Returns how many were new.
+    async def _copy_insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> NewRows:
+        """Insert the new rows among ``rows``; per device, the earliest and latest time of its
+        new rows and how many there were (devices without a new row are left out).
 
         First a binary COPY straight into the table, in a savepoint: the common case (nothing
         stored before) at COPY's speed. If any row is already stored (a redelivery), that
@@ -267,22 +283,26 @@ class PsycopgTelemetryStore:
                     for row in rows:
                         await copy.write_row(row)
         except psycopg.errors.UniqueViolation:
-            return await self._insert_new(table, rows, types, pending)
-        earliest = pending.get
+            return await self._insert_new(table, rows, types)
+        # The hot path (every row): a list updated in place, comparisons rather than min()/max().
+        new: NewRows = {}
+        get = new.get
         for row in rows:
             at, device_id = row[0], row[1]
-            known = earliest(device_id)
-            if known is None or at < known:
-                pending[device_id] = at
-        return len(rows)
+            span = get(device_id)
+            if span is None:
+                new[device_id] = [at, at, 1]
+                continue
+            span[2] += 1
+            if at < span[0]:
+                span[0] = at
+            elif at > span[1]:
+                span[1] = at
+        return new
 
     async def _insert_new(
-        self,
-        table: str,
-        rows: Sequence[tuple[Any, ...]],
-        types: list[str],
-        pending: dict[str, datetime],
-    ) -> int:
+        self, table: str, rows: Sequence[tuple[Any, ...]], types: list[str]
+    ) -> NewRows:
         if table not in self._staged:
             await self._conn.execute(queries.create_stage(table))
             self._staged.add(table)
@@ -292,12 +312,24 @@ class PsycopgTelemetryStore:
                 for row in rows:
                     await copy.write_row(row)
             await cur.execute(queries.insert_from_stage(table))
-            new = 0
-            for device_id, earliest, count in await cur.fetchall():
-                new += count
-                if device_id not in pending or earliest < pending[device_id]:
-                    pending[device_id] = earliest
-            return new
+            return {
+                device_id: [earliest, latest, count]
+                for device_id, earliest, latest, count in await cur.fetchall()
+            }
+
+    async def _record_reading_changes(self, new: NewRows) -> None:
+        """The live streams' change log (migration 0011): one row per device with new readings,
+        in this transaction (sorted, as the other per-device writes)."""
+        devices = sorted(new)
+        await self._conn.execute(
+            queries.RECORD_READING_CHANGES,
+            (
+                devices,
+                [new[d][0] for d in devices],
+                [new[d][1] for d in devices],
+                [new[d][2] for d in devices],
+            ),
+        )
 
     async def _ensure_partitions(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
         lo = min(row[0] for row in rows)

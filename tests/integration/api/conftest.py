@@ -69,20 +69,45 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> di
 
 
 def insert_readings(url: str, rows: Iterable[tuple[datetime, str, int, float]]) -> None:
-    """(time, device_id, seq, temperature_c) rows, as ingest would store them."""
+    """(time, device_id, seq, temperature_c) rows, as ingest would store them: in one
+    transaction, with the live streams' change rows (see :func:`store_readings`)."""
     rows = list(rows)
     with psycopg.connect(url) as conn:
         times = [r[0] for r in rows]
         conn.execute(
             "SELECT coldtrail_ensure_partitions('readings', %s, %s)", (min(times), max(times))
         )
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO readings (time, device_id, seq, seq_source, gateway_id, received_at,"
-                " temperature_c, humidity_pct, battery_pct)"
-                " VALUES (%s, %s, %s, 'sensor', 'gw-x', %s, %s, 50, 90)",
-                [(t, device, seq, t, temp) for t, device, seq, temp in rows],
-            )
+        store_readings(conn, rows)
+
+
+def store_readings(
+    conn: psycopg.Connection[Any], rows: Iterable[tuple[datetime, str, int, float]]
+) -> None:
+    """Insert new readings in ``conn``'s transaction (the caller commits; their month's
+    partition must exist) and, as ingest's store does, one ``reading_changes`` row per device
+    with the time range and count of its readings."""
+    rows = list(rows)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO readings (time, device_id, seq, seq_source, gateway_id, received_at,"
+            " temperature_c, humidity_pct, battery_pct)"
+            " VALUES (%s, %s, %s, 'sensor', 'gw-x', %s, %s, 50, 90)",
+            [(t, device, seq, t, temp) for t, device, seq, temp in rows],
+        )
+    spans: dict[str, list[Any]] = {}
+    for t, device, _, _ in rows:
+        span = spans.setdefault(device, [t, t, 0])
+        span[0], span[1], span[2] = min(span[0], t), max(span[1], t), span[2] + 1
+    conn.execute(
+        "INSERT INTO reading_changes (device_id, from_time, to_time, rows)"
+        " SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[])",
+        (
+            sorted(spans),
+            [spans[d][0] for d in sorted(spans)],
+            [spans[d][1] for d in sorted(spans)],
+            [spans[d][2] for d in sorted(spans)],
+        ),
+    )
 
 
 def insert_positions(

@@ -13,7 +13,14 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.api.conftest import OPS, api_settings, insert_positions, insert_readings
+from api import live
+from tests.integration.api.conftest import (
+    OPS,
+    api_settings,
+    insert_positions,
+    insert_readings,
+    store_readings,
+)
 from tests.integration.api.exception_rows import (
     AS_BOB,
     AS_VERA,
@@ -148,11 +155,7 @@ async def test_rows_committed_out_of_order_are_neither_missed_nor_repeated(
     slow = psycopg.connect(migrated_url)  # a long ingest transaction, still open
     try:
         async with open_stream(server, path, OPS) as stream:
-            slow.execute(
-                "INSERT INTO readings (time, device_id, seq, seq_source, gateway_id, received_at,"
-                " temperature_c, humidity_pct) VALUES (%s, 'tag-1', 7, 'sensor', 'gw', %s, 7, 50)",
-                (at(7), at(7)),
-            )
+            store_readings(slow, [(at(7), "tag-1", 7, 7.0)])
             # A later transaction commits first a reading measured after the slow one's.
             insert_readings(migrated_url, [(at(8), "tag-1", 8, 8.0)])
             await stream.nothing_for(0.5)  # held back while an older transaction is open
@@ -278,3 +281,53 @@ async def test_a_bad_last_event_id_is_refused_and_streams_are_limited(migrated_u
                     if third.response.status_code == 200:
                         break
                 await asyncio.sleep(0.05)
+
+
+async def test_a_resume_inside_a_change_row_gets_exactly_the_rest(
+    server: str, migrated_url: str
+) -> None:
+    """One transaction's readings of a device are one change row; each reading's id carries its
+    place k in it, counting the readings a stream does not show (here one before custody)."""
+    await seed(server)
+    path = "/v1/shipments/LIVE-1/live"
+    async with open_stream(server, path, OPS) as stream:
+        insert_readings(
+            migrated_url,
+            [(at(-5), "tag-1", 1, 0.5)] + [(at(m), "tag-1", m + 1, float(m)) for m in range(1, 5)],
+        )
+        first = await stream.take(2)  # then disconnected, the other two possibly received
+    assert temperatures(first) == [1.0, 2.0]
+    xid, seq, k = (first[0].id or "").split("-")
+    assert k == "1"  # the reading before custody is the change row's k = 0
+    last_id = first[1].id
+    assert last_id == f"{xid}-{seq}-2"
+    insert_readings(migrated_url, [(at(9), "tag-1", 10, 9.0)])  # a later transaction
+    async with open_stream(server, path, {**OPS, "Last-Event-ID": str(last_id)}) as stream:
+        rest = await stream.take(3)
+        await stream.nothing_for(0.5)
+    assert temperatures(rest) == [3.0, 4.0, 9.0]
+    assert [e.id for e in rest[:2]] == [f"{xid}-{seq}-3", f"{xid}-{seq}-4"]
+    assert (rest[2].id or "").endswith("-0") and not (rest[2].id or "").startswith(f"{xid}-{seq}-")
+    # From the last reading of the change row: only the later transaction's.
+    async with open_stream(server, f"{path}?last_event_id={xid}-{seq}-4", OPS) as stream:
+        assert temperatures(await stream.take(1)) == [9.0]
+        await stream.nothing_for(0.3)
+
+
+async def test_change_rows_with_nothing_to_show_do_not_hold_a_stream_back(
+    server: str, migrated_url: str
+) -> None:
+    """More change rows than one poll reads, all of readings outside the custody (before it
+    began): the stream moves past them and still delivers what follows."""
+    await seed(server)
+    path = "/v1/shipments/LIVE-1/live"
+    insert_readings(migrated_url, [(at(-1), "tag-1", 0, 0.0)])  # makes the partition
+    async with open_stream(server, path, OPS) as stream:
+        with psycopg.connect(migrated_url, autocommit=True) as conn:
+            for i in range(live.BATCH + 20):  # one transaction (one change row) each
+                with conn.transaction():
+                    store_readings(conn, [(at(-1) - timedelta(seconds=i + 1), "tag-1", -i, 0.0)])
+        insert_readings(migrated_url, [(at(1), "tag-1", 1, 1.0)])
+        got = await stream.take(1, timeout=20)
+        await stream.nothing_for(0.3)
+    assert temperatures(got) == [1.0]

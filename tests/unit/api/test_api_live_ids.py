@@ -14,13 +14,27 @@ from api.queries_live import Change, ChangeKey
 
 
 def test_an_id_round_trips_and_orders_like_the_changes() -> None:
-    key = ChangeKey(2**40, 7)
+    key = ChangeKey(2**40, 7, 3)
+    assert live.format_id(key) == f"{2**40}-7-3"
     assert live.parse_id(live.format_id(key)) == key
-    assert ChangeKey(5, 9) < ChangeKey(6, 1) < ChangeKey(6, 2)
+    assert ChangeKey(5, 9) < ChangeKey(6, 1) < ChangeKey(6, 1, 1) < ChangeKey(6, 2)
+    assert ChangeKey(6, 1) == ChangeKey(6, 1, 0)  # a change other than readings: k = 0
 
 
 @pytest.mark.parametrize(
-    "value", ["", "yesterday", "1-", "-1-2", "1-2-3", "1.5-2", f"{2**63}-1", "1-" + "9" * 21]
+    "value",
+    [
+        "",
+        "yesterday",
+        "1-2",  # the ids of an unreleased version, without k
+        "1-2-",
+        "-1-2-3",
+        "1-2-3-4",
+        "1.5-2-0",
+        f"{2**63}-1-0",
+        f"1-1-{2**63}",
+        "1-" + "9" * 21 + "-0",
+    ],
 )
 def test_anything_else_is_refused_with_400(value: str) -> None:
     with pytest.raises(ApiError) as caught:
@@ -30,8 +44,8 @@ def test_anything_else_is_refused_with_400(value: str) -> None:
 
 
 def test_the_header_wins_over_the_query() -> None:
-    assert live.resume_point("3-4", "1-2") == ChangeKey(3, 4)
-    assert live.resume_point(None, "1-2") == ChangeKey(1, 2)
+    assert live.resume_point("3-4-5", "1-2-0") == ChangeKey(3, 4, 5)
+    assert live.resume_point(None, "1-2-0") == ChangeKey(1, 2)
     assert live.resume_point(None, None) is None
 
 
@@ -40,9 +54,10 @@ def test_the_wire_format() -> None:
         ChangeKey(12, 3), "status", {"code": "Delivered", "at": datetime(2026, 1, 2, tzinfo=UTC)}
     )
     assert live.sse_event(change) == (
-        b'id: 12-3\nevent: status\ndata: {"code":"Delivered","at":"2026-01-02T00:00:00+00:00"}\n\n'
+        b'id: 12-3-0\nevent: status\ndata: {"code":"Delivered","at":"2026-01-02T00:00:00+00:00"}'
+        b"\n\n"
     )
-    assert live.sse_start(ChangeKey(12, 0)) == b"retry: 3000\nid: 12-0\n\n"
+    assert live.sse_start(ChangeKey(12, 0)) == b"retry: 3000\nid: 12-0-0\n\n"
     assert live.sse_ping() == b"event: ping\ndata: {}\n\n"
 
 
@@ -62,7 +77,7 @@ def test_streams_are_limited_and_a_slot_is_released_once() -> None:
 @pytest.mark.parametrize(
     ("path", "shown"),
     [
-        ("/v1/track/s3cr3t/live?last_event_id=12-3", "/v1/track/***/live?last_event_id=12-3"),
+        ("/v1/track/s3cr3t/live?last_event_id=12-3-0", "/v1/track/***/live?last_event_id=12-3-0"),
         ("/v1/track/s3cr3t", "/v1/track/***"),
         ("/t/s3cr3t?lang=fr", "/t/***?lang=fr"),
         ("/v1/shipments/TN-1/live?token=s3cr3t", "/v1/shipments/TN-1/live?token=***"),
