@@ -133,6 +133,12 @@ SELECT xid::text, seq, k, event, data FROM (
     WHERE t.shipment_id = %(shipment_id)s AND {_AFTER}
     ORDER BY t.change_xid, t.change_seq LIMIT %(limit)s)
 ) changes
+-- A full batch of change rows may stop short of the rows after it: then nothing after the last
+-- change row read (positions, checkpoints, alerts) may come yet, or the cursor would move past
+-- the readings of the change rows not read.
+WHERE (SELECT count(*) FROM changed) < %(limit)s
+   OR (changes.xid, changes.seq) <= (SELECT c.change_xid, c.change_seq FROM changed c
+                                      ORDER BY c.change_xid DESC, c.change_seq DESC LIMIT 1)
 -- changes.xid: the xid8, not the text column of the same name (which would sort 10 before 9).
 -- The progress row last among equal keys: the reading with the same key comes before it.
 ORDER BY changes.xid, changes.seq, changes.k, changes.event = '{PROGRESS}'

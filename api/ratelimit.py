@@ -1,11 +1,12 @@
 """Rate limits on the public endpoints: a token bucket per client address, in process.
 
 Public means reachable with a shopper token or nothing: ``/v1/track/...``, ``/t/...``, and a
-shipment's ``timeline`` or ``live`` without an ``Authorization`` header. Each client address
-gets ``public_burst`` requests at once, refilled at ``public_rate_per_min``; past that the
-answer is 429 with ``Retry-After`` and the API's error body. The client address is the peer's,
-or, when the peer is one of ``trusted_proxies``, the right-most ``X-Forwarded-For`` entry that
-is not itself a trusted proxy (the left-most entries are whatever the client chose to send).
+shipment's ``timeline``, ``live`` or ``alerts`` without an ``Authorization`` header. Each
+client address gets ``public_burst`` requests at once, refilled at ``public_rate_per_min``;
+past that the answer is 429 with ``Retry-After`` and the API's error body. The client address
+is the peer's, or, when the peer is one of ``trusted_proxies``, the right-most
+``X-Forwarded-For`` entry that is not itself a trusted proxy (the left-most entries are
+whatever the client chose to send).
 
 The state is per process (several API processes each allow the rate) and bounded: at most
 :data:`MAX_CLIENTS` addresses are remembered, the least recently seen forgotten first (a
@@ -29,7 +30,7 @@ from api.errors import error_response
 MAX_CLIENTS = 100_000
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_PUBLIC = re.compile(r"^/(?:v1/track/|t/|v1/shipments/[^/]+/(?:timeline|live)$)")
+_PUBLIC = re.compile(r"^/(?:v1/track/|t/|v1/shipments/[^/]+/(?:timeline|live|alerts)$)")
 
 
 class TokenBucket:

@@ -56,7 +56,6 @@ class ScanReport:
 
     outcomes: dict[str, int] = field(default_factory=dict)
     flagged: list[str] = field(default_factory=list)
-    unknown_parcels: int = 0
 
 
 def scan_items(batches: Sequence[schema.TelemetryBatch]) -> list[ScanItem]:

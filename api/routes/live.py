@@ -8,10 +8,12 @@ after it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api import auth, deps, live, queries
 from api import queries_live as ql
@@ -47,6 +49,21 @@ def _slots(request: Request) -> live.StreamSlots:
     return slots
 
 
+class _StreamResponse(StreamingResponse):
+    """Releases the stream's slot when the response ends, also when the client went away
+    before the body was first read (the body's own ``finally`` then never runs)."""
+
+    def __init__(self, body: AsyncIterator[bytes], slot: live.Slot) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=live.HEADERS)
+        self._slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slot.release()
+
+
 def _response(
     request: Request,
     fetch: live.Fetch,
@@ -63,7 +80,7 @@ def _response(
         poll_s=settings.live_poll_s,
         still_allowed=still_allowed,
     )
-    return StreamingResponse(body, media_type="text/event-stream", headers=live.HEADERS)
+    return _StreamResponse(body, slot)
 
 
 async def _start(conn: deps.Conn, header: str | None, query: str | None) -> ql.ChangeKey:
@@ -71,9 +88,18 @@ async def _start(conn: deps.Conn, header: str | None, query: str | None) -> ql.C
     return after if after is not None else await ql.horizon(conn)
 
 
-def _shipment_fetch(shipment_id: int) -> live.Fetch:
+def _for_shopper(change: ql.Change) -> ql.Change:
+    # As the shopper's alerts (queries_exceptions.shipment_alerts): the parcel watched, not the
+    # device or gateway an alert is about.
+    if change.event != "alert" or change.data.get("subject_kind") == "parcel":
+        return change
+    return ql.Change(change.key, change.event, {**change.data, "subject_id": None})
+
+
+def _shipment_fetch(shipment_id: int, shopper: bool) -> live.Fetch:
     async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
-        return await ql.shipment_changes(conn, shipment_id, after, live.BATCH)
+        changes = await ql.shipment_changes(conn, shipment_id, after, live.BATCH)
+        return [_for_shopper(c) for c in changes] if shopper else changes
 
     return fetch
 
@@ -107,7 +133,8 @@ async def track_live(
     async def still_allowed(conn: deps.Conn) -> bool:
         return await queries.shipment_for_token(conn, digest) is not None
 
-    return _response(request, _shipment_fetch(shipment.shipment_id), start, still_allowed)
+    fetch = _shipment_fetch(shipment.shipment_id, shopper=True)
+    return _response(request, fetch, start, still_allowed)
 
 
 @router.get(
@@ -146,7 +173,8 @@ async def shipment_live(
         async def still_allowed(conn: deps.Conn) -> bool:
             return await queries.find_shipment(conn, tracking_number, digest) is not None
 
-    return _response(request, _shipment_fetch(shipment.shipment_id), start, still_allowed)
+    fetch = _shipment_fetch(shipment.shipment_id, shopper=not access.ops)
+    return _response(request, fetch, start, still_allowed)
 
 
 @router.get(

@@ -64,8 +64,8 @@ export function createMap(element, { offlineCredit, routeLabel, positionLabel })
     fillOpacity: 1,
     className: "position-marker",
   });
-  here.bindTooltip(positionLabel);
-  route.bindTooltip(routeLabel, { sticky: true });
+  if (positionLabel) here.bindTooltip(plain(positionLabel));
+  if (routeLabel) route.bindTooltip(plain(routeLabel), { sticky: true });
   let fitted = false;
 
   function fit(force = false) {
@@ -103,6 +103,13 @@ export function createMap(element, { offlineCredit, routeLabel, positionLabel })
   };
 }
 
+// Leaflet sets a string tooltip as innerHTML: labels (e.g. a vehicle's name) go in as text.
+function plain(label) {
+  const node = document.createElement("span");
+  node.textContent = String(label);
+  return node;
+}
+
 /** A fleet map: one labelled marker per vehicle. */
 export function createFleetMap(element, { offlineCredit }) {
   const handle = createMap(element, { offlineCredit, routeLabel: "", positionLabel: "" });
@@ -123,7 +130,7 @@ export function createFleetMap(element, { offlineCredit }) {
           fillColor: vehicle.healthy ? "#2b8a3e" : "#c92a2a",
           fillOpacity: 1,
         })
-          .bindTooltip(vehicle.label, { permanent: true, direction: "right", offset: [8, 0] })
+          .bindTooltip(plain(vehicle.label), { permanent: true, direction: "right", offset: [8, 0] })
           .addTo(layer);
       }
       if (bounds.length) handle.map.fitBounds(bounds, { padding: [40, 40], maxZoom: 12 });

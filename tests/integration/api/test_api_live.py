@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from api import live
+from api import queries_live as ql
 from tests.integration.api.conftest import (
     OPS,
     api_settings,
@@ -331,3 +332,36 @@ async def test_change_rows_with_nothing_to_show_do_not_hold_a_stream_back(
         got = await stream.take(1, timeout=20)
         await stream.nothing_for(0.3)
     assert temperatures(got) == [1.0]
+
+
+async def test_a_full_batch_of_change_rows_does_not_skip_to_later_changes(
+    server: str, migrated_url: str
+) -> None:
+    """A poll reads at most ``limit`` change rows of readings: a position (or checkpoint, alert)
+    committed after the change rows it did not read must wait for them, not move the cursor past
+    their readings."""
+    await seed(server)
+    sid = shipment_id(migrated_url, "LIVE-1")
+    async with await psycopg.AsyncConnection.connect(migrated_url, autocommit=True) as conn:
+        start = await ql.horizon(conn)
+    insert_readings(migrated_url, [(at(-1), "tag-1", 0, 0.0)])  # before custody: not shown
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        for i in range(1, 4):  # three more change rows, before custody too
+            with conn.transaction():
+                store_readings(conn, [(at(-1) - timedelta(seconds=i), "tag-1", -i, 0.0)])
+    insert_readings(migrated_url, [(at(1), "tag-1", 1, 1.0)])
+    insert_readings(migrated_url, [(at(2), "tag-1", 2, 2.0)])
+    insert_positions(migrated_url, [(at(3), "gps-1", 1, "gw-1", 48.85, 2.35)])
+    with psycopg.connect(migrated_url) as conn:
+        conn.execute("UPDATE positions SET outcome = 'moving' WHERE gateway_id = 'gw-1'")
+    events: list[tuple[str, Any]] = []
+    async with await psycopg.AsyncConnection.connect(migrated_url, autocommit=True) as conn:
+        after = start
+        for _ in range(20):  # the stream's loop, three change rows a poll
+            changes = await ql.shipment_changes(conn, sid, after, 3)
+            if not changes:
+                break
+            events += [(c.event, c.data.get("temperature_c")) for c in changes]
+            after = changes[-1].key
+    shown = [e for e in events if e[0] != ql.PROGRESS]
+    assert shown == [("reading", 1.0), ("reading", 2.0), ("position", None)]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from starlette.requests import ClientDisconnect
 
 from api import live
 from api.cli import RedactTokens
 from api.errors import ApiError
 from api.queries_live import Change, ChangeKey
+from api.routes.live import _for_shopper, _StreamResponse
 
 
 def test_an_id_round_trips_and_orders_like_the_changes() -> None:
@@ -91,3 +95,36 @@ def test_the_access_log_hides_a_token_in_the_path(path: str, shown: str) -> None
     assert RedactTokens().filter(record)
     assert "s3cr3t" not in record.getMessage()
     assert shown in record.getMessage()
+
+
+async def test_a_client_gone_before_the_first_event_gives_its_slot_back() -> None:
+    """The body never starts when sending the response's start fails (client gone): the
+    response, not only the body, releases the slot."""
+    slots = live.StreamSlots(1)
+    started = False
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal started
+        started = True
+        yield b""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        raise OSError("the client went away")
+
+    response = _StreamResponse(body(), slots.acquire())
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    with pytest.raises(ClientDisconnect):
+        await response(scope, receive, send)
+    assert not started and slots.active == 0
+
+
+def test_a_shopper_sees_an_alert_subject_only_when_it_is_a_parcel() -> None:
+    key = ChangeKey(1, 2)
+    device = Change(key, "alert", {"subject_kind": "device", "subject_id": "tag-1", "peak": 9.0})
+    parcel = Change(key, "alert", {"subject_kind": "parcel", "subject_id": "P1"})
+    reading = Change(key, "reading", {"device_id": "tag-1"})
+    assert _for_shopper(device).data == {"subject_kind": "device", "subject_id": None, "peak": 9.0}
+    assert _for_shopper(parcel) is parcel and _for_shopper(reading) is reading

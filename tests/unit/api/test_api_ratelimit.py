@@ -78,6 +78,8 @@ def test_the_client_address(peer: str | None, forwarded: list[str], expected: st
         ("/v1/shipments/TN/timeline", False, True),
         ("/v1/shipments/TN/timeline", True, False),
         ("/v1/shipments/TN/live", False, True),
+        ("/v1/shipments/TN/alerts", False, True),
+        ("/v1/shipments/TN/alerts", True, False),
         ("/v1/shipments", False, False),
         ("/v1/exceptions/live", False, False),
         ("/health", False, False),
