@@ -8,7 +8,8 @@ prints the hash of the very same bytes.
 
 After line 1 come the summary sections, one ``# <section>,...`` line per row, each section
 introduced by ``# columns,<section>,<column names>``; then one header line and one row per
-reading: ``time,parcel_id,device_id,seq,temperature_c,humidity_pct,in_band``.
+reading: ``time,parcel_id,device_id,seq,temperature_c,humidity_pct,in_band``. Text that a
+spreadsheet would take for a formula is written with a leading apostrophe (:func:`cell`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,21 @@ def fmt_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: text starting like a formula (a carrier's
+    message, an exception title, a device id) gets a leading apostrophe (OWASP's advice
+    against CSV injection). Numbers, negative ones included, are kept as they are."""
+    if value.startswith(_FORMULA_START):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def first_line(report: Report) -> str:
     """The one line the hash does not cover: the hash itself and when the file was made."""
     out = io.StringIO()
@@ -72,7 +88,7 @@ def summary(report: Report) -> str:
 
     def section(name: str, columns: Sequence[str], rows: list[list[str]]) -> None:
         w.writerow(["# columns", name, *columns])
-        w.writerows([f"# {name}", *row] for row in rows)
+        w.writerows([f"# {name}", *map(cell, row)] for row in rows)
 
     h = report.header
     band = h.band
@@ -309,8 +325,8 @@ class ReadingsSection:
         self._writer.writerow(
             (
                 fmt_time(time),
-                parcel_id,
-                device_id,
+                cell(parcel_id),
+                cell(device_id),
                 seq,
                 "" if temperature_c is None else repr(temperature_c),
                 "" if humidity_pct is None else repr(humidity_pct),

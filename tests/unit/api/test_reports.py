@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from alerts.profiles import Band
 from api.reports import chart
-from api.reports.csv_export import ReadingsSection, fmt_time
+from api.reports.csv_export import ReadingsSection, cell, fmt_time
 from api.reports.data import CHART_BUCKETS, downsample, profile_band
 from api.reports.labels import LABELS, language_of
 from api.reports.model import ChartSeries
@@ -76,3 +76,28 @@ def test_csv_formats() -> None:
         '2026-05-04T08:00:00.000000Z,"P,1",tag-1,7,8.5,,false\r\n'
         "2026-05-04T08:00:00.000000Z,P2,tag-2,8,,40.25,\r\n"
     )
+
+
+def test_csv_text_is_never_a_formula() -> None:
+    # A carrier's message or a device id like "=HYPERLINK(...)" must not run in a spreadsheet.
+    assert cell('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
+    assert [cell(v) for v in ("+1 555", "-x", "@SUM(A1)", "\tx")] == [
+        "'+1 555",
+        "'-x",
+        "'@SUM(A1)",
+        "'\tx",
+    ]
+    assert [cell(v) for v in ("-3.500", "+2", "", "Lyon", "tag-1")] == [
+        "-3.500",
+        "+2",
+        "",
+        "Lyon",
+        "tag-1",
+    ]
+    section = ReadingsSection(None)
+    try:
+        section.write(T0, "P1", "=cmd", 1, -1.5, None)
+        text = "".join(section.chunks())
+    finally:
+        section.close()
+    assert text == "2026-05-04T08:00:00.000000Z,P1,'=cmd,1,-1.5,,\r\n"
