@@ -184,10 +184,13 @@ async def authenticate(
     except TokenError as exc:
         raise ApiError(401, "unauthorized", str(exc), headers=_CHALLENGE) from None
     async with deps.pool(request).connection(timeout=deps.POOL_TIMEOUT_S) as conn:
-        role = await queries_users.active_role(conn, claims["sub"])
+        role = await queries_users.active_role(conn, claims["sub"], int(claims["iat"]))
     if role not in OPS_ROLES:
         raise ApiError(
-            401, "unauthorized", "this user is disabled or no longer exists", headers=_CHALLENGE
+            401,
+            "unauthorized",
+            "this user is disabled, no longer exists or changed their password: log in again",
+            headers=_CHALLENGE,
         )
     return OpsUser(claims["sub"], cast(Role, role))
 

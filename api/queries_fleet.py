@@ -8,12 +8,19 @@ from api.deps import Conn
 from api.models_fleet import FleetVehicle, GatewayHealth, VehiclePosition
 
 # The position is the freshest track among the devices of the vehicle's gateway (its GPS); tracks
-# keep only accepted fixes. The status columns are what the gateway's retained status said.
+# keep only accepted fixes. The status columns are what the gateway's retained status said
+# (ingest stores only statuses that passed the contract; a field of another type reads as null
+# rather than failing the whole listing).
 _FLEET = """
 SELECT v.vehicle_id, v.name, v.gateway_id,
        g.gateway_id, g.state, g.state_since, g.last_seen,
-       (g.status->>'pending')::bigint, (g.status->>'outbox_oldest_age_s')::float8,
-       coalesce(g.status->'alarms', '[]'::jsonb), g.status->>'software',
+       CASE WHEN jsonb_typeof(g.status->'pending') = 'number'
+            THEN round((g.status->>'pending')::numeric)::bigint END,
+       CASE WHEN jsonb_typeof(g.status->'outbox_oldest_age_s') = 'number'
+            THEN (g.status->>'outbox_oldest_age_s')::float8 END,
+       CASE WHEN jsonb_typeof(g.status->'alarms') = 'array'
+            THEN g.status->'alarms' ELSE '[]'::jsonb END,
+       g.status->>'software',
        t.time, t.lat, t.lon, t.speed_kmh, t.distance_m
 FROM vehicles v
 LEFT JOIN gateways g ON g.gateway_id = v.gateway_id

@@ -43,9 +43,14 @@ async def login_row(conn: Conn, name: str) -> tuple[str, str, bool] | None:
     return (str(row[0]), str(row[1]), bool(row[2])) if row else None
 
 
-async def active_role(conn: Conn, name: str) -> str | None:
-    """The role of an enabled user, or None (unknown or disabled)."""
-    cur = await conn.execute("SELECT role FROM ops_users WHERE name = %s AND NOT disabled", (name,))
+async def active_role(conn: Conn, name: str, issued_at: int) -> str | None:
+    """The role of an enabled user whose password has not changed since a token was issued at
+    ``issued_at`` (its ``iat``, whole seconds), or None (unknown, disabled or a stale token)."""
+    cur = await conn.execute(
+        "SELECT role FROM ops_users WHERE name = %s AND NOT disabled"
+        " AND password_changed_at <= to_timestamp(%s)",
+        (name, issued_at),
+    )
     row = await cur.fetchone()
     return str(row[0]) if row else None
 
@@ -78,8 +83,10 @@ async def update_user(
     cur = await conn.execute(
         "UPDATE ops_users SET role = coalesce(%s, role),"
         " password_hash = coalesce(%s, password_hash), disabled = coalesce(%s, disabled),"
+        " password_changed_at = CASE WHEN %s::text IS NULL THEN password_changed_at"
+        "  ELSE date_trunc('second', now()) END,"
         f" updated_at = now() WHERE name = %s RETURNING {_USER_COLUMNS}",
-        (role, password_hash, disabled, name),
+        (role, password_hash, disabled, password_hash, name),
     )
     row = await cur.fetchone()
     return _user(row) if row else None

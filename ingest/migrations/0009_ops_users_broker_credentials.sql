@@ -10,6 +10,8 @@ CREATE TABLE ops_users (
     role           text NOT NULL CHECK (role IN ('viewer', 'agent', 'admin')),
     password_hash  text NOT NULL,
     disabled       boolean NOT NULL DEFAULT false,
+    -- Sign-in tokens issued before this second stop working (a new password ends old sessions).
+    password_changed_at timestamptz NOT NULL DEFAULT date_trunc('second', now()),
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
 );

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
+import psycopg
 import pytest
 
 from api.security import JwtCodec
@@ -168,3 +169,28 @@ async def test_openapi_shows_both_schemes(api: httpx.AsyncClient) -> None:
     assert schemes["OpsPassword"]["flows"]["password"]["tokenUrl"] == "/v1/auth/token"
     security = spec["paths"]["/v1/users"]["get"]["security"]
     assert {"OpsToken": []} in security and {"OpsPassword": []} in security
+
+
+async def test_a_new_password_ends_the_sessions_signed_in_before(
+    api: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await add_user(api, "eve", "agent")
+    with psycopg.connect(migrated_url, autocommit=True) as conn:  # she set it an hour ago
+        conn.execute("UPDATE ops_users SET password_changed_at = now() - interval '1 hour'")
+    # A token from a sign-in a few seconds ago (same key, the codec's clock set back).
+    earlier = JwtCodec(SECRET, 3600, clock=lambda: time.time() - 5).issue("eve", "agent")
+    old = {"Authorization": f"Bearer {earlier.token}"}
+    assert (await api.get("/v1/auth/me", headers=old)).status_code == 200
+    new = "another brand new passphrase"
+    assert (await api.patch("/v1/users/eve", json={"password": new}, headers=OPS)).is_success
+    refused = await api.get("/v1/auth/me", headers=old)
+    assert refused.status_code == 401
+    assert "changed their password" in refused.json()["error"]["message"]
+    # A role change alone ends nothing: the role is read at each request anyway.
+    fresh = await login(api, "eve", new)
+    headers = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert (await api.patch("/v1/users/eve", json={"role": "viewer"}, headers=OPS)).is_success
+    assert (await api.get("/v1/auth/me", headers=headers)).json() == {
+        "name": "eve",
+        "role": "viewer",
+    }
