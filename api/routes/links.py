@@ -8,6 +8,7 @@ revoked or replaced token gets the same 404 as an unknown one everywhere.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -22,6 +23,8 @@ from api.models import Identifier
 from api.models_links import AccessTokenIn, AccessTokenIssued
 from api.routes.responses import AGENT, NOT_FOUND
 from api.routes.shipments import tracking_url
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/shipments", tags=["shipments"])
 
@@ -54,6 +57,13 @@ async def rotate_access_token(
     expiry = await ql.rotate(conn, tracking_number, digest, expires_at, settings.link_ttl_days)
     if expiry is None:
         raise _not_found(tracking_number)
+    # Who changed a shopper's access, and when (never the token).
+    log.info(
+        "shopper link of %s replaced by %s (expires %s)",
+        tracking_number,
+        user.name,
+        expiry.isoformat(),
+    )
     response.headers["Cache-Control"] = "no-store"
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     quoted = quote(token, safe="")
@@ -80,4 +90,5 @@ async def revoke_access_token(
 ) -> Response:
     if not await ql.revoke(conn, tracking_number):
         raise _not_found(tracking_number)
+    log.info("shopper link of %s revoked by %s", tracking_number, user.name)
     return Response(status_code=204)

@@ -4,6 +4,7 @@ timeline and on the live streams."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,8 +84,9 @@ async def test_an_expired_link_is_not_found_anywhere(
 
 
 async def test_rotating_replaces_the_token_and_revoking_stops_it(
-    users_client: httpx.AsyncClient, migrated_url: str
+    users_client: httpx.AsyncClient, migrated_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="api.routes.links")
     client = users_client
     old_token = (await create_shipment(client, "L-ROT", "LR1"))["access_token"]
     until = datetime.now(UTC) + timedelta(days=3)
@@ -116,6 +118,14 @@ async def test_rotating_replaces_the_token_and_revoking_stops_it(
     assert timeline.status_code == 200
     late = expiry(migrated_url, "L-ROT") - datetime.now(UTC)
     assert timedelta(days=29, hours=23) < late <= timedelta(days=30)
+    # Each change is logged with who made it, never with a token.
+    logged = [r.getMessage() for r in caplog.records if r.name == "api.routes.links"]
+    assert [m.split(" (")[0] for m in logged] == [
+        "shopper link of L-ROT replaced by bob",
+        "shopper link of L-ROT revoked by bob",
+        "shopper link of L-ROT replaced by alice",
+    ]
+    assert not any(t in m for m in logged for t in (old_token, new_token, third))
 
 
 async def test_link_changes_need_an_agent_and_an_existing_shipment(
