@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from api import custody_sql
 from api.cursor import TimelineKey
 from api.errors import ApiError
 from api.models import (
@@ -290,23 +291,9 @@ async def end_custody(conn: Conn, parcel_id: str, to_time: datetime | None) -> C
 
 # --- timeline -------------------------------------------------------------------------------
 
-_SPANS = """spans AS (
-    SELECT c.parcel_id, c.device_id, c.gateway_id, c.from_time, c.to_time
-    FROM parcels p
-    JOIN custody c ON c.parcel_id = p.parcel_id
-    WHERE p.shipment_id = %(shipment_id)s
-)"""
-_IN_READING_SPAN = (
-    "r.device_id = s.device_id AND r.time >= s.from_time"
-    " AND (s.to_time IS NULL OR r.time < s.to_time)"
-)
-# Fixes the tracker rejected (jumps, no fix, poor precision, duplicates; ingest/tracking.py)
-# are not shown; a fix not judged yet (NULL, for a second or so) is.
-_IN_POSITION_SPAN = (
-    "q.gateway_id = s.gateway_id AND q.time >= s.from_time"
-    " AND (s.to_time IS NULL OR q.time < s.to_time)"
-    " AND (q.outcome IS NULL OR q.outcome IN ('moving', 'parked', 'reanchored', 'late'))"
-)
+_SPANS = custody_sql.SPANS
+_IN_READING_SPAN = custody_sql.IN_READING_SPAN
+_IN_POSITION_SPAN = custody_sql.IN_POSITION_SPAN
 
 _TIMELINE_PARCELS = f"""
 WITH {_SPANS}

@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from api import custody_sql
 from api.reports.model import LONG_GAP_FACTOR
 
 Conn = AsyncConnection[Any]
@@ -20,22 +21,9 @@ ReadingRow = tuple[str, datetime, str, int, float | None, float | None]
 READINGS_FETCH = 5000
 """Rows fetched per round trip from the server-side cursor over the readings."""
 
-_SPANS = """spans AS (
-    SELECT c.parcel_id, c.vehicle_id, c.device_id, c.gateway_id, c.from_time, c.to_time
-    FROM parcels p
-    JOIN custody c ON c.parcel_id = p.parcel_id
-    WHERE p.shipment_id = %(shipment_id)s
-)"""
-_IN_READING_SPAN = (
-    "r.device_id = s.device_id AND r.time >= s.from_time"
-    " AND (s.to_time IS NULL OR r.time < s.to_time)"
-)
-# The same fixes as the timeline shows: rejected ones (jumps, no fix, duplicates) left out.
-_IN_POSITION_SPAN = (
-    "q.gateway_id = s.gateway_id AND q.time >= s.from_time"
-    " AND (s.to_time IS NULL OR q.time < s.to_time)"
-    " AND (q.outcome IS NULL OR q.outcome IN ('moving', 'parked', 'reanchored', 'late'))"
-)
+_SPANS = custody_sql.SPANS
+_IN_READING_SPAN = custody_sql.IN_READING_SPAN
+_IN_POSITION_SPAN = custody_sql.IN_POSITION_SPAN
 
 
 async def begin_snapshot(conn: Conn) -> None:
