@@ -24,6 +24,7 @@ from api.routes import (
     gateway_credentials,
     health,
     links,
+    registry,
     reports,
     shipments,
     timeline,
@@ -109,6 +110,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(gateway_credentials.router)
     app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv
     app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
+    app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways
     web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
     app.add_middleware(
         ratelimit.PublicRateLimit,

@@ -90,6 +90,12 @@ class ShipmentIn(_Request):
     tracking_number: Identifier
     shopper_name: ShortText | None = None
     shopper_language: Language = "en"
+    shopper_contact: ShortText | None = Field(
+        None,
+        description="Where the shopper is told of a delay: an e-mail address or a phone number,"
+        " filled into the notification dispatcher's COLDTRAIL_NOTIFY_SHOPPER_URL_TEMPLATE."
+        " Personal data: shown to ops only, never on the shopper's link.",
+    )
     promised_at: AwareDatetime | None = None
     profile: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="Temperature profile name, e.g. pharma-2-8."

@@ -70,9 +70,11 @@ async def upsert_vehicle(conn: Conn, vehicle: VehicleIn) -> Vehicle:
 
 _INSERT_SHIPMENT = """
 INSERT INTO shipments (tracking_number, access_token_sha256, shopper_name, shopper_language,
+                       shopper_contact,
                        promised_at, profile, origin, destination, origin_lat, origin_lon,
                        destination_lat, destination_lon, brand, access_token_expires_at)
 VALUES (%(tracking_number)s, %(access_token_sha256)s, %(shopper_name)s, %(shopper_language)s,
+        %(shopper_contact)s,
         %(promised_at)s, %(profile)s, %(origin)s, %(destination)s, %(origin_lat)s,
         %(origin_lon)s, %(destination_lat)s, %(destination_lon)s, %(brand)s,
         -- the link's default life, from the promised date when later than now (link_ttl_days)

@@ -7,20 +7,23 @@ from typing import Any
 from api.deps import Conn
 from api.models_fleet import FleetVehicle, GatewayHealth, VehiclePosition
 
-# The position is the freshest track among the devices of the vehicle's gateway (its GPS); tracks
-# keep only accepted fixes. The status columns are what the gateway's retained status said
-# (ingest stores only statuses that passed the contract; a field of another type reads as null
-# rather than failing the whole listing).
-_FLEET = """
-SELECT v.vehicle_id, v.name, v.gateway_id,
-       g.gateway_id, g.state, g.state_since, g.last_seen,
+# What a gateway's health is made of (alias g for gateways): its state and when it was last
+# heard from, and what its retained status said. Ingest stores only statuses that passed the
+# contract; a field of another type reads as null rather than failing the whole listing.
+GATEWAY_HEALTH_COLUMNS = """g.gateway_id, g.state, g.state_since, g.last_seen,
        CASE WHEN jsonb_typeof(g.status->'pending') = 'number'
             THEN round((g.status->>'pending')::numeric)::bigint END,
        CASE WHEN jsonb_typeof(g.status->'outbox_oldest_age_s') = 'number'
             THEN (g.status->>'outbox_oldest_age_s')::float8 END,
        CASE WHEN jsonb_typeof(g.status->'alarms') = 'array'
             THEN g.status->'alarms' ELSE '[]'::jsonb END,
-       g.status->>'software',
+       g.status->>'software'"""
+
+# The position is the freshest track among the devices of the vehicle's gateway (its GPS); tracks
+# keep only accepted fixes.
+_FLEET = f"""
+SELECT v.vehicle_id, v.name, v.gateway_id,
+       {GATEWAY_HEALTH_COLUMNS},
        t.time, t.lat, t.lon, t.speed_kmh, t.distance_m
 FROM vehicles v
 LEFT JOIN gateways g ON g.gateway_id = v.gateway_id
@@ -35,20 +38,23 @@ ORDER BY v.vehicle_id
 """
 
 
+def gateway_health(columns: tuple[Any, ...]) -> GatewayHealth:
+    """The health of a gateway from the 8 values of :data:`GATEWAY_HEALTH_COLUMNS`."""
+    alarms = columns[6] if isinstance(columns[6], list) else []
+    return GatewayHealth(
+        gateway_id=columns[0],
+        state=columns[1],
+        state_since=columns[2],
+        last_seen=columns[3],
+        outbox_depth=columns[4],
+        outbox_oldest_age_s=columns[5],
+        alarms=[str(a) for a in alarms],
+        software=columns[7],
+    )
+
+
 def _vehicle(row: tuple[Any, ...]) -> FleetVehicle:
-    gateway = None
-    if row[3] is not None:
-        alarms = row[9] if isinstance(row[9], list) else []
-        gateway = GatewayHealth(
-            gateway_id=row[3],
-            state=row[4],
-            state_since=row[5],
-            last_seen=row[6],
-            outbox_depth=row[7],
-            outbox_oldest_age_s=row[8],
-            alarms=[str(a) for a in alarms],
-            software=row[10],
-        )
+    gateway = None if row[3] is None else gateway_health(row[3:11])
     position = None
     if row[11] is not None:
         position = VehiclePosition(

@@ -59,6 +59,9 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("DELETE", "/v1/gateways/{gateway_id}/credentials"),
         ("DELETE", "/v1/gateways/{gateway_id}/credentials/{username}"),
         ("GET", "/v1/vehicles"),
+        ("GET", "/v1/shipments/{tracking_number}"),
+        ("GET", "/v1/devices"),
+        ("GET", "/v1/gateways"),
         ("GET", "/v1/shipments/{tracking_number}/report.pdf"),
         ("GET", "/v1/shipments/{tracking_number}/report.csv"),
     }

@@ -1,0 +1,55 @@
+"""What the API reads back of the things it registers: one shipment with its parcels and their
+custody, the devices and the gateways ingest has heard from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from api.models import Custody, ShipmentSummary
+from api.models_fleet import GatewayHealth
+
+
+class ParcelDetail(BaseModel):
+    parcel_id: str
+    description: str | None
+    custody: list[Custody] = Field(description="Every custody range of the parcel, in time order.")
+
+
+class ShipmentDetail(ShipmentSummary):
+    shopper_contact: str | None = Field(
+        description="Where the shopper's notices go (personal data: ops only)."
+    )
+    origin_lat: float | None
+    origin_lon: float | None
+    destination_lat: float | None
+    destination_lon: float | None
+    brand: dict[str, Any] | None
+    link_expires_at: datetime | None = Field(description="When the shopper's link stops working.")
+    link_revoked: bool
+    parcel_list: list[ParcelDetail] = Field(description="The parcels and their custody.")
+
+
+class Device(BaseModel):
+    device_id: str
+    gateway_id: str | None = Field(description="The gateway that last reported it.")
+    first_seen: datetime
+    last_seen: datetime
+
+
+class DevicePage(BaseModel):
+    items: list[Device]
+    total: int
+    limit: int
+    offset: int
+
+
+class GatewayEntry(GatewayHealth):
+    vehicle_id: str | None = Field(description="The vehicle it is installed in, if any.")
+    first_seen: datetime
+
+
+class GatewayPage(BaseModel):
+    items: list[GatewayEntry]
