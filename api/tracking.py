@@ -96,11 +96,13 @@ async def summary(
     parcels: Sequence[ParcelTimeline],
     checkpoints: Sequence[Checkpoint],
     in_spec: bool | None,
+    language: str,
 ) -> TimelineSummary:
+    """The timeline's summary; status labels in ``language``."""
     eta = _timeline_eta(await delivery_estimate(conn, shipment.shipment_id, datetime.now(UTC)))
     view = await qt.shipment_view(conn, shipment.shipment_id)
     return TimelineSummary(
-        status=qt.current_status(checkpoints, shipment.shopper_language),
+        status=qt.current_status(checkpoints, language),
         position=_latest_position(parcels),
         temperatures=[
             ParcelTemperature(

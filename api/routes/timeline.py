@@ -71,9 +71,11 @@ async def timeline(
         conn, shipment.shipment_id, shipment.profile, any(p.readings for p in parcels)
     )
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
-    checkpoints = await qt.checkpoints(conn, shipment.shipment_id, shipment.shopper_language)
+    # Labels in the shopper's language for the shopper, in English for the ops team.
+    language = "en" if access.ops else shipment.shopper_language
+    checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
     events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=access.ops)
-    summary = await tracking.summary(conn, shipment, parcels, checkpoints, in_spec)
+    summary = await tracking.summary(conn, shipment, parcels, checkpoints, in_spec, language)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return ShipmentTimeline(

@@ -216,7 +216,7 @@ async def test_the_timeline_merges_checkpoints_and_custody_with_a_summary(
     assert ops["events"][0]["source"] == "dhl" and ops["events"][1]["device_id"] == "tag-1"
     summary = ops["summary"]
     assert summary["status"]["code"] == "InTransit"
-    assert summary["status"]["label"] == "En route"
+    assert summary["status"]["label"] == "On its way"  # the ops team reads English
     # van-2 (parked in Paris) carries it since minute 8: its fix, and no speed to go on.
     assert (summary["position"]["time"], summary["position"]["lat"]) == (iso(10), 48.85)
     assert summary["temperatures"] == [{"parcel_id": "A1", "time": iso(10), "temperature_c": 5.0}]
@@ -232,7 +232,8 @@ async def test_the_timeline_merges_checkpoints_and_custody_with_a_summary(
         assert event["vehicle_id"] is event["device_id"] is event["compartment"] is None
         assert event["source"] is None
     assert "van-" not in str(shopper["events"])
-    assert shopper["summary"]["status"] == summary["status"]
+    # The shopper reads the status in their language (the shipment's: French).
+    assert shopper["summary"]["status"] == {**summary["status"], "label": "En route"}
 
 
 async def test_the_eta_follows_the_lane_history(
