@@ -93,6 +93,9 @@ class OpsUser:
 
     name: str
     role: Role
+    signed_in_at: int | None = None
+    """For a user signed in with a password: the ``iat`` of their token (None for an API key),
+    so that a long-lived request (a live stream) can check the sign-in still holds."""
 
     def has(self, role: Role) -> bool:
         """True if this user's role is ``role`` or one above it."""
@@ -192,7 +195,7 @@ async def authenticate(
             "this user is disabled, no longer exists or changed their password: log in again",
             headers=_CHALLENGE,
         )
-    return OpsUser(claims["sub"], cast(Role, role))
+    return OpsUser(claims["sub"], cast(Role, role), signed_in_at=int(claims["iat"]))
 
 
 async def ops_user(

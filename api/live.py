@@ -134,7 +134,8 @@ async def stream(
     ping_s: float = PING_S,
 ) -> AsyncIterator[bytes]:
     """The events after ``start``, until the client goes away (Starlette then cancels this) or
-    ``still_allowed`` says no (a shopper link revoked or expired while open)."""
+    ``still_allowed`` says no (a shopper link revoked or expired while open, an ops user
+    disabled or given a new password)."""
     try:
         yield sse_start(start)
         after = start

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api import auth, deps, live, queries
+from api import auth, deps, live, queries, queries_users
 from api import queries_live as ql
 from api.errors import ApiError
 from api.models import Identifier
@@ -173,6 +173,9 @@ async def shipment_live(
         async def still_allowed(conn: deps.Conn) -> bool:
             return await queries.find_shipment(conn, tracking_number, digest) is not None
 
+    elif access.user is not None:
+        still_allowed = _still_signed_in(access.user)
+
     fetch = _shipment_fetch(shipment.shipment_id, shopper=not access.ops)
     return _response(request, fetch, start, still_allowed)
 
@@ -186,10 +189,10 @@ async def shipment_live(
     " 15 s.",
     response_class=StreamingResponse,
     responses={**_SSE, **OPS, 403: error("The user's role may not read this."), **_COMMON},
-    dependencies=[Depends(auth.require_viewer)],
 )
 async def exceptions_live(
     request: Request,
+    user: auth.Viewer,
     last_event_id: Annotated[str | None, _LAST_EVENT_ID] = None,
     last_event_id_query: Annotated[str | None, _LAST_EVENT_QUERY] = None,
 ) -> StreamingResponse:
@@ -199,4 +202,18 @@ async def exceptions_live(
     async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
         return await ql.exception_changes(conn, after, live.BATCH)
 
-    return _response(request, fetch, start)
+    return _response(request, fetch, start, _still_signed_in(user))
+
+
+def _still_signed_in(user: auth.OpsUser) -> live.StillAllowed | None:
+    """For a user signed in with a password, a check that the sign-in still holds (not disabled,
+    no new password since): the stream ends when it does not. None for an API key (its
+    configuration is fixed while the API runs)."""
+    signed_in_at = user.signed_in_at
+    if signed_in_at is None:
+        return None
+
+    async def still_allowed(conn: deps.Conn) -> bool:
+        return await queries_users.active_role(conn, user.name, signed_in_at) is not None
+
+    return still_allowed

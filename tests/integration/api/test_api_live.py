@@ -365,3 +365,27 @@ async def test_a_full_batch_of_change_rows_does_not_skip_to_later_changes(
             after = changes[-1].key
     shown = [e for e in events if e[0] != ql.PROGRESS]
     assert shown == [("reading", 1.0), ("reading", 2.0), ("position", None)]
+
+
+async def test_an_ops_stream_ends_when_its_user_is_disabled(migrated_url: str) -> None:
+    settings = api_settings(migrated_url, live_poll_s=0.05, jwt_secret="j" * 40)
+    async with serve(settings) as base:
+        async with httpx.AsyncClient(base_url=base, headers=OPS) as client:
+            user = {"name": "otto", "role": "viewer", "password": "a long enough passphrase"}
+            assert (await client.post("/v1/users", json=user)).status_code == 201
+            form = {"username": "otto", "password": user["password"]}
+            login = await client.post("/v1/auth/token", data=form, headers={})
+            assert login.status_code == 200, login.text
+        signed_in = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        keyed = open_stream(base, "/v1/exceptions/live", OPS)
+        async with open_stream(base, "/v1/exceptions/live", signed_in) as stream, keyed as other:
+            assert stream.response.status_code == other.response.status_code == 200
+            await stream.nothing_for(0.3)  # open while the user may read
+            assert not stream.closed.is_set()
+            async with httpx.AsyncClient(base_url=base, headers=OPS) as client:
+                disabled = await client.patch("/v1/users/otto", json={"disabled": True})
+                assert disabled.status_code == 200
+            await stream.ends()
+            # A stream opened with an API key is not affected.
+            await other.nothing_for(0.3)
+            assert not other.closed.is_set()
