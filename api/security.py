@@ -131,8 +131,12 @@ def looks_like_jwt(token: str) -> bool:
 
 
 class LoginThrottle:
-    """Failed logins per (user name, client address) in a sliding window."""
+    """Failed logins per (user name, client address) in a sliding window, and per client
+    address over all names (:data:`ADDRESS_FACTOR` times as many), so that trying one password
+    on many names is slowed down too."""
 
+    ADDRESS_FACTOR = 10
+    _ANY_NAME = "\x00"  # no user name is empty or starts with NUL: the address's own key
     MAX_KEYS = 100_000
     """Beyond this many tracked keys, expired entries are dropped (memory stays bounded)."""
 
@@ -161,17 +165,23 @@ class LoginThrottle:
 
     def retry_after(self, username: str, address: str) -> float | None:
         """Seconds until another attempt is allowed, or None when it is allowed now."""
-        times = self._recent(self._key(username, address))
-        if len(times) < self.max_failures:
-            return None
-        return max(1.0, times[0] + self.window_s - self._clock())
+        waits = []
+        for key, limit in (
+            (self._key(username, address), self.max_failures),
+            ((self._ANY_NAME, address), self.max_failures * self.ADDRESS_FACTOR),
+        ):
+            times = self._recent(key)
+            if len(times) >= limit:
+                waits.append(max(1.0, times[0] + self.window_s - self._clock()))
+        return max(waits, default=None)
 
     def failed(self, username: str, address: str) -> None:
-        key = self._key(username, address)
         if len(self._failures) >= self.MAX_KEYS:
             for other in list(self._failures):
                 self._recent(other)
-        self._failures.setdefault(key, deque()).append(self._clock())
+        now = self._clock()
+        for key in (self._key(username, address), (self._ANY_NAME, address)):
+            self._failures.setdefault(key, deque()).append(now)
 
     def succeeded(self, username: str, address: str) -> None:
         self._failures.pop(self._key(username, address), None)
