@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench._db import fresh_database, print_run
 from coldtrail.localservices import end_process, free_tcp_port, port_accepts, tail_file, wait_until
-from ingest import migrate
 
 CLIENTS = 50
 REQUESTS_UNDER_LOAD = 1_000
@@ -188,22 +187,16 @@ async def measure(base: str, shopper_token: str) -> dict[str, Any]:
 
 
 def run(server_url: str) -> dict[str, Any]:
-    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    with tempfile.TemporaryDirectory(prefix="coldtrail-bench-api-") as folder:
-        proc = None
+    with (
+        fresh_database(server_url) as url,
+        tempfile.TemporaryDirectory(prefix="coldtrail-bench-api-") as folder,
+    ):
+        proc, base = start_api(url, Path(folder) / "api.log")
         try:
-            migrate.migrate(url)
-            proc, base = start_api(url, Path(folder) / "api.log")
             shopper_token = seed(url, base)
             results = asyncio.run(measure(base, shopper_token))
         finally:
-            if proc is not None:
-                end_process(proc, "coldtrail api")
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            end_process(proc, "coldtrail api")
     return {
         "readings": PARCELS * READINGS_PER_PARCEL,
         "positions": POSITIONS,
@@ -217,15 +210,7 @@ def run(server_url: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
-    if url:
-        result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url)}
-    else:
-        from coldtrail.localservices.postgres import EmbeddedPostgres
-
-        with EmbeddedPostgres() as server:
-            result = {"database": "embedded PostgreSQL", **run(server.url)}
-    print(json.dumps(result))
+    print_run(run)
 
 
 if __name__ == "__main__":

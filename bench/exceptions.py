@@ -9,11 +9,8 @@ COLDTRAIL_BENCH_DATABASE_URL (a server admin URL) if set, else an embedded Postg
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import statistics
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,8 +22,8 @@ from pydantic import SecretStr
 
 from alerts.audit import GENESIS, AuditEntry, entry_hash
 from api.app import create_app
+from bench._db import fresh_database, print_run
 from coldtrail.settings import ApiSettings, DatabaseSettings
-from ingest import migrate
 
 SHIPMENTS = 1_000
 EXCEPTIONS = 10_000
@@ -156,24 +153,11 @@ async def measure(url: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
-    if url:
-        result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url)}
-    else:
-        from coldtrail.localservices.postgres import EmbeddedPostgres
-
-        with EmbeddedPostgres() as server:
-            result = {"database": "embedded PostgreSQL", **run(server.url)}
-    print(json.dumps(result))
+    print_run(run)
 
 
 def run(server_url: str) -> dict[str, Any]:
-    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    try:
-        migrate.migrate(url)
+    with fresh_database(server_url) as url:
         seed(url)
         results = asyncio.run(measure(url))
         return {
@@ -183,9 +167,6 @@ def run(server_url: str) -> dict[str, Any]:
             "requests_each": REQUESTS,
             **results,
         }
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

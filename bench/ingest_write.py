@@ -8,16 +8,11 @@ COLDTRAIL_BENCH_DATABASE_URL (a server admin URL) if set, else an embedded Postg
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
+from bench._db import fresh_database, print_run
 from coldtrail import schema
-from ingest import migrate
 from ingest.store import PsycopgTelemetryStore, WriteBatch
 
 TOTAL = 200_000
@@ -60,12 +55,7 @@ async def write_all(url: str, work: list[WriteBatch]) -> tuple[float, int]:
 
 
 def run(server_url: str) -> dict[str, object]:
-    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    try:
-        migrate.migrate(url)
+    with fresh_database(server_url) as url:
         work = batches()
         first, inserted = asyncio.run(write_all(url, work))
         again, duplicates_inserted = asyncio.run(write_all(url, work))
@@ -76,21 +66,10 @@ def run(server_url: str) -> dict[str, object]:
             "insert_rows_per_s": round(TOTAL / first),
             "duplicate_rows_per_s": round(TOTAL / again),
         }
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def main() -> None:
-    url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
-    if url:
-        result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url)}
-    else:
-        from coldtrail.localservices.postgres import EmbeddedPostgres
-
-        with EmbeddedPostgres(durable=True) as server:
-            result = {"database": "embedded PostgreSQL (fsync on)", **run(server.url)}
-    print(json.dumps(result))
+    print_run(run, durable=True)
 
 
 if __name__ == "__main__":

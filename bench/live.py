@@ -18,13 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import statistics
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,8 +31,8 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from bench import ingest_write
+from bench._db import fresh_database, print_run
 from coldtrail.settings import ApiSettings, DatabaseSettings
-from ingest import migrate
 from ingest.store import NewRows, PsycopgTelemetryStore, WriteBatch
 
 STREAMS = 50
@@ -67,20 +63,6 @@ class _NoChangeLogStore(PsycopgTelemetryStore):
         return None
 
 
-@contextmanager
-def database(server_url: str) -> Iterator[str]:
-    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-        migrate.migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
 async def _write_all(url: str, work: list[WriteBatch], variant: str) -> tuple[float, int]:
     cls = PsycopgTelemetryStore if variant == "change_log" else _NoChangeLogStore
     conn = await psycopg.AsyncConnection.connect(url, autocommit=False)
@@ -96,7 +78,7 @@ async def _write_all(url: str, work: list[WriteBatch], variant: str) -> tuple[fl
 
 
 def write_rate(server_url: str, variant: str) -> int:
-    with database(server_url) as url:
+    with fresh_database(server_url) as url:
         if _SCHEMA[variant]:
             with psycopg.connect(url) as conn:
                 conn.execute(_SCHEMA[variant])
@@ -215,7 +197,7 @@ def run(server_url: str) -> dict[str, Any]:
     for _ in range(ROUNDS):  # alternated, so that a busy moment does not favour one side
         for variant in VARIANTS:
             rates[variant].append(write_rate(server_url, variant))
-    with database(server_url) as url:
+    with fresh_database(server_url) as url:
         live = asyncio.run(delivery(url))
     return {
         "ingest_rows": ingest_write.TOTAL,
@@ -229,15 +211,7 @@ def run(server_url: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
-    if url:
-        result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url)}
-    else:
-        from coldtrail.localservices.postgres import EmbeddedPostgres
-
-        with EmbeddedPostgres(durable=True) as server:
-            result = {"database": "embedded PostgreSQL (fsync on)", **run(server.url)}
-    print(json.dumps(result))
+    print_run(run, durable=True)
 
 
 if __name__ == "__main__":
