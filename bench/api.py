@@ -24,7 +24,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ import httpx
 import psycopg
 
 from bench._db import fresh_database, print_run
-from coldtrail.localservices import end_process, free_tcp_port, port_accepts, tail_file, wait_until
+from coldtrail.localservices import end_process, start_api_process
 
 CLIENTS = 50
 REQUESTS_UNDER_LOAD = 1_000
@@ -52,7 +51,6 @@ T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=READ
 
 
 def start_api(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_tcp_port()
     env = {
         **os.environ,
         "COLDTRAIL_API_OPS_TOKENS": json.dumps([f"bench:admin:{TOKEN}"]),
@@ -62,27 +60,7 @@ def start_api(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         "COLDTRAIL_API_PUBLIC_RATE_PER_MIN": str(PUBLIC_RATE_PER_MIN),
         "COLDTRAIL_API_PUBLIC_BURST": str(PUBLIC_RATE_PER_MIN),
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "coldtrail.cli",
-                "--log-level",
-                "WARNING",
-                "api",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    if not wait_until(lambda: proc.poll() is not None or port_accepts(port), 30) or proc.poll():
-        end_process(proc, "coldtrail api")
-        raise RuntimeError(f"the API did not start:\n{tail_file(log)}")
-    return proc, f"http://127.0.0.1:{port}"
+    return start_api_process(env, log)
 
 
 def seed(url: str, base: str) -> str:

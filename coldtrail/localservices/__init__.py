@@ -23,9 +23,10 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +133,31 @@ def end_process(proc: subprocess.Popen[str] | subprocess.Popen[bytes], what: str
             log.warning("%s (pid %d) ignored SIGTERM for 10 s: killing it", what, proc.pid)
             proc.kill()
             proc.wait()
+
+
+def start_api_process(
+    env: Mapping[str, str], log: Path, timeout: float = 30.0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``coldtrail api`` as a child process on a free loopback port, its output in ``log``;
+    (the process, its base URL) once it accepts connections. Raises ServiceUnavailable (with
+    the log's tail) if it exits or does not listen within ``timeout``. End it with
+    :func:`end_process`."""
+    port = free_tcp_port()
+    argv = [sys.executable, "-m", "coldtrail.cli", "--log-level", "WARNING", "api"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*argv, "--port", str(port)],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    if not wait_until(lambda: proc.poll() is not None or port_accepts(port), timeout) or (
+        proc.poll() is not None
+    ):
+        end_process(proc, "coldtrail api")
+        raise ServiceUnavailable(f"coldtrail api did not start:\n{tail_file(log)}")
+    return proc, f"http://{LOOPBACK}:{port}"
 
 
 def read_line(stream: IO[str], timeout: float) -> str:

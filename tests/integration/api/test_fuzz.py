@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from psycopg import sql
 
-from coldtrail.localservices import end_process, free_tcp_port, port_accepts, tail_file, wait_until
+from coldtrail.localservices import end_process, start_api_process, tail_file
 from ingest import migrate
 from tests.conftest import _with_dbname
 
@@ -69,7 +67,6 @@ def fuzz_database(pg_server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(fuzz_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``coldtrail api`` in a child process on a free port."""
-    port = free_tcp_port()
     log = tmp_path_factory.mktemp("fuzz") / "api.log"
     env = {
         **os.environ,
@@ -77,27 +74,9 @@ def server(fuzz_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "COLDTRAIL_API_JWT_SECRET": JWT_SECRET,
         "COLDTRAIL_API_DATABASE__URL": fuzz_database,
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "coldtrail.cli",
-                "--log-level",
-                "WARNING",
-                "api",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, base = start_api_process(env, log)
     try:
-        started = wait_until(lambda: proc.poll() is not None or port_accepts(port), 30)
-        assert started and proc.poll() is None, tail_file(log)
-        yield Server(f"http://127.0.0.1:{port}", log)
+        yield Server(base, log)
     finally:
         end_process(proc, "coldtrail api")
 
