@@ -28,6 +28,7 @@ AlertKind = Literal[
     "gateway_offline",
     "geofence",
     "late",
+    "button",
 ]
 
 
@@ -53,6 +54,9 @@ class Sample:
     """A door (or lid) contact: True open, False closed."""
     light_lux: float | None = None
     """A light sensor inside the parcel or compartment (lux): light means it is open."""
+    button: str | None = None
+    """A button event: ``press``, ``double_press``, ``long_press``..."""
+    button_number: float | None = None
     lat: float | None = None
     lon: float | None = None
 

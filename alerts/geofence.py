@@ -21,7 +21,8 @@ from typing import Literal, NamedTuple
 from alerts.events import Alert, Sample, check_order
 from alerts.profile_model import Scope, Severity
 
-ZoneKind = Literal["origin", "destination", "depot"]
+ZoneKind = Literal["origin", "destination", "depot", "hub", "customer", "rest_area"]
+"""A shipment's own origin and destination, or a known place's kind (places table)."""
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (IUGG), the usual choice for haversine distances."""
 
@@ -95,6 +96,10 @@ class GeofenceRule:
 
     def _rule(self, zone: Zone) -> str:
         return f"{self.name}/{zone.kind}/{zone.name}"
+
+    def rule_names(self) -> list[str]:
+        """The rule name of each zone's visits (what the stored alerts say)."""
+        return [self._rule(zone) for zone in self.zones]
 
     def _alert(self, zone: Zone, visit: _Visit, end: datetime | None, now: datetime) -> Alert:
         return Alert(

@@ -46,6 +46,9 @@ _OPENED_TEMPLATE = {
     "sensor_silent": "sensor_silent",
 }
 _CLOSED_TEMPLATE = {"excursion": "excursion_ended", "gateway_offline": "gateway_online"}
+# Facts for the timeline, not news for the ops team: a parcel entering or leaving a zone, a
+# button pressed.
+_QUIET_KINDS = frozenset({"geofence", "button"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +167,14 @@ class AlertSink:
                 alert.limit,
                 alert.start.isoformat(),
             )
+            if alert.kind in _QUIET_KINDS:
+                return
             template = _OPENED_TEMPLATE.get(alert.kind, "alert_opened")
             await self._notify(f"alert:{stored.alert_id}:opened", "ops", template, info, context)
             kind = EXCEPTION_KIND.get(alert.kind)
             if kind and info.shipment_id is not None and alert.severity != "info":
                 await self._exception(info, alert, stored.alert_id, kind)
-        if stored.closed:
+        if stored.closed and alert.kind not in _QUIET_KINDS:
             self.stats.closed += 1
             template = _CLOSED_TEMPLATE.get(alert.kind, "alert_closed")
             await self._notify(f"alert:{stored.alert_id}:closed", "ops", template, info, context)

@@ -29,12 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
-from alerts.builtin_profiles import builtin_profile
+from alerts import profile_store
+from alerts.button import ButtonRule
+from alerts.condition import BoundaryUse, ParcelRules, Verdict
 from alerts.events import Rule, RuleSet, Sample
+from alerts.geofence import Zone
 from alerts.presence import GatewayOffline, SensorSilent
 from alerts.profile_model import Profile, ProfileError, load_profile
-from alerts.rules import battery_low, door_rules, parcel_rules, shock_above
+from alerts.rules import battery_low, door_rules, profile_rules, shock_above
 from coldtrail.settings import IngestSettings
 from ingest import derive_queries as q
 from ingest.alert_sink import AlertSink
@@ -46,6 +50,7 @@ from ingest.subjects import (
     RowKey,
     Subject,
     SubjectInfo,
+    fix_key,
     replay,
     split_by_arrival,
 )
@@ -66,7 +71,10 @@ class RunnerConfig:
     offline_grace: timedelta = timedelta(minutes=5)
     """A gateway offline for longer than this raises one alert for the outage."""
     profiles: Mapping[str, Profile] = field(default_factory=dict)
-    """User-defined profiles by name, beside (or replacing) the built-ins."""
+    """User-defined profiles (``profiles_dir``), stored as new revisions when the runner starts
+    (:func:`alerts.profile_store.save`): the rules read every profile from the store."""
+    zone_radius_m: float = 500.0
+    """The radius of a shipment's origin and destination zones (known places have their own)."""
     wait_s: float = 1.0
     """The longest the runner sleeps without a notification (also how fast it stops)."""
     standby_retry_s: float = 5.0
@@ -85,15 +93,25 @@ Row = tuple[RowKey, Sample]
 
 
 def _event_sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
-    """A door or light event as a sample: ``door_open`` from a door's state (``open`` /
-    ``closed``), ``light_lux`` from a light event's value (lux); anything else says nothing."""
+    """A sensor event as a sample: ``door_open`` from a door's state (``open`` / ``closed``),
+    ``light_lux`` from a light event's value (lux), ``shock_g`` from a shock's peak (g),
+    ``button`` from a button's state (its number as value)."""
     at, device_id, seq, kind, state, value = row
     if kind == "door":
-        door_open = {"open": True, "closed": False}.get(state)
-        sample = Sample(at=at, door_open=door_open)
-    else:
+        sample = Sample(at=at, door_open={"open": True, "closed": False}.get(state))
+    elif kind == "light":
         sample = Sample(at=at, light_lux=value)
+    elif kind == "shock":
+        sample = Sample(at=at, shock_g=value)
+    else:  # button
+        sample = Sample(at=at, button=state or "press", button_number=value)
     return (at, device_id, seq), sample
+
+
+def _fix_sample(row: Sequence[Any]) -> tuple[RowKey, str, Sample]:
+    """An accepted fix as a sample for the geofences: (key, gateway, sample)."""
+    at, device_id, seq, gateway_id, lat, lon = row
+    return fix_key(at, device_id, seq), gateway_id, Sample(at=at, lat=lat, lon=lon)
 
 
 def _sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
@@ -115,7 +133,11 @@ class RuleRunner:
         self._subjects: dict[tuple[str, str], Subject] = {}
         self._touched: dict[tuple[str, str], float] = {}
         self._tracking = Tracking()
-        self._rulesets: dict[str | None, RuleSet] = {}
+        self._profiles: dict[tuple[str, int], Profile | None] = {}
+        self._extra: tuple[Rule[Any], ...] = (shock_above(self.config.shock_g), ButtonRule())
+        self._rulesets: dict[tuple[str | None, int | None, tuple[Zone, ...]], ParcelRules] = {}
+        self._places: tuple[Zone, ...] = ()
+        self._profiles_saved = False
         self._device_rules = RuleSet((battery_low(),))
         self.presence = PresenceWatch(
             SensorSilent(after=self.config.silent_after),
@@ -160,6 +182,7 @@ class RuleRunner:
                 return
             self.stats.leading = True
             self._forget()  # another runner may have worked meanwhile
+            await self.save_profiles(conn)
             log.info("rule runner: leading (alerts and position tracking run in this worker)")
             await listener.execute(f"LISTEN {PENDING_CHANNEL}")
             while not stop.is_set():
@@ -192,8 +215,9 @@ class RuleRunner:
                 if not pending:
                     return 0
                 sink = AlertSink(conn)
-                await self._run_rules(conn, sink, pending)
+                # Fixes first: the geofences take the fixes the tracker accepts in this pass.
                 await self._tracking.advance(conn, pending)
+                await self._run_rules(conn, sink, pending)
         except BaseException:
             # The transaction rolled back: what the rules saw in memory was not stored.
             self.stats.failures += 1
@@ -214,40 +238,68 @@ class RuleRunner:
             key, sample = _sample(row)
             by_device.setdefault(key[1], []).append((key, sample))
         self.stats.readings += sum(len(rows) for rows in by_device.values())
-        # Door and light events reach the parcels (by custody), not the devices' own rules.
+        # Sensor events reach the parcels (by custody), not the devices' own rules.
         cur = await conn.execute(q.EVENTS_SINCE, (devices, since))
         events: dict[str, list[Row]] = {}
         for row in await cur.fetchall():
             key, sample = _event_sample(row)
             events.setdefault(key[1], []).append((key, sample))
-        if not by_device and not events:
+        # Accepted fixes reach the parcels their vehicle's gateway carries (geofences).
+        cur = await conn.execute(q.FIXES_SINCE, (devices, since))
+        fixes: dict[str, list[tuple[RowKey, Sample]]] = {}
+        for row in await cur.fetchall():
+            key, gateway_id, sample = _fix_sample(row)
+            fixes.setdefault(gateway_id, []).append((key, sample))
+        if not by_device and not events and not fixes:
             return
-        subjects = [
-            *await self._parcel_subjects(conn, pending),
+        gateways = sorted(fixes)
+        gateway_since = [min(k[0] for k, _ in fixes[g]) for g in gateways]
+        cur = await conn.execute(q.PARCELS_OF_DEVICES, (devices, since, gateways, gateway_since))
+        parcel_rows = await cur.fetchall()
+        if parcel_rows:
+            await self.refresh_places(conn)
+        subjects: list[tuple[SubjectInfo, Rule[Any]]] = [
+            *[await self.parcel_subject(conn, row) for row in parcel_rows],
             *(self._device_subject(d) for d in sorted(by_device)),
         ]
+        verdicts: list[tuple[SubjectInfo, ParcelRules, Verdict]] = []
         for info, rules in subjects:
-            sources = (by_device, events) if info.kind == "parcel" else (by_device,)
-            mine = [
-                row
-                for device in dict.fromkeys(c.device_id for c in info.coverage)
-                for rows_of in sources
-                for row in rows_of.get(device, ())
-                if info.covers(device, row[0][0])
-            ]
-            if len(info.coverage) > 1 or len(sources) > 1:
+            if info.kind == "parcel":
+                mine = [
+                    row
+                    for device in dict.fromkeys(c.device_id for c in info.coverage)
+                    for rows_of in (by_device, events)
+                    for row in rows_of.get(device, ())
+                    if info.covers(device, row[0][0])
+                ]
+                mine.extend(
+                    row
+                    for gateway in dict.fromkeys(c.device_id for c in info.fixes)
+                    for row in fixes.get(gateway, ())
+                    if info.covers_fix(gateway, row[0][0])
+                )
                 mine.sort(key=lambda row: row[0])
-            if mine:
-                await self._advance(conn, sink, info, rules, mine)
+            else:
+                mine = [
+                    row
+                    for row in by_device.get(info.subject_id, ())
+                    if info.covers(info.subject_id, row[0][0])
+                ]
+            if not mine:
+                continue
+            subject = await self._advance(conn, sink, info, rules, mine)
+            if isinstance(rules, ParcelRules):
+                verdicts.append((info, rules, rules.verdict(subject.state)))
+        await store_verdicts(conn, verdicts)
 
     async def _advance(
         self,
         conn: psycopg.AsyncConnection[Any],
         sink: AlertSink,
         info: SubjectInfo,
-        rules: RuleSet,
+        rules: Rule[Any],
         rows: list[Row],
-    ) -> None:
+    ) -> Subject:
         key = (info.kind, info.subject_id)
         self._touched[key] = time.monotonic()
         subject = self._subjects.get(key)
@@ -258,69 +310,115 @@ class RuleRunner:
                     alerts = subject.feed(row_key, sample)
                     if alerts:
                         await sink.record(info, alerts)
-                return
+                return subject
             log.info("%s %s: a late reading; rebuilding its rules from history", *key)
-        await self._rebuild(conn, sink, info, rules)
+        return await self._rebuild(conn, sink, info, rules)
 
     async def _rebuild(
         self,
         conn: psycopg.AsyncConnection[Any],
         sink: AlertSink,
         info: SubjectInfo,
-        rules: RuleSet,
-    ) -> None:
+        rules: Rule[Any],
+    ) -> Subject:
         self.stats.rebuilds += 1
         subject, alerts = replay(info, rules, await self.history(conn, info))
         ids = await sink.record(info, alerts)
-        await sink.supersede(info, [rule.name for rule in rules.rules], ids)
+        await sink.supersede(info, rule_names(rules), ids)
         self._subjects[(info.kind, info.subject_id)] = subject
+        return subject
 
     # --- subjects ------------------------------------------------------------------------------
 
-    async def _parcel_subjects(
-        self, conn: psycopg.AsyncConnection[Any], pending: dict[str, datetime]
-    ) -> list[tuple[SubjectInfo, RuleSet]]:
-        devices = list(pending)
-        cur = await conn.execute(q.PARCELS_OF_DEVICES, (devices, [pending[d] for d in devices]))
-        return [self.parcel_subject(row) for row in await cur.fetchall()]
-
-    def parcel_subject(self, row: Sequence[Any]) -> tuple[SubjectInfo, RuleSet]:
+    async def parcel_subject(
+        self, conn: psycopg.AsyncConnection[Any], row: Sequence[Any]
+    ) -> tuple[SubjectInfo, ParcelRules]:
         """A parcel's identity and rules, from a row of PARCELS_OF_DEVICES/OF_SHIPMENT."""
-        parcel_id, shipment_id, tracking, profile_name, devs, starts, ends = row
-        rules = self._parcel_rules(profile_name)
+        (parcel_id, shipment_id, tracking, profile_name, revision, origin, origin_lat,
+         origin_lon, destination, destination_lat, destination_lon, devs, gws, starts,
+         ends) = row  # fmt: skip
+        zones: list[Zone] = []
+        radius = self.config.zone_radius_m
+        if origin_lat is not None:
+            zones.append(Zone(origin or "origin", "origin", origin_lat, origin_lon, radius))
+        if destination_lat is not None:
+            name = destination or "destination"
+            if zones and zones[0].name == name:
+                name = f"{name} (destination)"
+            zones.append(Zone(name, "destination", destination_lat, destination_lon, radius))
+        taken = {z.name for z in zones}
+        zones.extend(z for z in self._places if z.name not in taken)
+        rules = await self._parcel_rules(conn, profile_name, revision, tuple(zones))
+        custody = list(zip(devs, gws, starts, ends, strict=True))
         info = SubjectInfo(
             kind="parcel",
             subject_id=parcel_id,
-            coverage=tuple(Coverage(*c) for c in zip(devs, starts, ends, strict=True)),
+            coverage=tuple(Coverage(d, a, b) for d, _, a, b in custody if d is not None),
             ruleset_name=rules.name,
             shipment_id=shipment_id,
             tracking_number=tracking,
+            fixes=tuple(Coverage(g, a, b) for _, g, a, b in custody if g is not None),
         )
         return info, rules
 
-    def _parcel_rules(self, profile_name: str | None) -> RuleSet:
-        """The rules of a profile (built once per profile: a RuleSet is immutable)."""
-        rules = self._rulesets.get(profile_name)
+    async def _parcel_rules(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        name: str | None,
+        revision: int | None,
+        zones: tuple[Zone, ...],
+    ) -> ParcelRules:
+        """The rules of a profile revision with a parcel's zones (built once: immutable)."""
+        key = (name, revision, zones)
+        rules = self._rulesets.get(key)
         if rules is not None:
             return rules
-        extra: list[Rule[Any]] = [shock_above(self.config.shock_g)]
-        profile = self.config.profiles.get(profile_name or "") or builtin_profile(profile_name)
-        extra.extend(door_rules(profile))
-        if profile is None:
-            if profile_name:
-                log.warning(
-                    "unknown profile %r: only the shock and door rules run for it", profile_name
-                )
-            rules = RuleSet(tuple(extra))
-        else:
-            rules = parcel_rules(profile, *extra)
-        self._rulesets[profile_name] = rules
+        profile = await self._profile(conn, name, revision)
+        extra = (*self._extra, *door_rules(profile))
+        own = profile_rules(profile) if profile is not None else []
+        rules = ParcelRules.build(profile, (*own, *extra), zones)
+        if len(self._rulesets) > 10_000:
+            self._rulesets.clear()
+        self._rulesets[key] = rules
         return rules
+
+    async def _profile(
+        self, conn: psycopg.AsyncConnection[Any], name: str | None, revision: int | None
+    ) -> Profile | None:
+        if not name:
+            return None
+        if revision is None:
+            log.warning("unknown profile %r: only the shock, door and button rules run", name)
+            return None
+        key = (name, revision)
+        if key not in self._profiles:
+            stored = await profile_store.revision(conn, name, revision)
+            if stored is None:
+                log.warning("profile %s@%d is not stored: only the shock, door and button"
+                            " rules run", name, revision)  # fmt: skip
+            self._profiles[key] = None if stored is None else stored.profile
+        return self._profiles[key]
+
+    async def refresh_places(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        cur = await conn.execute(q.PLACES)
+        self._places = tuple(
+            Zone(name, kind, lat, lon, radius)
+            for name, kind, lat, lon, radius in await cur.fetchall()
+        )
+
+    async def save_profiles(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Store the configured user profiles (``profiles_dir``) as revisions, once."""
+        if self._profiles_saved:
+            return
+        for profile in self.config.profiles.values():
+            await profile_store.save(conn, profile, actor="profiles_dir")
+        self._profiles_saved = True
 
     async def history(
         self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo
     ) -> list[tuple[RowKey, Sample]]:
-        """A subject's stored readings (and, for a parcel, door and light events), in order."""
+        """A subject's stored readings (and, for a parcel, its sensor events and its vehicles'
+        accepted fixes), in order."""
         if info.kind != "parcel":
             cur = await conn.execute(
                 q.READINGS_OF_DEVICE, (info.subject_id, info.coverage[0].start)
@@ -330,6 +428,11 @@ class RuleRunner:
         rows = [_sample(row) for row in await cur.fetchall()]
         cur = await conn.execute(q.EVENTS_OF_PARCEL, (info.subject_id,))
         rows.extend(_event_sample(row) for row in await cur.fetchall())
+        if info.fixes:
+            cur = await conn.execute(q.FIXES_OF_PARCEL, (info.subject_id,))
+            for row in await cur.fetchall():
+                key, _, sample = _fix_sample(row)
+                rows.append((key, sample))
         rows.sort(key=lambda row: row[0])
         return rows
 
@@ -358,6 +461,61 @@ class RuleRunner:
         for key in [k for k, t in self._touched.items() if t < horizon]:
             self._subjects.pop(key, None)
             self._touched.pop(key, None)
+
+
+def rule_names(rules: Rule[Any]) -> list[str]:
+    """The names of the rules whose stored alerts a rebuild with ``rules`` supersedes."""
+    if isinstance(rules, ParcelRules):
+        return rules.rule_names
+    if isinstance(rules, RuleSet):
+        return [rule.name for rule in rules.rules]
+    return [rules.name]
+
+
+async def store_verdicts(
+    conn: psycopg.AsyncConnection[Any], verdicts: list[tuple[SubjectInfo, ParcelRules, Verdict]]
+) -> None:
+    """Each parcel's condition, in the pass's transaction (one statement for all)."""
+    if not verdicts:
+        return
+    columns: list[list[Any]] = [[] for _ in range(14)]
+    for info, rules, v in verdicts:
+        profile = rules.profile
+        values = (
+            info.subject_id,
+            info.shipment_id,
+            v.state,
+            None if profile is None else profile.name,
+            None if profile is None else profile.revision,
+            v.scope,
+            v.judged_through,
+            v.readings,
+            v.min_c,
+            v.max_c,
+            v.last_c,
+            v.last_at,
+            Jsonb([allowance_json(use) for use in v.allowance]),
+            v.alerts,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    await conn.execute(q.UPSERT_CONDITIONS, columns)
+
+
+def allowance_json(use: BoundaryUse) -> dict[str, Any]:
+    return {
+        "boundary": use.boundary,
+        "kind": use.kind,
+        "limit_c": use.limit_c,
+        "severity": use.severity,
+        "beyond": use.beyond,
+        "since": None if use.since is None else use.since.isoformat(),
+        "delay_min": use.delay_min,
+        "delay_used_min": use.delay_used_min,
+        "budget_min": use.budget_min,
+        "budget_used_min": round(use.budget_used_min, 1),
+        "alerted": use.alerted,
+    }
 
 
 def runner_config(settings: IngestSettings) -> RunnerConfig:

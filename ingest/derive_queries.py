@@ -40,10 +40,11 @@ SELECT {_READING_FIELDS}
  ORDER BY r.time, r.device_id, r.seq
 """
 
-# Door and light events: fed to the parcels whose custody names their device (the compartment's
-# sensor board sends readings and door/light events alike).
+# Sensor events: fed to the parcels whose custody names their device (the compartment's sensor
+# board or the parcel's own tag sends readings and events alike): door contacts, light, shocks
+# (the board's peak acceleration) and buttons. Scans set custody (ingest/scans.py) instead.
 _EVENT_FIELDS = "e.time, e.device_id, e.seq, e.kind, e.state, e.value"
-RULE_EVENT_KINDS = "('door', 'light')"
+RULE_EVENT_KINDS = "('door', 'light', 'shock', 'button')"
 
 EVENTS_SINCE = f"""
 SELECT {_EVENT_FIELDS}
@@ -62,35 +63,92 @@ SELECT {_EVENT_FIELDS}
  ORDER BY e.time, e.device_id, e.seq
 """
 
-# The parcels the pending devices watch (custody not ended before the pending rows), each with
-# all its custodies (its whole trip: a cumulative budget spans vehicles).
-PARCELS_OF_DEVICES = """
+# Accepted fixes (judged by ingest/tracking.py in the same pass, before the rules run) feed the
+# parcels' geofences: those of the gateway of each custody, within the custody's time range.
+ACCEPTED_OUTCOMES = "('moving', 'parked', 'reanchored')"
+_FIX_FIELDS = "f.time, f.device_id, f.seq, f.gateway_id, f.lat, f.lon"
+
+FIXES_SINCE = f"""
+SELECT {_FIX_FIELDS}
+  FROM unnest(%s::text[], %s::timestamptz[]) AS p(device_id, since)
+  JOIN positions f ON f.device_id = p.device_id AND f.time >= p.since
+ WHERE f.outcome IN {ACCEPTED_OUTCOMES}
+ ORDER BY f.time, f.device_id, f.seq
+"""
+
+FIXES_OF_PARCEL = f"""
+SELECT DISTINCT {_FIX_FIELDS}
+  FROM custody c
+  JOIN positions f ON f.gateway_id = c.gateway_id AND f.time >= c.from_time
+                  AND (c.to_time IS NULL OR f.time < c.to_time)
+ WHERE c.parcel_id = %s AND c.gateway_id IS NOT NULL AND f.outcome IN {ACCEPTED_OUTCOMES}
+ ORDER BY f.time, f.device_id, f.seq
+"""
+
+# A parcel: its shipment, the profile revision it is judged by (the one recorded at creation;
+# the latest for shipments created before profiles were stored), its origin and destination
+# (its zones) and all its custodies (its whole trip: a cumulative budget spans vehicles).
+_PARCEL = """
 SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.profile,
-       array_agg(c.device_id ORDER BY c.from_time),
-       array_agg(c.from_time ORDER BY c.from_time),
-       array_agg(c.to_time ORDER BY c.from_time)
+       coalesce(s.profile_revision,
+                (SELECT max(revision) FROM profiles pr WHERE pr.name = s.profile)),
+       s.origin, s.origin_lat, s.origin_lon, s.destination, s.destination_lat, s.destination_lon,
+       array_agg(c.device_id ORDER BY c.from_time, c.custody_id),
+       array_agg(c.gateway_id ORDER BY c.from_time, c.custody_id),
+       array_agg(c.from_time ORDER BY c.from_time, c.custody_id),
+       array_agg(c.to_time ORDER BY c.from_time, c.custody_id)
   FROM parcels p
   JOIN shipments s USING (shipment_id)
-  JOIN custody c ON c.parcel_id = p.parcel_id AND c.device_id IS NOT NULL
+  JOIN custody c ON c.parcel_id = p.parcel_id
+                AND (c.device_id IS NOT NULL OR c.gateway_id IS NOT NULL)
+"""
+
+# The parcels the pending devices watch (custody not ended before the pending rows): by their
+# logger, or by their vehicle's gateway for fixes.
+PARCELS_OF_DEVICES = f"""{_PARCEL}
  WHERE p.parcel_id IN (
         SELECT w.parcel_id
           FROM custody w
           JOIN unnest(%s::text[], %s::timestamptz[]) AS q(device_id, since)
-            ON w.device_id = q.device_id AND (w.to_time IS NULL OR w.to_time > q.since))
+            ON w.device_id = q.device_id AND (w.to_time IS NULL OR w.to_time > q.since)
+        UNION
+        SELECT w.parcel_id
+          FROM custody w
+          JOIN unnest(%s::text[], %s::timestamptz[]) AS g(gateway_id, since)
+            ON w.gateway_id = g.gateway_id AND (w.to_time IS NULL OR w.to_time > g.since))
  GROUP BY p.parcel_id, s.shipment_id
 """
 
-PARCELS_OF_SHIPMENT = """
-SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.profile,
-       array_agg(c.device_id ORDER BY c.from_time),
-       array_agg(c.from_time ORDER BY c.from_time),
-       array_agg(c.to_time ORDER BY c.from_time)
-  FROM shipments s
-  JOIN parcels p USING (shipment_id)
-  JOIN custody c ON c.parcel_id = p.parcel_id AND c.device_id IS NOT NULL
+PARCELS_OF_SHIPMENT = f"""{_PARCEL}
  WHERE s.tracking_number = %s
  GROUP BY p.parcel_id, s.shipment_id
  ORDER BY p.parcel_id
+"""
+
+# Known places: zones of every parcel's geofence (a stop's place, a depot left, a hub reached).
+PLACES = "SELECT name, kind, lat, lon, radius_m FROM places ORDER BY name"
+
+# Each parcel's condition (alerts/condition.py), written in the pass's transaction; a row is
+# stamped for the live streams only when something in it changed.
+UPSERT_CONDITIONS = """
+INSERT INTO parcel_conditions AS pc (parcel_id, shipment_id, state, profile, profile_revision,
+                                     scope, judged_through, readings, min_c, max_c, last_c,
+                                     last_at, allowance, alerts)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::int[], %s::text[],
+                     %s::timestamptz[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[],
+                     %s::timestamptz[], %s::jsonb[], %s::int[])
+ON CONFLICT (parcel_id) DO UPDATE
+   SET shipment_id = excluded.shipment_id, state = excluded.state, profile = excluded.profile,
+       profile_revision = excluded.profile_revision, scope = excluded.scope,
+       judged_through = excluded.judged_through, readings = excluded.readings,
+       min_c = excluded.min_c, max_c = excluded.max_c, last_c = excluded.last_c,
+       last_at = excluded.last_at, allowance = excluded.allowance, alerts = excluded.alerts,
+       updated_at = clock_timestamp()
+ WHERE (pc.state, pc.scope, pc.judged_through, pc.readings, pc.allowance, pc.alerts,
+        pc.profile_revision)
+       IS DISTINCT FROM
+       (excluded.state, excluded.scope, excluded.judged_through, excluded.readings,
+        excluded.allowance, excluded.alerts, excluded.profile_revision)
 """
 
 STORED_ALERTS_OF_SUBJECT = """

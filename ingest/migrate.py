@@ -15,6 +15,7 @@ from importlib.resources import files
 
 import psycopg
 
+from alerts import profile_store
 from ingest import timescale
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def migrate(url: str) -> list[Migration]:
                 applied.append(migration)
             if not applied:
                 log.info("database schema is up to date (%d migrations, %s)", len(done), backend)
+            profile_store.sync_builtins(conn)
             return applied
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

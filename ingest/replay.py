@@ -18,7 +18,7 @@ import psycopg
 from alerts.events import Alert
 from ingest import derive_queries as q
 from ingest.alert_sink import AlertSink
-from ingest.derive import RuleRunner, RunnerConfig
+from ingest.derive import RuleRunner, RunnerConfig, rule_names, store_verdicts
 from ingest.subjects import replay
 
 AlertKey = tuple[str, str, str, datetime, datetime | None, float]
@@ -77,11 +77,14 @@ async def replay_shipment(
         cur = await conn.execute(q.PARCELS_OF_SHIPMENT, (tracking_number,))
         report = ShipmentReplay(tracking_number, [], applied=apply)
         sink = AlertSink(conn)
-        for row in await cur.fetchall():
-            info, rules = runner.parcel_subject(row)
+        rows = await cur.fetchall()
+        await runner.save_profiles(conn)
+        await runner.refresh_places(conn)
+        for row in rows:
+            info, rules = await runner.parcel_subject(conn, row)
             history = await runner.history(conn, info)
-            _, alerts = replay(info, rules, history)
-            names = [rule.name for rule in rules.rules]
+            subject, alerts = replay(info, rules, history)
+            names = rule_names(rules)
             stored = await conn.execute(
                 q.STORED_ALERTS_OF_SUBJECT, ("parcel", info.subject_id, names)
             )
@@ -99,4 +102,5 @@ async def replay_shipment(
             if apply:
                 ids = await sink.record(info, alerts)
                 await sink.supersede(info, names, ids)
+                await store_verdicts(conn, [(info, rules, rules.verdict(subject.state))])
     return report

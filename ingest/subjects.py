@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from alerts.events import Alert, RuleSet, Sample
+from alerts.events import Alert, Rule, Sample
 
 SubjectKind = Literal["parcel", "device", "gateway"]
 RowKey = tuple[datetime, str, int]
-"""(time, device_id, seq): the order rows reach a subject in, and their identity."""
+"""(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
+device is tagged (:func:`fix_key`): a device may send readings and fixes with the same seq."""
+
+
+def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
+    return (at, f"{device_id}#fix", seq)
+
 
 REMEMBER = timedelta(minutes=15)
 """How far back from its newest row a subject remembers row keys, to tell a row it has already
@@ -62,23 +68,29 @@ class SubjectInfo:
     tracking_number: str | None = None
     gateway_id: str | None = None
     vehicle_id: str | None = None
+    fixes: tuple[Coverage, ...] = ()
+    """The gateways whose accepted fixes reach the subject (a parcel's vehicles), as coverages
+    whose ``device_id`` is the gateway's id."""
 
     def covers(self, device_id: str, at: datetime) -> bool:
         return any(c.covers(device_id, at) for c in self.coverage)
+
+    def covers_fix(self, gateway_id: str, at: datetime) -> bool:
+        return any(c.covers(gateway_id, at) for c in self.fixes)
 
 
 @dataclass(slots=True)
 class Subject:
     info: SubjectInfo
-    rules: RuleSet
-    state: tuple[Any, ...] = ()
+    rules: Rule[Any]
+    state: Any = ()
     through: RowKey | None = None
     recent: set[RowKey] = field(default_factory=set)
     """The keys fed in the last :data:`REMEMBER` before ``through`` (``order`` in feed order)."""
     order: deque[RowKey] = field(default_factory=deque)
 
     @classmethod
-    def fresh(cls, info: SubjectInfo, rules: RuleSet) -> Subject:
+    def fresh(cls, info: SubjectInfo, rules: Rule[Any]) -> Subject:
         return cls(info, rules, rules.initial())
 
     def arrival(self, key: RowKey) -> Arrival:
@@ -115,7 +127,7 @@ def split_by_arrival(
 
 
 def replay(
-    info: SubjectInfo, rules: RuleSet, rows: Sequence[tuple[RowKey, Sample]]
+    info: SubjectInfo, rules: Rule[Any], rows: Sequence[tuple[RowKey, Sample]]
 ) -> tuple[Subject, list[Alert]]:
     """A subject rebuilt from its whole stored history (sorted by key), and every alert it gives."""
     subject = Subject.fresh(info, rules)

@@ -1,0 +1,232 @@
+"""A parcel's condition under its profile: the rule engine's own verdict, read from its state.
+
+:class:`ParcelRules` is what the rule runner steps for every parcel: the geofence of the
+parcel's zones (origin, destination, known places) first, whose state gives each sample its
+scope, then the parcel's rule set (the profile's boundaries and MKT, shock, door, button). It is
+a rule like the others (``initial`` / pure ``step``), so live and replay give the same states and
+alerts, and :meth:`ParcelRules.verdict` reads the condition off the state:
+
+- ``no_data``: no temperature reading judged yet (or no profile to judge it by);
+- ``in_spec``: every reading inside every boundary;
+- ``excursion_within_allowance``: a reading was beyond a boundary, but no alert of the profile
+  with severity warning or critical fired: the delay or the budget is not used up (the
+  allowance says how much is used), or the boundary only informs (``crt-15-25``'s 25 °C);
+- ``out_of_spec``: an alert of the profile (excursion, budget, MKT) with severity warning or
+  critical fired. The stored alerts are the same alerts, so the verdict and the alerts agree.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
+
+from alerts.events import Alert, Rule, RuleSet, Sample
+from alerts.geofence import GeofenceRule, GeofenceState, Zone
+from alerts.profile_model import Profile, Scope, Severity
+from alerts.threshold import Threshold, ThresholdState
+
+ConditionState = Literal["in_spec", "excursion_within_allowance", "out_of_spec", "no_data"]
+CONDITION_STATES: tuple[ConditionState, ...] = (
+    "in_spec",
+    "excursion_within_allowance",
+    "out_of_spec",
+    "no_data",
+)
+_MINUTE = timedelta(minutes=1)
+
+
+class BoundaryUse(NamedTuple):
+    """How much of one boundary's allowance is used, as of the last sample."""
+
+    boundary: str
+    kind: Literal["upper", "lower"]
+    limit_c: float
+    severity: Severity
+    beyond: bool
+    """An excursion beyond this boundary is going on."""
+    since: datetime | None
+    """When the excursion going on started."""
+    delay_min: float | None
+    delay_used_min: float | None
+    """How long the excursion going on has lasted (None: none going on)."""
+    budget_min: float | None
+    budget_used_min: float
+    """Time beyond the limit over the whole trip."""
+    alerted: bool
+    """This boundary's excursion going on has raised its alert, or its budget is spent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    state: ConditionState
+    scope: Scope
+    judged_through: datetime | None
+    readings: int
+    min_c: float | None
+    max_c: float | None
+    last_c: float | None
+    last_at: datetime | None
+    allowance: tuple[BoundaryUse, ...]
+    alerts: int
+    """Profile alerts (warning or critical) that fired over the trip."""
+
+
+class _Tally(NamedTuple):
+    readings: int = 0
+    min_c: float | None = None
+    max_c: float | None = None
+    last_c: float | None = None
+    last_at: datetime | None = None
+    fired: frozenset[tuple[str, datetime]] = frozenset()
+    """(rule, start) of the profile's warning and critical alerts."""
+
+
+_NO_TALLY = _Tally()
+
+
+class ParcelState(NamedTuple):
+    geofence: GeofenceState
+    rules: tuple[Any, ...]
+    tally: _Tally
+    through: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelRules:
+    """A parcel's whole rule set: its zones, its profile's rules and the others."""
+
+    profile: Profile | None
+    rules: RuleSet
+    zones: tuple[Zone, ...] = ()
+    _geofence: GeofenceRule | None = None
+    _thresholds: tuple[tuple[Threshold, str, int], ...] = ()
+    """The profile's boundaries: (rule, boundary name, index in ``rules``)."""
+    _profile_rules: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(
+        cls, profile: Profile | None, rules: Sequence[Rule[Any]], zones: Sequence[Zone] = ()
+    ) -> ParcelRules:
+        """``rules``: the profile's (alerts.rules.profile_rules) and any others."""
+        prefix = "" if profile is None else f"{profile.name}@{profile.revision}/"
+        own = frozenset(r.name for r in rules if prefix and r.name.startswith(prefix))
+        thresholds = tuple(
+            (rule, rule.name[len(prefix) :], i)
+            for i, rule in enumerate(rules)
+            if isinstance(rule, Threshold) and rule.name in own
+        )
+        return cls(
+            profile=profile,
+            rules=RuleSet(tuple(rules)),
+            zones=tuple(zones),
+            _geofence=GeofenceRule(zones) if zones else None,
+            _thresholds=thresholds,
+            _profile_rules=own,
+        )
+
+    @property
+    def name(self) -> str:
+        """Changes whenever the rules or the zones do (the runner then rebuilds the parcel)."""
+        zones = ";".join(
+            f"{z.kind}:{z.name}@{z.lat:.6f},{z.lon:.6f}/{z.radius_m:g}" for z in self.zones
+        )
+        return f"{self.rules.name}|zones={zones}"
+
+    @property
+    def rule_names(self) -> list[str]:
+        """Every rule whose alerts this rule set stores (a rebuild supersedes the others')."""
+        names = [rule.name for rule in self.rules.rules]
+        if self._geofence is not None:
+            names.extend(self._geofence.rule_names())
+        return names
+
+    def initial(self) -> ParcelState:
+        geo = self._geofence.initial() if self._geofence else GeofenceState()
+        return ParcelState(geo, self.rules.initial(), _NO_TALLY, None)
+
+    def step(self, state: ParcelState, sample: Sample) -> tuple[ParcelState, list[Alert]]:
+        geo_state, rule_state, tally, _ = state
+        geo_alerts: list[Alert] = []
+        if sample.lat is not None and self._geofence is not None:
+            geo_state, geo_alerts = self._geofence.step(geo_state, sample)
+        scope = geo_state.scope()
+        if scope != sample.scope:
+            sample = replace(sample, scope=scope)
+        rule_state, alerts = self.rules.step(rule_state, sample)
+        t = sample.temperature_c
+        if t is not None:
+            low, high = tally.min_c, tally.max_c
+            tally = _Tally(
+                tally.readings + 1,
+                t if low is None or t < low else low,
+                t if high is None or t > high else high,
+                t,
+                sample.at,
+                tally.fired,
+            )
+        if alerts:
+            fired = {
+                (a.rule, a.start)
+                for a in alerts
+                if a.severity != "info" and a.rule in self._profile_rules
+            }
+            if not fired <= tally.fired:
+                tally = tally._replace(fired=tally.fired | fired)
+        if geo_alerts:
+            alerts = geo_alerts + alerts
+        return ParcelState(geo_state, rule_state, tally, sample.at), alerts
+
+    def verdict(self, state: ParcelState) -> Verdict:
+        """The parcel's condition as of the last sample the rules saw."""
+        geo_state, rule_state, tally, through = state
+        allowance = tuple(self._uses(rule_state))
+        state_: ConditionState
+        if self.profile is None or tally.readings == 0:
+            state_ = "no_data"
+        elif tally.fired:
+            state_ = "out_of_spec"
+        elif any(use.beyond or use.budget_used_min > 0 for use in allowance):
+            state_ = "excursion_within_allowance"
+        else:
+            state_ = "in_spec"
+        return Verdict(
+            state=state_,
+            scope=geo_state.scope(),
+            judged_through=through,
+            readings=tally.readings,
+            min_c=tally.min_c,
+            max_c=tally.max_c,
+            last_c=tally.last_c,
+            last_at=tally.last_at,
+            allowance=allowance,
+            alerts=len(tally.fired),
+        )
+
+    def _uses(self, rule_state: tuple[Any, ...]) -> list[BoundaryUse]:
+        out = []
+        for rule, boundary, i in self._thresholds:
+            s: ThresholdState = rule_state[i]
+            exc = s.excursion
+            used_delay = None
+            if exc is not None and s.last_at is not None:
+                used_delay = round((s.last_at - exc.start) / _MINUTE, 1)
+            out.append(
+                BoundaryUse(
+                    boundary=boundary,
+                    kind=rule.direction,
+                    limit_c=rule.limit,
+                    severity=rule.severity,
+                    beyond=exc is not None,
+                    since=None if exc is None else exc.start,
+                    delay_min=None if rule.delay is None else rule.delay / _MINUTE,
+                    delay_used_min=used_delay,
+                    budget_min=None if rule.budget is None else rule.budget / _MINUTE,
+                    budget_used_min=s.used / _MINUTE,
+                    alerted=(exc is not None and exc.alerted) or s.budget_spent,
+                )
+            )
+        return out
