@@ -34,6 +34,7 @@ from api.routes import (
 )
 from api.routes import live as live_routes
 from api.routes import places as places_routes
+from api.routes import profiles as profiles_routes
 from api.security import JwtCodec, LoginThrottle
 from coldtrail import __version__
 from coldtrail.settings import ApiSettings
@@ -111,6 +112,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv
     app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
     app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways
+    app.include_router(profiles_routes.router)  # /v1/profiles: every revision kept
     web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
     app.add_middleware(
         ratelimit.PublicRateLimit,

@@ -242,16 +242,21 @@ class TimelineItem(BaseModel):
 
 
 class Alert(BaseModel):
-    """A temperature excursion of one parcel against its shipment's profile."""
+    """A stored temperature alert of one parcel: its profile's rule fired (ingest's rule runner
+    raised it; the same alert is in /v1/alerts)."""
 
     parcel_id: str
-    kind: Literal["temperature_excursion"] = "temperature_excursion"
-    boundary: Literal["high", "low"]
-    limit_c: float
-    start: datetime = Field(description="The first reading outside the band.")
-    end: datetime | None = Field(description="The first reading back in the band; null: ongoing.")
-    peak_c: float
-    readings: int = Field(description="How many readings were outside the band.")
+    kind: Literal["excursion", "budget", "mkt"] = Field(
+        description="excursion: beyond a boundary for longer than its delay; budget: the"
+        " cumulative time beyond it used up; mkt: the mean kinetic temperature too high."
+    )
+    severity: Literal["info", "warning", "critical"]
+    boundary: str = Field(description="The profile's boundary (or mkt), e.g. above-8.")
+    limit_c: float | None
+    start: datetime = Field(description="When the excursion (or the budget's use) started.")
+    end: datetime | None = Field(description="Back inside the boundary; null: ongoing.")
+    peak_c: float | None
+    duration_min: float
 
 
 class Timeline(BaseModel):
@@ -259,12 +264,12 @@ class Timeline(BaseModel):
     shopper_language: str
     profile: str | None = Field(description="The temperature profile, e.g. pharma-2-8.")
     in_spec: bool | None = Field(
-        description="False if any parcel had a temperature excursion; null when the profile is"
-        " unknown or no temperature was read yet."
+        description="summary.condition.in_spec: false when an alert of the profile fired, null"
+        " when nothing was judged yet (or no profile)."
     )
     alerts: list[Alert] = Field(
-        description="Temperature excursions against the profile's band, computed from the"
-        " readings (what in_spec is judged on)."
+        description="The stored temperature alerts of the shipment's parcels (what the"
+        " condition is out of spec for)."
     )
     events: list[TimelineEvent] = Field(
         description="The stored alerts (those that notified people) starting and ending, and the"

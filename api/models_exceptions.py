@@ -215,6 +215,8 @@ EventType = Literal[
     "checkpoint",
     "custody_assigned",
     "custody_released",
+    "zone_entered",
+    "zone_left",
 ]
 
 
@@ -253,3 +255,11 @@ class TimelineEvent(BaseModel):
     vehicle_id: str | None = Field(None, description="Custody changes. Ops view only.")
     compartment: str | None = Field(None, description="Custody changes. Ops view only.")
     device_id: str | None = Field(None, description="Custody changes. Ops view only.")
+    zone: str | None = Field(
+        None,
+        description="zone_entered/zone_left: the place (the shipment's origin or destination,"
+        " or a known place; shoppers see only their origin and destination).",
+    )
+    zone_kind: str | None = Field(
+        None, description="origin, destination, depot, hub, customer or rest_area."
+    )

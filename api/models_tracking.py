@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from api.models import ErrorDetail, Identifier, Timeline, _Request
+from api.models_condition import Band, Condition
 from api.models_exceptions import TimelineEvent
 
 CheckpointStatus = Literal[
@@ -190,11 +191,6 @@ class SummaryPosition(TrackPoint):
     speed_kmh: float | None
 
 
-class Band(BaseModel):
-    min_c: float | None
-    max_c: float | None
-
-
 class TimelineSummary(BaseModel):
     status: TrackStatus
     position: SummaryPosition | None = Field(
@@ -203,8 +199,11 @@ class TimelineSummary(BaseModel):
     temperatures: list[ParcelTemperature] = Field(
         description="The latest temperature of each parcel that has one."
     )
-    in_spec: bool | None
-    band: Band | None = Field(description="The profile's band; null for an unknown profile.")
+    in_spec: bool | None = Field(description="condition.in_spec (kept for older clients).")
+    band: Band | None = Field(description="The profile's band; null without a profile.")
+    condition: Condition = Field(
+        description="The goods' condition: the rule engine's stored verdict per parcel."
+    )
     promised_at: datetime | None
     eta: TimelineEta | None = Field(
         description="Null when it cannot be estimated (no destination coordinates, no position"
@@ -220,13 +219,6 @@ class Brand(BaseModel):
     name: str | None
     logo_url: str | None
     primary_color: str | None
-
-
-class Condition(BaseModel):
-    in_spec: bool | None
-    profile: str | None
-    band: Band | None
-    last: TemperaturePoint | None
 
 
 class TrackCheckpoint(BaseModel):

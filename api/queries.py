@@ -71,17 +71,21 @@ async def upsert_vehicle(conn: Conn, vehicle: VehicleIn) -> Vehicle:
 _INSERT_SHIPMENT = """
 INSERT INTO shipments (tracking_number, access_token_sha256, shopper_name, shopper_language,
                        shopper_contact,
-                       promised_at, profile, origin, destination, origin_lat, origin_lon,
+                       promised_at, profile, profile_revision, origin, destination,
+                       origin_lat, origin_lon,
                        destination_lat, destination_lon, brand, access_token_expires_at)
 VALUES (%(tracking_number)s, %(access_token_sha256)s, %(shopper_name)s, %(shopper_language)s,
         %(shopper_contact)s,
-        %(promised_at)s, %(profile)s, %(origin)s, %(destination)s, %(origin_lat)s,
+        %(promised_at)s, %(profile)s,
+        -- the profile's latest revision: the shipment is judged by it for good
+        (SELECT max(revision) FROM profiles WHERE name = %(profile)s),
+        %(origin)s, %(destination)s, %(origin_lat)s,
         %(origin_lon)s, %(destination_lat)s, %(destination_lon)s, %(brand)s,
         -- the link's default life, from the promised date when later than now (link_ttl_days)
         greatest(now(), coalesce(%(promised_at)s::timestamptz, now()))
             + make_interval(secs => %(link_ttl_s)s::double precision))
 ON CONFLICT (tracking_number) DO NOTHING
-RETURNING shipment_id
+RETURNING shipment_id, profile_revision
 """
 
 _INSERT_PARCELS = """
@@ -111,6 +115,12 @@ async def create_shipment(
                 409,
                 "shipment_exists",
                 f"a shipment with tracking number {shipment.tracking_number!r} already exists",
+            )
+        if shipment.profile is not None and row[1] is None:  # raising rolls the insert back
+            raise ApiError(
+                422,
+                "unknown_profile",
+                f"no profile {shipment.profile!r}: see GET /v1/profiles for those that exist",
             )
         cur = await conn.execute(
             _INSERT_PARCELS,
@@ -341,67 +351,6 @@ async def timeline_parcels(conn: Conn, shipment_id: int) -> list[ParcelTimeline]
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_TIMELINE_PARCELS, {"shipment_id": shipment_id})
         return [ParcelTimeline.model_validate(row) for row in await cur.fetchall()]
-
-
-# The readings that decide a parcel's excursions against a band: those outside it, and the first
-# one back inside after each of them (an excursion's end). The readings in the band that follow
-# another one in the band change nothing, so the database keeps them: alerts.excursions gives the
-# same excursions over this subsequence as over every reading, for a fraction of the rows.
-_BAND_EDGES = f"""
-WITH {_SPANS},
-marked AS (
-    SELECT s.parcel_id, r.time, r.seq, r.temperature_c,
-           (r.temperature_c > %(high)s::float8 OR r.temperature_c < %(low)s::float8)
-               IS TRUE AS outside
-    FROM spans s JOIN readings r ON {_IN_READING_SPAN}
-    WHERE r.temperature_c IS NOT NULL
-),
-edges AS (
-    SELECT parcel_id, time, seq, temperature_c, outside,
-           lag(outside) OVER (PARTITION BY parcel_id ORDER BY time, seq) AS after_outside
-    FROM marked
-)
-SELECT parcel_id, time, temperature_c FROM edges
-WHERE outside OR after_outside
-ORDER BY parcel_id, time, seq
-"""
-
-
-async def band_edges(
-    conn: Conn, shipment_id: int, low_c: float | None, high_c: float | None
-) -> dict[str, list[tuple[datetime, float]]]:
-    """Per parcel, in time order: its readings outside [low_c, high_c] and the first reading
-    back inside after each (see _BAND_EDGES); enough for :func:`alerts.excursions.find_excursions`.
-    """
-    out: dict[str, list[tuple[datetime, float]]] = {}
-    params = {"shipment_id": shipment_id, "low": low_c, "high": high_c}
-    async with conn.cursor(binary=True) as cur:
-        await cur.execute(_BAND_EDGES, params)
-        for parcel_id, time, temperature in await cur.fetchall():
-            out.setdefault(parcel_id, []).append((time, temperature))
-    return out
-
-
-_LATEST_TEMPERATURE = f"""
-WITH {_SPANS}
-SELECT r.time, r.temperature_c
-FROM spans s
-CROSS JOIN LATERAL (
-    SELECT r.time, r.temperature_c FROM readings r
-    WHERE {_IN_READING_SPAN} AND r.temperature_c IS NOT NULL
-    ORDER BY r.time DESC, r.seq DESC
-    LIMIT 1
-) r
-ORDER BY r.time DESC
-LIMIT 1
-"""
-
-
-async def latest_temperature(conn: Conn, shipment_id: int) -> tuple[datetime, float] | None:
-    """The shipment's latest temperature over all its parcels; None when nothing was read."""
-    cur = await conn.execute(_LATEST_TEMPERATURE, {"shipment_id": shipment_id})
-    row = await cur.fetchone()
-    return None if row is None else (row[0], row[1])
 
 
 _TEMPERATURE_SPAN = f"""

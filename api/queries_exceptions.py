@@ -530,7 +530,24 @@ _EVENT_ORDER = {
     "exception_investigating": 5,
     "exception_resolved": 6,
     "alert_ended": 7,
+    "zone_left": 8,
+    "zone_entered": 9,
 }
+SHOPPER_ZONES = ("origin", "destination")
+"""The zones a shopper's timeline tells of: a known place may be another customer's."""
+
+
+def _zone_events(alert: ShipmentAlert, ops: bool) -> list[TimelineEvent]:
+    """A geofence visit (``geofence/<kind>/<name>``) as entering and leaving its zone."""
+    _, zone_kind, zone = [*alert.rule.split("/", 2), "", ""][:3]
+    if not ops and zone_kind not in SHOPPER_ZONES:
+        return []
+    common: dict[str, Any] = {"severity": "info", "kind": "geofence", "zone": zone,
+                              "zone_kind": zone_kind}  # fmt: skip
+    events = [TimelineEvent(time=alert.started_at, type="zone_entered", **common)]
+    if alert.ended_at is not None:
+        events.append(TimelineEvent(time=alert.ended_at, type="zone_left", **common))
+    return events
 
 
 def _exception_event(row: dict[str, Any], ops: bool) -> TimelineEvent | None:
@@ -564,7 +581,15 @@ async def timeline_events(conn: Conn, shipment_id: int, ops: bool) -> list[Timel
     """The shipment's stored alerts (started, ended; not superseded) and its exceptions' steps,
     in time order. Without ops: no names, reasons, assignments or comments."""
     events: list[TimelineEvent] = []
+    zones: set[tuple[str, datetime, str | None]] = set()
     for alert in await shipment_alerts(conn, shipment_id, ("open", "closed"), ops):
+        if alert.kind == "geofence":  # once per shipment, not per parcel in the vehicle
+            for zone_event in _zone_events(alert, ops):
+                key = (zone_event.type, zone_event.time, zone_event.zone)
+                if key not in zones:
+                    zones.add(key)
+                    events.append(zone_event)
+            continue
         common: dict[str, Any] = {
             "severity": alert.severity,
             "kind": alert.kind,

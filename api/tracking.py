@@ -1,6 +1,7 @@
 """Where a shipment stands, for the timeline's summary and the shopper's ``/v1/track`` view:
 its status, position, temperatures and delivery estimate. Read models over the stored rows and
-the pure rules of :mod:`alerts` (the ETA), computed on each request."""
+the pure rules of :mod:`alerts` (the ETA), computed on each request. The goods' condition is
+the rule engine's stored verdict (:mod:`api.queries_condition`), never judged here."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.eta import Eta, EtaParams, estimate
 from alerts.eta_queries import eta_inputs
-from alerts.profiles import band
-from api import condition, queries
+from api import queries
 from api import queries_tracking as qt
 from api.models import ParcelTimeline
+from api.models_condition import Condition
 from api.models_tracking import (
-    Band,
     Brand,
     Checkpoint,
-    Condition,
     ParcelTemperature,
     SummaryPosition,
     TemperaturePoint,
@@ -28,6 +27,7 @@ from api.models_tracking import (
     TrackEta,
     TrackView,
 )
+from api.queries_condition import shipment_condition
 
 ETA_PARAMS = EtaParams()
 MAX_POINTS = 500
@@ -77,11 +77,6 @@ def _timeline_eta(eta: Eta | None) -> TimelineEta | None:
     )
 
 
-def _band(profile: str | None) -> Band | None:
-    limits = band(profile)
-    return None if limits is None else Band(min_c=limits.low_c, max_c=limits.high_c)
-
-
 def _latest_position(parcels: Sequence[ParcelTimeline]) -> SummaryPosition | None:
     latest = [p.latest_position for p in parcels if p.latest_position is not None]
     if not latest:
@@ -95,7 +90,7 @@ async def summary(
     shipment: queries.ShipmentRef,
     parcels: Sequence[ParcelTimeline],
     checkpoints: Sequence[Checkpoint],
-    in_spec: bool | None,
+    condition: Condition,
     language: str,
 ) -> TimelineSummary:
     """The timeline's summary; status labels in ``language``."""
@@ -113,8 +108,9 @@ async def summary(
             for p in parcels
             if p.latest_reading is not None and p.latest_reading.temperature_c is not None
         ],
-        in_spec=in_spec,
-        band=_band(shipment.profile),
+        in_spec=condition.in_spec,
+        band=condition.band,
+        condition=condition,
         promised_at=None if view is None else view.promised_at,
         eta=eta,
         trending_late=eta is not None and eta.trending_late,
@@ -127,10 +123,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
     if view is None:  # deleted between the token lookup and now
         raise LookupError(f"shipment {shipment.shipment_id} is gone")
     language = view.language
-    last = await queries.latest_temperature(conn, shipment.shipment_id)
-    in_spec, _ = await condition.assess_shipment(
-        conn, shipment.shipment_id, view.profile, last is not None
-    )
+    condition = await shipment_condition(conn, shipment.shipment_id)
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
     route = await qt.route(conn, shipment.shipment_id)
     eta = await delivery_estimate(conn, shipment.shipment_id, datetime.now(UTC))
@@ -146,12 +139,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
         else TrackEta(at=eta.at, trending_late=eta.trending_late, basis=eta.basis),
         origin=view.origin,
         destination=view.destination,
-        condition=Condition(
-            in_spec=in_spec,
-            profile=view.profile,
-            band=_band(view.profile),
-            last=None if last is None else TemperaturePoint(time=last[0], temperature_c=last[1]),
-        ),
+        condition=condition,
         position=route[-1] if route else None,
         route=route,
         temperatures=await thin_temperatures(conn, shipment.shipment_id),

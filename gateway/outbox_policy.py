@@ -52,7 +52,7 @@ class ThinningPolicy:
     band_c: float = 0.25
     keep_every: int = 4
     limits_c: tuple[float, ...] = (-18.0, -0.5, 0.0, 2.0, 4.0, 8.0, 15.0, 25.0, 30.0, 45.0)
-    """Profile boundaries (alerts/profiles.py and the WHO indicator thresholds; the gateway
+    """Profile boundaries (alerts/builtin_profiles.py and the WHO indicator thresholds; the gateway
     does not know which profile a reading is judged by, so it respects them all)."""
 
     def __post_init__(self) -> None:

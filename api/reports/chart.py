@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from reportlab.graphics.shapes import Drawing, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 
-from alerts.profiles import Band
 from api.reports.data import CHART_BUCKETS
-from api.reports.model import ChartSeries, Excursion
+from api.reports.model import Band, ChartSeries, Excursion
 
 BAND_FILL = colors.HexColor("#cdeccd")
 """The band's shading (tests look for this colour on the rendered page)."""

@@ -22,8 +22,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.profiles import Band
-from api.reports.model import Report
+from api.reports.model import Band, Report
 
 SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
 """The readings section stays in memory up to this size, then goes to a temporary file."""
@@ -95,13 +94,15 @@ def summary(report: Report) -> str:
     section(
         "shipment",
         _columns(
-            "tracking_number profile band_low_c band_high_c origin destination promised_at "
-            "created_at language"
+            "tracking_number profile profile_revision condition band_low_c band_high_c origin "
+            "destination promised_at created_at language"
         ),
         [
             [
                 h.tracking_number,
                 fmt_text(h.profile),
+                "" if h.profile_revision is None else str(h.profile_revision),
+                h.condition,
                 fmt_num(band.low_c if band else None),
                 fmt_num(band.high_c if band else None),
                 fmt_text(h.origin),

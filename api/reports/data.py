@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.audit import AuditEntry, verify
-from alerts.builtin_profiles import builtin_profile
 from alerts.mkt import DEFAULT_MAX_GAP, mean_kinetic_temperature
-from alerts.profiles import Band, band
+from alerts.profile_model import Profile
+from api import queries_condition as qc
 from api.reports import csv_export
 from api.reports import queries as q
 from api.reports.model import (
     AuditStep,
+    Band,
     ChartSeries,
     Checkpoint,
     CustodySpan,
@@ -53,20 +54,16 @@ class Gathered:
         self.readings.close()
 
 
-def profile_band(profile: str | None) -> tuple[Band | None, str | None, timedelta | None]:
-    """(band, title, max_gap) of a profile name. The band is the profile's own where
-    :mod:`alerts.profiles` has one, else the tightest of a built-in profile's boundaries."""
-    builtin = builtin_profile(profile)
-    title = builtin.title if builtin else None
-    max_gap: timedelta | None = DEFAULT_MAX_GAP
-    if builtin is not None:
-        max_gap = None if builtin.max_gap_min is None else timedelta(minutes=builtin.max_gap_min)
-    limits = band(profile)
-    if limits is None and builtin is not None:
-        lows = [b.limit_c for b in builtin.boundaries if b.kind == "lower"]
-        highs = [b.limit_c for b in builtin.boundaries if b.kind == "upper"]
-        limits = Band(max(lows) if lows else None, min(highs) if highs else None)
-    return limits, title, max_gap
+def profile_band(profile: Profile | None) -> tuple[Band | None, str | None, timedelta | None]:
+    """(band, title, max_gap) of the profile revision the shipment is judged by: the band is its
+    tightest lower and upper boundary (what the chart shades), max_gap how long a reading holds
+    for the statistics (as in the rules)."""
+    if profile is None:
+        return None, None, DEFAULT_MAX_GAP
+    limits = qc.band(profile)
+    max_gap = None if profile.max_gap_min is None else timedelta(minutes=profile.max_gap_min)
+    band = None if limits is None else Band(limits.min_c, limits.max_c)
+    return band, profile.title or None, max_gap
 
 
 class _ParcelPass:
@@ -162,7 +159,9 @@ async def gather(
         if shipment is None:
             return None
         shipment_id = int(shipment["shipment_id"])
-        limits, title, max_gap = profile_band(shipment["profile"])
+        condition = await qc.shipment_condition(conn, shipment_id)
+        profile = await qc.shipment_profile(conn, shipment_id)
+        limits, title, max_gap = profile_band(profile)
         header = ShipmentHeader(
             tracking_number=shipment["tracking_number"],
             language=shipment["shopper_language"],
@@ -173,6 +172,8 @@ async def gather(
             destination=shipment["destination"],
             promised_at=shipment["promised_at"],
             created_at=shipment["created_at"],
+            profile_revision=condition.profile_revision,
+            condition=condition.state,
         )
         parcel_rows = await q.parcels(conn, shipment_id)
         custody = tuple(CustodySpan(**row) for row in await q.custody(conn, shipment_id))

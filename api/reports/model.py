@@ -10,11 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from alerts.profiles import Band
-
 LONG_GAP_FACTOR = 3.0
 """A time gap between two readings of a device is reported when longer than this many times the
 device's median interval."""
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The tightest lower and upper boundary of the shipment's profile revision, as the chart
+    draws it and the readings table marks it (``in_band``); the condition itself is the rule
+    engine's stored verdict (:attr:`ShipmentHeader.condition`)."""
+
+    low_c: float | None
+    high_c: float | None
+
+    def breach(self, temperature_c: float) -> str | None:
+        """ "high", "low" or None when the temperature is within the band."""
+        if self.high_c is not None and temperature_c > self.high_c:
+            return "high"
+        if self.low_c is not None and temperature_c < self.low_c:
+            return "low"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +44,9 @@ class ShipmentHeader:
     destination: str | None
     promised_at: datetime | None
     created_at: datetime
+    profile_revision: int | None = None
+    condition: str = "no_data"
+    """The rule engine's stored verdict, the worst of the parcels' (docs/profiles.md)."""
 
 
 @dataclass(frozen=True, slots=True)

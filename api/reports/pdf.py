@@ -116,12 +116,15 @@ def render(report: Report, language: Language) -> bytes:
         high = "—" if band.high_c is None else f"{band.high_c:g} °C"
         band_text = f"{low} … {high}"
     profile = h.profile or "—"
+    if h.profile_revision is not None:
+        profile += f" @{h.profile_revision}"
     if h.profile_title:
         profile += f" ({h.profile_title})"
     facts = [
         (t["tracking_number"], h.tracking_number),
         (t["profile"], profile),
         (t["band"], band_text),
+        (t["condition"], t[f"condition_{h.condition}"]),
         (t["origin"], h.origin or "—"),
         (t["destination"], h.destination or "—"),
         (t["promised_at"], _time(h.promised_at, "—")),

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api import auth, condition, cursor, queries, tracking
+from api import auth, cursor, queries, tracking
+from api import queries_condition as qc
 from api import queries_tracking as qt
 from api.deps import Connection
 from api.errors import ApiError
-from api.models import Identifier
+from api.models import Alert, Identifier
 from api.models_tracking import ShipmentTimeline
 from api.routes.responses import NOT_FOUND, VALIDATION, Responses, error
 
@@ -46,7 +47,9 @@ def _not_found(tracking_number: str) -> ApiError:
     " checkpoints, the custody changes, the stored alerts and the exceptions' steps, in time"
     " order; with a shopper token they carry no staff names, reasons, assignments, comments,"
     " vehicles or devices. The summary tells the current status, last position and"
-    " temperatures, in_spec and the delivery estimate (ETA, trending_late).",
+    " temperatures, the goods' condition (the rule engine's stored verdict per parcel: in_spec,"
+    " excursion_within_allowance, out_of_spec, no_data) and the delivery estimate (ETA,"
+    " trending_late). alerts are the stored temperature alerts.",
     responses=_RESPONSES,
 )
 async def timeline(
@@ -67,22 +70,34 @@ async def timeline(
     if shipment is None:
         raise _not_found(tracking_number)
     parcels = await queries.timeline_parcels(conn, shipment.shipment_id)
-    in_spec, alerts = await condition.assess_shipment(
-        conn, shipment.shipment_id, shipment.profile, any(p.readings for p in parcels)
-    )
+    condition = await qc.shipment_condition(conn, shipment.shipment_id)
+    alerts = [
+        Alert(
+            parcel_id=a["parcel_id"],
+            kind=a["kind"],
+            severity=a["severity"],
+            boundary=qc.boundary_of(a["rule"]),
+            limit_c=a["limit_value"],
+            start=a["started_at"],
+            end=a["ended_at"],
+            peak_c=a["peak"],
+            duration_min=round(a["duration_s"] / 60, 1),
+        )
+        for a in await qc.temperature_alerts(conn, shipment.shipment_id)
+    ]
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
     # Labels in the shopper's language for the shopper, in English for the ops team.
     language = "en" if access.ops else shipment.shopper_language
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
     events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=access.ops)
-    summary = await tracking.summary(conn, shipment, parcels, checkpoints, in_spec, language)
+    summary = await tracking.summary(conn, shipment, parcels, checkpoints, condition, language)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return ShipmentTimeline(
         tracking_number=shipment.tracking_number,
         shopper_language=shipment.shopper_language,
         profile=shipment.profile,
-        in_spec=in_spec,
+        in_spec=condition.in_spec,
         alerts=alerts,
         events=events,
         parcels=parcels,

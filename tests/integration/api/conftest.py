@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from coldtrail.settings import ApiSettings, DatabaseSettings
 from ingest import migrate
+from ingest.derive import RuleRunner
 
 OPS_TOKEN = "ops-token-for-tests-0123456789"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -98,6 +99,7 @@ def store_readings(
     for t, device, _, _ in rows:
         span = spans.setdefault(device, [t, t, 0])
         span[0], span[1], span[2] = min(span[0], t), max(span[1], t), span[2] + 1
+    _queue_for_rules(conn, {d: span[0] for d, span in spans.items()})
     conn.execute(
         "INSERT INTO reading_changes (device_id, from_time, to_time, rows)"
         " SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[])",
@@ -126,3 +128,27 @@ def insert_positions(
                 " lat, lon, speed_kmh) VALUES (%s, %s, %s, 'gateway', %s, %s, %s, %s, 42)",
                 [(t, d, seq, gw, t, lat, lon) for t, d, seq, gw, lat, lon in rows],
             )
+        first: dict[str, datetime] = {}
+        for t, d, *_ in rows:
+            first[d] = min(t, first.get(d, t))
+        _queue_for_rules(conn, first)
+
+
+def _queue_for_rules(conn: psycopg.Connection[Any], since: dict[str, datetime]) -> None:
+    """As ingest's write path does: each device queued for the rule runner (see :func:`judge`)."""
+    conn.execute(
+        "INSERT INTO rule_queue (device_id, from_time)"
+        " SELECT * FROM unnest(%s::text[], %s::timestamptz[])",
+        (list(since), list(since.values())),
+    )
+
+
+async def judge(url: str) -> int:
+    """Run ingest's rule runner over everything queued, as a running ingest does after each
+    commit: the alerts and each parcel's condition get stored. Returns the devices handled."""
+    handled = 0
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        runner = RuleRunner(url)
+        while n := await runner.run_pass(conn):
+            handled += n
+    return handled

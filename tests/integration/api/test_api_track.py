@@ -15,6 +15,7 @@ from tests.integration.api.conftest import (
     create_shipment,
     insert_positions,
     insert_readings,
+    judge,
     post,
 )
 
@@ -65,6 +66,7 @@ async def seed(client: httpx.AsyncClient, url: str) -> dict[str, dict[str, Any]]
         + [(at(m), "gps-2", m, "gw-2", 48.85, 2.35) for m in range(11)],
     )
     insert_readings(url, [(at(m), tag, m, 5.0) for m in range(11) for tag in ("tag-1", "tag-2")])
+    await judge(url)  # as ingest's rule runner does after each commit
     for external_id, minute, status, sub in (
         ("e1", 0, "InfoReceived", None),
         ("e2", 5, "InTransit", "InTransit_001"),
@@ -99,12 +101,14 @@ async def test_the_shoppers_link_shows_the_shipment(
     assert body["status"] == {"code": "InTransit", "sub_status": "InTransit_001",
                               "label": "En route", "at": iso(5)}  # fmt: skip
     assert (body["origin"], body["destination"]) == ("Lyon", "Grenoble")
-    assert body["condition"] == {
-        "in_spec": True,
-        "profile": "pharma-2-8",
-        "band": {"min_c": 2.0, "max_c": 8.0},
-        "last": {"time": iso(10), "temperature_c": 5.0},
-    }
+    condition = body["condition"]
+    assert (condition["state"], condition["in_spec"]) == ("in_spec", True)
+    assert (condition["profile"], condition["profile_revision"]) == ("pharma-2-8", 1)
+    assert condition["band"] == {"min_c": 2.0, "max_c": 8.0}
+    assert condition["last"] == {"time": iso(10), "temperature_c": 5.0}
+    assert [(p["parcel_id"], p["state"], p["readings"]) for p in condition["parcels"]] == [
+        ("A1", "in_spec", 11)
+    ]
     assert body["route"] == [{"time": iso(m), "lat": pytest.approx(45.0 + 0.01 * m), "lon": 4.8}
                              for m in range(11)]  # fmt: skip
     assert body["position"] == body["route"][-1]
@@ -121,8 +125,14 @@ async def test_the_shoppers_link_shows_the_shipment(
     assert (eta["basis"], eta["trending_late"]) == ("recent_speed", True)
     assert minutes_from_now(eta["at"]) == pytest.approx(149.5, abs=1.5)
     assert body["live_url"] == f"/v1/track/{a['access_token']}/live"
-    types = [e["type"] for e in body["events"]]
-    assert types == ["checkpoint", "custody_assigned", "checkpoint"]  # time order
+    types = [(e["type"], e["time"], e.get("zone")) for e in body["events"]]
+    assert types == [  # time order; the van left Lyon (within 500 m of its origin) at minute 1
+        ("checkpoint", iso(0), None),
+        ("custody_assigned", iso(0), None),
+        ("zone_entered", iso(0), "Lyon"),
+        ("zone_left", iso(1), "Lyon"),
+        ("checkpoint", iso(5), None),
+    ]
     # Nothing personal, nothing of the staff or the fleet, nothing of B.
     text = response.text
     for private in ("Alice", "Martin", "van-1", "gw-1", "gps-1", "tag-1", "dhl", "TN-B", "B1",
@@ -209,6 +219,8 @@ async def test_the_timeline_merges_checkpoints_and_custody_with_a_summary(
     assert steps == [
         ("checkpoint", iso(0), None, "InfoReceived"),
         ("custody_assigned", iso(0), "van-1", None),
+        ("zone_entered", iso(0), None, None),  # left its origin, Lyon, at minute 1
+        ("zone_left", iso(1), None, None),
         ("checkpoint", iso(5), None, "InTransit"),
         ("custody_released", iso(8), "van-1", None),
         ("custody_assigned", iso(8), "van-2", None),

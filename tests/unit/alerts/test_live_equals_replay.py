@@ -8,12 +8,9 @@ from hypothesis import strategies as st
 from alerts.builtin_profiles import BUILTIN_PROFILES
 from alerts.door import DoorOpenRule
 from alerts.events import OutOfOrderSample, RuleSet, Sample, fold
-from alerts.excursions import find_excursions
 from alerts.geofence import GeofenceRule, Zone
 from alerts.mkt import MktRule
-from alerts.profiles import PROFILES
 from alerts.rules import battery_low, humidity_rules, parcel_rules, shock_above
-from alerts.threshold import Threshold
 from tests.unit.alerts.helpers import T0, at
 
 Raw = tuple[int, float, Any, float | None, bool | None, float | None, float | None]
@@ -106,24 +103,3 @@ def test_the_rule_set_refuses_disorder_even_when_every_rule_is_idle() -> None:
     with pytest.raises(OutOfOrderSample, match="older than the last one"):
         rules.step(state, Sample(at(8), temperature_c=5.0))
     assert set(rules.states(state)) == {r.name for r in rules.rules}
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.floats(-25, 15, allow_nan=False), max_size=60))
-def test_without_delay_or_hysteresis_excursions_match_find_excursions(temps: list[float]) -> None:
-    band = PROFILES["pharma-2-8"]
-    series = [(T0 + timedelta(minutes=i), t) for i, t in enumerate(temps)]
-    expected = [(e.boundary, e.start, e.end, e.peak_c) for e in find_excursions(series, band)]
-    got = []
-    for boundary, direction, limit in (("high", "upper", 8.0), ("low", "lower", 2.0)):
-        rule = Threshold(boundary, "temperature_c", direction, limit)  # type: ignore[arg-type]
-        state, alerts = fold(rule, [Sample(t, temperature_c=c) for t, c in series])
-        ends = {a.start: a for a in alerts if a.end is not None}
-        for a in alerts:
-            if a.end is None:
-                final = ends.get(a.start)
-                got.append((boundary, a.start, final.end if final else None, (final or a).peak))
-        ongoing = rule.ongoing(state)
-        if ongoing is not None:
-            got[-1] = (boundary, ongoing.start, None, ongoing.peak)
-    assert sorted(got, key=lambda g: g[1]) == expected

@@ -5,7 +5,6 @@ import pytest
 
 from alerts.builtin_profiles import BUILTIN_PROFILES, builtin_profile
 from alerts.profile_model import Profile, ProfileError, load_profile, parse_profile
-from alerts.profiles import PROFILES
 
 TOML = """
 name = "vaccine-x"
@@ -41,15 +40,6 @@ def test_builtins_are_valid_and_named_by_their_key() -> None:
         assert profile.name == name and profile.source
         assert Profile.model_validate_json(profile.model_dump_json()) == profile
     assert builtin_profile(None) is None
-
-
-def test_builtins_agree_with_the_legacy_bands() -> None:
-    for name, band in PROFILES.items():
-        limits = {(b.kind, b.limit_c) for b in BUILTIN_PROFILES[name].boundaries}
-        if band.high_c is not None:
-            assert ("upper", band.high_c) in limits
-        if band.low_c is not None:
-            assert ("lower", band.low_c) in limits
 
 
 def test_who_type_1_thresholds() -> None:

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from alerts.profiles import Band
+from alerts.builtin_profiles import BUILTIN_PROFILES
 from api.reports import chart
 from api.reports.csv_export import ReadingsSection, cell, fmt_time
 from api.reports.data import CHART_BUCKETS, downsample, profile_band
 from api.reports.labels import LABELS, language_of
-from api.reports.model import ChartSeries
+from api.reports.model import Band, ChartSeries
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 
 
 def test_profile_band() -> None:
-    assert profile_band("pharma-2-8")[:2] == (Band(2.0, 8.0), "Refrigerated medicines, 2-8 °C")
-    band, _, max_gap = profile_band("who-type-1")  # no band of its own: its tightest limits
+    pharma = BUILTIN_PROFILES["pharma-2-8"]
+    assert profile_band(pharma)[:2] == (Band(2.0, 8.0), "Refrigerated medicines, 2-8 °C")
+    band, _, max_gap = profile_band(BUILTIN_PROFILES["who-type-1"])  # its tightest limits
     assert band == Band(-0.5, 30.0)
     assert max_gap == timedelta(minutes=15)
-    assert profile_band("no-such-profile") == (None, None, timedelta(minutes=15))
-    assert profile_band(None)[0] is None
+    assert profile_band(None) == (None, None, timedelta(minutes=15))
 
 
 def test_language() -> None:
