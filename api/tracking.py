@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from alerts.eta import Eta, EtaParams, estimate
-from alerts.eta_queries import eta_inputs
+from alerts.io.eta_queries import eta_inputs
 from alerts.profiles import band
 from api import condition, queries
 from api import queries_tracking as qt
