@@ -1,1 +1,1 @@
-"""alerts."""
+"""Cold-chain rules as pure functions (docs/alerting.md); their I/O is in :mod:`alerts.io`."""

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from alerts import profile_store
+from alerts.io import profile_store
 from alerts.profile_model import Profile
 from api.models_condition import (
     Band,

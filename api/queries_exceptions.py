@@ -1,8 +1,8 @@
 """Every SQL statement of the exception workflow and the stored alerts.
 
-Changes to an exception lock its row (``SELECT ... FOR UPDATE``) and append one audit entry,
-``seq = last + 1``, chained with :mod:`alerts.audit`, in the same transaction as the change:
-concurrent changes queue on the lock, so the chain never forks.
+Changes to an exception lock its row (``SELECT ... FOR UPDATE``) and append one audit entry
+through :func:`alerts.io.audit_writer.append_entry` (the writer ingest uses too), in the same
+transaction as the change: concurrent changes queue on the lock, so the chain never forks.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from alerts.audit import GENESIS, AuditEntry, entry_hash, verify
+from alerts.audit import AuditEntry, verify
+from alerts.io.audit_writer import append_entry
 from api.cursor import PageKey
 from api.errors import ApiError
 from api.models_exceptions import (
@@ -316,16 +316,6 @@ SELECT state, resolution, assignee FROM exceptions
 WHERE exception_id = %(exception_id)s
 FOR UPDATE
 """
-_LAST_ENTRY = """
-SELECT seq, hash FROM exception_audit WHERE exception_id = %(exception_id)s
-ORDER BY seq DESC
-LIMIT 1
-"""
-_INSERT_ENTRY = """
-INSERT INTO exception_audit (exception_id, seq, at, actor, action, detail, reason, prev_hash, hash)
-VALUES (%(exception_id)s, %(seq)s, %(at)s, %(actor)s, %(action)s, %(detail)s, %(reason)s,
-        %(prev_hash)s, %(hash)s)
-"""
 _UPDATE = """
 UPDATE exceptions SET
     state = coalesce(%(state)s, state),
@@ -355,36 +345,10 @@ async def apply_change(
             raise _not_found(exception_id)
         change = decide(Current(exception_id, row["state"], row["resolution"], row["assignee"]))
         if change is not None:
-            await cur.execute(_LAST_ENTRY, params)
-            last = await cur.fetchone()
-            await cur.execute("SELECT clock_timestamp() AS now")
-            now = await cur.fetchone()
-            assert now is not None
-            prev_hash = bytes(last["hash"]) if last else GENESIS
-            entry = AuditEntry(
-                exception_id=exception_id,
-                seq=last["seq"] + 1 if last else 1,
-                at=now["now"],
-                actor=actor,
-                action=change.action,
-                detail=change.detail,
-                reason=change.reason,
+            stored = await append_entry(
+                conn, exception_id, actor, change.action, change.detail, change.reason
             )
-            digest = entry_hash(prev_hash, entry)
-            await cur.execute(
-                _INSERT_ENTRY,
-                {
-                    **params,
-                    "seq": entry.seq,
-                    "at": entry.at,
-                    "actor": actor,
-                    "action": entry.action,
-                    "detail": Jsonb(change.detail),
-                    "reason": entry.reason,
-                    "prev_hash": prev_hash,
-                    "hash": digest,
-                },
-            )
+            entry = stored.entry
             await cur.execute(
                 _UPDATE,
                 {
@@ -403,8 +367,8 @@ async def apply_change(
                 action=entry.action,
                 detail=change.detail,
                 reason=entry.reason,
-                prev_hash=prev_hash.hex(),
-                hash=digest.hex(),
+                prev_hash=stored.prev_hash.hex(),
+                hash=stored.hash.hex(),
             )
         summary = await _summary(conn, exception_id, sla_targets)
     return ExceptionChange(exception=summary, entry=entry_out)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from alerts.eta import Eta, EtaParams, estimate
-from alerts.eta_queries import eta_inputs
+from alerts.io.eta_queries import eta_inputs
 from api import queries
 from api import queries_tracking as qt
 from api.models import ParcelTimeline

@@ -12,15 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from alerts.audit import GENESIS, AuditEntry, entry_hash
+from alerts.audit import AuditEntry
 from alerts.events import Alert
-from alerts.notifications import Audience, Notice, enqueue
+from alerts.io.audit_writer import append_entry
+from alerts.io.outbox import enqueue
+from alerts.notifications import Audience, Notice
 from ingest import derive_queries as q
 from ingest.subjects import SubjectInfo
 
@@ -197,10 +197,9 @@ class AlertSink:
         self.stats.notices += await enqueue(self._conn, notice)
 
     async def _exception(self, info: SubjectInfo, alert: Alert, alert_id: int, kind: str) -> None:
-        now = datetime.now(UTC)
         title = _title(info, alert, kind)
         cur = await self._conn.execute(
-            q.OPEN_EXCEPTION, (info.shipment_id, kind, alert.severity, title, now, now)
+            q.OPEN_EXCEPTION, (info.shipment_id, kind, alert.severity, title)
         )
         row = await cur.fetchone()
         detail: dict[str, Any] = {
@@ -214,7 +213,9 @@ class AlertSink:
         if row is not None:
             exception_id = row[0]
             self.stats.exceptions += 1
-            await self._audit(exception_id, now, "opened", {**detail, "kind": kind}, title)
+            opened = await self._audit(exception_id, "opened", {**detail, "kind": kind}, title)
+            # the exception's times are its audit entries' (one clock, see alerts/io/audit_writer)
+            await self._conn.execute(q.STAMP_OPENED, (opened.at, opened.at, exception_id))
             await self._notify(
                 f"exception:{exception_id}:opened",
                 "quality",
@@ -228,44 +229,24 @@ class AlertSink:
             existing = await cur.fetchone()
             assert existing is not None  # the insert conflicted with it
             exception_id, severity = existing
-            await self._audit(exception_id, now, "alert_added", detail, None)
+            await self._audit(exception_id, "alert_added", detail, None)
             if _SEVERITY_RANK[alert.severity] > _SEVERITY_RANK[severity]:
-                await self._conn.execute(q.ESCALATE_EXCEPTION, (alert.severity, now, exception_id))
-                await self._audit(
+                escalated = await self._audit(
                     exception_id,
-                    now,
                     "escalated",
                     {"from": severity, "to": alert.severity, "alert_id": alert_id},
                     f"a {alert.severity} alert joined the exception",
                 )
+                await self._conn.execute(
+                    q.ESCALATE_EXCEPTION, (alert.severity, escalated.at, exception_id)
+                )
         await self._conn.execute(q.LINK_ALERT, (exception_id, alert_id))
 
     async def _audit(
-        self,
-        exception_id: int,
-        at: datetime,
-        action: str,
-        detail: dict[str, Any],
-        reason: str | None,
-    ) -> None:
-        cur = await self._conn.execute(q.LAST_AUDIT, (exception_id,))
-        last = await cur.fetchone()
-        seq, prev = (last[0] + 1, bytes(last[1])) if last else (1, GENESIS)
-        entry = AuditEntry(exception_id, seq, at, SYSTEM_ACTOR, action, detail, reason)
-        await self._conn.execute(
-            q.INSERT_AUDIT,
-            (
-                exception_id,
-                seq,
-                at,
-                SYSTEM_ACTOR,
-                action,
-                Jsonb(detail),
-                reason,
-                prev,
-                entry_hash(prev, entry),
-            ),
-        )
+        self, exception_id: int, action: str, detail: dict[str, Any], reason: str | None
+    ) -> AuditEntry:
+        stored = await append_entry(self._conn, exception_id, SYSTEM_ACTOR, action, detail, reason)
+        return stored.entry
 
 
 def _title(info: SubjectInfo, alert: Alert, kind: str) -> str:

@@ -1,4 +1,4 @@
-"""``coldtrail alerts ...``: the notification commands of :mod:`alerts.cli`, plus ``replay``,
+"""``coldtrail alerts ...``: the notification commands of :mod:`alerts.io.cli`, plus ``replay``,
 which re-runs the rules over stored history with the live runner's code (so it lives in ingest,
 which may read the readings; alerts may not import ingest)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from alerts import cli as alerts_cli
+from alerts.io import cli as alerts_cli
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.settings import IngestSettings

@@ -31,11 +31,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts import profile_store
 from alerts.button import ButtonRule
 from alerts.condition import BoundaryUse, ParcelRules, Verdict
 from alerts.events import Rule, RuleSet, Sample
 from alerts.geofence import Zone
+from alerts.io import profile_store
 from alerts.presence import GatewayOffline, SensorSilent
 from alerts.profile_model import Profile, ProfileError, load_profile
 from alerts.rules import battery_low, door_rules, profile_rules, shock_above
@@ -72,7 +72,7 @@ class RunnerConfig:
     """A gateway offline for longer than this raises one alert for the outage."""
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     """User-defined profiles (``profiles_dir``), stored as new revisions when the runner starts
-    (:func:`alerts.profile_store.save`): the rules read every profile from the store."""
+    (:func:`alerts.io.profile_store.save`): the rules read every profile from the store."""
     zone_radius_m: float = 500.0
     """The radius of a shipment's origin and destination zones (known places have their own)."""
     wait_s: float = 1.0

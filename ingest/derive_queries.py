@@ -186,9 +186,10 @@ UPDATE alerts SET state = 'superseded', updated_at = clock_timestamp()
    AND NOT (alert_id = ANY(%s))
 """
 
+# opened_at and updated_at are then set to the time of its "opened" audit entry (STAMP_OPENED).
 OPEN_EXCEPTION = """
 INSERT INTO exceptions (shipment_id, kind, severity, title, opened_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, clock_timestamp(), clock_timestamp())
 ON CONFLICT (shipment_id, kind) WHERE state <> 'resolved' DO NOTHING
 RETURNING exception_id, severity
 """
@@ -199,18 +200,11 @@ SELECT exception_id, severity FROM exceptions
  FOR UPDATE
 """
 
+STAMP_OPENED = "UPDATE exceptions SET opened_at = %s, updated_at = %s WHERE exception_id = %s"
+
 ESCALATE_EXCEPTION = "UPDATE exceptions SET severity = %s, updated_at = %s WHERE exception_id = %s"
 
 LINK_ALERT = "UPDATE alerts SET exception_id = %s WHERE alert_id = %s"
-
-LAST_AUDIT = """
-SELECT seq, hash FROM exception_audit WHERE exception_id = %s ORDER BY seq DESC LIMIT 1
-"""
-
-INSERT_AUDIT = """
-INSERT INTO exception_audit (exception_id, seq, at, actor, action, detail, reason, prev_hash, hash)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
 
 # --- position tracking ------------------------------------------------------------------------
 

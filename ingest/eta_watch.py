@@ -4,11 +4,11 @@ time is missed, once per shipment.
 Every ``every`` (a minute by default) the leading rule runner estimates the delivery of each
 shipment that has a promised time (from a day ago to a week ahead), destination coordinates,
 no delivery checkpoint, and no delay notice yet (:mod:`alerts.eta`, from
-:mod:`alerts.eta_queries`: the same estimate as the API's). Each estimate steps the
+:mod:`alerts.io.eta_queries`: the same estimate as the API's). Each estimate steps the
 late-arrival rule (:class:`alerts.lateness.LateArrivalRisk`) of that shipment, whose line is
 the API's ``trending_late`` (ETA later than promised + grace) and which must hold for
 ``confirm`` before it fires (one slow stretch does not alarm a shopper). When it fires, one
-shopper ``delay`` notice is queued (:func:`alerts.notifications.enqueue`) with the key
+shopper ``delay`` notice is queued (:func:`alerts.io.outbox.enqueue`) with the key
 ``shipment:<id>:delay``: the key makes it once per shipment, across restarts and workers.
 
 The rule's state lives in this process; after a restart (or a change of leader) a trend must
@@ -24,9 +24,10 @@ from typing import Any
 import psycopg
 
 from alerts.eta import EtaParams, estimate
-from alerts.eta_queries import eta_inputs
+from alerts.io.eta_queries import eta_inputs
+from alerts.io.outbox import enqueue
 from alerts.lateness import EtaUpdate, LateArrivalRisk, LatenessState
-from alerts.notifications import Notice, enqueue
+from alerts.notifications import Notice
 
 log = logging.getLogger(__name__)
 

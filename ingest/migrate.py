@@ -15,7 +15,7 @@ from importlib.resources import files
 
 import psycopg
 
-from alerts import profile_store
+from alerts.io import profile_store
 from ingest import timescale
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from alerts import profile_store
+from alerts.io import profile_store
 from alerts.profile_model import load_profile
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Response
 from pydantic import BaseModel, Field
 
-from alerts import profile_store
+from alerts.io import profile_store
 from alerts.profile_model import Profile
 from api.auth import Admin, require_viewer
 from api.deps import Connection

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from alerts.notify_channels import AppriseNotifier, build_channels
-from alerts.notify_dispatch import Dispatcher
+from alerts.io.notify_channels import AppriseNotifier, build_channels
+from alerts.io.notify_dispatch import Dispatcher
 from coldtrail.localservices import free_tcp_port
 from coldtrail.settings import DatabaseSettings, NotifySettings
 from ingest import migrate

@@ -5,7 +5,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerts.notifications import Notice, enqueue
+from alerts.io.outbox import enqueue
+from alerts.notifications import Notice
 from tests.integration.alerts.conftest import add_shipment, dispatcher, notify_settings
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerts.notifications import Notice, enqueue
-from alerts.notify_channels import AppriseNotifier, Message, SendResult
-from alerts.notify_dispatch import Dispatcher, run_dispatcher
+from alerts.io.notify_channels import AppriseNotifier, Message, SendResult
+from alerts.io.notify_dispatch import Dispatcher, run_dispatcher
+from alerts.io.outbox import enqueue
+from alerts.notifications import Notice
 from coldtrail.cli import main
 from tests.integration.alerts.conftest import (
     HOOK_PASSWORD,

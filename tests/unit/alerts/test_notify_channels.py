@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from alerts.notify_channels import build_channels, with_idempotency_key
+from alerts.io.notify_channels import build_channels, with_idempotency_key
 from coldtrail.errors import ConfigError
 from coldtrail.settings import NotifySettings, load
 

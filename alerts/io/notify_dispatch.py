@@ -10,7 +10,7 @@ at least once, and the notice's key, sent along (``Idempotency-Key`` on webhooks
 receiver drop that rare duplicate: exactly once as the receiver sees it.
 
 A new notice wakes the dispatchers at once (``LISTEN coldtrail_notifications``, NOTIFYed by
-:func:`alerts.notifications.enqueue` at commit); a poll every ``poll_interval_s`` is the
+:func:`alerts.io.outbox.enqueue` at commit); a poll every ``poll_interval_s`` is the
 fallback. The clock is injectable, so that tests can play hours of retries in a moment.
 """
 
@@ -29,9 +29,8 @@ from typing import Any
 import psycopg
 from pydantic import SecretStr
 
-from alerts import notify_queries as q
-from alerts.notifications import AUDIENCES, NO_CHANNEL
-from alerts.notify_channels import (
+from alerts.io import notify_queries as q
+from alerts.io.notify_channels import (
     AppriseNotifier,
     Channel,
     Channels,
@@ -40,6 +39,8 @@ from alerts.notify_channels import (
     SendResult,
     build_channels,
 )
+from alerts.io.outbox import NO_CHANNEL
+from alerts.notifications import AUDIENCES
 from alerts.notify_policy import RetryPolicy
 from alerts.notify_templates import Language, render, template_for
 from coldtrail.errors import ServiceUnavailable

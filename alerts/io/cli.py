@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from alerts import notify_queries as q
+from alerts.io import notify_queries as q
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ColdtrailError
@@ -74,7 +74,7 @@ def _settings(args: argparse.Namespace) -> NotifySettings:
 
 
 def _run_notify(args: argparse.Namespace) -> int:
-    from alerts.notify_dispatch import run_dispatcher  # here: apprise loads only when needed
+    from alerts.io.notify_dispatch import run_dispatcher  # here: apprise loads only when needed
 
     settings = _settings(args)
     # The dispatcher records apprise's messages with each attempt and logs each outcome once.

@@ -1,0 +1,87 @@
+"""The one writer of an exception's audit trail: ingest (the rule runner opens, joins and
+escalates exceptions) and the API (people work them) both append through :func:`append_entry`,
+so every chain is built the same way (hashes of :mod:`alerts.audit`) with one clock.
+
+In the caller's transaction (no commit here), :func:`append_entry`:
+
+1. locks the exception's row (``SELECT ... FOR UPDATE``; a caller that holds it already simply
+   keeps it): two writers of one exception queue here, so the chain never forks;
+2. reads the last entry and the time, *after* the lock: the time is the database server's
+   ``clock_timestamp()``, never a worker's own clock nor ``now()`` (the start of a transaction
+   that may have waited for the lock); and never earlier than the last entry's, so the times of
+   one chain never go back, even if the server's clock is stepped back;
+3. computes the hash and inserts the entry with ``seq = last + 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+
+from alerts.audit import GENESIS, AuditEntry, entry_hash
+
+LOCK_EXCEPTION = "SELECT 1 FROM exceptions WHERE exception_id = %s FOR UPDATE"
+
+# The last entry (if any) and the time of the new one, in one statement after the lock.
+LAST_ENTRY_AND_TIME = """
+SELECT last.seq, last.hash, greatest(clock_timestamp(), last.at)
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL (
+      SELECT seq, hash, at FROM exception_audit WHERE exception_id = %s
+       ORDER BY seq DESC LIMIT 1) last ON true
+"""
+
+INSERT_ENTRY = """
+INSERT INTO exception_audit (exception_id, seq, at, actor, action, detail, reason, prev_hash, hash)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as appended: the entry, the hash it is chained to and its own."""
+
+    entry: AuditEntry
+    prev_hash: bytes
+    hash: bytes
+
+
+class UnknownException(LookupError):
+    def __init__(self, exception_id: int) -> None:
+        super().__init__(f"no exception {exception_id}: nothing to append an audit entry to")
+        self.exception_id = exception_id
+
+
+async def append_entry(
+    conn: psycopg.AsyncConnection[Any],
+    exception_id: int,
+    actor: str,
+    action: str,
+    detail: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> StoredEntry:
+    """Append one entry to ``exception_id``'s chain in the caller's transaction; returns it
+    (its ``at`` is the time to stamp the change it records with). Raises
+    :class:`UnknownException` when there is no such exception."""
+    detail = dict(detail or {})
+    async with conn.cursor(row_factory=tuple_row) as cur:  # whatever the connection's default
+        await cur.execute(LOCK_EXCEPTION, (exception_id,))
+        if await cur.fetchone() is None:
+            raise UnknownException(exception_id)
+        await cur.execute(LAST_ENTRY_AND_TIME, (exception_id,))
+        row = await cur.fetchone()
+        assert row is not None  # one row, always
+        last_seq, last_hash, at = row
+        seq, prev_hash = (last_seq + 1, bytes(last_hash)) if last_seq is not None else (1, GENESIS)
+        entry = AuditEntry(exception_id, seq, at, actor, action, detail, reason)
+        digest = entry_hash(prev_hash, entry)
+        await cur.execute(
+            INSERT_ENTRY,
+            (exception_id, seq, at, actor, action, Jsonb(detail), reason, prev_hash, digest),
+        )
+    return StoredEntry(entry, prev_hash, digest)
