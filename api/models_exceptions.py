@@ -253,3 +253,6 @@ class TimelineEvent(BaseModel):
     vehicle_id: str | None = Field(None, description="Custody changes. Ops view only.")
     compartment: str | None = Field(None, description="Custody changes. Ops view only.")
     device_id: str | None = Field(None, description="Custody changes. Ops view only.")
+    end_reason: Literal["delivered"] | None = Field(
+        None, description="custody_released: delivered when a delivery ended the custody."
+    )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from alerts.eta import Eta, EtaParams, estimate
 from alerts.eta_queries import eta_inputs
 from alerts.profiles import band
-from api import condition, queries
+from api import condition, queries, queries_delivery
 from api import queries_tracking as qt
 from api.models import ParcelTimeline
 from api.models_tracking import (
@@ -152,6 +152,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
             band=_band(view.profile),
             last=None if last is None else TemperaturePoint(time=last[0], temperature_c=last[1]),
         ),
+        delivered=await queries_delivery.delivered(conn, shipment.shipment_id),
         position=route[-1] if route else None,
         route=route,
         temperatures=await thin_temperatures(conn, shipment.shipment_id),
