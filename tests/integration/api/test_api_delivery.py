@@ -21,6 +21,7 @@ from tests.integration.api.conftest import (
     post,
 )
 from tests.integration.api.sse import open_stream, serve
+from tests.integration.api.test_api_reports import pdf_texts
 
 pytestmark = pytest.mark.integration
 
@@ -236,3 +237,24 @@ async def test_unload_scans_at_the_destination_deliver_the_shipment(
         "signature_name": None, "photo_url": None,
     }  # fmt: skip
     assert view["route"][-1]["time"] == iso(13)
+
+
+async def test_the_report_shows_the_proof_of_delivery(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await seed(client, migrated_url, minutes=3)
+    response = await client.post("/v1/checkpoints", json=delivered(2, **PROOF), headers=OPS)
+    assert response.status_code == 201
+    csv_text = (await client.get("/v1/shipments/TN-D/report.csv", headers=OPS)).text
+    assert (
+        "# columns,checkpoint,time,status,sub_status,location,message,received_by,signature_name,"
+        "photo_url" in csv_text
+    )
+    assert (
+        f"# checkpoint,{iso(2)[:-1]}.000000Z,Delivered,,Villeurbanne,,Camille Petit,C. Petit,"
+        f"{PROOF['photo_url']}" in csv_text
+    )
+    pdf = await client.get("/v1/shipments/TN-D/report.pdf", headers=OPS, params={"lang": "en"})
+    text = " ".join(pdf_texts(pdf.content)).replace("\r\n", " ").replace("\n", " ")
+    assert "Proof of delivery" in text
+    assert "Received by: Camille Petit" in text and "Signed: C. Petit" in text
