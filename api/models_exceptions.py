@@ -263,3 +263,6 @@ class TimelineEvent(BaseModel):
     zone_kind: str | None = Field(
         None, description="origin, destination, depot, hub, customer or rest_area."
     )
+    end_reason: Literal["delivered"] | None = Field(
+        None, description="custody_released: delivered when a delivery ended the custody."
+    )

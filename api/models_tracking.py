@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AwareDatetime,
@@ -35,6 +36,12 @@ CheckpointStatus = Literal[
 
 MAX_BATCH = 500
 FUTURE_TOLERANCE = timedelta(hours=24)
+MAX_NAME = 200
+"""The longest received_by and signature_name."""
+MAX_URL = 2000
+"""The longest photo_url."""
+PROOF_FIELDS = ("received_by", "signature_name", "photo_url")
+"""Proof of delivery: on Delivered checkpoints only."""
 
 
 def _printable(value: str) -> str:
@@ -63,11 +70,38 @@ class CheckpointIn(_Request):
     location: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    received_by: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] | None = Field(
+        None, description="Proof of delivery (Delivered only): who received the parcel."
+    )
+    signature_name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] | None = Field(
+        None, description="Proof of delivery (Delivered only): the name signed."
+    )
+    photo_url: Annotated[str, Field(min_length=9, max_length=MAX_URL)] | None = Field(
+        None,
+        description="Proof of delivery (Delivered only): the carrier's photo, an https URL"
+        " (shown to the shopper as a link, never fetched by coldtrail).",
+    )
 
-    @field_validator("external_id", "sub_status")
+    @field_validator("external_id", "sub_status", "received_by", "signature_name")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
         return None if value is None else _printable(value)
+
+    @field_validator("photo_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError("is not a URL") from None
+        if parts.scheme != "https" or not host or parts.username or parts.password:
+            raise ValueError("must be an https URL with a host and no user name or password")
+        return value
 
     @field_validator("message", "location")
     @classmethod
@@ -87,6 +121,12 @@ class CheckpointIn(_Request):
     def _point(self) -> CheckpointIn:
         if (self.lat is None) != (self.lon is None):
             raise ValueError("lat and lon go together: give both or neither")
+        given = [f for f in PROOF_FIELDS if getattr(self, f) is not None]
+        if given and self.status != "Delivered":
+            raise ValueError(
+                f"{', '.join(given)}: proof of delivery belongs to Delivered checkpoints,"
+                f" not {self.status}"
+            )
         return self
 
 
@@ -139,6 +179,9 @@ class Checkpoint(BaseModel):
     location: str | None
     lat: float | None
     lon: float | None
+    received_by: str | None
+    signature_name: str | None
+    photo_url: str | None
     received_at: datetime
 
 
@@ -221,6 +264,22 @@ class Brand(BaseModel):
     primary_color: str | None
 
 
+class Delivery(BaseModel):
+    """The end of the parcel's story: the first Delivered checkpoint with its proof of delivery,
+    or, without one, the unload scans at the destination that ended every parcel's custody.
+    Nothing measured after ``at`` is shown to the shopper."""
+
+    at: datetime
+    by: Literal["checkpoint", "scan"] = Field(
+        description="checkpoint: the carrier's Delivered checkpoint; scan: unloaded at the"
+        " destination (no proof of delivery then)."
+    )
+    location: str | None = Field(description="The checkpoint's location, or the destination.")
+    received_by: str | None
+    signature_name: str | None
+    photo_url: str | None = Field(description="An https link to the carrier's photo.")
+
+
 class TrackCheckpoint(BaseModel):
     time: datetime
     status: CheckpointStatus
@@ -242,6 +301,10 @@ class TrackView(BaseModel):
     origin: str | None
     destination: str | None
     condition: Condition
+    delivered: Delivery | None = Field(
+        description="Set once delivered: the route, position, temperatures and live updates"
+        " then stop at delivered.at."
+    )
     position: TrackPoint | None
     route: list[TrackPoint] = Field(description="Accepted fixes, time order, at most 500.")
     temperatures: list[TemperaturePoint] = Field(

@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from api import queries_delivery
 from api import queries_exceptions as qx
 from api.models_exceptions import Severity, TimelineEvent
 from api.models_tracking import (
@@ -39,9 +40,10 @@ _SHIPMENT_ID = "SELECT shipment_id FROM shipments WHERE tracking_number = %(trac
 
 _INSERT_CHECKPOINT = """
 INSERT INTO checkpoints (shipment_id, source, external_id, checkpoint_time, status, sub_status,
-                         message, location, lat, lon)
+                         message, location, lat, lon, received_by, signature_name, photo_url)
 VALUES (%(shipment_id)s, %(source)s, %(external_id)s, %(time)s, %(status)s, %(sub_status)s,
-        %(message)s, %(location)s, %(lat)s, %(lon)s)
+        %(message)s, %(location)s, %(lat)s, %(lon)s, %(received_by)s, %(signature_name)s,
+        %(photo_url)s)
 ON CONFLICT (shipment_id, source, external_id) DO NOTHING
 RETURNING checkpoint_id
 """
@@ -59,7 +61,9 @@ class Stored:
 
 async def store_checkpoints(conn: Conn, items: Sequence[CheckpointIn]) -> list[Stored]:
     """Store each checkpoint once (by shipment, source and external id), in one transaction;
-    one result per item, in order: created, duplicate, or not_found (no such shipment)."""
+    one result per item, in order: created, duplicate, or not_found (no such shipment). A new
+    Delivered checkpoint ends the custody of the shipment's parcels at its time, in the same
+    transaction (:func:`api.queries_delivery.end_custody`)."""
     shipments: dict[str, int | None] = {}
     out: list[Stored] = []
     async with conn.transaction():
@@ -78,6 +82,8 @@ async def store_checkpoints(conn: Conn, items: Sequence[CheckpointIn]) -> list[S
             row = await cur.fetchone()
             if row is not None:
                 out.append(Stored("created", int(row[0])))
+                if item.status == "Delivered":
+                    await queries_delivery.end_custody(conn, shipment_id, item.time)
                 continue
             # Stored before (or by a concurrent request that committed meanwhile).
             cur = await conn.execute(_EXISTING_CHECKPOINT, params)
@@ -89,7 +95,7 @@ async def store_checkpoints(conn: Conn, items: Sequence[CheckpointIn]) -> list[S
 
 _CHECKPOINTS = """
 SELECT checkpoint_id, source, external_id, checkpoint_time AS time, status, sub_status, message,
-       location, lat, lon, received_at
+       location, lat, lon, received_by, signature_name, photo_url, received_at
 FROM checkpoints WHERE shipment_id = %(shipment_id)s
 ORDER BY checkpoint_time, checkpoint_id
 """
@@ -118,7 +124,7 @@ def current_status(items: Sequence[Checkpoint], language: str) -> TrackStatus:
 
 _CUSTODY = """
 SELECT c.custody_id, c.parcel_id, c.vehicle_id, c.compartment, c.device_id, c.from_time,
-       c.to_time
+       c.to_time, c.end_reason
 FROM parcels p JOIN custody c ON c.parcel_id = p.parcel_id
 WHERE p.shipment_id = %(shipment_id)s
 ORDER BY c.from_time, c.custody_id
@@ -152,7 +158,14 @@ async def custody_events(conn: Conn, shipment_id: int, ops: bool) -> list[Timeli
         common = {"severity": "info", "kind": "custody", "parcel_id": row["parcel_id"], **staff}
         events.append(TimelineEvent(time=row["from_time"], type="custody_assigned", **common))
         if row["to_time"] is not None:
-            events.append(TimelineEvent(time=row["to_time"], type="custody_released", **common))
+            events.append(
+                TimelineEvent(
+                    time=row["to_time"],
+                    type="custody_released",
+                    end_reason=row["end_reason"],
+                    **common,
+                )
+            )
     return events
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.eta import Eta, EtaParams, estimate
 from alerts.io.eta_queries import eta_inputs
-from api import queries
+from api import queries, queries_delivery
 from api import queries_tracking as qt
 from api.models import ParcelTimeline
 from api.models_condition import Condition
@@ -140,6 +140,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
         origin=view.origin,
         destination=view.destination,
         condition=condition,
+        delivered=await queries_delivery.delivered(conn, shipment.shipment_id),
         position=route[-1] if route else None,
         route=route,
         temperatures=await thin_temperatures(conn, shipment.shipment_id),

@@ -25,8 +25,9 @@ from typing import Any
 
 import psycopg
 
+from alerts.geofence import distance_m
 from coldtrail import schema, topics
-from coldtrail.custody import Held, Scan, decide
+from coldtrail.custody import DELIVERY_FIX_AGE, Held, Scan, decide
 from ingest import scan_queries as q
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,12 @@ async def _apply(
 ) -> None:
     event = item.event
     assert event.parcel_id is not None and event.state in schema.SCAN_STATES  # the contract's
+    cur = await conn.execute(q.LATEST_CUSTODY, (event.parcel_id,))
+    row = await cur.fetchone()
+    latest = None if row is None else Held(*row[:7])
+    distance = None
+    if event.state == "unload" and row is not None and row[7] is not None:
+        distance = await _distance_to_destination(conn, event.parcel_id, row[7], item.at)
     scan = Scan(
         parcel_id=event.parcel_id,
         action="load" if event.state == "load" else "unload",
@@ -127,13 +134,12 @@ async def _apply(
         vehicle_id=vehicle_id,
         compartment=event.compartment,
         logger_id=event.logger_id,
+        distance_to_destination_m=distance,
     )
-    cur = await conn.execute(q.LATEST_CUSTODY, (scan.parcel_id,))
-    row = await cur.fetchone()
-    decision = decide(scan, None if row is None else Held(*row))
+    decision = decide(scan, latest)
     custody_id: int | None = None
     if decision.close is not None:
-        await conn.execute(q.END_CUSTODY, (scan.at, decision.close.custody_id))
+        await conn.execute(q.END_CUSTODY, (scan.at, decision.end_reason, decision.close.custody_id))
         custody_id = decision.close.custody_id
     if decision.open_new:
         cur = await conn.execute(
@@ -144,7 +150,7 @@ async def _apply(
         opened = await cur.fetchone()
         assert opened is not None
         custody_id = opened[0]
-    elif decision.outcome == "already_loaded" and row is not None:
+    elif decision.outcome in ("already_loaded", "already_delivered") and row is not None:
         custody_id = row[0]
     await conn.execute(
         q.INSERT_SCAN,
@@ -158,3 +164,19 @@ async def _apply(
             f"scan {scan.action} of parcel {scan.parcel_id!r} by {event.device_id} (seq"
             f" {event.seq}) at {scan.at.isoformat()} flagged {decision.outcome}: {decision.reason}"
         )
+
+
+async def _distance_to_destination(
+    conn: psycopg.AsyncConnection[Any], parcel_id: str, gateway_id: str, at: datetime
+) -> float | None:
+    """How far the custody gateway's latest fix before ``at`` is from the parcel's shipment's
+    destination, in metres; None when either is unknown."""
+    cur = await conn.execute(
+        q.DESTINATION_AND_FIX,
+        {"parcel_id": parcel_id, "gateway_id": gateway_id, "at": at, "age": DELIVERY_FIX_AGE},
+    )
+    row = await cur.fetchone()
+    if row is None or any(value is None for value in row):
+        return None
+    dest_lat, dest_lon, lat, lon = row
+    return distance_m(lat, lon, dest_lat, dest_lon)

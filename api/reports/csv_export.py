@@ -244,7 +244,7 @@ def summary(report: Report) -> str:
     )
     section(
         "checkpoint",
-        _columns("time status sub_status location message"),
+        _columns("time status sub_status location message received_by signature_name photo_url"),
         [
             [
                 fmt_time(c.time),
@@ -252,6 +252,9 @@ def summary(report: Report) -> str:
                 fmt_text(c.sub_status),
                 fmt_text(c.location),
                 fmt_text(c.message),
+                fmt_text(c.received_by),
+                fmt_text(c.signature_name),
+                fmt_text(c.photo_url),
             ]
             for c in report.checkpoints
         ],

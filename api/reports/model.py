@@ -157,6 +157,10 @@ class Checkpoint:
     sub_status: str | None
     location: str | None
     message: str | None
+    received_by: str | None = None
+    """Proof of delivery (Delivered checkpoints): who received it, the name signed, the photo."""
+    signature_name: str | None = None
+    photo_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,6 +284,7 @@ def render(report: Report, language: Language) -> bytes:
         else [],
         t["no_checkpoints"],
     )
+    story += section(t["proof_of_delivery"], _proof_of_delivery(report, t, para), t["no_proof"])
 
     cases: list[Any] = []
     for x in report.exceptions:
@@ -379,3 +380,24 @@ def _route(report: Report, t: dict[str, str], table: Any) -> list[Any]:
             )
         )
     return out
+
+
+def _proof_of_delivery(report: Report, t: dict[str, str], para: Any) -> list[Any]:
+    """One line per checkpoint that carries proof of delivery: when, where, who received it,
+    the name signed and the photo's address."""
+    lines = []
+    for c in report.checkpoints:
+        if c.received_by is None and c.signature_name is None and c.photo_url is None:
+            continue
+        parts = [f"{c.status} {_time(c.time)}"]
+        if c.location:
+            parts.append(c.location)
+        for key, value in (
+            ("received_by", c.received_by),
+            ("signature_name", c.signature_name),
+            ("photo", c.photo_url),
+        ):
+            if value is not None:
+                parts.append(f"{t[key]}: {value}")
+        lines.append(para(" · ".join(parts), "base"))
+    return lines

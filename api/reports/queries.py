@@ -204,7 +204,8 @@ async def routes(conn: Conn, shipment_id: int) -> list[dict[str, Any]]:
 
 
 _CHECKPOINTS = """
-SELECT checkpoint_time AS time, status, sub_status, location, message
+SELECT checkpoint_time AS time, status, sub_status, location, message, received_by,
+       signature_name, photo_url
 FROM checkpoints WHERE shipment_id = %(shipment_id)s
 ORDER BY checkpoint_time, checkpoint_id
 """

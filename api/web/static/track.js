@@ -15,8 +15,9 @@ const token = decodeURIComponent(location.pathname.replace(/^\/t\//, "").replace
 const api = `/v1/track/${encodeURIComponent(token)}`;
 const $ = (id) => document.getElementById(id);
 
-const state = { lang: currentLanguage(), data: null, live: false, updatedAt: null };
+const state = { lang: currentLanguage(), data: null, live: false, ended: false, updatedAt: null };
 let map = null;
+let source = null;
 let refetchTimer = null;
 let redrawTimer = null;
 
@@ -109,6 +110,62 @@ function renderStatus(data) {
       : "";
   text("route-text", route);
   renderCondition(data.condition);
+  renderDelivery(data);
+}
+
+// --- delivery: the end of the parcel's story ---------------------------------------------------
+
+function httpsUrl(url) {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function renderDelivery(data) {
+  const lang = state.lang;
+  const delivered = data.delivered;
+  $("delivery").hidden = !delivered;
+  if (!delivered) return;
+  const time = formatTime(lang, delivered.at);
+  let line = delivered.received_by
+    ? t(lang, "delivered_received_by", { time, name: delivered.received_by })
+    : t(lang, "delivered_line", { time });
+  if (delivered.location) line += ` ${t(lang, "delivered_where", { place: delivered.location })}`;
+  text("delivery-text", line);
+  // The final condition (the lead switches condition.in_spec to the stored verdict).
+  const inSpec = data.condition ? data.condition.in_spec : null;
+  const condition = $("delivery-condition");
+  condition.hidden = inSpec !== true && inSpec !== false;
+  condition.className = `delivery-condition${inSpec === false ? " bad" : ""}`;
+  if (inSpec === true) {
+    condition.textContent = t(lang, "arrived_in_spec");
+  } else if (inSpec === false) {
+    const details = document.createElement("a");
+    details.href = "#chart-title";
+    details.textContent = t(lang, "arrived_excursion");
+    condition.replaceChildren(details);
+  }
+  const proof = [];
+  if (delivered.signature_name) {
+    const signed = document.createElement("span");
+    signed.textContent = t(lang, "delivered_signed", { name: delivered.signature_name });
+    proof.push(signed);
+  }
+  const photo = delivered.photo_url ? httpsUrl(delivered.photo_url) : null;
+  if (photo) {
+    const link = document.createElement("a");
+    link.href = photo;
+    link.rel = "noopener noreferrer";
+    link.target = "_blank";
+    link.textContent = t(lang, "delivered_photo");
+    if (proof.length) proof.push(document.createTextNode(" · "));
+    proof.push(link);
+  }
+  $("delivery-proof").replaceChildren(...proof);
+  $("delivery-proof").hidden = !proof.length;
 }
 
 function renderCondition(condition) {
@@ -159,10 +216,11 @@ function renderMap(data) {
 }
 
 function renderMapCaption(data) {
+  const key = data.delivered ? "map_delivered_position" : "map_last_position";
   text(
     "map-caption",
     data.position
-      ? t(state.lang, "map_last_position", { time: formatTime(state.lang, data.position.time) })
+      ? t(state.lang, key, { time: formatTime(state.lang, data.position.time) })
       : t(state.lang, "map_no_position"),
   );
 }
@@ -231,7 +289,9 @@ function eventText(event) {
     return null;
   }
   if (event.type === "custody_assigned") return t(lang, "event_custody_assigned");
-  if (event.type === "custody_released") return t(lang, "event_custody_released");
+  if (event.type === "custody_released") {
+    return t(lang, event.end_reason === "delivered" ? "event_custody_delivered" : "event_custody_released");
+  }
   if (event.type === "exception_opened") return t(lang, "event_exception");
   if (event.type === "exception_resolved") return t(lang, "event_exception_resolved");
   return null;
@@ -298,6 +358,11 @@ function renderTimeline(data) {
 
 function renderLive() {
   const live = $("live");
+  if (state.ended) {
+    live.className = "live";
+    live.textContent = t(state.lang, "live_ended");
+    return;
+  }
   live.className = `live${state.live ? " on" : ""}`;
   const parts = [t(state.lang, state.live ? "live" : "live_off")];
   if (state.updatedAt) parts.push(t(state.lang, "updated", { time: formatTime(state.lang, state.updatedAt, false) }));
@@ -323,8 +388,16 @@ function parse(message) {
   }
 }
 
+// Delivered: the story ends, nothing the vehicle measures afterwards is the shopper's.
+function endLive() {
+  state.ended = true;
+  state.live = false;
+  if (source) source.close();
+  source = null;
+}
+
 function connect(url) {
-  const source = new EventSource(url);
+  source = new EventSource(url);
   source.addEventListener("open", () => {
     state.live = true;
     renderLive();
@@ -335,7 +408,7 @@ function connect(url) {
   });
   source.addEventListener("reading", (message) => {
     const reading = parse(message);
-    if (!reading || !state.data) return;
+    if (!reading || !state.data || state.ended) return;
     state.data.temperatures = [...(state.data.temperatures || []), { time: reading.time, temperature_c: reading.temperature_c }];
     const condition = state.data.condition || {};
     if (reading.temperature_c !== null && (!condition.last || reading.time >= condition.last.time)) {
@@ -349,7 +422,7 @@ function connect(url) {
   });
   source.addEventListener("position", (message) => {
     const position = parse(message);
-    if (!position || !state.data || !map) return;
+    if (!position || !state.data || !map || state.ended) return;
     state.data.route = [...(state.data.route || []), position];
     if (!state.data.position || position.time >= state.data.position.time) state.data.position = position;
     map.addPoint(position);
@@ -390,8 +463,9 @@ async function load() {
     state.data = await response.json();
     state.updatedAt = new Date().toISOString();
     $("error").hidden = true;
+    if (state.data.delivered) endLive();
     renderAll();
-    if (first) connect(state.data.live_url || `${api}/live`);
+    if (first && !state.ended) connect(state.data.live_url || `${api}/live`);
   } catch (error) {
     console.error(error);
     $("error").hidden = false;

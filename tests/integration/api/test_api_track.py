@@ -35,8 +35,8 @@ def iso(minute: float) -> str:
 
 TRACK_KEYS = {
     "tracking_number", "language", "brand", "status", "promised_at", "eta", "origin",
-    "destination", "condition", "position", "route", "temperatures", "checkpoints", "events",
-    "live_url",
+    "destination", "condition", "delivered", "position", "route", "temperatures", "checkpoints",
+    "events", "live_url",
 }  # fmt: skip
 
 
@@ -112,6 +112,7 @@ async def test_the_shoppers_link_shows_the_shipment(
     assert body["route"] == [{"time": iso(m), "lat": pytest.approx(45.0 + 0.01 * m), "lon": 4.8}
                              for m in range(11)]  # fmt: skip
     assert body["position"] == body["route"][-1]
+    assert body["delivered"] is None
     # Eleven minutes of readings in 5-minute buckets (aligned on the clock): 3 or 4 of them.
     assert 3 <= len(body["temperatures"]) <= 4
     assert {p["temperature_c"] for p in body["temperatures"]} == {5.0}

@@ -201,3 +201,47 @@ async def test_refused_scans_are_flagged_and_unknown_parcels_dead_lettered(
     assert query(
         database_url, "SELECT seq FROM events WHERE device_id = 'handheld-7' ORDER BY seq"
     ) == [(1,), (2,), (3,), (4,), (6,)]
+
+
+def fix(seq: int, minutes: float, lat: float, lon: float) -> schema.Position:
+    return schema.position(
+        schema.Fix(lat=lat, lon=lon),
+        device_id="gps-van-1",
+        measured_at=at(minutes),
+        received_at=at(minutes),
+        seq=seq,
+        seq_source="gateway",
+    )
+
+
+async def test_an_unload_at_the_destination_is_a_delivery(
+    database_url: str, mqtt_url: str, topic_prefix: str
+) -> None:
+    setup(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE shipments SET destination = 'Villeurbanne', destination_lat = 45.77,"
+                     " destination_lon = 4.88")  # fmt: skip
+    # Van 1 loads P-1 and P-2; unloads P-2 on the way (10 km from the destination), then P-1
+    # 100 m from the destination: a delivery; the same parcel unloaded again later: nothing.
+    loads = message("gw-van-1", scan(1, "P-1", "load", 0), scan(2, "P-2", "load", 0))
+    away = message("gw-van-1", scan(3, "P-2", "unload", 30))
+    away.positions.append(fix(1, 29, 45.68, 4.88))
+    there = message("gw-van-1", scan(4, "P-1", "unload", 60), scan(5, "P-1", "unload", 70))
+    there.positions.append(fix(2, 58, 45.7709, 4.88))
+    async with live_ingest(database_url, mqtt_url, topic_prefix, rules=False) as live:
+        await live.send(loads)
+        await eventually(lambda: _count(database_url, "scans", 2))
+        await live.send(away)
+        await eventually(lambda: _count(database_url, "scans", 3))
+        await live.send(there)
+        await eventually(lambda: _count(database_url, "scans", 5))
+
+    assert query(database_url, SCANS) == [
+        ("P-1", "load", "loaded", False),
+        ("P-1", "unload", "delivered", False),
+        ("P-1", "unload", "already_delivered", False),
+        ("P-2", "load", "loaded", False),
+        ("P-2", "unload", "unloaded", False),
+    ]
+    ended = "SELECT parcel_id, to_time, end_reason FROM custody ORDER BY parcel_id"
+    assert query(database_url, ended) == [("P-1", at(60), "delivered"), ("P-2", at(30), None)]

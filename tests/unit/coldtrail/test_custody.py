@@ -8,7 +8,17 @@ import msgspec
 import pytest
 
 from coldtrail import schema
-from coldtrail.custody import Held, Scan, decide, end_conflict, start_conflict
+from coldtrail.custody import (
+    DELIVERED,
+    DELIVERY_RADIUS_M,
+    Held,
+    Scan,
+    decide,
+    delivery_cut,
+    end_conflict,
+    start_conflict,
+    unload_delivers,
+)
 from coldtrail.errors import InvalidMessage
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -22,9 +32,50 @@ def held(start: float, end: float | None = None, vehicle: str = "van-1") -> Held
     return Held(1, at(start), None if end is None else at(end), vehicle, "chiller", "board-42")
 
 
-def scan(action: str, minutes: float, vehicle: str | None = "van-1", **more: str) -> Scan:
+def scan(action: str, minutes: float, vehicle: str | None = "van-1", **more: object) -> Scan:
     fields = {"compartment": "chiller", "logger_id": "board-42", **more}
     return Scan("P-1", action, at(minutes), "gw-1", vehicle, **fields)  # type: ignore[arg-type]
+
+
+def delivered_by(start: float, end: float) -> Held:
+    return Held(1, at(start), at(end), "van-1", "chiller", "board-42", DELIVERED)
+
+
+def test_a_delivery_cuts_the_open_custody_at_its_time() -> None:
+    assert delivery_cut(at(10), held(0)) == held(0)
+    assert delivery_cut(at(10), None) is None
+    assert delivery_cut(at(10), held(10)) is None  # started with the delivery: nothing to end
+    assert delivery_cut(at(10), held(12)) is None  # started after it
+    assert delivery_cut(at(10), held(0, 5)) is None  # ended before it, otherwise
+    assert delivery_cut(at(3), held(0, 5)) is None  # ended after it, but not by a delivery
+    # An earlier delivery cuts one ended by a later delivery back; the same or a later one
+    # changes nothing (applied again, it is idempotent).
+    assert delivery_cut(at(8), delivered_by(0, 10)) == delivered_by(0, 10)
+    assert delivery_cut(at(10), delivered_by(0, 10)) is None
+    assert delivery_cut(at(12), delivered_by(0, 10)) is None
+
+
+def test_an_unload_at_the_destination_is_a_delivery() -> None:
+    assert unload_delivers(0.0) and unload_delivers(DELIVERY_RADIUS_M)
+    assert not unload_delivers(DELIVERY_RADIUS_M + 1) and not unload_delivers(None)
+    decision = decide(scan("unload", 10, logger_id=None, distance_to_destination_m=40.0), held(0))
+    assert (decision.outcome, decision.close, decision.end_reason) == (
+        "delivered", held(0), DELIVERED,
+    )  # fmt: skip
+    assert not decision.flagged
+    far = decide(scan("unload", 10, logger_id=None, distance_to_destination_m=900.0), held(0))
+    assert (far.outcome, far.end_reason) == ("unloaded", None)
+    unknown = decide(scan("unload", 10, logger_id=None), held(0))
+    assert (unknown.outcome, unknown.end_reason) == ("unloaded", None)
+
+
+def test_an_unload_after_the_delivery_changes_nothing() -> None:
+    decision = decide(scan("unload", 12, logger_id=None), delivered_by(0, 10))
+    assert (decision.outcome, decision.close) == ("already_delivered", None)
+    assert not decision.flagged
+    # Before the delivery's time, it is what it was: an unload of a parcel not loaded then.
+    before = decide(scan("unload", 8, logger_id=None), delivered_by(0, 10))
+    assert before.outcome == "unload_without_load" and before.flagged
 
 
 def test_start_conflict_is_the_apis_rule() -> None:
