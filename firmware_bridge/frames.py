@@ -2,7 +2,12 @@
 
 A frame is device bytes as they arrived, with the moment the gateway received them.
 A sample is decoded values that still lack the gateway's idempotency key; the gateway
-stamps them into :mod:`coldtrail.schema` readings and positions.
+stamps them into :mod:`coldtrail.schema` readings, positions and events.
+
+Events come in two shapes: an :class:`EventSample` is something that happened once (a button
+press, a board's door frame); a :class:`StateSample` is a state a sensor repeats in every
+advert (a BTHome door contact says "open" in each one), which the gateway turns into an event
+only when it changes.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from coldtrail.schema import Fix, Measurements
+from coldtrail.schema import EventKind, Fix, Measurements
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +71,48 @@ class FixSample:
     received_at: datetime
     measured_at: datetime | None = None
     sensor_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventSample:
+    """Something a device reported once: a door opened, a button pressed, a shock, a light
+    level. The gateway stamps it into a :class:`coldtrail.schema.Event`."""
+
+    device_id: str
+    kind: EventKind
+    state: str | None
+    value: float | None
+    received_at: datetime
+    measured_at: datetime | None = None
+    sensor_seq: int | None = None
+    """The device's own number for this event (a board's frame counter), None if it has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateSample:
+    """A state a sensor repeats in every advert (a door contact: ``open`` or ``closed``).
+
+    Not an event by itself: the gateway sends an event when the state of ``(device_id,
+    channel)`` changes, and the first time it is seen."""
+
+    device_id: str
+    channel: str
+    """Which of the device's sensors: the decoder's name for it (``window``, ``door_2``)."""
+    kind: EventKind
+    state: str
+    received_at: datetime
+    measured_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedAdvert:
+    """Everything one BLE advert carried."""
+
+    samples: list[Sample] = field(default_factory=list)
+    events: list[EventSample] = field(default_factory=list)
+    """Things that happened once per advert (a button press, a light level): a repeat of the
+    advert (same ``packet_id``) repeats them."""
+    states: list[StateSample] = field(default_factory=list)
+    packet_id: int | None = None
+    """The advert's own number (BTHome's packet id): a sensor repeats an advert with the same
+    one; None if the sensor sends none."""

@@ -6,7 +6,9 @@
 * ``coldtrail decode board FILE`` — a byte stream of sensor-board frames
   (``docs/serial-protocol.md``).
 
-One JSON object per reading, position or event on stdout, with the contract's field names;
+One JSON object per reading, position or event on stdout, with the contract's field names (a
+BLE advert's door or light state is shown as the event the gateway sends when it first sees it,
+with ``sensor`` naming which of the device's sensors it is);
 each rejected input on stderr with its raw hex; the counts at the end on stderr. Exit status 1
 if anything was rejected.
 """
@@ -25,7 +27,7 @@ import msgspec
 from coldtrail.errors import ConfigError, DecodeError
 from firmware_bridge.ble import registry
 from firmware_bridge.board.stream import BoardStream
-from firmware_bridge.frames import FixSample, Sample, SerialChunk
+from firmware_bridge.frames import EventSample, FixSample, Sample, SerialChunk, StateSample
 from firmware_bridge.nmea import NmeaStream
 
 _json = msgspec.json.Encoder()
@@ -95,6 +97,37 @@ class Report:
                 }
             )
 
+    def events(self, events: Iterable[EventSample], packet_id: int | None = None) -> None:
+        """``packet_id``: the advert's, for events that have no number of their own."""
+        for e in events:
+            self.item(
+                {
+                    "kind": "event",
+                    "device_id": e.device_id,
+                    "measured_at": _iso(e.measured_at),
+                    "seq": e.sensor_seq if e.sensor_seq is not None else packet_id,
+                    "event": e.kind,
+                    "state": e.state,
+                    "value": e.value,
+                }
+            )
+
+    def states(self, states: Iterable[StateSample], packet_id: int | None) -> None:
+        """A state as the event the gateway sends the first time it sees it."""
+        for s in states:
+            self.item(
+                {
+                    "kind": "event",
+                    "device_id": s.device_id,
+                    "measured_at": _iso(s.measured_at),
+                    "seq": packet_id,
+                    "event": s.kind,
+                    "state": s.state,
+                    "value": None,
+                    "sensor": s.channel,
+                }
+            )
+
     def reject(self, error: DecodeError) -> None:
         self.err.write(f"rejected: {error}\n")
         self.rejected += 1
@@ -152,18 +185,7 @@ def decode_board(source: BinaryIO, report: Report) -> int:
     results.append(stream.flush())
     for result in results:
         report.samples(result.samples)
-        for event in result.events:
-            report.item(
-                {
-                    "kind": "event",
-                    "device_id": event.device_id,
-                    "measured_at": _iso(event.measured_at),
-                    "seq": event.sensor_seq,
-                    "event": event.kind,
-                    "state": event.state,
-                    "value": event.value,
-                }
-            )
+        report.events(result.events)
         for status in result.statuses:
             report.item(
                 {
@@ -186,13 +208,15 @@ def decode_ble(
 ) -> int:
     bindkey = registry.bindkey_from_hex(bindkey_hex) if bindkey_hex else None
     try:
-        samples = registry.decode_hex(
+        decoded = registry.decode_hex_advert(
             hex_text, kind=kind, bindkey=bindkey, address=address, received_at=datetime.now(UTC)
         )
     except DecodeError as error:
         report.reject(error)
     else:
-        report.samples(samples)
+        report.samples(decoded.samples)
+        report.events(decoded.events, decoded.packet_id)
+        report.states(decoded.states, decoded.packet_id)
     return report.close()
 
 

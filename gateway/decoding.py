@@ -2,9 +2,10 @@
 
 BLE adverts of configured sensors are decoded with their configuration (kind, bindkey); others
 only if their kind is recognised (the air is full of other people's devices: those are counted
-and ignored). Serial chunks go to one stream decoder per port, by the port's protocol. Bytes
-that should have decoded but did not come back as rejects, which the gateway publishes as dead
-letters with the raw bytes.
+and ignored). Their events and states go through :class:`~gateway.ble_events.BleEventGate`, so
+that a door is sent when it changes and a button press once. Serial chunks go to one stream
+decoder per port, by the port's protocol. Bytes that should have decoded but did not come back
+as rejects, which the gateway publishes as dead letters with the raw bytes.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from dataclasses import dataclass, field
 
 from coldtrail.errors import DecodeError
 from firmware_bridge.ble.registry import SensorConfig, SensorRegistry, detect_kind
-from firmware_bridge.board.stream import BoardEvent, BoardStatus, BoardStream
-from firmware_bridge.frames import BleAdvert, FixSample, Frame, Sample, SerialChunk
+from firmware_bridge.board.stream import BoardStatus, BoardStream
+from firmware_bridge.frames import BleAdvert, EventSample, FixSample, Frame, Sample, SerialChunk
 from firmware_bridge.nmea import NmeaStream
+from gateway.ble_events import BleEventGate
 
 
 @dataclass(slots=True)
 class Decoded:
     samples: list[Sample] = field(default_factory=list)
     fixes: list[FixSample] = field(default_factory=list)
-    events: list[BoardEvent] = field(default_factory=list)
+    events: list[EventSample] = field(default_factory=list)
     statuses: list[BoardStatus] = field(default_factory=list)
     rejects: list[DecodeError] = field(default_factory=list)
 
@@ -36,6 +38,7 @@ class FrameDecoder:
         self._registry = SensorRegistry(sensors)
         self._nmea: dict[str, NmeaStream] = {}
         self._boards: dict[str, BoardStream] = {}
+        self.ble_events = BleEventGate()
         self.ignored: Counter[str] = Counter()
 
     def decode(self, frame: Frame) -> Decoded:
@@ -53,9 +56,12 @@ class FrameDecoder:
             self.ignored["ble-unknown-kind"] += 1
             return
         try:
-            out.samples.extend(self._registry.decode(advert))
+            decoded = self._registry.decode_advert(advert)
         except DecodeError as exc:
             out.rejects.append(exc)
+            return
+        out.samples.extend(decoded.samples)
+        out.events.extend(self.ble_events.admit(decoded))
 
     def _gps(self, chunk: SerialChunk, out: Decoded) -> None:
         stream = self._nmea.get(chunk.port)

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from coldtrail import schema
-from firmware_bridge.board.stream import BoardEvent
-from firmware_bridge.frames import FixSample, Sample
+from firmware_bridge.frames import EventSample, FixSample, Sample
 
 T = TypeVar("T", schema.Reading, schema.Position, schema.Event)
 
@@ -73,7 +72,7 @@ class Stamper:
             ),
         )
 
-    def event(self, event: BoardEvent) -> schema.Event | None:
+    def event(self, event: EventSample) -> schema.Event | None:
         return self._stamp(
             event.device_id,
             event.sensor_seq,

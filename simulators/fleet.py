@@ -84,6 +84,11 @@ class VanPlan:
         """The device id the board protocol gives this van's sensor board."""
         return board_device_id(self.board_id)
 
+    @property
+    def door_tag_mac(self) -> str:
+        """The BTHome door contact on the van's rear door (simulators/door_tag.py)."""
+        return f"3C:2E:F5:00:{self.board_id >> 8 & 0xFF:02X}:{self.board_id & 0xFF:02X}"
+
 
 @dataclass(frozen=True, slots=True)
 class FleetPlan:

@@ -27,6 +27,7 @@ from firmware_bridge.board.reference_board import ReferenceBoard
 from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
 from firmware_bridge.nmea import encode_fix
 from simulators import fleet
+from simulators.door_tag import DoorTag
 from simulators.reefer import Compartment, Interval, humidity_pct
 from simulators.route import Drive
 from simulators.scenario import Scenario
@@ -100,6 +101,7 @@ class ScenarioVanSource:
         self._packet_ids = {p.logger_mac: self._rng.randrange(256) for p in van.parcels}
         self._board = ReferenceBoard(van.board_id, ticks_ms=lambda: int(self._elapsed() * 1000))
         self._door_open = False
+        self._door_tag = DoorTag(van.door_tag_mac)
         self.start_at = datetime.fromtimestamp(epoch, UTC)
 
     @property
@@ -140,6 +142,9 @@ class ScenarioVanSource:
             )
             adverts += [advert, advert]  # real tags repeat each advert
             produced.append(f"r {mac} {now.isoformat()}")
+        # The rear door's BTHome tag: heard every time (no loss drawn, so that the seeded
+        # sequences of the parcels' loggers stay those of the scenario's expectations).
+        adverts += self._door_tag.adverts(door, now)
         return adverts, produced
 
     def gps_chunks(self, elapsed_s: float) -> tuple[list[SerialChunk], list[str]]:

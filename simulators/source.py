@@ -3,7 +3,8 @@
 Each parcel's logger advertises BTHome v2 service data (with a packet id, and repeats each
 advert once, as real tags do); the van's GPS writes NMEA RMC+GGA sentences, delivered in
 arbitrary chunks as a serial port would; the van's sensor board (rear door, accelerometer)
-sends frames of the open board protocol, built by its reference firmware. Registered as the
+sends frames of the open board protocol, built by its reference firmware; a BTHome door tag on
+the same rear door advertises its state (:mod:`simulators.door_tag`). Registered as the
 ``sim`` source kind (``sim:vehicle=van-1,seed=7,vans=2,parcels=6,interval=2``).
 """
 
@@ -20,6 +21,7 @@ from firmware_bridge.board.reference_board import ReferenceBoard
 from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
 from firmware_bridge.nmea import encode_fix
 from simulators import fleet, scenario_source
+from simulators.door_tag import DoorTag
 from simulators.scenario_source import ScenarioVanSource
 from simulators.sensors import GpsTrack, Humidity, ReeferTemperature, battery_pct
 
@@ -63,6 +65,7 @@ class SimulatedVanSource:
         # protocol through the reference firmware, as a real one would.
         self._board = ReferenceBoard(van.board_id)
         self._door_open = False
+        self._door_tag = DoorTag(van.door_tag_mac)
 
     @property
     def name(self) -> str:
@@ -87,7 +90,7 @@ class SimulatedVanSource:
                 name=f"ATC_{mac[-5:].replace(':', '')}",
             )
             adverts += [advert, advert]  # real tags repeat each advert
-        return adverts
+        return adverts + self._door_tag.adverts(rear_door_open(elapsed_s), now)
 
     def gps_chunks(self, elapsed_s: float, now: datetime) -> list[SerialChunk]:
         point = self._track.at(elapsed_s)
@@ -112,7 +115,7 @@ class SimulatedVanSource:
             accel_mg=(self._rng.randrange(-30, 30), self._rng.randrange(-30, 30), 1000),
             battery_pct=93,
         )
-        door_open = elapsed_s % 60 >= 54
+        door_open = rear_door_open(elapsed_s)
         if door_open != self._door_open:
             self._door_open = door_open
             frames += self._board.door(door_open)
@@ -137,6 +140,11 @@ class SimulatedVanSource:
                     yield chunk
                 next_ble += self._interval_s
             await asyncio.sleep(max(0.0, min(next_ble, next_gps) - (loop.time() - t0)))
+
+
+def rear_door_open(elapsed_s: float) -> bool:
+    """The rear door is open for 6 s of every 60 s."""
+    return elapsed_s % 60 >= 54
 
 
 def create(options: dict[str, str]) -> SimulatedVanSource | ScenarioVanSource:

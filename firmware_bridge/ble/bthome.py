@@ -18,12 +18,17 @@ decrypted objects are left to bthome-ble.
 When an advert carries several objects of one kind (bthome-ble names them ``temperature_1``,
 ``temperature_2``, ...) the first one is used.
 
-What :func:`decode` returns:
+:func:`decode_advert` returns everything the advert carried (a
+:class:`~firmware_bridge.frames.DecodedAdvert`): the sample, the events (button presses,
+illuminance as a ``light`` event) and the states (door, window, opening, garage door, light
+detected) of :mod:`~firmware_bridge.ble.bthome_events`, and the packet id. :func:`decode`
+returns its samples only:
 
 * ``[sample]`` when the advert carries at least one of the measurements above;
 * ``[]`` for a well-formed advert that carries none of them: only a packet id, button or dimmer
   events, binary sensors (door, window, low battery, ...), counters, illuminance, ...;
-* it raises :class:`~coldtrail.errors.DecodeError` (raw service data in the message) for no
+
+and both raise :class:`~coldtrail.errors.DecodeError` (raw service data in the message) for no
   BTHome service data, an encrypted advert without a bindkey (or one that the bindkey does not
   decrypt), a plaintext advert while a bindkey is configured (a downgrade: bthome-ble ignores
   those too), a version other than 1 or 2,
@@ -31,25 +36,29 @@ What :func:`decode` returns:
   there quietly and keeps the objects before it; we reject the whole advert so that the gateway
   dead-letters it), or a value outside the contract (e.g. battery 255 %).
 
+:func:`encode_v2` builds the service data the simulators send: measurements, a door contact
+(object 0x1A) and button events (0x3A).
+
 bthome-ble is stateful (it drops repeated packet ids for 4 s); each call uses a fresh parser,
 so duplicates are left to the idempotency key downstream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from bthome_ble import BTHomeBluetoothDeviceData, Units
+from bthome_ble.event import BUTTON_EVENTS
 
 from coldtrail.errors import DecodeError
 from coldtrail.schema import Measurements
-from firmware_bridge.ble import bthome_layout
+from firmware_bridge.ble import bthome_events, bthome_layout
 from firmware_bridge.ble.bthome_layout import Malformed as _Malformed
 from firmware_bridge.ble.measurements import measurements
-from firmware_bridge.frames import BleAdvert, Sample
+from firmware_bridge.frames import BleAdvert, DecodedAdvert, Sample
 
 if TYPE_CHECKING:
     from habluetooth import BluetoothServiceInfoBleak
@@ -129,16 +138,24 @@ _ENCODED: tuple[_Encoded, ...] = (
     _Encoded(0x03, "humidity_pct", 2, signed=False, resolution=0.01),
     _Encoded(0x04, "pressure_hpa", 3, signed=False, resolution=0.01),
 )
+_DOOR = 0x1A  # binary sensor "door": 0 closed, 1 open
+_BUTTON = 0x3A  # one per button of the device; its event code (0x00: no event)
+_BUTTON_CODES = {name: code for code, name in BUTTON_EVENTS.items() if name is not None}
 
 
 BINDKEY_LENGTH = 16
 
 
 def decode(advert: BleAdvert, bindkey: bytes | None = None) -> list[Sample]:
-    """Decode the BTHome service data of one advert (see the module's docstring).
+    """The measurements of one advert (see the module's docstring); events are left out.
 
     ``bindkey``: the sensor's 16-byte AES key, needed for encrypted adverts only.
     """
+    return decode_advert(advert, bindkey).samples
+
+
+def decode_advert(advert: BleAdvert, bindkey: bytes | None = None) -> DecodedAdvert:
+    """Everything one advert carried: measurements, events, states and its packet id."""
     if bindkey is not None and len(bindkey) != BINDKEY_LENGTH:
         raise ValueError(f"a BTHome bindkey is {BINDKEY_LENGTH} bytes, got {len(bindkey)}")
     device_id = advert.address.upper()
@@ -150,16 +167,24 @@ def decode(advert: BleAdvert, bindkey: bytes | None = None) -> list[Sample]:
         raise DecodeError(str(exc), data, device=device_id) from None
 
 
-def encode_v2(values: Measurements, packet_id: int) -> bytes:
-    """The BTHome v2 service data (unencrypted) for ``values``, as a sensor would send it.
+def encode_v2(
+    values: Measurements | None,
+    packet_id: int,
+    *,
+    door_open: bool | None = None,
+    buttons: Sequence[str | None] = (),
+) -> bytes:
+    """The BTHome v2 service data (unencrypted), as a sensor would send it.
 
-    Carries the packet id, battery, temperature, humidity and pressure; the other fields
-    (rssi, acceleration) are not part of what the simulators emit.
+    Carries the packet id, battery, temperature, humidity and pressure of ``values``; the other
+    fields (rssi, acceleration) are not part of what the simulators emit. ``door_open``: a door
+    contact's state (object 0x1A). ``buttons``: one entry per button of the device, its event
+    (``press``, ``double_press``, ``long_press``, ... as bthome-ble names them) or None.
     """
     if not 0 <= packet_id <= 0xFF:
         raise ValueError(f"a BTHome packet id is one byte (0-255), got {packet_id}")
     out = bytearray((_DEVICE_INFO_V2, _PACKET_ID, packet_id))
-    for obj in _ENCODED:
+    for obj in () if values is None else _ENCODED:
         value = getattr(values, obj.field)
         if value is None:
             continue
@@ -172,11 +197,20 @@ def encode_v2(values: Measurements, packet_id: int) -> bytes:
             ) from None
         out.append(obj.object_id)
         out += encoded
+    if door_open is not None:
+        out += bytes((_DOOR, int(door_open)))
+    for event in buttons:
+        code = 0 if event is None else _BUTTON_CODES.get(event)
+        if code is None:
+            raise ValueError(
+                f"unknown BTHome button event {event!r}; known: {', '.join(_BUTTON_CODES)}"
+            )
+        out += bytes((_BUTTON, code))
     if len(out) == 3:
         raise ValueError(
             "nothing to encode: BTHome v2 carries "
             + ", ".join(obj.field for obj in _ENCODED)
-            + f"; got {values}"
+            + f", a door state and button events; got {values}"
         )
     return bytes(out)
 
@@ -193,7 +227,7 @@ def _bthome_service_data(advert: BleAdvert, device_id: str) -> tuple[str, bytes]
 
 def _decode(
     advert: BleAdvert, device_id: str, uuid: str, data: bytes, bindkey: bytes | None
-) -> list[Sample]:
+) -> DecodedAdvert:
     info = _ServiceInfo(
         name=advert.name or advert.address,
         address=advert.address,
@@ -208,6 +242,38 @@ def _decode(
     values = {key.key: value.native_value for key, value in update.entity_values.items()}
     units = {key.key: d.native_unit_of_measurement for key, d in update.entity_descriptions.items()}
 
+    packet_key = _first(values, "packet_id")
+    timestamp_key = _first(values, "timestamp")
+    packet = values[packet_key] if packet_key else None
+    timestamp = values[timestamp_key] if timestamp_key else None
+    packet_id = packet if isinstance(packet, int) else None
+    heard = bthome_events.Heard(
+        device_id, advert.received_at, timestamp if isinstance(timestamp, datetime) else None
+    )
+    binary = {key.key: value.native_value for key, value in update.binary_entity_values.items()}
+    fired = {key.key: event.event_type for key, event in update.events.items()}
+    events = bthome_events.events(fired, heard)
+    lux_key = _first(values, bthome_events.ILLUMINANCE)
+    if lux_key is not None:
+        try:
+            events.append(bthome_events.illuminance(values[lux_key], units.get(lux_key), heard))
+        except bthome_events.Unusable as exc:
+            raise _Malformed(str(exc)) from None
+    return DecodedAdvert(
+        samples=_samples(advert, values, units, heard, packet_id),
+        events=events,
+        states=bthome_events.states(binary, heard),
+        packet_id=packet_id,
+    )
+
+
+def _samples(
+    advert: BleAdvert,
+    values: Mapping[str, object],
+    units: Mapping[str, object],
+    heard: bthome_events.Heard,
+    packet_id: int | None,
+) -> list[Sample]:
     fields: dict[str, object] = {}
     for mapped in _MAPPED:
         key = _first(values, mapped.key)
@@ -226,17 +292,13 @@ def _decode(
     except ValueError as exc:
         raise _Malformed(str(exc)) from None
 
-    packet_key = _first(values, "packet_id")
-    timestamp_key = _first(values, "timestamp")
-    packet_id = values[packet_key] if packet_key else None
-    timestamp = values[timestamp_key] if timestamp_key else None
     return [
         Sample(
-            device_id=device_id,
+            device_id=heard.device_id,
             values=decoded,
-            received_at=advert.received_at,
-            measured_at=timestamp if isinstance(timestamp, datetime) else None,
-            sensor_seq=packet_id if isinstance(packet_id, int) else None,
+            received_at=heard.received_at,
+            measured_at=heard.measured_at,
+            sensor_seq=packet_id,
         )
     ]
 

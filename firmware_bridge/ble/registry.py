@@ -18,6 +18,10 @@ service data 0x181A, 13 bytes      atc1441
 :class:`SensorRegistry` holds the configured sensors of a gateway and decodes each advert with
 its sensor's config (``auto`` for sensors nobody configured). :func:`decode_hex` decodes raw
 advertisement bytes, for ``coldtrail decode ble HEX``.
+
+:func:`decode` returns the measurements; :func:`decode_advert` everything an advert carried
+(measurements, events, states, packet id), from :data:`ADVERT_DECODERS` for the kinds that
+report more than measurements (BTHome: doors, buttons, light), else from :data:`DECODERS`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Final, Literal, get_args
 
 from coldtrail.errors import ConfigError, DecodeError
 from firmware_bridge.ble import advertisement, bthome, pvvx, ruuvi
-from firmware_bridge.frames import BleAdvert, Sample
+from firmware_bridge.frames import BleAdvert, DecodedAdvert, Sample
 
 SensorKind = Literal["bthome", "ruuvi", "pvvx", "atc1441"]
 ConfigKind = Literal["bthome", "ruuvi", "pvvx", "atc1441", "auto"]
@@ -127,6 +131,27 @@ def decode(advert: BleAdvert, config: SensorConfig | None = None) -> list[Sample
     config). Raises :class:`DecodeError` for an advert of no known kind, and whatever the
     decoder raises (a :class:`DecodeError` with the raw payload)."""
     config = config or SensorConfig(mac=advert.address)
+    return DECODERS[_kind(advert, config)](advert, config)
+
+
+ADVERT_DECODERS: Final[Mapping[str, Callable[[BleAdvert, SensorConfig], DecodedAdvert]]] = {
+    "bthome": lambda advert, config: bthome.decode_advert(advert, bindkey=config.bindkey),
+}
+"""The kinds whose adverts carry more than measurements (events, states)."""
+
+
+def decode_advert(advert: BleAdvert, config: SensorConfig | None = None) -> DecodedAdvert:
+    """Everything ``advert`` carried: as :func:`decode`, plus events, states and packet id."""
+    config = config or SensorConfig(mac=advert.address)
+    kind = _kind(advert, config)
+    full = ADVERT_DECODERS.get(kind)
+    if full is not None:
+        return full(advert, config)
+    return DecodedAdvert(samples=DECODERS[kind](advert, config))
+
+
+def _kind(advert: BleAdvert, config: SensorConfig) -> str:
+    """The decoder kind of ``advert`` (a key of :data:`DECODERS`), or :class:`DecodeError`."""
     kind = detect_kind(advert) if config.kind == "auto" else config.kind
     if kind is None:
         raise DecodeError(
@@ -134,14 +159,13 @@ def decode(advert: BleAdvert, config: SensorConfig | None = None) -> list[Sample
             b"",
             device=advert.address.upper(),
         )
-    decoder = DECODERS.get(kind)
-    if decoder is None:
+    if kind not in DECODERS:
         raise DecodeError(
             f"unknown sensor kind {kind!r}; known kinds: {', '.join(DECODERS)}",
             b"",
             device=advert.address.upper(),
         )
-    return decoder(advert, config)
+    return kind
 
 
 def decode_hex(
@@ -157,11 +181,25 @@ def decode_hex(
     Raises :class:`ConfigError` for an unknown ``kind`` or a bad bindkey, and
     :class:`DecodeError` carrying the whole advertisement's bytes for what cannot be decoded.
     """
+    return decode_hex_advert(
+        hex_text, kind=kind, bindkey=bindkey, address=address, received_at=received_at
+    ).samples
+
+
+def decode_hex_advert(
+    hex_text: str,
+    *,
+    kind: str = "auto",
+    bindkey: bytes | None = None,
+    address: str = "00:00:00:00:00:00",
+    received_at: datetime,
+) -> DecodedAdvert:
+    """As :func:`decode_hex`, with everything the advert carried (:func:`decode_advert`)."""
     config = SensorConfig(mac=address, kind=kind, bindkey=bindkey)  # type: ignore[arg-type]
     raw = advertisement.from_hex(hex_text)
     advert = advertisement.parse(raw, address=address, received_at=received_at)
     try:
-        return decode(advert, config)
+        return decode_advert(advert, config)
     except DecodeError as exc:
         raise DecodeError(exc.reason, raw, device=exc.device) from None
 
@@ -183,6 +221,10 @@ class SensorRegistry:
     def decode(self, advert: BleAdvert) -> list[Sample]:
         """Decode with the sensor's config, or auto-detect an unconfigured sensor."""
         return decode(advert, self.config_for(advert.address))
+
+    def decode_advert(self, advert: BleAdvert) -> DecodedAdvert:
+        """As :meth:`decode`, with everything the advert carried."""
+        return decode_advert(advert, self.config_for(advert.address))
 
 
 def _describe(advert: BleAdvert) -> str:

@@ -23,26 +23,18 @@ from dataclasses import dataclass, field
 import msgspec
 
 from coldtrail.errors import DecodeError
-from coldtrail.schema import EventKind, Measurements
+from coldtrail.schema import Measurements
 from firmware_bridge.board import protocol
 from firmware_bridge.board.framing import Deframer
 from firmware_bridge.board.protocol import Ack, Nack
-from firmware_bridge.frames import Sample, SerialChunk
+from firmware_bridge.frames import EventSample, Sample, SerialChunk
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class BoardEvent:
-    """An event of one board; the gateway stamps it into a :class:`coldtrail.schema.Event`."""
-
-    device_id: str
-    kind: EventKind
-    state: str | None
-    value: float | None
-    received_at: dt.datetime
-    measured_at: dt.datetime | None
-    sensor_seq: int
+BoardEvent = EventSample
+"""An event of one board (``sensor_seq`` its frame counter); the gateway stamps it into a
+:class:`coldtrail.schema.Event` as it does BLE sensors' events."""
 
 
 @dataclass(frozen=True, slots=True)

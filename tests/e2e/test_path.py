@@ -151,7 +151,8 @@ def _count(database_url: str, gateway_id: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM readings WHERE gateway_id = %(g)s)"
-            " + (SELECT count(*) FROM positions WHERE gateway_id = %(g)s)",
+            " + (SELECT count(*) FROM positions WHERE gateway_id = %(g)s)"
+            " + (SELECT count(*) FROM events WHERE gateway_id = %(g)s)",
             {"g": gateway_id},
         ).fetchone()
     assert row is not None

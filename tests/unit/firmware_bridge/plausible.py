@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
+from typing import get_args
 
-from firmware_bridge.frames import FixSample, Sample
+from coldtrail.schema import EventKind
+from firmware_bridge.frames import EventSample, FixSample, Sample, StateSample
 
 MAX_AHEAD = timedelta(hours=25)
 
 
-def assert_plausible(sample: Sample | FixSample) -> None:
+MAX_LUX = 200_000  # direct sunlight is about 100,000 lux; BTHome's illuminance tops at 167,772
+
+
+def assert_plausible(sample: Sample | FixSample | EventSample | StateSample) -> None:
     """Values a real device can report: on Earth, not from the future, percentages 0-100."""
     assert sample.device_id, "no device id"
     assert sample.received_at.tzinfo is not None, "received_at must be aware"
@@ -17,6 +23,9 @@ def assert_plausible(sample: Sample | FixSample) -> None:
         assert sample.measured_at.tzinfo is not None, "measured_at must be aware (UTC)"
         ahead = sample.measured_at - sample.received_at
         assert ahead <= MAX_AHEAD, f"measured {ahead} after it was received"
+    if isinstance(sample, EventSample | StateSample):
+        _assert_plausible_event(sample)
+        return
     if sample.sensor_seq is not None:
         assert sample.sensor_seq >= 0, f"negative sequence number {sample.sensor_seq}"
     if isinstance(sample, FixSample):
@@ -40,3 +49,23 @@ def assert_plausible(sample: Sample | FixSample) -> None:
         assert 0 <= values.shock_g <= 1000, f"shock {values.shock_g} g"
     if values.rssi_dbm is not None:
         assert -150 <= values.rssi_dbm <= 20, f"rssi {values.rssi_dbm} dBm"
+
+
+_STATES = {"door": {"open", "closed"}, "light": {"light", "dark"}}
+
+
+def _assert_plausible_event(event: EventSample | StateSample) -> None:
+    assert event.kind in get_args(EventKind), f"event kind {event.kind!r}"
+    if isinstance(event, StateSample):
+        assert event.channel, "a state names its channel"
+    if event.state is not None:
+        assert 0 < len(event.state) <= 32, f"state {event.state!r}"
+        if event.kind in _STATES:
+            assert event.state in _STATES[event.kind], f"{event.kind} state {event.state!r}"
+    value = event.value if isinstance(event, EventSample) else None
+    if value is not None:
+        assert math.isfinite(value), f"value {value}"
+        if event.kind == "light":
+            assert 0 <= value <= MAX_LUX, f"illuminance {value} lux"
+        if event.kind == "button":
+            assert value == int(value) and value >= 1, f"button number {value}"

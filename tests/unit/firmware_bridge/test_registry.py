@@ -205,3 +205,15 @@ def test_arbitrary_service_data_with_a_bindkey_raise_only_decode_error(
         registry.decode(advert({uuid: payload}), SensorConfig(ADDRESS, bindkey=BINDKEY))
     except DecodeError:
         pass
+
+
+def test_decode_advert_gives_bthome_events_and_other_kinds_their_samples() -> None:
+    # theengs/decoder tests/BLE/test_ble.cpp, SBBT-002C (Shelly BLU Button1): packet 29, press
+    button = registry.decode_hex_advert("0201060a16d2fc40001d01643a01", received_at=RECEIVED)
+    assert [(e.kind, e.state) for e in button.events] == [("button", "press")]
+    assert (button.packet_id, [s.sensor_seq for s in button.samples]) == (29, [29])
+    ruuvi_advert = advert(manufacturer_data={ruuvi.COMPANY_ID: RUUVI_VALID})
+    decoded = SensorRegistry().decode_advert(ruuvi_advert)
+    assert decoded.samples == registry.decode(ruuvi_advert)
+    assert (decoded.events, decoded.states, decoded.packet_id) == ([], [], None)
+    assert set(registry.ADVERT_DECODERS) <= set(registry.DECODERS)

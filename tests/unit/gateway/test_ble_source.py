@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -22,10 +23,13 @@ from bleak.exc import (
     BleakError,
 )
 
+from coldtrail import schema
 from coldtrail.errors import ConfigError, ServiceUnavailable
 from firmware_bridge.ble import bthome
 from firmware_bridge.frames import BleAdvert
 from gateway.ble_source import PASSIVE_PATTERNS, BleakFrameSource, create_ble
+from gateway.health import HealthMonitor
+from gateway.intake import Intake
 from gateway.sources import build_source, parse_spec
 
 # BTHome v2, unencrypted (device info 0x40): battery 100 % (01 64), temperature 25.06 °C
@@ -153,6 +157,62 @@ async def test_bthome_advert_becomes_our_frame_and_decodes(backend: type[ReplayS
     assert backend.instances[-1].bluez == {"adapter": "hci0"}
     await frames.aclose()  # type: ignore[attr-defined]
     assert backend.instances[-1].stopped
+
+
+# Real Shelly BLU captures from theengs/decoder, tests/BLE/test_ble.cpp: SBDW-002C (Door/Window)
+# packet 86 closed / packet 93 open (with battery and lux), SBBT-002C (Button1) packet 29 press.
+DW_CLOSED = bytes.fromhex("440056016405e406012d003f0000")
+DW_OPEN = bytes.fromhex("44005d016405fc21002d013f9601")
+BUTTON_PRESS = bytes.fromhex("40001d01643a01")
+DOOR_TAG, BUTTON = "3C:2E:F5:AA:BB:CC", "BC:02:6E:AA:BB:CC"
+
+
+async def test_bthome_door_and_button_events_reach_the_gateway_once(
+    backend: type[ReplayScanner],
+) -> None:
+    source = BleakFrameSource(mode="active", backend=backend, clock=fixed_clock)
+    frames, first = await started(source, backend)
+    scanner = backend.instances[-1]
+    heard = [
+        (DOOR_TAG, DW_CLOSED),
+        (DOOR_TAG, DW_CLOSED),  # each advert is sent twice or more
+        (BUTTON, BUTTON_PRESS),
+        (BUTTON, BUTTON_PRESS),
+        (DOOR_TAG, DW_OPEN),
+        (DOOR_TAG, DW_OPEN),
+    ]
+    for address, payload in heard:
+        scanner.hear(address, advertisement({BTHOME_UUID: payload}, name="SBDW-002C"))
+    intake = Intake("gw-test", [], HealthMonitor("gw-test", ntp=lambda: None))
+    items = intake.take(await first)
+    for _ in heard[1:]:
+        items += intake.take(await anext(frames))  # type: ignore[call-overload]
+    await frames.aclose()  # type: ignore[attr-defined]
+
+    events = [i for i in items if isinstance(i, schema.Event)]
+    assert [(e.device_id, e.kind, e.state, e.value) for e in events] == [
+        (DOOR_TAG, "light", None, 673.0),
+        (DOOR_TAG, "door", "closed", None),
+        (BUTTON, "button", "press", None),
+        (DOOR_TAG, "light", None, 87.0),
+        (DOOR_TAG, "door", "open", None),
+    ]
+    # Several events of one advert share its packet id: the gateway's counter keys them.
+    assert [(e.seq, e.seq_source) for e in events] == [
+        (1, "gateway"),
+        (2, "gateway"),
+        (1, "gateway"),
+        (3, "gateway"),
+        (4, "gateway"),
+    ]
+    assert all(e.received_at == AT and e.measured_at is None for e in events)
+    readings = [i for i in items if isinstance(i, schema.Reading)]
+    assert [(r.device_id, r.seq, r.battery_pct) for r in readings] == [
+        (DOOR_TAG, 86, 100),
+        (BUTTON, 29, 100),
+        (DOOR_TAG, 93, 100),
+    ]
+    assert intake.dead == deque()
 
 
 async def test_received_at_is_when_the_callback_ran_in_utc(

@@ -104,3 +104,49 @@ def test_an_encrypted_advert_needs_its_bindkey() -> None:
     key = "231d39c1d7cc1ab1aee224cd096db932"
     status, (reading,), _ = run_ble(advert, bindkey=key, address="54:48:E6:8F:80:A5")
     assert status == 0 and reading["device_id"] == "54:48:E6:8F:80:A5"
+
+
+def test_ble_door_and_light_of_a_shelly_door_window() -> None:
+    # theengs/decoder tests/BLE/test_ble.cpp, SBDW-002C: packet 93, battery 100 %, 87 lux, open
+    status, items, err = run_ble(
+        "0201061116d2fc" + "44005d016405fc21002d013f9601", address="3C:2E:F5:AA:BB:CC"
+    )
+    assert status == 0 and err.splitlines()[-1] == "3 decoded, 0 rejected"
+    assert items == [
+        {
+            "kind": "reading",
+            "device_id": "3C:2E:F5:AA:BB:CC",
+            "measured_at": None,
+            "seq": 93,
+            "battery_pct": 100.0,
+        },
+        {
+            "kind": "event",
+            "device_id": "3C:2E:F5:AA:BB:CC",
+            "measured_at": None,
+            "seq": 93,
+            "event": "light",
+            "state": None,
+            "value": 87.0,
+        },
+        {
+            "kind": "event",
+            "device_id": "3C:2E:F5:AA:BB:CC",
+            "measured_at": None,
+            "seq": 93,
+            "event": "door",
+            "state": "open",
+            "value": None,
+            "sensor": "window",
+        },
+    ]
+
+
+def test_ble_button_events() -> None:
+    # bthome-ble tests/test_parser_v2.py, test_bthome_event_triple_button_device
+    status, items, _ = run_ble("0201060a16d2fc" + "403a003a013a03")
+    assert status == 0
+    assert [(i["event"], i["state"], i["value"], i["seq"]) for i in items] == [
+        ("button", "press", 2.0, None),
+        ("button", "triple_press", 3.0, None),
+    ]
