@@ -497,6 +497,8 @@ _EVENT_ORDER = {
     "zone_left": 8,
     "zone_entered": 9,
 }
+SHOPPER_HIDDEN_KINDS = frozenset({"button"})
+"""Alerts that are staff facts (a driver pressing a logger's button), not the shopper's news."""
 SHOPPER_ZONES = ("origin", "destination")
 """The zones a shopper's timeline tells of: a known place may be another customer's."""
 
@@ -547,6 +549,8 @@ async def timeline_events(conn: Conn, shipment_id: int, ops: bool) -> list[Timel
     events: list[TimelineEvent] = []
     zones: set[tuple[str, datetime, str | None]] = set()
     for alert in await shipment_alerts(conn, shipment_id, ("open", "closed"), ops):
+        if alert.kind in SHOPPER_HIDDEN_KINDS and not ops:
+            continue
         if alert.kind == "geofence":  # once per shipment, not per parcel in the vehicle
             for zone_event in _zone_events(alert, ops):
                 key = (zone_event.type, zone_event.time, zone_event.zone)

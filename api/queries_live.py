@@ -40,7 +40,7 @@ class ChangeKey:
 @dataclass(frozen=True, slots=True)
 class Change:
     key: ChangeKey
-    event: str  # the SSE event name: reading, position, status, alert, exception; or PROGRESS
+    event: str  # SSE event: reading, position, status, alert, condition, exception; or PROGRESS
     data: dict[str, Any]
 
 
@@ -132,6 +132,15 @@ SELECT xid::text, seq, k, event, data FROM (
      FROM alerts t
     WHERE t.shipment_id = %(shipment_id)s AND {_AFTER}
     ORDER BY t.change_xid, t.change_seq LIMIT %(limit)s)
+  UNION ALL
+  -- A parcel's condition changed (the rule runner's stored verdict: migration 0012).
+  (SELECT t.change_xid, t.change_seq, 0, 'condition',
+          jsonb_build_object('parcel_id', t.parcel_id, 'state', t.state, 'scope', t.scope,
+                             'judged_through', t.judged_through, 'allowance', t.allowance,
+                             'alerts', t.alerts)
+     FROM parcel_conditions t
+    WHERE t.shipment_id = %(shipment_id)s AND {_AFTER}
+    ORDER BY t.change_xid, t.change_seq LIMIT %(limit)s)
 ) changes
 -- A full batch of change rows may stop short of the rows after it: then nothing after the last
 -- change row read (positions, checkpoints, alerts) may come yet, or the cursor would move past
@@ -185,7 +194,8 @@ async def shipment_changes(
     conn: Conn, shipment_id: int, after: ChangeKey, limit: int
 ) -> list[Change]:
     """The settled changes of one shipment after ``after``: readings of its parcels' custody
-    devices, accepted fixes of its custody gateways, checkpoints and alerts; oldest first. It may
+    devices, accepted fixes of its custody gateways, checkpoints, alerts and the parcels'
+    conditions; oldest first. It may
     end with a :data:`PROGRESS` change (not an event)."""
     params = {
         "shipment_id": shipment_id,

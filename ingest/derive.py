@@ -250,8 +250,6 @@ class RuleRunner:
         for row in await cur.fetchall():
             key, gateway_id, sample = _fix_sample(row)
             fixes.setdefault(gateway_id, []).append((key, sample))
-        if not by_device and not events and not fixes:
-            return
         gateways = sorted(fixes)
         gateway_since = [min(k[0] for k, _ in fixes[g]) for g in gateways]
         cur = await conn.execute(q.PARCELS_OF_DEVICES, (devices, since, gateways, gateway_since))
@@ -286,7 +284,11 @@ class RuleRunner:
                     if info.covers(info.subject_id, row[0][0])
                 ]
             if not mine:
-                continue
+                cached = self._subjects.get((info.kind, info.subject_id))
+                if info.kind != "parcel" or (cached is not None and cached.info == info):
+                    continue
+                # Nothing new, but its custody changed (or it is not in memory): judge it
+                # again from its history.
             subject = await self._advance(conn, sink, info, rules, mine)
             if isinstance(rules, ParcelRules):
                 verdicts.append((info, rules, rules.verdict(subject.state)))

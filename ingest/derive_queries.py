@@ -103,19 +103,20 @@ SELECT p.parcel_id, s.shipment_id, s.tracking_number, s.profile,
                 AND (c.device_id IS NOT NULL OR c.gateway_id IS NOT NULL)
 """
 
-# The parcels the pending devices watch (custody not ended before the pending rows): by their
-# logger, or by their vehicle's gateway for fixes.
+# The parcels the pending devices watch (custody not ended before the pending rows, or ended
+# just there: a delivery cuts a custody and queues its logger from the cut), by their logger,
+# or by their vehicle's gateway for fixes.
 PARCELS_OF_DEVICES = f"""{_PARCEL}
  WHERE p.parcel_id IN (
         SELECT w.parcel_id
           FROM custody w
           JOIN unnest(%s::text[], %s::timestamptz[]) AS q(device_id, since)
-            ON w.device_id = q.device_id AND (w.to_time IS NULL OR w.to_time > q.since)
+            ON w.device_id = q.device_id AND (w.to_time IS NULL OR w.to_time >= q.since)
         UNION
         SELECT w.parcel_id
           FROM custody w
           JOIN unnest(%s::text[], %s::timestamptz[]) AS g(gateway_id, since)
-            ON w.gateway_id = g.gateway_id AND (w.to_time IS NULL OR w.to_time > g.since))
+            ON w.gateway_id = g.gateway_id AND (w.to_time IS NULL OR w.to_time >= g.since))
  GROUP BY p.parcel_id, s.shipment_id
 """
 

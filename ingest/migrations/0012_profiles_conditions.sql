@@ -49,3 +49,36 @@ CREATE TRIGGER parcel_conditions_change BEFORE UPDATE ON parcel_conditions
     FOR EACH ROW WHEN ((OLD.state, OLD.scope, OLD.allowance, OLD.alerts)
                        IS DISTINCT FROM (NEW.state, NEW.scope, NEW.allowance, NEW.alerts))
     EXECUTE FUNCTION coldtrail_stamp_change();
+
+-- A custody that starts, ends or moves (an operator, a scan, a delivery) changes what a parcel's
+-- rules see: its logger is queued for the rule runner from the change's time, so the parcel is
+-- judged again from its history (and its condition no longer counts what its logger read after
+-- a delivery), whoever made the change.
+CREATE FUNCTION coldtrail_custody_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.device_id IS NOT NULL THEN
+            INSERT INTO rule_queue (device_id, from_time) VALUES (NEW.device_id, NEW.from_time);
+        END IF;
+    ELSIF (OLD.device_id, OLD.from_time, OLD.to_time)
+          IS DISTINCT FROM (NEW.device_id, NEW.from_time, NEW.to_time) THEN
+        IF OLD.device_id IS NOT NULL THEN
+            -- From where the custody's range changed: its start moved, or its end.
+            INSERT INTO rule_queue (device_id, from_time)
+            VALUES (OLD.device_id, CASE
+                WHEN NEW.device_id IS DISTINCT FROM OLD.device_id
+                    THEN least(OLD.from_time, NEW.from_time)
+                WHEN NEW.from_time <> OLD.from_time
+                    THEN least(OLD.from_time, NEW.from_time)
+                ELSE least(coalesce(OLD.to_time, 'infinity'), coalesce(NEW.to_time, 'infinity'))
+                END);
+        END IF;
+        IF NEW.device_id IS NOT NULL AND NEW.device_id IS DISTINCT FROM OLD.device_id THEN
+            INSERT INTO rule_queue (device_id, from_time) VALUES (NEW.device_id, NEW.from_time);
+        END IF;
+    END IF;
+    PERFORM pg_notify('coldtrail_pending', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER custody_changed AFTER INSERT OR UPDATE ON custody
+    FOR EACH ROW EXECUTE FUNCTION coldtrail_custody_changed();

@@ -1,7 +1,8 @@
 """A demo-like shipment for the pages: a pharma parcel in a van crossing Lyon, with two hours of
-readings (one short excursion above 8 °C), accepted GPS fixes, carrier checkpoints, a brand, an
-alert and the open exception it raised. Written through the API where the API writes it, and
-straight into the tables where ingest and the rule runner would."""
+readings (one excursion above 8 °C, longer than pharma-2-8's 30-minute allowance), GPS fixes,
+carrier checkpoints and a brand. Written through the API where the API writes it, and straight
+into the tables where ingest would; then ingest's own rule runner judges them, which stores the
+alert, the exception it opens and the parcel's condition."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.integration.api.conftest import insert_positions, insert_readings
-from tests.integration.api.exception_rows import AS_ALICE, insert_alert, open_exception
+from tests.integration.api.conftest import insert_positions, insert_readings, judge
+from tests.integration.api.exception_rows import AS_ALICE
 
 TRACKING_NUMBER = "CT-LYON-0042"
 PARCEL, VAN, GATEWAY, TAG = "P-0042-1", "van-ly-07", "gw-ly-07", "tag-ly-07"
@@ -42,10 +43,11 @@ class Demo:
 
 
 def _temperature(minute: int) -> float:
-    """5 °C with a gentle wave, and an excursion to 9.4 °C around minute 50 (door left open)."""
+    """5 °C with a gentle wave, and an excursion to 9.4 °C from minute 42 to 78 (a compressor
+    fault): 36 minutes above 8 °C, so the 30-minute allowance runs out and the alert fires."""
     base = 5.0 + 0.6 * math.sin(minute / 9)
-    if 44 <= minute <= 58:
-        base = 8.0 + 1.4 * (1 - abs(minute - 51) / 7)
+    if 40 <= minute <= 80:
+        base = 8.0 + 1.4 * (1 - abs(minute - 60) / 20)
     return round(base, 2)
 
 
@@ -114,20 +116,14 @@ async def seed(base: str, url: str) -> Demo:
             for i, (lat, lon) in enumerate(ROUTE)
         ],
     )
+    await judge(url)  # the fixes tracked, the alert and its exception stored, as ingest would
     with psycopg.connect(url) as conn:
-        conn.execute("UPDATE positions SET outcome = 'moving' WHERE gateway_id = %s", (GATEWAY,))
-    exception_id = open_exception(
-        url, TRACKING_NUMBER, t0 + timedelta(minutes=46), title="Temperature above 8 °C"
-    )
-    insert_alert(
-        url,
-        TRACKING_NUMBER,
-        ("parcel", PARCEL),
-        t0 + timedelta(minutes=44),
-        ended_at=t0 + timedelta(minutes=58),
-        state="closed",
-        peak=9.4,
-        exception_id=exception_id,
-    )
+        row = conn.execute(
+            "SELECT exception_id FROM exceptions e JOIN shipments s USING (shipment_id)"
+            " WHERE s.tracking_number = %s AND e.kind = 'temperature'",
+            (TRACKING_NUMBER,),
+        ).fetchone()
+    assert row is not None, "the rule runner opened no exception"
+    exception_id = int(row[0])
     token = created["access_token"]
     return Demo(token, TRACKING_NUMBER, exception_id, t0)

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from ingest import migrate
 from tests.browser.seed import GATEWAY, TAG, Demo, seed
-from tests.integration.api.conftest import insert_positions, insert_readings
+from tests.integration.api.conftest import insert_positions, insert_readings, judge
 from tests.integration.api.exception_rows import AS_ALICE, settings_with_users
 from tests.integration.api.sse import serve
 
@@ -59,6 +59,7 @@ async def test_after_delivery_the_page_shows_nothing_the_van_measures(
     insert_positions(url, [(demo.started + timedelta(minutes=119), GATEWAY, 500, GATEWAY,
                             45.7800, 4.9000)])  # fmt: skip
     accept_fixes(url)
+    await judge(url)
     context = await browser.new_context(
         viewport={"width": 1280, "height": 900},
         locale="en-GB",
@@ -91,6 +92,7 @@ async def test_after_delivery_the_page_shows_nothing_the_van_measures(
             },
         )
         assert response.status_code == 201, response.text
+        await judge(url)  # ingest's rule runner: the delivery cut the custody, judge it again
         view = (await client.get(f"/v1/track/{demo.token}")).json()
     await expect(page.locator("#headline")).to_have_text("Delivered", timeout=10_000)
     await expect(page.locator("#delivery-text")).to_contain_text("received by Camille Petit")
@@ -126,6 +128,7 @@ async def test_after_delivery_the_page_shows_nothing_the_van_measures(
          for m in range(3)],
     )  # fmt: skip
     accept_fixes(url)
+    await judge(url)
     await page.wait_for_timeout(1500)  # fifteen polls of the live stream (were it still open)
     for attempt in ("live", "reloaded"):
         await expect(page.locator("#headline")).to_have_text("Delivered")

@@ -9,6 +9,18 @@ import { streamEvents } from "./sse.js";
 
 const MAX_PAGES = 10;
 
+// The rule engine's stored verdict, as the shopper sees it (never judged here).
+const CONDITION_BADGES = {
+  in_spec: ["ok", "In spec"],
+  excursion_within_allowance: ["warn", "Excursion within allowance"],
+  out_of_spec: ["bad", "Out of spec"],
+};
+
+function conditionBadge(condition) {
+  const [tone, label] = CONDITION_BADGES[condition ? condition.state : ""] || ["info", "no readings judged"];
+  return h(`span.badge.${tone}`, {}, label);
+}
+
 async function wholeTimeline(tn) {
   // Follow next_cursor: the timeline is paginated (5,000 items a page at most).
   const base = `/v1/shipments/${encodeURIComponent(tn)}/timeline?limit=5000`;
@@ -119,7 +131,7 @@ export function shipmentView(view, tn) {
           h("dt", {}, "Status"),
           h("dd", {}, status.label || status.code || "–"),
           h("dt", {}, "Condition"),
-          h("dd", {}, timeline.in_spec === null ? badge("info", "no readings") : timeline.in_spec ? badge("ok", "In spec") : badge("bad", "Excursion")),
+          h("dd", {}, conditionBadge(timeline.summary.condition)),
           h("dt", {}, "Profile"),
           h("dd", {}, timeline.profile || "–"),
           h("dt", {}, "Promised"),

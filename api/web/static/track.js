@@ -135,14 +135,16 @@ function renderDelivery(data) {
     : t(lang, "delivered_line", { time });
   if (delivered.location) line += ` ${t(lang, "delivered_where", { place: delivered.location })}`;
   text("delivery-text", line);
-  // The final condition (the lead switches condition.in_spec to the stored verdict).
-  const inSpec = data.condition ? data.condition.in_spec : null;
+  // The final condition: the rule engine's stored verdict.
+  const verdict = data.condition ? data.condition.state : "no_data";
   const condition = $("delivery-condition");
-  condition.hidden = inSpec !== true && inSpec !== false;
-  condition.className = `delivery-condition${inSpec === false ? " bad" : ""}`;
-  if (inSpec === true) {
+  condition.hidden = verdict === "no_data";
+  condition.className = `delivery-condition${verdict === "out_of_spec" ? " bad" : ""}`;
+  if (verdict === "in_spec") {
     condition.textContent = t(lang, "arrived_in_spec");
-  } else if (inSpec === false) {
+  } else if (verdict === "excursion_within_allowance") {
+    condition.textContent = t(lang, "arrived_within_allowance");
+  } else if (verdict === "out_of_spec") {
     const details = document.createElement("a");
     details.href = "#chart-title";
     details.textContent = t(lang, "arrived_excursion");
@@ -168,18 +170,52 @@ function renderDelivery(data) {
   $("delivery-proof").hidden = !proof.length;
 }
 
+// The goods' condition is the rule engine's stored verdict (condition.state); the page only says
+// it. A brief excursion within the product's allowance is said as such, calmly.
+const BADGES = {
+  in_spec: ["ok", "in_spec"],
+  excursion_within_allowance: ["warn", "within_allowance"],
+  out_of_spec: ["bad", "excursion"],
+};
+
+function allowanceText(lang, condition) {
+  const uses = (condition.parcels || []).flatMap((p) => p.allowance || []);
+  const going = uses.find((u) => u.beyond && u.delay_min !== null && !u.alerted);
+  if (going) {
+    return t(lang, "allowance_delay", {
+      used: Math.round(going.delay_used_min || 0),
+      allowed: Math.round(going.delay_min),
+      limit: formatTemperature(lang, going.limit_c),
+    });
+  }
+  const budget = uses.find((u) => u.budget_min !== null && u.budget_used_min > 0 && !u.alerted);
+  if (budget) {
+    return t(lang, "allowance_budget", {
+      used: Math.round(budget.budget_used_min),
+      allowed: Math.round(budget.budget_min),
+      limit: formatTemperature(lang, budget.limit_c),
+    });
+  }
+  return null;
+}
+
 function renderCondition(condition) {
   const lang = state.lang;
   const badge = $("condition-badge");
-  if (!condition || condition.in_spec === null || condition.in_spec === undefined) {
+  const known = condition ? BADGES[condition.state] : null;
+  if (!known) {
     badge.hidden = true;
     text("condition-text", t(lang, "no_condition"));
     return;
   }
   badge.hidden = false;
-  badge.className = `badge ${condition.in_spec ? "ok" : "bad"}`;
-  badge.textContent = t(lang, condition.in_spec ? "in_spec" : "excursion");
+  badge.className = `badge ${known[0]}`;
+  badge.textContent = t(lang, known[1]);
   const parts = [];
+  if (condition.state === "excursion_within_allowance") {
+    const used = allowanceText(lang, condition);
+    parts.push(used || t(lang, "within_allowance_text"));
+  }
   if (condition.last) {
     parts.push(
       t(lang, "last_reading", {
@@ -287,6 +323,12 @@ function eventText(event) {
   if (event.type === "alert_ended") {
     if (kind.includes("excursion") || kind.includes("temperature")) return t(lang, "event_excursion_ended");
     return null;
+  }
+  if (event.type === "zone_left" && event.zone_kind === "origin") {
+    return t(lang, "event_left_origin", { place: event.zone || "" });
+  }
+  if (event.type === "zone_entered" && event.zone_kind === "destination") {
+    return t(lang, "event_near_destination", { place: event.zone || "" });
   }
   if (event.type === "custody_assigned") return t(lang, "event_custody_assigned");
   if (event.type === "custody_released") {
@@ -435,6 +477,7 @@ function connect(url) {
   // A new checkpoint or alert changes the status, the ETA and the condition: read them again.
   source.addEventListener("status", scheduleRefetch);
   source.addEventListener("alert", scheduleRefetch);
+  source.addEventListener("condition", scheduleRefetch);
 }
 
 // --- loading -----------------------------------------------------------------------------------
