@@ -19,7 +19,7 @@ from pydantic import (
 
 from api.models import ErrorDetail, Identifier, Timeline, _Request
 from api.models_condition import Band, Condition
-from api.models_exceptions import TimelineEvent
+from api.models_exceptions import Severity, TimelineEvent
 
 CheckpointStatus = Literal[
     "InfoReceived",
@@ -230,6 +230,35 @@ class ParcelTemperature(TemperaturePoint):
     parcel_id: str
 
 
+class TemperatureRange(BaseModel):
+    """The raw range of a shipment's temperatures: every reading counts, none is averaged."""
+
+    readings: int = Field(
+        description="Temperatures read within the parcels' custody ranges (a logger shared by"
+        " two parcels counts for each)."
+    )
+    parcels: int = Field(description="Parcels with at least one temperature.")
+    first_at: datetime
+    last_at: datetime
+    min: ParcelTemperature = Field(
+        description="The lowest reading (the earliest of that value), its parcel and time."
+    )
+    max: ParcelTemperature = Field(
+        description="The highest reading (the earliest of that value), its parcel and time."
+    )
+
+
+class ExcursionSpan(BaseModel):
+    """A stored temperature alert of a parcel (kind excursion, budget or mkt), as the rule
+    engine decided it: the span the chart shades."""
+
+    parcel_id: str
+    kind: str
+    severity: Severity
+    started_at: datetime
+    ended_at: datetime | None = Field(description="Null while it lasts.")
+
+
 class SummaryPosition(TrackPoint):
     speed_kmh: float | None
 
@@ -253,6 +282,14 @@ class TimelineSummary(BaseModel):
         " nor origin, or neither a recent speed nor past trips on the lane)."
     )
     trending_late: bool = Field(description="eta.trending_late, or false without an estimate.")
+    temperature_range: TemperatureRange | None = Field(
+        description="The lowest and highest of every temperature read (raw, never averaged);"
+        " null before the first."
+    )
+    excursions: list[ExcursionSpan] = Field(
+        description="The stored temperature alerts of the parcels (not superseded), in time"
+        " order: the spans the charts shade."
+    )
 
 
 # --- the shopper's view ----------------------------------------------------------------------
@@ -307,8 +344,22 @@ class TrackView(BaseModel):
     )
     position: TrackPoint | None
     route: list[TrackPoint] = Field(description="Accepted fixes, time order, at most 500.")
-    temperatures: list[TemperaturePoint] = Field(
-        description="The shipment's temperature, averaged per time bucket, at most 500 points."
+    temperatures: list[ParcelTemperature] = Field(
+        description="The parcels' readings, in time order: every one when they fit in 500"
+        " points, else each parcel's lowest and highest reading per time bucket, at their own"
+        " times (see temperature_bucket_s)."
+    )
+    temperature_bucket_s: int | None = Field(
+        description="Null: temperatures are every reading. Else the width of the buckets whose"
+        " lowest and highest readings they are."
+    )
+    temperature_range: TemperatureRange | None = Field(
+        description="The lowest and highest of every temperature read (raw, never averaged);"
+        " null before the first."
+    )
+    excursions: list[ExcursionSpan] = Field(
+        description="The stored temperature alerts of the parcels (not superseded), in time"
+        " order: the spans the chart shades."
     )
     checkpoints: list[TrackCheckpoint]
     events: list[TimelineEvent] = Field(description="The shopper's view of the timeline events.")

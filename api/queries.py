@@ -9,7 +9,7 @@ one shipment's parcels, so no row of another shipment can appear.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -351,41 +351,6 @@ async def timeline_parcels(conn: Conn, shipment_id: int) -> list[ParcelTimeline]
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_TIMELINE_PARCELS, {"shipment_id": shipment_id})
         return [ParcelTimeline.model_validate(row) for row in await cur.fetchall()]
-
-
-_TEMPERATURE_SPAN = f"""
-WITH {_SPANS}
-SELECT min(r.time), max(r.time)
-FROM spans s JOIN readings r ON {_IN_READING_SPAN}
-WHERE r.temperature_c IS NOT NULL
-"""
-# Buckets aligned on 2000-01-01 UTC, as readings_5m: the same reading falls in the same bucket.
-_TEMPERATURE_BUCKETS = f"""
-WITH {_SPANS}
-SELECT date_bin(%(width)s, r.time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-       avg(r.temperature_c)
-FROM spans s JOIN readings r ON {_IN_READING_SPAN}
-WHERE r.temperature_c IS NOT NULL
-GROUP BY bucket
-ORDER BY bucket
-"""
-
-
-async def temperature_span(conn: Conn, shipment_id: int) -> tuple[datetime, datetime] | None:
-    """The first and last time a temperature of the shipment was read; None if never."""
-    cur = await conn.execute(_TEMPERATURE_SPAN, {"shipment_id": shipment_id})
-    row = await cur.fetchone()
-    return None if row is None or row[0] is None else (row[0], row[1])
-
-
-async def temperature_buckets(
-    conn: Conn, shipment_id: int, width: timedelta
-) -> list[tuple[datetime, float]]:
-    """The parcels' temperatures averaged per bucket of ``width``, in time order."""
-    params = {"shipment_id": shipment_id, "width": width}
-    async with conn.cursor(binary=True) as cur:
-        await cur.execute(_TEMPERATURE_BUCKETS, params)
-        return [(bucket, float(mean)) for bucket, mean in await cur.fetchall()]
 
 
 def _after(alias: str, kind: str) -> str:

@@ -20,6 +20,7 @@ from api.models_condition import (
     LastReading,
     ParcelCondition,
 )
+from api.queries_chart import TEMPERATURE_ALERT_KINDS
 
 Conn = AsyncConnection[Any]
 
@@ -29,7 +30,6 @@ _WORST: tuple[ConditionState, ...] = (
     "in_spec",
     "no_data",
 )
-TEMPERATURE_ALERT_KINDS = ("excursion", "budget", "mkt")
 
 _PARCELS = """
 SELECT p.parcel_id, pc.state, pc.scope, pc.judged_through, pc.readings, pc.min_c, pc.max_c,

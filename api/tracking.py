@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from alerts.eta import Eta, EtaParams, estimate
 from alerts.io.eta_queries import eta_inputs
 from api import queries, queries_delivery
+from api import queries_chart as qch
 from api import queries_tracking as qt
 from api.models import ParcelTimeline
 from api.models_condition import Condition
@@ -20,7 +22,7 @@ from api.models_tracking import (
     Checkpoint,
     ParcelTemperature,
     SummaryPosition,
-    TemperaturePoint,
+    TemperatureRange,
     TimelineEta,
     TimelineSummary,
     TrackCheckpoint,
@@ -44,19 +46,39 @@ def bucket_width(first: datetime, last: datetime, max_points: int = MAX_POINTS) 
     return BUCKET * max(1, math.ceil((last - first) / BUCKET / (max_points - 1)))
 
 
+def series_bucket(span: TemperatureRange, max_points: int = MAX_POINTS) -> timedelta | None:
+    """None when every reading fits in ``max_points``; else the bucket width that keeps each
+    parcel's lowest and highest reading per bucket (two points) within ``max_points`` (at
+    least two buckets, so a shipment of over ``max_points / 4`` parcels may get more)."""
+    if span.readings <= max_points:
+        return None
+    buckets = max(2, max_points // (2 * max(1, span.parcels)))
+    return bucket_width(span.first_at, span.last_at, max_points=buckets)
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureSeries:
+    """The chart's points, the bucket they were thinned to (None: every reading) and the raw
+    range of all the readings."""
+
+    points: list[ParcelTemperature]
+    bucket: timedelta | None
+    range: TemperatureRange | None
+
+
 async def thin_temperatures(
     conn: qt.Conn, shipment_id: int, max_points: int = MAX_POINTS
-) -> list[TemperaturePoint]:
-    """The parcels' temperatures averaged per time bucket (:func:`bucket_width`), in time
-    order; each parcel's reading counts once in its bucket."""
-    span = await queries.temperature_span(conn, shipment_id)
+) -> TemperatureSeries:
+    """The parcels' readings when they fit in ``max_points``; else, per parcel and time bucket
+    (:func:`series_bucket`), the lowest and the highest reading at their own times, so that no
+    extreme is hidden and no value is made up. In time order."""
+    span = await qch.temperature_range(conn, shipment_id)
     if span is None:
-        return []
-    width = bucket_width(*span, max_points=max_points)
-    return [
-        TemperaturePoint(time=bucket, temperature_c=mean)
-        for bucket, mean in await queries.temperature_buckets(conn, shipment_id, width)
-    ]
+        return TemperatureSeries([], None, None)
+    width = series_bucket(span, max_points)
+    if width is None:
+        return TemperatureSeries(await qch.temperature_readings(conn, shipment_id), None, span)
+    return TemperatureSeries(await qch.temperature_extremes(conn, shipment_id, width), width, span)
 
 
 async def delivery_estimate(conn: qt.Conn, shipment_id: int, now: datetime) -> Eta | None:
@@ -114,6 +136,8 @@ async def summary(
         promised_at=None if view is None else view.promised_at,
         eta=eta,
         trending_late=eta is not None and eta.trending_late,
+        temperature_range=await qch.temperature_range(conn, shipment.shipment_id),
+        excursions=await qch.excursion_spans(conn, shipment.shipment_id),
     )
 
 
@@ -128,6 +152,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
     route = await qt.route(conn, shipment.shipment_id)
     eta = await delivery_estimate(conn, shipment.shipment_id, datetime.now(UTC))
     brand = Brand.model_validate(view.brand) if view.brand else None
+    series = await thin_temperatures(conn, shipment.shipment_id)
     return TrackView(
         tracking_number=view.tracking_number,
         language=language,
@@ -143,7 +168,10 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
         delivered=await queries_delivery.delivered(conn, shipment.shipment_id),
         position=route[-1] if route else None,
         route=route,
-        temperatures=await thin_temperatures(conn, shipment.shipment_id),
+        temperatures=series.points,
+        temperature_bucket_s=None if series.bucket is None else int(series.bucket.total_seconds()),
+        temperature_range=series.range,
+        excursions=await qch.excursion_spans(conn, shipment.shipment_id),
         checkpoints=[
             TrackCheckpoint(
                 time=c.time,

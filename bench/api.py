@@ -124,7 +124,7 @@ def summary(samples: list[float], elapsed: float) -> dict[str, float]:
 
 
 async def hammer(
-    base: str, path: str, headers: dict[str, str], clients: int, total: int
+    base: str, path: str, headers: dict[str, str], clients: int, total: int, counted: str = "items"
 ) -> dict[str, Any]:
     samples: list[float] = []
     remaining = total
@@ -142,14 +142,14 @@ async def hammer(
                 if response.status_code != 200:
                     raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
                 if not checked:  # parsing every 500-item page would load the client's CPU
-                    sizes.add(len(response.json()["items"]))
+                    sizes.add(len(response.json()[counted]))
                     checked = True
 
     began = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         for _ in range(clients):
             group.create_task(worker())
-    return {**summary(samples, time.perf_counter() - began), "items_per_page": sorted(sizes)}
+    return {**summary(samples, time.perf_counter() - began), f"{counted}_per_page": sorted(sizes)}
 
 
 async def measure(base: str, shopper_token: str) -> dict[str, Any]:
@@ -161,6 +161,10 @@ async def measure(base: str, shopper_token: str) -> dict[str, Any]:
         "shopper": await hammer(base, path, shopper, CLIENTS, REQUESTS_UNDER_LOAD),
         "single_client_ops": await hammer(base, path, OPS, 1, REQUESTS_SINGLE),
         "single_client_shopper": await hammer(base, path, shopper, 1, REQUESTS_SINGLE),
+        # The shopper's page itself: status, route, the temperature chart's series and spans.
+        "single_client_track": await hammer(
+            base, f"/v1/track/{shopper_token}", {}, 1, REQUESTS_SINGLE, counted="temperatures"
+        ),
     }
 
 

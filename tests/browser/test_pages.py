@@ -92,7 +92,7 @@ async def test_the_shopper_sees_map_chart_and_timeline_and_live_updates(
     await expect(page.locator("#chart svg .chart-line")).to_have_count(1)
     assert await page.locator("#chart svg .chart-out circle").count() >= 1  # the excursion
     summary = await page.locator("#chart-summary").text_content() or ""
-    points = int(summary.split()[0])  # averaged per time bucket by the API
+    points = int(summary.split()[0])  # every reading counts (the API's raw range)
     assert points > 10, summary
     await expect(page.locator("#chart svg")).to_have_attribute("role", "img")
     # The timeline in plain words, newest first.
@@ -109,7 +109,7 @@ async def test_the_shopper_sees_map_chart_and_timeline_and_live_updates(
     now = datetime.now(UTC).replace(microsecond=0)
     insert_readings(url, [(now, TAG, 1000, 6.6)])
     await expect(page.locator("#condition-text")).to_contain_text("6.6 °C", timeout=10_000)
-    await expect(page.locator("#chart-summary")).to_contain_text(f"{points + 1} points")
+    await expect(page.locator("#chart-summary")).to_contain_text(f"{points + 1} readings")
     insert_positions(url, [(now, GATEWAY, 1000, GATEWAY, 45.7690, 4.8850)])
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE positions SET outcome = 'moving' WHERE seq = 1000")
@@ -130,6 +130,49 @@ async def test_the_shopper_sees_map_chart_and_timeline_and_live_updates(
     await expect(page.locator("html")).to_have_attribute("lang", "fr")
     await page.reload()
     await expect(page.locator("#headline")).to_have_text("En cours de livraison")
+    assert errors.errors == [], errors.errors
+    await context.close()
+
+
+async def test_the_chart_shades_the_stored_excursion_and_states_the_raw_minimum(
+    browser: Browser, site: tuple[str, Demo, str]
+) -> None:
+    """The issue's case: a cold reading between two mild ones, which an average per bucket
+    would hide (it said "minimum 11.4 °C" for readings that started at 4.98 °C)."""
+    base, demo, url = site
+    insert_readings(url, [(demo.started + timedelta(minutes=1), TAG, 500, 2.16)])
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        locale="en-GB",
+        extra_http_headers={"Accept-Language": "en"},
+    )
+    page = await context.new_page()
+    errors = PageErrors(page)
+    await page.goto(f"{base}/t/{demo.token}")
+    summary = page.locator("#chart-summary")
+    await expect(summary).to_contain_text("61 readings")
+    await expect(summary).to_contain_text("lowest 2.2 °C")
+    await expect(summary).to_contain_text("highest 9.2 °C")  # read at minutes 50 and 52
+    await expect(summary).to_contain_text("1 temperature excursion recorded")
+    await expect(page.locator("#chart-table-caption")).to_contain_text("Lowest reading 2.2 °C")
+    await expect(page.locator("#chart-table-caption")).to_contain_text("Every reading")
+    # The stored alert (minutes 44 to 58 of the trip) is shaded, with its times in words, and
+    # the readings above 8 °C fall inside it.
+    span = page.locator("#chart svg .chart-excursion")
+    await expect(span).to_have_count(1)
+    start, end = (demo.started + timedelta(minutes=m) for m in (44, 58))
+    hhmm = "t => new Intl.DateTimeFormat('en-GB', {hour: '2-digit', minute: '2-digit'})"
+    hhmm += ".format(new Date(t))"
+    times = [await page.evaluate(hhmm, t.isoformat()) for t in (start, end)]
+    await expect(span.locator("title")).to_have_text(
+        f"Temperature excursion from {times[0]} to {times[1]}"
+    )
+    left = float(await span.get_attribute("x") or "nan")
+    right = left + float(await span.get_attribute("width") or "nan")
+    cxs = await page.locator("#chart svg .chart-out circle").evaluate_all(
+        "circles => circles.map(c => Number(c.getAttribute('cx')))"
+    )
+    assert cxs and all(left <= x <= right for x in cxs), (left, right, cxs)
     assert errors.errors == [], errors.errors
     await context.close()
 

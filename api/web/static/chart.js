@@ -1,6 +1,8 @@
-// A temperature chart in plain SVG: the profile's allowed band, the readings as a line, the
-// readings outside the band as red dots. Accessible: the SVG has a title and a description, and
-// the caller shows a text summary and a table next to it.
+// A temperature chart in plain SVG: the profile's allowed band, the stored excursion spans
+// shaded, one line per parcel through its readings (or through each bucket's lowest and highest
+// reading, at their own times, when the API thinned them), the readings outside the band as red
+// dots. Accessible: the SVG has a title and a description, each shaded span a title, and the
+// caller shows a text summary and a table next to it.
 const SVG = "http://www.w3.org/2000/svg";
 
 function el(name, attributes = {}, parent = null) {
@@ -17,17 +19,23 @@ function niceStep(span, target) {
   return 10 * power;
 }
 
+function hasBand(band) {
+  return Boolean(band) && band.min_c !== null && band.max_c !== null;
+}
+
 /**
  * Draws into `container` (emptied first).
- * points: [{time: ISO, temperature_c: number|null}], band: {min_c, max_c}|null.
- * options: {title, description, formatTime(date) -> string, formatTemp(n) -> string}.
- * Returns the number of readings outside the band.
+ * points: [{time: ISO, temperature_c: number|null, parcel_id?: string}], band: {min_c, max_c}|null.
+ * options: {title, description, formatTime(date) -> string, formatTemp(n) -> string,
+ *           spans: [{started_at: ISO, ended_at: ISO|null}] (the stored excursions, shaded; an
+ *           open one up to the latest reading), spanTitle(span) -> string}.
+ * Returns the number of points outside the band.
  */
 export function drawTemperatureChart(container, points, band, options) {
   container.replaceChildren();
   const data = points
     .filter((p) => p.temperature_c !== null && p.temperature_c !== undefined)
-    .map((p) => ({ t: new Date(p.time).getTime(), v: Number(p.temperature_c) }))
+    .map((p) => ({ t: new Date(p.time).getTime(), v: Number(p.temperature_c), parcel: p.parcel_id || "" }))
     .filter((p) => Number.isFinite(p.t) && Number.isFinite(p.v))
     .sort((a, b) => a.t - b.t);
   const width = Math.max(280, Math.round(container.clientWidth || 600));
@@ -49,7 +57,7 @@ export function drawTemperatureChart(container, points, band, options) {
   const values = data.map((p) => p.v);
   let lo = Math.min(...values);
   let hi = Math.max(...values);
-  if (band && band.min_c !== null && band.max_c !== null) {
+  if (hasBand(band)) {
     lo = Math.min(lo, band.min_c);
     hi = Math.max(hi, band.max_c);
   }
@@ -81,8 +89,28 @@ export function drawTemperatureChart(container, points, band, options) {
     label.textContent = options.formatTime(new Date(t));
   }
 
+  // The stored excursions, behind the band and the lines, clipped to the chart's time range.
+  const shaded = el("g", { class: "chart-excursions" }, svg);
+  for (const span of options.spans || []) {
+    const start = Math.max(t0, new Date(span.started_at).getTime());
+    const end = Math.min(t1, span.ended_at ? new Date(span.ended_at).getTime() : t1);
+    if (!Number.isFinite(start) || !Number.isFinite(end) || end < start) continue;
+    const rect = el(
+      "rect",
+      {
+        class: "chart-excursion",
+        x: x(start),
+        width: Math.max(2, x(end) - x(start)),
+        y: pad.top,
+        height: height - pad.top - pad.bottom,
+      },
+      shaded,
+    );
+    if (options.spanTitle) el("title", {}, rect).textContent = options.spanTitle(span);
+  }
+
   let outside = 0;
-  if (band && band.min_c !== null && band.max_c !== null) {
+  if (hasBand(band)) {
     el(
       "rect",
       {
@@ -98,11 +126,20 @@ export function drawTemperatureChart(container, points, band, options) {
       el("line", { class: "chart-limit", x1: pad.left, x2: width - pad.right, y1: y(limit), y2: y(limit) }, svg);
     }
   }
-  const path = data.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join("");
-  el("path", { class: "chart-line", d: path }, svg);
+  // One line per parcel, so that two parcels' readings are never joined to each other.
+  const lines = new Map();
+  for (const p of data) {
+    if (!lines.has(p.parcel)) lines.set(p.parcel, []);
+    lines.get(p.parcel).push(p);
+  }
+  for (const [parcel, line] of lines) {
+    const path = line.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join("");
+    const node = el("path", { class: "chart-line", d: path }, svg);
+    if (parcel) node.dataset.parcel = parcel;
+  }
   const dots = el("g", { class: "chart-out" }, svg);
   for (const p of data) {
-    if (band && band.min_c !== null && band.max_c !== null && (p.v < band.min_c || p.v > band.max_c)) {
+    if (hasBand(band) && (p.v < band.min_c || p.v > band.max_c)) {
       outside++;
       el("circle", { cx: x(p.t), cy: y(p.v), r: 3 }, dots);
     }
@@ -112,22 +149,25 @@ export function drawTemperatureChart(container, points, band, options) {
   return outside;
 }
 
-/** Summary numbers of the readings, for the text alternative. */
-export function summarize(points, band) {
-  const data = points.filter((p) => p.temperature_c !== null && p.temperature_c !== undefined);
-  if (data.length === 0) return null;
-  const values = data.map((p) => Number(p.temperature_c));
-  const outside =
-    band && band.min_c !== null && band.max_c !== null
-      ? values.filter((v) => v < band.min_c || v > band.max_c).length
-      : 0;
-  return {
-    count: data.length,
-    start: data[0].time,
-    end: data[data.length - 1].time,
-    min: Math.min(...values),
-    max: Math.max(...values),
-    last: values[values.length - 1],
-    outside,
-  };
+/**
+ * The raw range of every reading (the API's `temperature_range`: {readings, parcels, first_at,
+ * last_at, min, max}) with one more reading, as a live update brings it; a new range when there
+ * was none. The lowest and highest stay the earliest of their value.
+ */
+export function extendRange(range, reading) {
+  if (reading.temperature_c === null || reading.temperature_c === undefined) return range;
+  const point = { time: reading.time, temperature_c: Number(reading.temperature_c), parcel_id: reading.parcel_id || null };
+  if (!range) {
+    return { readings: 1, parcels: 1, first_at: point.time, last_at: point.time, min: point, max: point };
+  }
+  const later = (a, b) => new Date(a).getTime() > new Date(b).getTime();
+  const extended = { ...range, readings: range.readings + 1 };
+  if (later(point.time, range.last_at)) extended.last_at = point.time;
+  if (later(range.first_at, point.time)) extended.first_at = point.time;
+  const v = point.temperature_c;
+  const m = range.min.temperature_c;
+  if (v < m || (v === m && later(range.min.time, point.time))) extended.min = point;
+  const h = range.max.temperature_c;
+  if (v > h || (v === h && later(range.max.time, point.time))) extended.max = point;
+  return extended;
 }

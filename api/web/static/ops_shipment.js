@@ -1,6 +1,6 @@
 // A shipment seen by ops (summary, map, chart, timeline, alerts, exceptions, PDF report, live)
 // and the fleet map.
-import { drawTemperatureChart } from "./chart.js";
+import { drawTemperatureChart, extendRange } from "./chart.js";
 import { SEVERITY_TONE, STATE_TONE, duration, h, when } from "./dom.js";
 import { createFleetMap, createMap } from "./map.js";
 import { alertsTable } from "./ops_exceptions.js";
@@ -79,19 +79,24 @@ export function shipmentView(view, tn) {
   const chartCaption = h("p.caption");
   const live = h("span.live", { role: "status" });
 
+  // The lowest and highest of every reading (the API's raw range), kept up to date by the live
+  // readings: not of the pages loaded, which may stop short of the whole shipment.
+  let range = null;
+  let spans = [];
+
   function drawChart(band) {
+    const description = range
+      ? `${range.readings} readings, ${when(range.first_at)} to ${when(range.last_at)}: min ${range.min.temperature_c.toFixed(1)} °C (${when(range.min.time)}${range.parcels > 1 ? `, ${range.min.parcel_id}` : ""}), max ${range.max.temperature_c.toFixed(1)} °C (${when(range.max.time)}${range.parcels > 1 ? `, ${range.max.parcel_id}` : ""}), last ${readings.length ? readings.at(-1).temperature_c.toFixed(1) : "–"} °C.${spans.length ? ` ${spans.length} temperature alert${spans.length === 1 ? "" : "s"} shaded.` : ""}`
+      : "No reading yet.";
     drawTemperatureChart(chart, readings, band, {
       title: `Temperatures of ${tn}`,
-      description: `${readings.length} readings`,
+      description,
       formatTime: (date) => new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" }).format(date),
       formatTemp: (v) => `${Math.round(v * 10) / 10}°`,
+      spans,
+      spanTitle: (s) => `${s.kind} (${s.severity}) on ${s.parcel_id}: ${when(s.started_at)} to ${s.ended_at ? when(s.ended_at) : "now"}`,
     });
-    if (readings.length) {
-      const values = readings.map((r) => r.temperature_c);
-      chartCaption.textContent = `${readings.length} readings, ${when(readings[0].time)} to ${when(readings.at(-1).time)}: min ${Math.min(...values).toFixed(1)} °C, max ${Math.max(...values).toFixed(1)} °C, last ${values.at(-1).toFixed(1)} °C.`;
-    } else {
-      chartCaption.textContent = "No reading yet.";
-    }
+    chartCaption.textContent = description;
   }
 
   async function render() {
@@ -114,6 +119,8 @@ export function shipmentView(view, tn) {
     readings = timeline.items.filter((i) => i.kind === "reading" && i.temperature_c !== null);
     const positions = timeline.items.filter((i) => i.kind === "position");
     const band = summary.band || null;
+    range = summary.temperature_range || null;
+    spans = summary.excursions || [];
     const report = h("button.button", { type: "button", onclick: (event) => downloadReport(tn, event.currentTarget) }, "Download PDF report");
     const eta = summary.eta
       ? `${when(summary.eta.at)} (${summary.eta.basis}${summary.eta.remaining_km !== undefined ? `, ${summary.eta.remaining_km.toFixed(1)} km left` : ""})`
@@ -189,7 +196,9 @@ export function shipmentView(view, tn) {
             return;
           }
           if (name === "reading" && payload.temperature_c !== null) {
-            readings.push(payload);
+            // Drawn on its first parcel's line, as the timeline's items are.
+            readings.push({ ...payload, parcel_id: (payload.parcel_ids || [])[0] || null });
+            for (const parcel of payload.parcel_ids || [null]) range = extendRange(range, { ...payload, parcel_id: parcel });
             redraw?.();
           } else if (name === "position" && map) {
             map.addPoint(payload);

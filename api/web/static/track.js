@@ -1,5 +1,5 @@
 // The shopper's tracking page. The token is read from this page's address, never from the HTML.
-import { drawTemperatureChart, summarize } from "./chart.js";
+import { drawTemperatureChart, extendRange } from "./chart.js";
 import {
   LANGUAGES,
   currentLanguage,
@@ -263,46 +263,108 @@ function renderMapCaption(data) {
 
 // --- chart -------------------------------------------------------------------------------------
 
+function chartDescription(data) {
+  // The words say what the API measured over every reading (temperature_range), never what the
+  // thinned points would give.
+  const lang = state.lang;
+  const range = data.temperature_range;
+  const band = data.condition ? data.condition.band : null;
+  if (!range) return t(lang, "chart_empty");
+  const last = data.condition && data.condition.last ? data.condition.last.temperature_c : null;
+  const parts = [
+    t(lang, "chart_summary", {
+      count: range.readings,
+      start: formatTime(lang, range.first_at),
+      end: formatTime(lang, range.last_at),
+      min: formatTemperature(lang, range.min.temperature_c),
+      min_time: formatTime(lang, range.min.time),
+      max: formatTemperature(lang, range.max.temperature_c),
+      max_time: formatTime(lang, range.max.time),
+      last: formatTemperature(lang, last),
+    }),
+  ];
+  parts.push(
+    band
+      ? t(lang, "chart_band_text", {
+          min: formatTemperature(lang, band.min_c),
+          max: formatTemperature(lang, band.max_c),
+        })
+      : t(lang, "chart_no_band"),
+  );
+  const spans = data.excursions || [];
+  if (spans.length) parts.push(t(lang, spans.length === 1 ? "chart_excursion" : "chart_excursions", { n: spans.length }));
+  if (data.temperature_bucket_s) {
+    parts.push(t(lang, "chart_thinned", { minutes: Math.round(data.temperature_bucket_s / 60) }));
+  }
+  return parts.join(" ");
+}
+
+function spanTitle(span) {
+  const lang = state.lang;
+  const end = span.ended_at ? formatTime(lang, span.ended_at, false) : t(lang, "chart_span_ongoing");
+  return t(lang, "chart_span", { start: formatTime(lang, span.started_at, false), end });
+}
+
 function renderChart(data) {
   const lang = state.lang;
   const points = data.temperatures || [];
   const band = data.condition ? data.condition.band : null;
-  const summary = summarize(points, band);
-  let description = t(lang, "chart_empty");
-  if (summary) {
-    const bandText = band
-      ? t(lang, "chart_band_text", {
-          min: formatTemperature(lang, band.min_c),
-          max: formatTemperature(lang, band.max_c),
-        }) + (summary.outside ? ` ${t(lang, "chart_outside", { n: summary.outside })}` : "")
-      : t(lang, "chart_no_band");
-    description = t(lang, "chart_summary", {
-      count: summary.count,
-      start: formatTime(lang, summary.start),
-      end: formatTime(lang, summary.end),
-      min: formatTemperature(lang, summary.min),
-      max: formatTemperature(lang, summary.max),
-      last: formatTemperature(lang, summary.last),
-      band: bandText,
-    });
-  }
+  const description = chartDescription(data);
   drawTemperatureChart($("chart"), points, band, {
     title: t(lang, "chart_label"),
     description,
     formatTime: (date) => formatTime(lang, date.toISOString(), false),
     formatTemp: (v) => `${Math.round(v * 10) / 10}°`,
+    spans: data.excursions || [],
+    spanTitle,
   });
   text("chart-summary", description);
+  renderChartTable(data);
+}
+
+function cell(tag, value) {
+  const node = document.createElement(tag);
+  node.textContent = value;
+  if (tag === "th") node.scope = "col";
+  return node;
+}
+
+function renderChartTable(data) {
+  const lang = state.lang;
+  const points = data.temperatures || [];
+  const range = data.temperature_range;
+  const parcels = new Set(points.map((p) => p.parcel_id).filter(Boolean));
+  const withParcel = parcels.size > 1;
+  const head = document.createElement("tr");
+  head.append(cell("th", t(lang, "col_time")));
+  if (withParcel) head.append(cell("th", t(lang, "col_parcel")));
+  head.append(cell("th", t(lang, "col_temperature")));
+  $("chart-head").replaceChildren(head);
+  const caption = [];
+  if (range) {
+    caption.push(
+      t(lang, "chart_table_range", {
+        min: formatTemperature(lang, range.min.temperature_c),
+        min_time: formatTime(lang, range.min.time),
+        max: formatTemperature(lang, range.max.temperature_c),
+        max_time: formatTime(lang, range.max.time),
+      }),
+    );
+  }
+  caption.push(
+    data.temperature_bucket_s
+      ? t(lang, "chart_table_thinned", { minutes: Math.round(data.temperature_bucket_s / 60) })
+      : t(lang, "chart_table_raw"),
+  );
+  text("chart-table-caption", caption.join(" "));
   const rows = points
     .slice(-200)
     .reverse()
     .map((p) => {
       const row = document.createElement("tr");
-      const time = document.createElement("td");
-      time.textContent = formatTime(lang, p.time);
-      const value = document.createElement("td");
-      value.textContent = formatTemperature(lang, p.temperature_c);
-      row.append(time, value);
+      row.append(cell("td", formatTime(lang, p.time)));
+      if (withParcel) row.append(cell("td", p.parcel_id || ""));
+      row.append(cell("td", formatTemperature(lang, p.temperature_c)));
       return row;
     });
   $("chart-rows").replaceChildren(...rows);
@@ -451,7 +513,11 @@ function connect(url) {
   source.addEventListener("reading", (message) => {
     const reading = parse(message);
     if (!reading || !state.data || state.ended) return;
-    state.data.temperatures = [...(state.data.temperatures || []), { time: reading.time, temperature_c: reading.temperature_c }];
+    // One point per parcel the reading watched, as the API gives them; the raw range follows.
+    const parcels = reading.parcel_ids && reading.parcel_ids.length ? reading.parcel_ids : [null];
+    const added = parcels.map((parcel) => ({ time: reading.time, temperature_c: reading.temperature_c, parcel_id: parcel }));
+    state.data.temperatures = [...(state.data.temperatures || []), ...added];
+    for (const point of added) state.data.temperature_range = extendRange(state.data.temperature_range, point);
     const condition = state.data.condition || {};
     if (reading.temperature_c !== null && (!condition.last || reading.time >= condition.last.time)) {
       condition.last = { time: reading.time, temperature_c: reading.temperature_c };

@@ -265,6 +265,8 @@ async def test_a_shipment_without_custody_has_an_empty_timeline(client: httpx.As
             "promised_at": None,
             "eta": None,
             "trending_late": False,
+            "temperature_range": None,
+            "excursions": [],
         },
     }
 

@@ -35,8 +35,8 @@ def iso(minute: float) -> str:
 
 TRACK_KEYS = {
     "tracking_number", "language", "brand", "status", "promised_at", "eta", "origin",
-    "destination", "condition", "delivered", "position", "route", "temperatures", "checkpoints",
-    "events", "live_url",
+    "destination", "condition", "delivered", "position", "route", "temperatures",
+    "temperature_bucket_s", "temperature_range", "excursions", "checkpoints", "events", "live_url",
 }  # fmt: skip
 
 
@@ -113,9 +113,10 @@ async def test_the_shoppers_link_shows_the_shipment(
                              for m in range(11)]  # fmt: skip
     assert body["position"] == body["route"][-1]
     assert body["delivered"] is None
-    # Eleven minutes of readings in 5-minute buckets (aligned on the clock): 3 or 4 of them.
-    assert 3 <= len(body["temperatures"]) <= 4
-    assert {p["temperature_c"] for p in body["temperatures"]} == {5.0}
+    # Eleven readings fit in the chart: each of them, as read (tests/.../test_api_track_chart.py).
+    assert body["temperatures"] == [
+        {"parcel_id": "A1", "time": iso(m), "temperature_c": 5.0} for m in range(11)
+    ]
     assert [(c["status"], c["label"]) for c in body["checkpoints"]] == [
         ("InfoReceived", "Commande reçue, en attente du transporteur"),
         ("InTransit", "En route"),
@@ -200,12 +201,15 @@ async def test_the_route_and_temperatures_are_thinned(
     assert datetime.fromisoformat(times[-1]) == last  # the latest fix is always there
     assert view["position"] == route[-1]
     temperatures = view["temperatures"]
-    assert 250 <= len(temperatures) <= 500  # 10-minute buckets: 5-minute ones would be 600
+    # Two points (lowest, highest) per 15-minute bucket: 5-minute ones would be 1,200 points.
+    assert view["temperature_bucket_s"] == 900
+    assert 250 <= len(temperatures) <= 500
     assert [p["time"] for p in temperatures] == sorted(p["time"] for p in temperatures)
-    mean = sum(r[3] for r in readings) / len(readings)
-    assert sum(p["temperature_c"] for p in temperatures) / len(temperatures) == pytest.approx(
-        mean, abs=0.1
-    )
+    stored = {(t, v) for t, _, _, v in readings}
+    shown = {(datetime.fromisoformat(p["time"]), p["temperature_c"]) for p in temperatures}
+    assert shown <= stored  # readings as stored, at their times
+    values = [p["temperature_c"] for p in temperatures]
+    assert (min(values), max(values)) == (4.0, 10.0)  # the extremes, never an average
 
 
 async def test_the_timeline_merges_checkpoints_and_custody_with_a_summary(
