@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.models import Custody, ShipmentSummary
+from api.models import Custody, Identifier, ShipmentSummary
 from api.models_fleet import GatewayHealth
 
 
@@ -37,6 +37,27 @@ class Device(BaseModel):
     gateway_id: str | None = Field(description="The gateway that last reported it.")
     first_seen: datetime
     last_seen: datetime
+    bound_vehicle_id: str | None = Field(
+        None,
+        description="The vehicle it is bound to: ingest accepts its data only from that vehicle's"
+        " gateway (None: from any gateway).",
+    )
+
+
+class DeviceBindingIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    vehicle_id: Identifier
+
+
+class DeviceBinding(BaseModel):
+    device_id: str
+    vehicle_id: str
+    gateway_id: str | None = Field(
+        description="The gateway installed in the vehicle now: the only one ingest accepts the"
+        " device's readings, positions and events from."
+    )
+    bound_at: datetime
+    bound_by: str = Field(description="Who bound it (an ops user, or a custody).")
 
 
 class DevicePage(BaseModel):

@@ -1,4 +1,5 @@
-"""Read models of the registry: one shipment in full, the devices, the gateways."""
+"""Read models of the registry: one shipment in full, the devices, the gateways; and the devices'
+bindings to vehicles (migration 0014, ingest/bindings.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from psycopg.rows import dict_row
 from api.models import Custody
 from api.models_registry import (
     Device,
+    DeviceBinding,
     GatewayEntry,
     ParcelDetail,
     ShipmentDetail,
@@ -59,9 +61,10 @@ async def shipment_detail(conn: Conn, tracking_number: str) -> ShipmentDetail | 
 
 
 _DEVICES = """
-SELECT device_id, gateway_id, first_seen, last_seen FROM devices
-WHERE (%(gateway_id)s::text IS NULL OR gateway_id = %(gateway_id)s)
-ORDER BY device_id
+SELECT d.device_id, d.gateway_id, d.first_seen, d.last_seen, b.vehicle_id AS bound_vehicle_id
+FROM devices d LEFT JOIN device_bindings b USING (device_id)
+WHERE (%(gateway_id)s::text IS NULL OR d.gateway_id = %(gateway_id)s)
+ORDER BY d.device_id
 LIMIT %(limit)s OFFSET %(offset)s
 """
 _COUNT_DEVICES = """
@@ -95,3 +98,35 @@ async def gateways(conn: Conn) -> list[GatewayEntry]:
         health = gateway_health(row[:8])
         out.append(GatewayEntry(**health.model_dump(), vehicle_id=row[8], first_seen=row[9]))
     return out
+
+
+_BIND = """
+INSERT INTO device_bindings (device_id, vehicle_id, bound_by)
+SELECT %(device_id)s, v.vehicle_id, %(by)s FROM vehicles v WHERE v.vehicle_id = %(vehicle_id)s
+ON CONFLICT (device_id) DO UPDATE
+   SET vehicle_id = excluded.vehicle_id, bound_at = now(), bound_by = excluded.bound_by
+ WHERE device_bindings.vehicle_id IS DISTINCT FROM excluded.vehicle_id
+"""
+_BINDING = """
+SELECT b.device_id, b.vehicle_id, v.gateway_id, b.bound_at, b.bound_by
+FROM device_bindings b JOIN vehicles v USING (vehicle_id) WHERE b.device_id = %(device_id)s
+"""
+_UNBIND = "DELETE FROM device_bindings WHERE device_id = %(device_id)s RETURNING device_id"
+
+
+async def bind_device(conn: Conn, device_id: str, vehicle_id: str, by: str) -> DeviceBinding | None:
+    """Bind the device to the vehicle (a new binding replaces the old one); None if there is no
+    such vehicle. Binding it again to the same vehicle changes nothing."""
+    params = {"device_id": device_id, "vehicle_id": vehicle_id, "by": by}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_BIND, params)
+        await cur.execute(_BINDING, params)
+        row = await cur.fetchone()
+    if row is None or row["vehicle_id"] != vehicle_id:
+        return None
+    return DeviceBinding.model_validate(row)
+
+
+async def unbind_device(conn: Conn, device_id: str) -> bool:
+    cur = await conn.execute(_UNBIND, {"device_id": device_id})
+    return await cur.fetchone() is not None

@@ -1,8 +1,10 @@
 """One MQTT message -> telemetry to store, a gateway status, or a dead letter (with its reason).
 
 Nothing that arrives is dropped: a payload that breaks the contract, a gateway publishing under
-another's name, items whose time cannot be true, and anything this code did not foresee all
-end in ``dead_letters`` with the raw bytes, and the service goes on.
+another's name (on any channel: the topic is the gateway's identity), items, statuses and batches
+whose time cannot be true, and anything this code did not foresee all end in ``dead_letters``
+with the raw bytes, under the topic's gateway, and the service goes on. (Items of a device bound
+to another vehicle are split off by the write path, which reads the registry: ingest/bindings.py.)
 """
 
 from __future__ import annotations
@@ -46,20 +48,31 @@ def _classify(message: IncomingMessage, batch: WriteBatch, now: datetime) -> Non
     try:
         if parsed.channel == "telemetry":
             telemetry = schema.decode_batch(message.payload)
-            if telemetry.gateway_id != parsed.gateway_id:
-                dead(
-                    f"gateway_id {telemetry.gateway_id!r} does not match the topic's"
-                    f" {parsed.gateway_id!r}",
-                    parsed.gateway_id,
-                )
+            wrong = _not_its_own(telemetry.gateway_id, parsed.gateway_id) or _implausible(
+                {"sent_at": telemetry.sent_at}, now
+            )
+            if wrong:
+                dead(wrong, parsed.gateway_id)
                 return
             _add_plausible(message.topic, telemetry, batch, now)
         elif parsed.channel == "status":
             if not message.payload:  # a cleared retained status
                 return
-            batch.statuses.append(schema.decode_status(message.payload))
+            status = schema.decode_status(message.payload)
+            times = {f"sensors[{d!r}].last_seen": h.last_seen for d, h in status.sensors.items()}
+            wrong = _not_its_own(status.gateway_id, parsed.gateway_id) or _implausible(
+                {"at": status.at, **times}, now
+            )
+            if wrong:
+                dead(wrong, parsed.gateway_id)
+                return
+            batch.statuses.append(status)
         elif parsed.channel == "deadletter":
             letter = schema.decode_deadletter(message.payload)
+            wrong = _not_its_own(letter.gateway_id, parsed.gateway_id)
+            if wrong:
+                dead(wrong, parsed.gateway_id)
+                return
             try:
                 raw = bytes.fromhex(letter.raw_hex)
             except ValueError:
@@ -69,13 +82,37 @@ def _classify(message: IncomingMessage, batch: WriteBatch, now: datetime) -> Non
                     message.topic,
                     raw,
                     f"gateway could not decode a frame from {letter.source}: {letter.reason}",
-                    letter.gateway_id,
+                    parsed.gateway_id,
                 )
             )
         else:
             dead(f"ingest does not consume the {parsed.channel!r} channel", parsed.gateway_id)
     except InvalidMessage as exc:
         dead(exc.reason, parsed.gateway_id)
+
+
+def _not_its_own(named: str, topic_gateway: str) -> str | None:
+    """Why a payload naming ``named`` cannot come from the topic of ``topic_gateway``: the
+    topic (which the broker's ACL gives to one gateway's credentials) is the gateway's identity."""
+    if named == topic_gateway:
+        return None
+    return f"gateway_id {named!r} does not match the topic's {topic_gateway!r}"
+
+
+def _implausible(times: dict[str, datetime | None], now: datetime) -> str | None:
+    """Why a gateway's own times (when it built a batch or a status, when it last heard each
+    sensor) cannot be true, or None: they feed ``gateways.last_seen`` and its health, where a
+    clock reset or a year 9999 would stay for good."""
+    earliest, latest = now - PLAUSIBLE_PAST, now + PLAUSIBLE_FUTURE
+    bad = [(f, t) for f, t in times.items() if t is not None and not earliest <= t <= latest]
+    if not bad:
+        return None
+    field, at = bad[0]
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    return (
+        f"implausible time: {field} {at.isoformat()} outside [{earliest:%Y-%m-%d},"
+        f" {latest:%Y-%m-%d %H:%M}] UTC{more}"
+    )
 
 
 def _add_plausible(

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from coldtrail import schema
 from ingest import queries
+from ingest.bindings import bound_only
 from ingest.scans import (
     ScanItem,
     ScanReport,
@@ -203,18 +204,20 @@ class PsycopgTelemetryStore:
         inserted: dict[str, int] = {}
         duplicates: dict[str, int] = {}
         pending: dict[str, datetime] = {}
-        scans = scan_items(batch.telemetry)
         scan_report = ScanReport()
         scan_dead: list[DeadLetter] = []
         try:
             async with self._conn.transaction():
+                # ``batch`` itself is left as it is until the commit: a retried write redoes this.
+                stored, bound_dead = await self._split_bound_devices(batch)
+                scans = scan_items(stored.telemetry)
                 skip: frozenset[int] = frozenset()
                 if scans:
-                    scans, skip = await self._split_unknown_parcels(batch, scans, scan_dead)
+                    scans, skip = await self._split_unknown_parcels(stored, scans, scan_dead)
                 for table, rows in (
-                    ("readings", reading_rows(batch.telemetry)),
-                    ("positions", position_rows(batch.telemetry)),
-                    ("events", event_rows(batch.telemetry, skip)),
+                    ("readings", reading_rows(stored.telemetry)),
+                    ("positions", position_rows(stored.telemetry)),
+                    ("events", event_rows(stored.telemetry, skip)),
                 ):
                     if rows:
                         new = await self._copy_insert(table, rows)
@@ -225,14 +228,14 @@ class PsycopgTelemetryStore:
                         if table == "readings" and new:
                             await self._record_reading_changes(new)
                 await apply_scans(self._conn, scans, scan_report)
-                await self._bookkeeping(batch)
+                await self._bookkeeping(stored)
                 if pending:
                     devices = sorted(pending)
                     await self._conn.execute(
                         queries.QUEUE_FOR_RULES, (devices, [pending[d] for d in devices])
                     )
                     await self._conn.execute(queries.NOTIFY_PENDING)
-                for dead in [*batch.dead_letters, *scan_dead]:
+                for dead in [*batch.dead_letters, *bound_dead, *scan_dead]:
                     await self._conn.execute(
                         queries.UPSERT_DEAD_LETTER,
                         (dead.topic, dead.gateway_id, dead.payload, dead.payload, dead.reason),
@@ -242,10 +245,20 @@ class PsycopgTelemetryStore:
             self._staged.clear()
             self._months.clear()
             raise
-        batch.dead_letters.extend(scan_dead)
+        batch.dead_letters.extend([*bound_dead, *scan_dead])
         for flagged in scan_report.flagged:
             log.warning("%s", flagged)
         return WriteResult(inserted, duplicates, len(batch.dead_letters), scan_report.outcomes)
+
+    async def _split_bound_devices(self, batch: WriteBatch) -> tuple[WriteBatch, list[DeadLetter]]:
+        """(what to store; dead letters of devices bound to another vehicle, ingest/bindings.py)"""
+        kept, letters = await bound_only(self._conn, batch.telemetry, batch.topic)
+        if kept is None:
+            return batch, []
+        stored = WriteBatch(statuses=batch.statuses)
+        for telemetry, topic in kept:
+            stored.add_telemetry(telemetry, topic)
+        return stored, [DeadLetter(*letter) for letter in letters]
 
     async def _split_unknown_parcels(
         self, batch: WriteBatch, scans: list[ScanItem], dead: list[DeadLetter]

@@ -8,6 +8,9 @@
   ``mosquitto``; ``amqtt``). Each test that asks for ``topic_prefix`` gets topics of its own.
 - ``COLDTRAIL_TEST_TIMESCALE_URL``: a TimescaleDB for the ``timescale`` tests, which are skipped
   (and counted loudly at the end) without it.
+
+A test that uses any of these fixtures, directly or through others, carries the ``integration``
+or ``e2e`` marker; the run stops at collection when one does not (tests/markers.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from coldtrail.errors import ServiceUnavailable
 from coldtrail.localservices.broker import mosquitto_executable, start_local_broker
 from coldtrail.localservices.pginstall import wheel_install
 from coldtrail.localservices.postgres import EmbeddedPostgres
+
+pytest_plugins = ["pytester", "tests.markers"]
 
 DATABASE_ENV = "COLDTRAIL_TEST_DATABASE_URL"
 MQTT_ENV = "COLDTRAIL_TEST_MQTT_URL"

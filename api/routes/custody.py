@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from api import queries
-from api.auth import require_agent
+from api import queries, queries_registry
+from api.auth import Agent, require_agent
 from api.deps import Connection
 from api.models import Custody, CustodyEnd, CustodyIn, Identifier
 from api.routes.responses import AGENT, CONFLICT, NOT_FOUND
@@ -20,12 +20,19 @@ router = APIRouter(prefix="/v1/custody", tags=["custody"], dependencies=[Depends
     status_code=201,
     summary="Hand a parcel to a vehicle (ops: agent)",
     description="Closes the parcel's open custody at from_time (default now) and opens this one,"
-    " in one transaction. 404 for an unknown parcel or vehicle; 409 when from_time is not after"
+    " in one transaction, which also binds the custody's device (if any) to the vehicle: from"
+    " then on ingest accepts that device's data only from the vehicle's gateway. 404 for an"
+    " unknown parcel or vehicle; 409 when from_time is not after"
     " the start of the parcel's latest custody (custody ranges never overlap).",
     responses={**AGENT, **NOT_FOUND, **CONFLICT},
 )
-async def start_custody(body: CustodyIn, conn: Connection) -> Custody:
-    return await queries.start_custody(conn, body)
+async def start_custody(body: CustodyIn, user: Agent, conn: Connection) -> Custody:
+    async with conn.transaction():
+        custody = await queries.start_custody(conn, body)
+        if body.device_id is not None:
+            by = f"{user.name} (custody {custody.custody_id})"
+            await queries_registry.bind_device(conn, body.device_id, body.vehicle_id, by)
+    return custody
 
 
 @router.post(

@@ -21,7 +21,7 @@ from tests.integration.api.conftest import insert_positions, insert_readings
 from tests.integration.api.exception_rows import BOB, open_exception, settings_with_users
 from tests.integration.api.sse import serve
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 WIDTHS = (1280, 360)
 

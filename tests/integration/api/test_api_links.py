@@ -15,6 +15,8 @@ import pytest
 from tests.integration.api.conftest import create_shipment, running
 from tests.integration.api.exception_rows import AS_ALICE, AS_BOB, AS_VERA, settings_with_users
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 async def users_client(migrated_url: str) -> Any:

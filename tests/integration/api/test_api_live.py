@@ -30,6 +30,8 @@ from tests.integration.api.exception_rows import (
 )
 from tests.integration.api.sse import Event, open_stream, serve
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.api.conftest import OPS, api_settings, running
+
+pytestmark = pytest.mark.integration
 
 
 async def test_public_requests_past_the_burst_get_429_with_retry_after(migrated_url: str) -> None:

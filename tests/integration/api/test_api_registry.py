@@ -107,3 +107,49 @@ async def test_devices_and_gateways_list_what_ingest_heard_from(
     ]
     assert (await client.get("/v1/gateways")).status_code == 401
     assert (await client.get("/v1/devices?limit=0", headers=OPS)).status_code == 422
+
+
+async def test_devices_are_bound_to_vehicles_by_operators_and_by_custody(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-1", "name": "V1", "gateway_id": "gw-1"})
+    await post(client, "/v1/vehicles", {"vehicle_id": "van-2", "name": "V2", "gateway_id": "gw-2"})
+    binding = "/v1/devices/A4:C1:38:00:00:01/binding"
+
+    assert (await client.put(binding, json={"vehicle_id": "van-1"})).status_code == 401
+    missing = await client.put(binding, json={"vehicle_id": "van-9"}, headers=OPS)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "vehicle_not_found")
+    bound = await client.put(binding, json={"vehicle_id": "van-1"}, headers=OPS)
+    assert bound.status_code == 200, bound.text
+    first = bound.json()
+    assert (first["device_id"], first["vehicle_id"], first["gateway_id"]) == (
+        "A4:C1:38:00:00:01",
+        "van-1",
+        "gw-1",
+    )
+    again = await client.put(binding, json={"vehicle_id": "van-1"}, headers=OPS)
+    assert again.json() == first  # the same binding again changes nothing
+
+    # Handing a parcel to van 2 with that logger binds the logger to van 2.
+    await create_shipment(client, "TN-BIND", "B1")
+    body = {"parcel_id": "B1", "vehicle_id": "van-2", "device_id": "A4:C1:38:00:00:01"}
+    await post(client, "/v1/custody", body)
+    with psycopg.connect(migrated_url) as conn:
+        rows = conn.execute(
+            "SELECT device_id, vehicle_id, bound_by FROM device_bindings"
+        ).fetchall()
+        conn.execute(
+            "INSERT INTO devices (device_id, gateway_id) VALUES ('A4:C1:38:00:00:01', 'gw-2')"
+        )
+    assert [(d, v) for d, v, _ in rows] == [("A4:C1:38:00:00:01", "van-2")]
+    assert rows[0][2].endswith("(custody 1)")
+    devices = (await client.get("/v1/devices", headers=OPS)).json()["items"]
+    assert [(d["device_id"], d["bound_vehicle_id"]) for d in devices] == [
+        ("A4:C1:38:00:00:01", "van-2")
+    ]
+
+    assert (await client.delete(binding, headers=OPS)).status_code == 204
+    gone = await client.delete(binding, headers=OPS)
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "binding_not_found")
+    devices = (await client.get("/v1/devices", headers=OPS)).json()["items"]
+    assert devices[0]["bound_vehicle_id"] is None

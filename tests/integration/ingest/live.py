@@ -25,6 +25,10 @@ class Live:
             topics.telemetry(batch.gateway_id, self._prefix), schema.encode(batch), qos=1
         )
 
+    async def publish(self, gateway_id: str, channel: topics.Channel, payload: bytes) -> None:
+        """Any payload on the topic of ``gateway_id``'s ``channel``."""
+        await self._pub.publish(topics.topic(gateway_id, channel, self._prefix), payload, qos=1)
+
 
 @asynccontextmanager
 async def live_ingest(

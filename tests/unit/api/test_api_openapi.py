@@ -64,13 +64,18 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("GET", "/v1/vehicles"),
         ("GET", "/v1/shipments/{tracking_number}"),
         ("GET", "/v1/devices"),
+        ("PUT", "/v1/devices/{device_id}/binding"),
+        ("DELETE", "/v1/devices/{device_id}/binding"),
         ("GET", "/v1/gateways"),
         ("GET", "/v1/shipments/{tracking_number}/report.pdf"),
         ("GET", "/v1/shipments/{tracking_number}/report.csv"),
     }
     # Server-sent event streams answer text/event-stream; a revocation 204 without a body.
     streams = {path for method, path in operations if path.endswith("/live")}
-    no_content = {("DELETE", "/v1/shipments/{tracking_number}/access-token")}
+    no_content = {
+        ("DELETE", "/v1/shipments/{tracking_number}/access-token"),
+        ("DELETE", "/v1/devices/{device_id}/binding"),
+    }
     # Reports are files, for the quality team only.
     files = {
         "/v1/shipments/{tracking_number}/report.pdf": "application/pdf",
