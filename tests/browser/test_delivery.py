@@ -21,7 +21,7 @@ from tests.integration.api.conftest import insert_positions, insert_readings, ju
 from tests.integration.api.exception_rows import AS_ALICE, settings_with_users
 from tests.integration.api.sse import serve
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 AFTER = 12.3
 """What the van's logger reads after the delivery (the demo's readings stay below 9.5 °C)."""
