@@ -170,8 +170,10 @@ class ScenarioRun(Demo):
             await self._wait_healthy(client)
             self.state.epoch = time.time() + 2.0
             epoch = datetime.fromtimestamp(self.state.epoch, UTC)
+            if self.scenario.profile_document is not None:
+                await seeding.store_profile(client, self.scenario.profile_document)
             await seeding.register(
-                client, self.plan, since=epoch - timedelta(minutes=1), profile="pharma-2-8"
+                client, self.plan, since=epoch - timedelta(minutes=1), profile=self.scenario.profile
             )
         for van in self.plan.vans:
             await self._start_gateway(van, broker.url)

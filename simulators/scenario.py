@@ -25,6 +25,14 @@ A scenario is a TOML file (see docs/simulation.md for the full schema)::
     from = "10:40"
     until = "11:30"
 
+    [profile]                # optional: a profile of the scenario's own, stored before the run
+    name = "zones-test"
+    [[profile.boundaries]]
+    name = "above-4.5-at-origin"
+    kind = "upper"
+    limit_c = 4.5
+    scopes = ["origin"]
+
 Times (``at``, ``from``, ``until``) are on the simulated clock, "HH:MM" or "HH:MM:SS" after
 ``start`` (a time earlier than ``start`` is on the next day); durations are "90s", "20m", "4h",
 "1h30m". Every mistake is reported as ``FILE: key: problem``.
@@ -98,6 +106,9 @@ class Scenario:
     events: tuple[Event, ...]
     expectations: tuple[Expectation, ...]
     checks: Checks = field(default_factory=Checks)
+    profile_document: dict[str, Any] | None = None
+    """A profile of the scenario's own (``[profile]``, docs/profiles.md), stored through the
+    API before the shipments are registered; the fleet's profile is then its name."""
 
     def clock_label(self, elapsed_s: float) -> str:
         t = int(self.start_s + elapsed_s)
@@ -215,10 +226,14 @@ def load(path: Path | str, *, speed: float | None = None) -> Scenario:
     seed = head.get("seed", int, 7)
     head.done()
 
+    profile_document = top.get("profile", dict)
+    if profile_document is not None and not isinstance(profile_document.get("name"), str):
+        top.fail("profile", "a profile of the scenario needs a name (docs/profiles.md)")
     fl = _Reader(path, "fleet", top.get("fleet", dict, {}))
     vans = fl.positive("vans", int, 2)
     parcels = fl.positive("parcels", int, 6)
-    profile = fl.get("profile", str, "pharma-2-8")
+    default_profile = profile_document["name"] if profile_document else "pharma-2-8"
+    profile = fl.get("profile", str, default_profile)
     ble_interval_s = fl.duration("ble_interval", 60.0)
     gps_interval_s = fl.duration("gps_interval", 10.0)
     advert_loss = float(fl.get("advert_loss", (int, float), 0.02))
@@ -318,4 +333,5 @@ def load(path: Path | str, *, speed: float | None = None) -> Scenario:
         events=tuple(events),
         expectations=tuple(expectations),
         checks=checks,
+        profile_document=profile_document,
     )

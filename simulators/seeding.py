@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -34,6 +35,15 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
     )
 
 
+async def store_profile(client: httpx.AsyncClient, document: dict[str, Any]) -> int:
+    """Store a profile document through the API (``PUT /v1/profiles/{name}``); its revision."""
+    name = document["name"]
+    response = _check(
+        await client.put(f"/v1/profiles/{name}", json=document), f"store profile {name}"
+    )
+    return int(response.json()["revision"])
+
+
 async def register(
     client: httpx.AsyncClient, plan: FleetPlan, *, since: datetime, profile: str = "pharma-2-8"
 ) -> list[RegisteredShipment]:
@@ -58,6 +68,12 @@ async def register(
                         "profile": profile,
                         "origin": van.route_name.split(" -> ")[0],
                         "destination": van.route_name.split(" -> ")[-1],
+                        # the route's ends: the parcel's origin and destination zones (scope
+                        # of the profile's rules, departure and arrival on the timeline)
+                        "origin_lat": van.route[0][0],
+                        "origin_lon": van.route[0][1],
+                        "destination_lat": van.route[-1][0],
+                        "destination_lon": van.route[-1][1],
                         "parcels": [
                             {"parcel_id": parcel.parcel_id, "description": parcel.description}
                         ],

@@ -90,6 +90,11 @@ def _compare(produced: Counter[tuple[str, datetime]], stored: Counter[Any]) -> C
     )
 
 
+FACT_KINDS = frozenset({"geofence", "button"})
+"""Stored by the rules as facts for the timeline (a zone entered or left, a button pressed):
+never a false alert, though a scenario may expect them."""
+
+
 class Judge:
     def __init__(
         self, scenario: Scenario, plan: fleet.FleetPlan, epoch: datetime, database_url: str
@@ -139,7 +144,7 @@ class Judge:
             f"{a['subject_kind']} {a['subject_id']}: {a['rule']}/{a['kind']}"
             f" from {a['started_at'].isoformat()}"
             for a in alerts
-            if a["alert_id"] not in matched
+            if a["alert_id"] not in matched and a["kind"] not in FACT_KINDS
         ]
         c = self.scenario.checks
         for name, counts in (("readings", verdict.readings), ("positions", verdict.positions)):
