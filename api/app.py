@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors, live, ratelimit, web
+from api import errors, limits, live, ratelimit, web
 from api.auth import OpsTokens
 from api.deps import Conn
 from api.routes import (
@@ -126,6 +126,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Tracking-Token"],
             max_age=600,
         )
+    # Outermost: nothing reads a body over the limit, and no route sees text it cannot store.
+    app.add_middleware(limits.InvalidText)
+    app.add_middleware(limits.BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
 
