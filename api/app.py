@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors, limits, live, ratelimit, web
+from api import errors, limits, ratelimit, stream_limits, web
 from api.auth import OpsTokens
 from api.deps import Conn
 from api.routes import (
@@ -98,7 +98,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         settings.login_max_failures, settings.login_failure_window_s
     )
     errors.install(app)
-    app.state.live_slots = live.StreamSlots(settings.live_max_streams)
+    app.state.live_limits = stream_limits.StreamLimits.from_settings(settings)
     # Before the exceptions router: /v1/exceptions/live is not an exception id.
     app.include_router(live_routes.router)  # SSE: /v1/track/{token}/live, .../live
     app.include_router(links.router)  # rotate or revoke a shopper link
