@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api import auth, deps, live, queries, queries_users
+from api import auth, deps, live, queries, queries_users, shopper_view
 from api import queries_live as ql
 from api.errors import ApiError
 from api.models import Identifier
@@ -101,11 +101,7 @@ async def _start(conn: deps.Conn, header: str | None, query: str | None) -> ql.C
 
 
 def _for_shopper(change: ql.Change) -> ql.Change:
-    # As the shopper's alerts (queries_exceptions.shipment_alerts): the parcel watched, not the
-    # device or gateway an alert is about.
-    if change.event != "alert" or change.data.get("subject_kind") == "parcel":
-        return change
-    return ql.Change(change.key, change.event, {**change.data, "subject_id": None})
+    return ql.Change(change.key, change.event, shopper_view.live_event(change.event, change.data))
 
 
 def _shipment_fetch(shipment_id: int, shopper: bool) -> live.Fetch:

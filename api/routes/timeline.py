@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
-from api import auth, condition, cursor, queries, tracking
+from api import auth, condition, cursor, queries, shopper_view, tracking
 from api import queries_tracking as qt
 from api.deps import Connection
 from api.errors import ApiError
@@ -26,6 +27,9 @@ _RESPONSES: Responses = {
     503: error("The database is unreachable."),
     **VALIDATION,
 }
+
+
+_PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _not_found(tracking_number: str) -> ApiError:
@@ -48,6 +52,7 @@ def _not_found(tracking_number: str) -> ApiError:
     " vehicles or devices. The summary tells the current status, last position and"
     " temperatures, in_spec and the delivery estimate (ETA, trending_late).",
     responses=_RESPONSES,
+    response_model=ShipmentTimeline,
 )
 async def timeline(
     tracking_number: Annotated[Identifier, Path()],  # as created: refuses NUL and the like
@@ -56,7 +61,7 @@ async def timeline(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=cursor.MAX_LENGTH)] = None,
-) -> ShipmentTimeline:
+) -> ShipmentTimeline | JSONResponse:
     after = None
     if cursor_ is not None:
         try:
@@ -76,9 +81,8 @@ async def timeline(
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
     events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=access.ops)
     summary = await tracking.summary(conn, shipment, parcels, checkpoints, in_spec, language)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return ShipmentTimeline(
+    response.headers.update(_PRIVATE)
+    view = ShipmentTimeline(
         tracking_number=shipment.tracking_number,
         shopper_language=shipment.shopper_language,
         profile=shipment.profile,
@@ -90,3 +94,6 @@ async def timeline(
         next_cursor=cursor.encode(next_key) if next_key else None,
         summary=summary,
     )
+    if access.ops:
+        return view
+    return JSONResponse(shopper_view.timeline(view), headers=_PRIVATE)
