@@ -20,6 +20,7 @@ from api.routes import (
     alerts,
     checkpoints,
     custody,
+    dead_letters,
     exceptions,
     gateway_credentials,
     health,
@@ -111,6 +112,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv
     app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
     app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways
+    app.include_router(dead_letters.router)  # /v1/dead-letters: what ingest refused
     web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
     app.add_middleware(
         ratelimit.PublicRateLimit,

@@ -59,7 +59,7 @@ async def shipment_detail(conn: Conn, tracking_number: str) -> ShipmentDetail | 
 
 
 _DEVICES = """
-SELECT device_id, gateway_id, first_seen, last_seen FROM devices
+SELECT device_id, gateway_id, first_seen, least(last_seen, now()) AS last_seen FROM devices
 WHERE (%(gateway_id)s::text IS NULL OR gateway_id = %(gateway_id)s)
 ORDER BY device_id
 LIMIT %(limit)s OFFSET %(offset)s

@@ -62,6 +62,7 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("GET", "/v1/shipments/{tracking_number}"),
         ("GET", "/v1/devices"),
         ("GET", "/v1/gateways"),
+        ("GET", "/v1/dead-letters"),
         ("GET", "/v1/shipments/{tracking_number}/report.pdf"),
         ("GET", "/v1/shipments/{tracking_number}/report.csv"),
     }
