@@ -180,9 +180,9 @@ class ExceptionChange(BaseModel):
 
 class ShipmentAlert(BaseModel):
     """A stored alert of one shipment. For a shopper token, ``subject_id`` is given for parcels
-    only and ``exception_id`` is null."""
+    only, and ``alert_id`` and ``exception_id`` are absent (:mod:`api.shopper_view`)."""
 
-    alert_id: int
+    alert_id: int = Field(description="Ops view only.")
     subject_kind: SubjectKind
     subject_id: str | None
     parcel_id: str | None = Field(description="The parcel, when the rule watched one.")
@@ -195,7 +195,7 @@ class ShipmentAlert(BaseModel):
     peak: float | None
     limit_value: float | None
     duration_s: float
-    exception_id: int | None
+    exception_id: int | None = Field(description="Ops view only.")
 
 
 class ShipmentAlerts(BaseModel):

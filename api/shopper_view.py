@@ -1,7 +1,8 @@
 """What a shopper's link leaves out, in one place: the shopper's tracking JSON
-(``/v1/track/{token}``), a timeline read with a tracking token and the shopper's live events
-carry no identifier of the operation behind them (devices, sequence numbers, alerts,
-exceptions, vehicles, the carrier's source) and no staff data (names, reasons, comments).
+(``/v1/track/{token}``), a timeline or a shipment's alerts read with a tracking token and the
+shopper's live events carry no identifier of the operation behind them (devices, sequence
+numbers, alerts, exceptions, vehicles, the carrier's source) and no staff data (names, reasons,
+comments).
 
 The ops view of the same models carries everything; the shopper's is the same JSON without
 these keys (docs/api.md lists what remains).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.models_exceptions import ShipmentAlerts
 from api.models_tracking import ShipmentTimeline
 
 OPS_ONLY_EVENT_KEYS = frozenset(
@@ -42,6 +44,16 @@ TIMELINE_EXCLUDE: dict[str, Any] = {
     "items": {"__all__": set(OPS_ONLY_ITEM_KEYS)},
     "parcels": {"__all__": {"latest_reading": {"device_id"}}},
 }
+
+
+ALERTS_EXCLUDE: dict[str, Any] = {"items": {"__all__": {"alert_id", "exception_id"}}}
+"""For a shipment's alerts read with its token (``subject_id`` is already null there unless the
+subject is a parcel)."""
+
+
+def alerts(view: ShipmentAlerts) -> dict[str, Any]:
+    """A shipment's alerts as their JSON for a shopper."""
+    return view.model_dump(mode="json", exclude=ALERTS_EXCLUDE)
 
 
 def timeline(view: ShipmentTimeline) -> dict[str, Any]:

@@ -98,6 +98,8 @@ async def test_the_shopper_view_has_no_operation_ids(migrated_url: str) -> None:
             track = (await client.get(f"/v1/track/{token}")).json()
             shopper = await client.get(f"/v1/shipments/{TN}/timeline", params={"token": token})
             ops = (await client.get(f"/v1/shipments/{TN}/timeline", headers=OPS)).json()
+            alerts = await client.get(f"/v1/shipments/{TN}/alerts", params={"token": token})
+            ops_alerts = (await client.get(f"/v1/shipments/{TN}/alerts", headers=OPS)).json()
         assert shopper.headers["Cache-Control"] == "private, no-store"
         assert shopper.headers["Referrer-Policy"] == "no-referrer"
         timeline = shopper.json()
@@ -124,14 +126,17 @@ async def test_the_shopper_view_has_no_operation_ids(migrated_url: str) -> None:
         "status",
     ]
 
+    assert len(alerts.json()["items"]) == 2
+
     assert forbidden(track) == []
     assert forbidden(timeline) == []
+    assert forbidden(alerts.json()) == []
     assert forbidden([e.data for e in events]) == []
-    alerts = [e.data for e in events if e.event == "alert"]
-    assert sorted(a["subject_id"] or "" for a in alerts) == ["", "SP1"]  # not the gateway's
-    assert "gw-s" not in str(track) + str(timeline) + str(alerts)
+    live_alerts = [e.data for e in events if e.event == "alert"]
+    assert sorted(a["subject_id"] or "" for a in live_alerts) == ["", "SP1"]  # not the gateway's
+    assert "gw-s" not in str(track) + str(timeline) + str(live_alerts) + alerts.text
     assert "tag-s" not in str(track) + str(timeline) + str([e.data for e in events])
 
     # The ops view of the same shipment has them: the walk would have found them.
-    found = {key for _, key in keys(ops)} | {key for _, key in keys([e.data for e in ops_events])}
+    found = {key for _, key in keys([ops, ops_alerts, [e.data for e in ops_events]])}
     assert {"device_id", "seq", "alert_id", "exception_id", "vehicle_id", "actor"} <= found
