@@ -13,13 +13,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors, live, ratelimit, web
+from api import errors, limits, ratelimit, stream_limits, web
 from api.auth import OpsTokens
 from api.deps import Conn
 from api.routes import (
     alerts,
     checkpoints,
     custody,
+    dead_letters,
     exceptions,
     gateway_credentials,
     health,
@@ -99,7 +100,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         settings.login_max_failures, settings.login_failure_window_s
     )
     errors.install(app)
-    app.state.live_slots = live.StreamSlots(settings.live_max_streams)
+    app.state.live_limits = stream_limits.StreamLimits.from_settings(settings)
     # Before the exceptions router: /v1/exceptions/live is not an exception id.
     app.include_router(live_routes.router)  # SSE: /v1/track/{token}/live, .../live
     app.include_router(links.router)  # rotate or revoke a shopper link
@@ -113,6 +114,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
     app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways
     app.include_router(profiles_routes.router)  # /v1/profiles: every revision kept
+    app.include_router(dead_letters.router)  # /v1/dead-letters: what ingest refused
     web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
     app.add_middleware(
         ratelimit.PublicRateLimit,
@@ -128,6 +130,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Tracking-Token"],
             max_age=600,
         )
+    # Outermost: nothing reads a body over the limit, and no route sees text it cannot store.
+    app.add_middleware(limits.InvalidText)
+    app.add_middleware(limits.BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
 

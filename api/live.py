@@ -95,7 +95,7 @@ class StreamSlots:
         self.limit = limit
         self.active = 0
 
-    def acquire(self) -> Slot:
+    def acquire(self, on_release: Callable[[], None] | None = None) -> Slot:
         if self.active >= self.limit:
             raise ApiError(
                 503,
@@ -104,19 +104,23 @@ class StreamSlots:
                 headers={"Retry-After": "5"},
             )
         self.active += 1
-        return Slot(self)
+        return Slot(self, on_release)
 
 
 class Slot:
-    """One open stream's place; releasing it twice is harmless."""
+    """One open stream's place; releasing it twice is harmless. ``on_release`` runs once, when
+    the place is given back (the per-link and per-address counts of :mod:`api.stream_limits`)."""
 
-    def __init__(self, slots: StreamSlots) -> None:
+    def __init__(self, slots: StreamSlots, on_release: Callable[[], None] | None = None) -> None:
         self._slots: StreamSlots | None = slots
+        self._on_release = on_release
 
     def release(self) -> None:
         if self._slots is not None:
             self._slots.active -= 1
             self._slots = None
+            if self._on_release is not None:
+                self._on_release()
 
 
 Fetch = Callable[[Conn, ChangeKey], Awaitable[list[Change]]]

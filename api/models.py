@@ -197,9 +197,12 @@ class Custody(BaseModel):
 # --- timeline -------------------------------------------------------------------------------
 
 
+_OPS_ONLY = "Ops view only: absent from a shopper's (api/shopper_view.py)."
+
+
 class LatestReading(BaseModel):
     time: datetime
-    device_id: str
+    device_id: str = Field(description=_OPS_ONLY)
     temperature_c: float | None
     humidity_pct: float | None
     battery_pct: float | None
@@ -224,8 +227,8 @@ class ParcelTimeline(BaseModel):
 class TimelineItem(BaseModel):
     time: datetime
     kind: Literal["reading", "position"]
-    device_id: str
-    seq: int
+    device_id: str = Field(description=_OPS_ONLY)
+    seq: int = Field(description=_OPS_ONLY)
     parcel_id: str | None = Field(
         description="For readings: the parcel the reading watches (the first, when a"
         " compartment logger watches several); null for positions."

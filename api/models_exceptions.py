@@ -180,9 +180,9 @@ class ExceptionChange(BaseModel):
 
 class ShipmentAlert(BaseModel):
     """A stored alert of one shipment. For a shopper token, ``subject_id`` is given for parcels
-    only and ``exception_id`` is null."""
+    only, and ``alert_id`` and ``exception_id`` are absent (:mod:`api.shopper_view`)."""
 
-    alert_id: int
+    alert_id: int = Field(description="Ops view only.")
     subject_kind: SubjectKind
     subject_id: str | None
     parcel_id: str | None = Field(description="The parcel, when the rule watched one.")
@@ -195,7 +195,7 @@ class ShipmentAlert(BaseModel):
     peak: float | None
     limit_value: float | None
     duration_s: float
-    exception_id: int | None
+    exception_id: int | None = Field(description="Ops view only.")
 
 
 class ShipmentAlerts(BaseModel):
@@ -224,21 +224,21 @@ class TimelineEvent(BaseModel):
     """An alert starting or ending, a step of an exception, a carrier checkpoint, or a parcel
     handed to (or released by) a vehicle, in the shipment's timeline.
 
-    The shopper's view has the alerts and the exceptions' state changes without names, reasons
-    or comments (actor, reason, assignee, comment are null; assigned and comment events are
-    absent), the checkpoints without their source, and the custody changes without the
-    vehicle, compartment or device.
+    The shopper's view has the alerts and the exceptions' state changes without ids, names,
+    reasons or comments (the fields marked "ops view only" are absent; assigned and comment
+    events are absent), the checkpoints without their source, and the custody changes without
+    the vehicle, compartment or device (:mod:`api.shopper_view`).
     """
 
     time: datetime
     type: EventType
     severity: Severity
     kind: str
-    alert_id: int | None = None
+    alert_id: int | None = Field(None, description="Ops view only.")
     parcel_id: str | None = None
     peak: float | None = None
     limit_value: float | None = None
-    exception_id: int | None = None
+    exception_id: int | None = Field(None, description="Ops view only.")
     title: str | None = None
     state: ExceptionState | None = Field(None, description="The exception's state after it.")
     resolution: Resolution | None = None

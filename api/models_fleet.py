@@ -12,13 +12,19 @@ class GatewayHealth(BaseModel):
     gateway_id: str
     state: str = Field(description="online, offline or unknown (as the gateway last said)")
     state_since: datetime | None
-    last_seen: datetime = Field(description="The last message of any kind from the gateway.")
+    last_seen: datetime = Field(
+        description="The last message of any kind from the gateway; never after now (a time"
+        " stored ahead of the clock reads as now, with the alarm last-seen-in-future)."
+    )
     outbox_depth: int | None = Field(
         description="Items in the gateway's disk outbox, not yet acknowledged by the broker,"
         " as its last status message said (null before the first status)."
     )
     outbox_oldest_age_s: float | None
-    alarms: list[str] = Field(description="E.g. outbox-full, source-failed:<name>.")
+    alarms: list[str] = Field(
+        description="E.g. outbox-full, source-failed:<name>; last-seen-in-future when the"
+        " gateway's last_seen is stored more than 5 minutes ahead of the clock."
+    )
     software: str | None
 
 

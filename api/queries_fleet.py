@@ -10,13 +10,19 @@ from api.models_fleet import FleetVehicle, GatewayHealth, VehiclePosition
 # What a gateway's health is made of (alias g for gateways): its state and when it was last
 # heard from, and what its retained status said. Ingest stores only statuses that passed the
 # contract; a field of another type reads as null rather than failing the whole listing.
-GATEWAY_HEALTH_COLUMNS = """g.gateway_id, g.state, g.state_since, g.last_seen,
+# A last_seen ahead of the clock (a gateway's clock or a status time gone wrong: ingest keeps the
+# greatest it saw) is shown as now, with the alarm LAST_SEEN_AHEAD, so that it can neither hide
+# a silent gateway for good nor pass unnoticed.
+LAST_SEEN_AHEAD = "last-seen-in-future"
+GATEWAY_HEALTH_COLUMNS = f"""g.gateway_id, g.state, g.state_since, least(g.last_seen, now()),
        CASE WHEN jsonb_typeof(g.status->'pending') = 'number'
             THEN round((g.status->>'pending')::numeric)::bigint END,
        CASE WHEN jsonb_typeof(g.status->'outbox_oldest_age_s') = 'number'
             THEN (g.status->>'outbox_oldest_age_s')::float8 END,
        CASE WHEN jsonb_typeof(g.status->'alarms') = 'array'
-            THEN g.status->'alarms' ELSE '[]'::jsonb END,
+            THEN g.status->'alarms' ELSE '[]'::jsonb END
+       || CASE WHEN g.last_seen > now() + interval '5 minutes'
+               THEN '["{LAST_SEEN_AHEAD}"]'::jsonb ELSE '[]'::jsonb END,
        g.status->>'software'"""
 
 # The position is the freshest track among the devices of the vehicle's gateway (its GPS); tracks

@@ -61,7 +61,8 @@ async def shipment_detail(conn: Conn, tracking_number: str) -> ShipmentDetail | 
 
 
 _DEVICES = """
-SELECT d.device_id, d.gateway_id, d.first_seen, d.last_seen, b.vehicle_id AS bound_vehicle_id
+SELECT d.device_id, d.gateway_id, d.first_seen, least(d.last_seen, now()) AS last_seen,
+       b.vehicle_id AS bound_vehicle_id
 FROM devices d LEFT JOIN device_bindings b USING (device_id)
 WHERE (%(gateway_id)s::text IS NULL OR d.gateway_id = %(gateway_id)s)
 ORDER BY d.device_id

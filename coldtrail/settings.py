@@ -354,7 +354,19 @@ class ApiSettings(BaseSettings):
     live_poll_s: float = Field(1.0, ge=0.05, le=60)
     """How often each live stream looks for new rows."""
     live_max_streams: int = Field(200, ge=1)
-    """Live streams open at once in this process; one more gets 503."""
+    """Shoppers' live streams (a tracking token, no bearer token) open at once in this process;
+    one more gets 503."""
+    live_max_ops_streams: int = Field(50, ge=1)
+    """Ops live streams (bearer token) open at once in this process, a pool apart from the
+    shoppers' so that shoppers cannot starve the ops console; one more gets 503."""
+    live_max_streams_per_link: int = Field(4, ge=1)
+    """Live streams one shopper link may hold open at once (a few tabs or devices); then 429."""
+    live_max_streams_per_address: int = Field(20, ge=1)
+    """Shoppers' live streams one client address may hold open at once (several shoppers may
+    share an address behind a carrier's NAT); then 429."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    """The largest request body accepted (1 MiB); a larger one gets 413 before anything reads
+    it. A batch of 500 carrier checkpoints with every text field at its longest fits."""
 
     @pydantic.field_validator("jwt_secret")
     @classmethod

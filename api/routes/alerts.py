@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
-from api import auth, cursor, queries
+from api import auth, cursor, queries, shopper_view
 from api import queries_exceptions as qx
 from api.auth import Viewer
 from api.deps import Connection
@@ -76,9 +77,10 @@ _SHIPMENT_RESPONSES: Responses = {
     "/v1/shipments/{tracking_number}/alerts",
     summary="A shipment's stored alerts, oldest first (ops or shopper token)",
     description="With the shipment's tracking token: its alerts only, with the parcel watched"
-    " but not the device or gateway ids nor the exception. An unknown tracking number and a"
-    " token of another shipment get the same 404.",
+    " but not the device or gateway ids, and without alert_id and exception_id. An unknown"
+    " tracking number and a token of another shipment get the same 404.",
     responses=_SHIPMENT_RESPONSES,
+    response_model=ShipmentAlerts,
 )
 async def shipment_alerts(
     tracking_number: Annotated[Identifier, Path()],
@@ -86,13 +88,16 @@ async def shipment_alerts(
     conn: Connection,
     response: Response,
     state: Annotated[list[AlertState] | None, Query()] = None,
-) -> ShipmentAlerts:
+) -> ShipmentAlerts | JSONResponse:
     shipment = await queries.find_shipment(conn, tracking_number, access.token_sha256)
     if shipment is None:
         raise ApiError(404, "shipment_not_found", f"no shipment {tracking_number!r} for this token")
     items = await qx.shipment_alerts(
         conn, shipment.shipment_id, state or DEFAULT_STATES, ops=access.ops
     )
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return ShipmentAlerts(tracking_number=shipment.tracking_number, items=items)
+    private = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+    response.headers.update(private)
+    view = ShipmentAlerts(tracking_number=shipment.tracking_number, items=items)
+    if access.ops:
+        return view
+    return JSONResponse(shopper_view.alerts(view), headers=private)

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api import auth, deps, live, queries, queries_users
+from api import auth, deps, live, queries, queries_users, shopper_view
 from api import queries_live as ql
 from api.errors import ApiError
 from api.models import Identifier
 from api.routes.responses import NOT_FOUND, OPS, VALIDATION, Responses, error
+from api.stream_limits import StreamLimits
 
 router = APIRouter(tags=["live"])
 
@@ -34,19 +35,28 @@ _COMMON: Responses = {
     503: error("Too many live streams open, or the database is unreachable."),
     **VALIDATION,
 }
+_TOO_MANY = "Too many requests from this address, or too many streams open for this link or address"
 _LAST_EVENT_ID = Header(alias="Last-Event-ID", max_length=64, include_in_schema=True)
 _LAST_EVENT_QUERY = Query(
     alias="last_event_id", max_length=64, description="Resume after this event id."
 )
 
 
-def _slots(request: Request) -> live.StreamSlots:
-    slots = getattr(request.app.state, "live_slots", None)
-    if not isinstance(slots, live.StreamSlots):
-        settings = request.app.state.settings
-        slots = live.StreamSlots(settings.live_max_streams)
-        request.app.state.live_slots = slots
-    return slots
+def _limits(request: Request) -> StreamLimits:
+    limits = getattr(request.app.state, "live_limits", None)
+    if not isinstance(limits, StreamLimits):
+        limits = StreamLimits.from_settings(request.app.state.settings)
+        request.app.state.live_limits = limits
+    return limits
+
+
+def _place(request: Request, shopper_link: bytes | None) -> live.Slot:
+    """A stream's place: from the ops pool, or for a shopper's link (its token's digest) from
+    the shoppers' pool within the link's and the address's share."""
+    limits = _limits(request)
+    if shopper_link is None:
+        return limits.acquire_ops()
+    return limits.acquire_shopper(shopper_link, limits.client(request))
 
 
 class _StreamResponse(StreamingResponse):
@@ -69,8 +79,10 @@ def _response(
     fetch: live.Fetch,
     start: ql.ChangeKey,
     still_allowed: live.StillAllowed | None = None,
+    *,
+    shopper_link: bytes | None,
 ) -> StreamingResponse:
-    slot = _slots(request).acquire()
+    slot = _place(request, shopper_link)
     settings = request.app.state.settings
     body = live.stream(
         deps.pool(request),
@@ -89,11 +101,7 @@ async def _start(conn: deps.Conn, header: str | None, query: str | None) -> ql.C
 
 
 def _for_shopper(change: ql.Change) -> ql.Change:
-    # As the shopper's alerts (queries_exceptions.shipment_alerts): the parcel watched, not the
-    # device or gateway an alert is about.
-    if change.event != "alert" or change.data.get("subject_kind") == "parcel":
-        return change
-    return ql.Change(change.key, change.event, {**change.data, "subject_id": None})
+    return ql.Change(change.key, change.event, shopper_view.live_event(change.event, change.data))
 
 
 def _shipment_fetch(shipment_id: int, shopper: bool) -> live.Fetch:
@@ -115,7 +123,7 @@ def _not_found() -> ApiError:
     " every 15 s. 404 for an unknown, expired or revoked link; the stream ends when the link is"
     " revoked or expires.",
     response_class=StreamingResponse,
-    responses={**_SSE, **NOT_FOUND, 429: error("Too many requests from this address."), **_COMMON},
+    responses={**_SSE, **NOT_FOUND, 429: error(_TOO_MANY), **_COMMON},
 )
 async def track_live(
     request: Request,
@@ -134,7 +142,7 @@ async def track_live(
         return await queries.shipment_for_token(conn, digest) is not None
 
     fetch = _shipment_fetch(shipment.shipment_id, shopper=True)
-    return _response(request, fetch, start, still_allowed)
+    return _response(request, fetch, start, still_allowed, shopper_link=digest)
 
 
 @router.get(
@@ -147,7 +155,7 @@ async def track_live(
         **_SSE,
         401: error("No tracking token (or an invalid ops bearer token)."),
         **NOT_FOUND,
-        429: error("Too many requests from this address (without a bearer token)."),
+        429: error(f"{_TOO_MANY} (without a bearer token)"),
         **_COMMON,
     },
 )
@@ -177,7 +185,7 @@ async def shipment_live(
         still_allowed = _still_signed_in(access.user)
 
     fetch = _shipment_fetch(shipment.shipment_id, shopper=not access.ops)
-    return _response(request, fetch, start, still_allowed)
+    return _response(request, fetch, start, still_allowed, shopper_link=digest)
 
 
 @router.get(
@@ -202,7 +210,7 @@ async def exceptions_live(
     async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
         return await ql.exception_changes(conn, after, live.BATCH)
 
-    return _response(request, fetch, start, _still_signed_in(user))
+    return _response(request, fetch, start, _still_signed_in(user), shopper_link=None)
 
 
 def _still_signed_in(user: auth.OpsUser) -> live.StillAllowed | None:

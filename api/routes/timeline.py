@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
-from api import auth, cursor, queries, tracking
+from api import auth, cursor, queries, shopper_view, tracking
 from api import queries_condition as qc
 from api import queries_tracking as qt
 from api.deps import Connection
@@ -27,6 +28,9 @@ _RESPONSES: Responses = {
     503: error("The database is unreachable."),
     **VALIDATION,
 }
+
+
+_PRIVATE = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 
 
 def _not_found(tracking_number: str) -> ApiError:
@@ -51,6 +55,7 @@ def _not_found(tracking_number: str) -> ApiError:
     " excursion_within_allowance, out_of_spec, no_data) and the delivery estimate (ETA,"
     " trending_late). alerts are the stored temperature alerts.",
     responses=_RESPONSES,
+    response_model=ShipmentTimeline,
 )
 async def timeline(
     tracking_number: Annotated[Identifier, Path()],  # as created: refuses NUL and the like
@@ -59,7 +64,7 @@ async def timeline(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=cursor.MAX_LENGTH)] = None,
-) -> ShipmentTimeline:
+) -> ShipmentTimeline | JSONResponse:
     after = None
     if cursor_ is not None:
         try:
@@ -91,9 +96,8 @@ async def timeline(
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
     events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=access.ops)
     summary = await tracking.summary(conn, shipment, parcels, checkpoints, condition, language)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return ShipmentTimeline(
+    response.headers.update(_PRIVATE)
+    view = ShipmentTimeline(
         tracking_number=shipment.tracking_number,
         shopper_language=shipment.shopper_language,
         profile=shipment.profile,
@@ -105,3 +109,6 @@ async def timeline(
         next_cursor=cursor.encode(next_key) if next_key else None,
         summary=summary,
     )
+    if access.ops:
+        return view
+    return JSONResponse(shopper_view.timeline(view), headers=_PRIVATE)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Response
 
-from api import auth, queries, tracking
+from api import auth, queries, shopper_view, tracking
 from api.deps import Connection
 from api.errors import ApiError
 from api.models_tracking import TrackView
@@ -43,6 +43,7 @@ def _not_found() -> ApiError:
     " and the temperatures are thinned to at most 500 points each. live_url is the server-sent"
     " events stream of the same shipment.",
     responses=_RESPONSES,
+    response_model_exclude=shopper_view.TRACK_EXCLUDE,
 )
 async def track(
     token: Annotated[str, Path(description="The shipment's access token.")],

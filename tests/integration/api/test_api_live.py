@@ -266,7 +266,7 @@ async def test_the_exception_stream_follows_the_audit_trail(migrated_url: str) -
 
 
 async def test_a_bad_last_event_id_is_refused_and_streams_are_limited(migrated_url: str) -> None:
-    settings = api_settings(migrated_url, live_poll_s=0.05, live_max_streams=1)
+    settings = api_settings(migrated_url, live_poll_s=0.05, live_max_ops_streams=1)
     async with serve(settings) as base:
         path = "/v1/exceptions/live"
         async with open_stream(base, path, {**OPS, "Last-Event-ID": "yesterday"}) as stream:

@@ -99,6 +99,11 @@ def key(item: dict[str, Any]) -> tuple[str, str, str, int, list[str]]:
     return (item["time"], item["kind"], item["device_id"], item["seq"], item["parcel_ids"])
 
 
+def as_shopper_sees(item: dict[str, Any]) -> dict[str, Any]:
+    """An ops item without what the shopper's view leaves out (api/shopper_view.py)."""
+    return {k: v for k, v in item.items() if k not in ("device_id", "seq")}
+
+
 async def all_pages(
     client: httpx.AsyncClient, path: str, limit: int, **request: Any
 ) -> tuple[list[dict[str, Any]], int]:
@@ -121,9 +126,17 @@ async def test_the_timeline_merges_readings_and_positions_of_the_custody_ranges(
     client: httpx.AsyncClient, migrated_url: str
 ) -> None:
     tokens = await seed(client, migrated_url)
-    response = await client.get("/v1/shipments/TN-A/timeline", params={"token": tokens["A"]})
+    response = await client.get("/v1/shipments/TN-A/timeline", headers=OPS)
     assert response.status_code == 200
     body = response.json()
+    # The shopper's view: the same items and parcels without device ids and sequence numbers.
+    shopper = (
+        await client.get("/v1/shipments/TN-A/timeline", params={"token": tokens["A"]})
+    ).json()
+    assert shopper["items"] == [as_shopper_sees(i) for i in body["items"]]
+    assert [p["latest_reading"] for p in shopper["parcels"]] == [
+        {k: v for k, v in p["latest_reading"].items() if k != "device_id"} for p in body["parcels"]
+    ]
     assert body["next_cursor"] is None
     assert [key(i) for i in body["items"]] == expected_a()
     # Nothing from before custody began (tag-1 read from minute 0), nothing of shipment B.
@@ -156,9 +169,13 @@ async def test_the_timeline_merges_readings_and_positions_of_the_custody_ranges(
         "time": iso(58), "lat": 45.058, "lon": 4.8, "speed_kmh": 42.0,
     }  # fmt: skip
 
-    b = await client.get("/v1/shipments/TN-B/timeline", headers={"X-Tracking-Token": tokens["B"]})
+    b = await client.get("/v1/shipments/TN-B/timeline", headers=OPS)
     devices_b = {i["device_id"] for i in b.json()["items"]}
     assert devices_b == {"tag-3", "gps-1"}  # B rides in van-1 too, so it sees van-1's positions
+    shopper_b = await client.get(
+        "/v1/shipments/TN-B/timeline", headers={"X-Tracking-Token": tokens["B"]}
+    )
+    assert shopper_b.json()["items"] == [as_shopper_sees(i) for i in b.json()["items"]]
     assert all(i["parcel_ids"] == ["B1"] for i in b.json()["items"])
 
 
@@ -168,16 +185,17 @@ async def test_time_order_is_strict_and_pages_return_every_item_once(
     tokens = await seed(client, migrated_url)
     expected = expected_a()
     for limit in (1, 7, 50, len(expected), 5000):
-        items, pages = await all_pages(
-            client, "/v1/shipments/TN-A/timeline", limit, params={"token": tokens["A"]}
-        )
+        items, pages = await all_pages(client, "/v1/shipments/TN-A/timeline", limit, headers=OPS)
         assert [key(i) for i in items] == expected, limit
         assert pages == max(1, -(-len(expected) // limit))  # a full last page has no cursor
     sort_keys = [(i["time"], i["kind"], i["device_id"], i["seq"]) for i in items]
     assert all(a < b for a, b in itertools.pairwise(sort_keys))
-    # Ops see the same timeline.
-    ops_items, _ = await all_pages(client, "/v1/shipments/TN-A/timeline", 40, headers=OPS)
-    assert ops_items == items
+    # The shopper pages through the same timeline (without device ids and sequence numbers).
+    for limit in (7, 40):
+        shopper_items, _ = await all_pages(
+            client, "/v1/shipments/TN-A/timeline", limit, params={"token": tokens["A"]}
+        )
+        assert shopper_items == [as_shopper_sees(i) for i in items]
 
 
 async def test_a_cursor_from_another_shipment_shows_nothing_of_it(
@@ -190,7 +208,8 @@ async def test_a_cursor_from_another_shipment_shows_nothing_of_it(
         "/v1/shipments/TN-A/timeline", params={"token": tokens["A"], "cursor": cursor}
     )
     assert a.status_code == 200
-    assert {i["device_id"] for i in a.json()["items"]} <= {"tag-1", "tag-2", "gps-1", "gps-2"}
+    assert a.json()["items"]
+    assert all(set(i["parcel_ids"]) <= {"A1", "A2", "A3"} for i in a.json()["items"])
 
 
 async def test_a_bad_cursor_or_limit_is_refused(client: httpx.AsyncClient) -> None:
@@ -361,7 +380,7 @@ async def test_fixes_the_tracker_rejected_are_not_on_the_map(
     client: httpx.AsyncClient, migrated_url: str
 ) -> None:
     await post(client, "/v1/vehicles", {"vehicle_id": "van-j", "name": "J", "gateway_id": "gw-j"})
-    created = await create_shipment(client, "TN-JUMP", "J1")
+    await create_shipment(client, "TN-JUMP", "J1")
     await post(
         client,
         "/v1/custody",
@@ -374,7 +393,7 @@ async def test_fixes_the_tracker_rejected_are_not_on_the_map(
         conn.execute("UPDATE positions SET outcome = 'moving' WHERE device_id = 'gps-j'")
         conn.execute("UPDATE positions SET outcome = 'jump' WHERE device_id = 'gps-j' AND seq = 3")
         conn.execute("UPDATE positions SET outcome = NULL WHERE device_id = 'gps-j' AND seq = 5")
-    body = (await client.get(created["tracking_url"])).json()
+    body = (await client.get("/v1/shipments/TN-JUMP/timeline", headers=OPS)).json()
     assert [i["seq"] for i in body["items"] if i["kind"] == "position"] == [0, 1, 2, 4, 5]
     assert body["parcels"][0]["positions"] == 5
 

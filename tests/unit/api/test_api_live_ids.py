@@ -127,4 +127,10 @@ def test_a_shopper_sees_an_alert_subject_only_when_it_is_a_parcel() -> None:
     parcel = Change(key, "alert", {"subject_kind": "parcel", "subject_id": "P1"})
     reading = Change(key, "reading", {"device_id": "tag-1"})
     assert _for_shopper(device).data == {"subject_kind": "device", "subject_id": None, "peak": 9.0}
-    assert _for_shopper(parcel) is parcel and _for_shopper(reading) is reading
+    assert _for_shopper(parcel).data == parcel.data
+    # Nor the device of a reading, nor an alert's id.
+    assert _for_shopper(reading).data == {}
+    with_id = Change(key, "alert", {"alert_id": 7, "subject_kind": "parcel", "subject_id": "P1"})
+    assert _for_shopper(with_id).data == {"subject_kind": "parcel", "subject_id": "P1"}
+    status = Change(key, "status", {"code": "InTransit"})
+    assert _for_shopper(status) == status

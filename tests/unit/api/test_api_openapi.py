@@ -67,6 +67,7 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("PUT", "/v1/devices/{device_id}/binding"),
         ("DELETE", "/v1/devices/{device_id}/binding"),
         ("GET", "/v1/gateways"),
+        ("GET", "/v1/dead-letters"),
         ("GET", "/v1/shipments/{tracking_number}/report.pdf"),
         ("GET", "/v1/shipments/{tracking_number}/report.csv"),
     }
