@@ -18,6 +18,7 @@ from tests.integration.api.conftest import (
     create_shipment,
     insert_positions,
     insert_readings,
+    judge,
     post,
 )
 from tests.integration.api.sse import open_stream, serve
@@ -138,6 +139,7 @@ async def test_the_shopper_sees_nothing_measured_after_delivery(
     response = await client.post("/v1/checkpoints", json=delivered(10, **PROOF), headers=OPS)
     assert response.status_code == 201
     drive(migrated_url, range(21, 30))  # the van drives on to its next customers
+    await judge(migrated_url)  # ingest's rule runner: the condition stops at the delivery too
 
     view = (await client.get(f"/v1/track/{token}")).json()
     assert view["delivered"] == {

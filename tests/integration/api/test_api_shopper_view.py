@@ -15,7 +15,13 @@ import psycopg
 import pytest
 
 from api.shopper_view import FORBIDDEN_KEYS
-from tests.integration.api.conftest import OPS, api_settings, insert_positions, insert_readings
+from tests.integration.api.conftest import (
+    OPS,
+    api_settings,
+    insert_positions,
+    insert_readings,
+    judge,
+)
 from tests.integration.api.exception_rows import append_entry, insert_alert, open_exception
 from tests.integration.api.sse import open_stream, serve
 
@@ -82,6 +88,7 @@ async def seed(base: str, url: str) -> tuple[str, str]:
     insert_positions(url, [(at(2), "gps-s", 1, "gw-s", 45.7, 4.8)])
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE positions SET outcome = 'moving' WHERE gateway_id = 'gw-s'")
+    await judge(url)  # ingest's rule runner: the parcel's condition (a live event too)
     exception_id = open_exception(url, TN, at(2))
     append_entry(
         url, exception_id, at(4), "bob", "acknowledged", {"from": "open", "to": "acknowledged"}
@@ -105,9 +112,9 @@ async def test_the_shopper_view_has_no_operation_ids(migrated_url: str) -> None:
         timeline = shopper.json()
         path = f"/v1/track/{token}/live?last_event_id={start}"
         async with open_stream(base, path) as stream:
-            events = await stream.take(6)
+            events = await stream.take(7)
         async with open_stream(base, f"/v1/shipments/{TN}/live?last_event_id={start}", OPS) as s:
-            ops_events = await s.take(6)
+            ops_events = await s.take(7)
 
     # What the views show: the walk below is over real content.
     assert [i["kind"] for i in timeline["items"]] == ["reading", "position", "reading"]
@@ -120,6 +127,7 @@ async def test_the_shopper_view_has_no_operation_ids(migrated_url: str) -> None:
     assert sorted(e.event for e in events) == [
         "alert",
         "alert",
+        "condition",
         "position",
         "reading",
         "reading",
