@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.models_condition import ConditionState
+
 
 class GatewayHealth(BaseModel):
     gateway_id: str
@@ -44,6 +46,12 @@ class FleetVehicle(BaseModel):
     position: VehiclePosition | None = Field(
         description="The last trustworthy position of the vehicle's GPS (rejected fixes never"
         " count)."
+    )
+    parcels: int = Field(0, description="Parcels the vehicle carries now (open custody).")
+    condition: ConditionState | None = Field(
+        None,
+        description="The worst stored condition of the parcels it carries now (the rule"
+        " engine's verdict); null when it carries none.",
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from api.deps import Conn
 from api.models_fleet import FleetVehicle, GatewayHealth, VehiclePosition
+from api.queries_condition import worst
 
 # What a gateway's health is made of (alias g for gateways): its state and when it was last
 # heard from, and what its retained status said. Ingest stores only statuses that passed the
@@ -30,7 +31,8 @@ GATEWAY_HEALTH_COLUMNS = f"""g.gateway_id, g.state, g.state_since, least(g.last_
 _FLEET = f"""
 SELECT v.vehicle_id, v.name, v.gateway_id,
        {GATEWAY_HEALTH_COLUMNS},
-       t.time, t.lat, t.lon, t.speed_kmh, t.distance_m
+       t.time, t.lat, t.lon, t.speed_kmh, t.distance_m,
+       k.states
 FROM vehicles v
 LEFT JOIN gateways g ON g.gateway_id = v.gateway_id
 LEFT JOIN LATERAL (
@@ -40,6 +42,12 @@ LEFT JOIN LATERAL (
     ORDER BY tr.time DESC
     LIMIT 1
 ) t ON true
+-- The stored condition of each parcel the vehicle carries now (open custody).
+LEFT JOIN LATERAL (
+    SELECT array_agg(coalesce(pc.state, 'no_data')) AS states
+    FROM custody c LEFT JOIN parcel_conditions pc ON pc.parcel_id = c.parcel_id
+    WHERE c.vehicle_id = v.vehicle_id AND c.to_time IS NULL
+) k ON true
 ORDER BY v.vehicle_id
 """
 
@@ -66,8 +74,15 @@ def _vehicle(row: tuple[Any, ...]) -> FleetVehicle:
         position = VehiclePosition(
             time=row[11], lat=row[12], lon=row[13], speed_kmh=row[14], distance_m=row[15]
         )
+    states = list(row[16] or [])
     return FleetVehicle(
-        vehicle_id=row[0], name=row[1], gateway_id=row[2], gateway=gateway, position=position
+        vehicle_id=row[0],
+        name=row[1],
+        gateway_id=row[2],
+        gateway=gateway,
+        position=position,
+        parcels=len(states),
+        condition=worst(states) if states else None,
     )
 
 

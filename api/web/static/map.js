@@ -123,11 +123,13 @@ export function createFleetMap(element, { offlineCredit }) {
         if (!vehicle.position) continue;
         const latlng = [vehicle.position.lat, vehicle.position.lon];
         bounds.push(latlng);
+        // Filled by the goods' stored condition; a gateway not heard from lately gets a dark ring.
+        const fill = { out_of_spec: "#c92a2a", excursion_within_allowance: "#e67700" }[vehicle.condition] || "#2b8a3e";
         L.circleMarker(latlng, {
           radius: 8,
-          color: "#ffffff",
-          weight: 2,
-          fillColor: vehicle.healthy ? "#2b8a3e" : "#c92a2a",
+          color: vehicle.healthy ? "#ffffff" : "#343a40",
+          weight: vehicle.healthy ? 2 : 4,
+          fillColor: fill,
           fillOpacity: 1,
         })
           .bindTooltip(plain(vehicle.label), { permanent: true, direction: "right", offset: [8, 0] })

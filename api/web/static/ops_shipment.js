@@ -259,7 +259,7 @@ export function fleetView(view) {
         h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, ["Vehicle", "Gateway", "Gateway state", "Last seen", "Outbox", "Last position"].map((c) => h("th", { scope: "col" }, c)))),
+          h("thead", {}, h("tr", {}, ["Vehicle", "Goods", "Gateway", "Gateway state", "Last seen", "Outbox", "Last position"].map((c) => h("th", { scope: "col" }, c)))),
           body,
         ),
       ),
@@ -286,14 +286,15 @@ export function fleetView(view) {
       const healthy = age !== null && age < 300 && (outbox === null || outbox < 100);
       return { v, gateway, lastSeen, age, outbox, position, healthy };
     });
-    map.setVehicles(rows.map((r) => ({ position: r.position, healthy: r.healthy, label: r.v.name || r.v.vehicle_id })));
-    note.textContent = `${rows.length} vehicle${rows.length === 1 ? "" : "s"}; green: gateway seen in the last 5 minutes with a short outbox.`;
+    map.setVehicles(rows.map((r) => ({ position: r.position, healthy: r.healthy, condition: r.v.condition, label: r.v.name || r.v.vehicle_id })));
+    note.textContent = `${rows.length} vehicle${rows.length === 1 ? "" : "s"}; colour: the condition of the goods it carries (red out of spec, orange an excursion within allowance); dark ring: gateway not seen in the last 5 minutes or a long outbox.`;
     body.replaceChildren(
       ...rows.map((r) =>
         h(
           "tr",
           {},
           h("td", {}, r.v.name || r.v.vehicle_id),
+          h("td", {}, r.v.parcels ? [conditionBadge({ state: r.v.condition }), ` ${r.v.parcels} parcel${r.v.parcels === 1 ? "" : "s"}`] : "–"),
           h("td", {}, r.v.gateway_id || "–"),
           h("td", {}, h(`span.badge.${r.healthy ? "ok" : "bad"}`, {}, r.gateway.state || (r.healthy ? "ok" : "stale"))),
           h("td", {}, r.lastSeen ? `${when(r.lastSeen)} (${duration(r.age)} ago)` : "never"),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.integration.api.conftest import OPS, post
+from tests.integration.api.conftest import OPS, create_shipment, insert_readings, judge, post
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +67,40 @@ async def test_the_fleet_shows_gateway_health_and_the_freshest_position(
     # A gateway that never reported: the vehicle is listed, with nothing made up.
     assert van2["gateway"] is None
     assert van2["position"] is None
+
+
+async def test_each_vehicle_shows_the_stored_condition_of_what_it_carries(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    for van in ("van-1", "van-2", "van-3"):
+        await post(
+            client, "/v1/vehicles", {"vehicle_id": van, "name": van, "gateway_id": f"g-{van}"}
+        )
+    await create_shipment(client, "TN-F1", "F1", "F2", profile="pharma-2-8")
+    await create_shipment(client, "TN-F3", "F3", profile="pharma-2-8")
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    for parcel, van in (("F1", "van-1"), ("F2", "van-1"), ("F3", "van-2")):
+        custody = {"parcel_id": parcel, "vehicle_id": van, "device_id": f"tag-{parcel}",
+                   "from_time": t0.isoformat()}  # fmt: skip
+        await post(client, "/v1/custody", custody)
+    minutes = range(0, 60, 2)
+    insert_readings(
+        migrated_url,
+        [(t0 + timedelta(minutes=m), "tag-F1", m, 5.0) for m in minutes]
+        + [(t0 + timedelta(minutes=m), "tag-F2", m, 11.0 if m >= 10 else 5.0) for m in minutes]
+        + [(t0 + timedelta(minutes=m), "tag-F3", m, 8.6 if m >= 50 else 5.0) for m in minutes],
+    )
+    await judge(migrated_url)
+    items = {
+        v["vehicle_id"]: v for v in (await client.get("/v1/vehicles", headers=OPS)).json()["items"]
+    }
+    # van-1: F2 has been above 8 °C for 48 minutes (pharma-2-8 allows 30): the worst wins.
+    assert (items["van-1"]["parcels"], items["van-1"]["condition"]) == (2, "out_of_spec")
+    assert (items["van-2"]["parcels"], items["van-2"]["condition"]) == (
+        1,
+        "excursion_within_allowance",
+    )
+    assert (items["van-3"]["parcels"], items["van-3"]["condition"]) == (0, None)
 
 
 async def test_the_fleet_needs_an_ops_user(client: httpx.AsyncClient) -> None:
