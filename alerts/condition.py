@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from alerts.events import Alert, Rule, RuleSet, Sample
+from alerts.events import Alert, Rule, RuleSet, Sample, StepFn
 from alerts.geofence import GeofenceRule, GeofenceState, Zone
 from alerts.profile_model import Profile, Scope, Severity
 from alerts.threshold import Threshold, ThresholdState
@@ -75,24 +75,19 @@ class Verdict:
     """Profile alerts (warning or critical) that fired over the trip."""
 
 
-class _Tally(NamedTuple):
-    readings: int = 0
-    min_c: float | None = None
-    max_c: float | None = None
-    last_c: float | None = None
-    last_at: datetime | None = None
-    fired: frozenset[tuple[str, datetime]] = frozenset()
-    """(rule, start) of the profile's warning and critical alerts."""
-
-
-_NO_TALLY = _Tally()
-
-
-class ParcelState(NamedTuple):
-    geofence: GeofenceState
-    rules: tuple[Any, ...]
-    tally: _Tally
-    through: datetime | None
+ParcelState = tuple[
+    GeofenceState,  # the geofence's state
+    Scope,  # the scope its zones give (origin, transit, destination)
+    tuple[Any, ...],  # the rule set's state
+    int,  # temperature readings judged
+    float | None,  # their minimum
+    float | None,  # their maximum
+    float | None,  # the last one
+    datetime | None,  # its time
+    frozenset[tuple[str, datetime]],  # (rule, start) of the profile's warning/critical alerts
+    datetime | None,  # the last sample's time
+]
+"""A flat tuple: the hot path builds one per sample (a named tuple costs twice as much)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +101,7 @@ class ParcelRules:
     _thresholds: tuple[tuple[Threshold, str, int], ...] = ()
     """The profile's boundaries: (rule, boundary name, index in ``rules``)."""
     _profile_rules: frozenset[str] = frozenset()
+    _step_rules: StepFn | None = None
 
     @classmethod
     def build(
@@ -119,13 +115,15 @@ class ParcelRules:
             for i, rule in enumerate(rules)
             if isinstance(rule, Threshold) and rule.name in own
         )
+        rule_set = RuleSet(tuple(rules))
         return cls(
             profile=profile,
-            rules=RuleSet(tuple(rules)),
+            rules=rule_set,
             zones=tuple(zones),
             _geofence=GeofenceRule(zones) if zones else None,
             _thresholds=thresholds,
             _profile_rules=own,
+            _step_rules=rule_set.step_function,
         )
 
     @property
@@ -146,48 +144,57 @@ class ParcelRules:
 
     def initial(self) -> ParcelState:
         geo = self._geofence.initial() if self._geofence else GeofenceState()
-        return ParcelState(geo, self.rules.initial(), _NO_TALLY, None)
+        return (
+            geo,
+            geo.scope(),
+            self.rules.initial(),
+            0,
+            None,
+            None,
+            None,
+            None,
+            frozenset(),
+            None,
+        )
 
     def step(self, state: ParcelState, sample: Sample) -> tuple[ParcelState, list[Alert]]:
-        geo_state, rule_state, tally, _ = state
+        geo, scope, rule_state, n, low, high, last_c, last_at, fired, _ = state
         geo_alerts: list[Alert] = []
         if sample.lat is not None and self._geofence is not None:
-            geo_state, geo_alerts = self._geofence.step(geo_state, sample)
-        scope = geo_state.scope()
+            geo, geo_alerts = self._geofence.step(geo, sample)
+            scope = geo.scope()
         if scope != sample.scope:
             sample = replace(sample, scope=scope)
-        rule_state, alerts = self.rules.step(rule_state, sample)
+        assert self._step_rules is not None
+        rule_state, alerts = self._step_rules(rule_state, sample)
         t = sample.temperature_c
         if t is not None:
-            low, high = tally.min_c, tally.max_c
-            tally = _Tally(
-                tally.readings + 1,
-                t if low is None or t < low else low,
-                t if high is None or t > high else high,
-                t,
-                sample.at,
-                tally.fired,
-            )
+            n += 1
+            if low is None or t < low:
+                low = t
+            if high is None or t > high:
+                high = t
+            last_c, last_at = t, sample.at
         if alerts:
-            fired = {
+            serious = {
                 (a.rule, a.start)
                 for a in alerts
                 if a.severity != "info" and a.rule in self._profile_rules
             }
-            if not fired <= tally.fired:
-                tally = tally._replace(fired=tally.fired | fired)
+            if not serious <= fired:
+                fired = fired | serious
         if geo_alerts:
             alerts = geo_alerts + alerts
-        return ParcelState(geo_state, rule_state, tally, sample.at), alerts
+        return (geo, scope, rule_state, n, low, high, last_c, last_at, fired, sample.at), alerts
 
     def verdict(self, state: ParcelState) -> Verdict:
         """The parcel's condition as of the last sample the rules saw."""
-        geo_state, rule_state, tally, through = state
+        _, scope, rule_state, n, low, high, last_c, last_at, fired, through = state
         allowance = tuple(self._uses(rule_state))
         state_: ConditionState
-        if self.profile is None or tally.readings == 0:
+        if self.profile is None or n == 0:
             state_ = "no_data"
-        elif tally.fired:
+        elif fired:
             state_ = "out_of_spec"
         elif any(use.beyond or use.budget_used_min > 0 for use in allowance):
             state_ = "excursion_within_allowance"
@@ -195,15 +202,15 @@ class ParcelRules:
             state_ = "in_spec"
         return Verdict(
             state=state_,
-            scope=geo_state.scope(),
+            scope=scope,
             judged_through=through,
-            readings=tally.readings,
-            min_c=tally.min_c,
-            max_c=tally.max_c,
-            last_c=tally.last_c,
-            last_at=tally.last_at,
+            readings=n,
+            min_c=low,
+            max_c=high,
+            last_c=last_c,
+            last_at=last_at,
             allowance=allowance,
-            alerts=len(tally.fired),
+            alerts=len(fired),
         )
 
     def _uses(self, rule_state: tuple[Any, ...]) -> list[BoundaryUse]:

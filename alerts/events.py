@@ -180,6 +180,11 @@ class RuleSet:
         """Each rule's own state, by rule name (e.g. to read a budget's consumption)."""
         return {rule.name: rule_state for rule, rule_state in zip(self.rules, state, strict=False)}
 
+    @property
+    def step_function(self) -> StepFn:
+        """:meth:`step` itself, without the method call (for a caller in the hot path)."""
+        return self._step
+
     def step(self, state: tuple[Any, ...], sample: Sample) -> tuple[tuple[Any, ...], list[Alert]]:
         """Each rule's step in turn; the alerts in the rules' order. Never changes ``state``."""
         new_state, alerts = self._step(state, sample)

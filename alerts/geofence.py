@@ -25,6 +25,8 @@ ZoneKind = Literal["origin", "destination", "depot", "hub", "customer", "rest_ar
 """A shipment's own origin and destination, or a known place's kind (places table)."""
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (IUGG), the usual choice for haversine distances."""
+_M_PER_DEG_LAT = math.pi * EARTH_RADIUS_M / 180
+"""A degree of latitude in metres: a lower bound of the distance between two points."""
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -126,8 +128,10 @@ class GeofenceRule:
         alerts: list[Alert] = []
         entries = state.entries
         for zone in self.zones:
-            d = distance_m(zone.lat, zone.lon, lat, lon)
             visit = current.get(zone.name)
+            if visit is None and abs(zone.lat - lat) * _M_PER_DEG_LAT > zone.radius_m:
+                continue  # far from a zone it is not in: no distance to compute
+            d = distance_m(zone.lat, zone.lon, lat, lon)
             if visit is not None:
                 if d > zone.radius_m + zone.margin_m:
                     alerts.append(self._alert(zone, visit, at, at))

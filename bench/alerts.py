@@ -1,6 +1,9 @@
 """Alert rules: throughput of the pure rules on one core.
 
-Prints {"rules_readings_per_s": ..., ...}: the readings per second that one parcel's RuleSet
+Prints {"parcel_judge_readings_per_s": ..., "rules_readings_per_s": ..., ...}. The first is what
+ingest's rule runner steps for every parcel (alerts/condition.py's ParcelRules: the parcel's
+zones fed a fix every ten readings, then its rules, and the tally its condition is read from);
+the second the readings per second that one parcel's RuleSet
 (the ``pharma-2-8`` profile's boundaries, a whole-trip MKT, humidity bounds, battery low and
 shocks above 5 g) steps through, over a realistic week of one-minute readings per parcel:
 mostly in spec, with door openings, one compressor failure, humidity spikes, occasional shocks
@@ -19,14 +22,25 @@ import json
 import random
 import statistics
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.builtin_profiles import PHARMA_2_8
+from alerts.button import ButtonRule
+from alerts.condition import ParcelRules
 from alerts.events import RuleSet, Sample, fold
+from alerts.geofence import Zone
 from alerts.mkt import MktRule
 from alerts.profile_model import Scope
-from alerts.rules import battery_low, humidity_rules, parcel_rules, shock_above
+from alerts.rules import (
+    battery_low,
+    door_rules,
+    humidity_rules,
+    parcel_rules,
+    profile_rules,
+    shock_above,
+)
 
 PARCELS = 20
 DAYS = 7
@@ -87,13 +101,59 @@ def _readings_per_s(rules: RuleSet, series: list[list[Sample]]) -> tuple[int, in
     return round(statistics.median(rates)), alerts
 
 
+def _parcel_judge(mkt: MktRule) -> ParcelRules:
+    """What ingest's rule runner steps for a parcel: its zones first (origin, destination and a
+    depot on the way), then the profile's rules and the others, and the condition kept."""
+    zones = (
+        Zone("Depot Lyon", "origin", 45.729, 4.829, 500.0),
+        Zone("Villeurbanne", "destination", 45.771, 4.889, 500.0),
+        Zone("Hub Vénissieux", "hub", 45.70, 4.88, 800.0),
+    )
+    rules = (*profile_rules(PHARMA_2_8), mkt, *humidity_rules(30.0, 80.0), battery_low(),
+             shock_above(5.0), ButtonRule(), *door_rules(PHARMA_2_8))  # fmt: skip
+    return ParcelRules.build(PHARMA_2_8, rules, zones)
+
+
+def _with_fixes(samples: list[Sample]) -> list[Sample]:
+    """A fix every 10 readings (a GPS at 0.1 Hz beside one-minute readings), leaving the depot
+    and reaching the destination; readings carry no scope (the zones give it)."""
+    out: list[Sample] = []
+    n = len(samples)
+    for i, sample in enumerate(samples):
+        out.append(replace(sample, scope="transit"))
+        if i % 10 == 0:
+            share = min(1.0, i / max(1, n - 1))
+            lat, lon = 45.729 + 0.042 * share, 4.829 + 0.060 * share
+            out.append(Sample(at=sample.at, lat=lat, lon=lon))
+    return out
+
+
+def _judge_readings_per_s(rules: ParcelRules, series: list[list[Sample]]) -> tuple[int, str]:
+    readings = sum(1 for s in series for x in s if x.lat is None)
+    rates: list[float] = []
+    verdict = ""
+    for _ in range(ROUNDS):
+        start = time.process_time()
+        for samples in series:
+            state, _ = fold(rules, samples)
+            verdict = rules.verdict(state).state
+        rates.append(readings / (time.process_time() - start))
+    return round(statistics.median(rates)), verdict
+
+
 def rule_throughput() -> dict[str, Any]:
     series = [parcel_series(seed) for seed in range(PARCELS)]
     whole_trip = _parcel_rules(MktRule("pharma-2-8@1/mkt", 8.0))
     rolling = _parcel_rules(MktRule("pharma-2-8@1/mkt-24h", 8.0, window=timedelta(hours=24)))
     per_s, alerts = _readings_per_s(whole_trip, series)
     rolling_per_s, _ = _readings_per_s(rolling, series)
+    judged = [_with_fixes(s) for s in series]
+    judge_per_s, verdict = _judge_readings_per_s(
+        _parcel_judge(MktRule("pharma-2-8@1/mkt", 8.0)), judged
+    )
     return {
+        "parcel_judge_readings_per_s": judge_per_s,
+        "parcel_judge_last_verdict": verdict,
         "rules_readings_per_s": per_s,
         "rules_readings_per_s_rolling_mkt_24h": rolling_per_s,
         "rules_per_parcel": len(whole_trip.rules),
