@@ -71,13 +71,14 @@ STAFF_TEMPLATES: dict[str, Template] = {
             (
                 "[{severity}] Temperature excursion: parcel {parcel_id} ({tracking_number})",
                 "Parcel {parcel_id} of shipment {tracking_number} has been out of its temperature"
-                " range since {started_at}: {peak:.1f} °C against a limit of {limit:.1f} °C.",
+                " range since {started_at}: {peak:.1f} °C against a limit of {limit:.1f} °C."
+                " Its condition: {condition}.",
             ),
             (
                 "[{severity}] Excursion de température : colis {parcel_id} ({tracking_number})",
                 "Le colis {parcel_id} de l'envoi {tracking_number} est hors de sa plage de"
                 " température depuis le {started_at} : {peak:.1f} °C pour une limite de"
-                " {limit:.1f} °C.",
+                " {limit:.1f} °C. Son état : {condition}.",
             ),
         ),
         _t(
@@ -106,14 +107,14 @@ STAFF_TEMPLATES: dict[str, Template] = {
                 "Parcel {parcel_id} of shipment {tracking_number} has now spent"
                 " {duration_min:.0f} min in total beyond {limit:.1f} °C (budget exhausted on"
                 " {started_at}; peak {peak:.1f} °C). Its product may no longer be usable:"
-                " check it before delivery.",
+                " check it before delivery. Its condition: {condition}.",
             ),
             (
                 "[{severity}] Budget d'excursion épuisé : colis {parcel_id} ({tracking_number})",
                 "Le colis {parcel_id} de l'envoi {tracking_number} a passé au total"
                 " {duration_min:.0f} min au-delà de {limit:.1f} °C (budget épuisé le"
                 " {started_at} ; pic {peak:.1f} °C). Le produit n'est peut-être plus utilisable :"
-                " vérifiez-le avant la livraison.",
+                " vérifiez-le avant la livraison. Son état : {condition}.",
             ),
         ),
         _t(
@@ -261,8 +262,17 @@ TEMPLATE_NAMES = frozenset(STAFF_TEMPLATES) | frozenset(SHOPPER_TEMPLATES)
 
 # Words of the context that are enumerations rather than data, said in the reader's language.
 _WORDS: dict[Language, dict[str, str]] = {
-    "en": {},
+    "en": {
+        "in_spec": "in spec",
+        "excursion_within_allowance": "an excursion within the product's allowance",
+        "out_of_spec": "out of spec",
+        "no_data": "no reading judged yet",
+    },
     "fr": {
+        "in_spec": "conforme",
+        "excursion_within_allowance": "un écart dans la tolérance du produit",
+        "out_of_spec": "non conforme",
+        "no_data": "aucune mesure jugée",
         "critical": "critique",
         "warning": "avertissement",
         "info": "info",

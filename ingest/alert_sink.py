@@ -98,13 +98,18 @@ class AlertSink:
         self._conn = conn
         self.stats = SinkStats()
 
-    async def record(self, info: SubjectInfo, alerts: Sequence[Alert]) -> list[int]:
-        """Store ``alerts`` of one subject (each open, then its close); returns their ids."""
+    async def record(
+        self, info: SubjectInfo, alerts: Sequence[Alert], condition: str | None = None
+    ) -> list[int]:
+        """Store ``alerts`` of one subject (each open, then its close); returns their ids.
+
+        ``condition``: the parcel's condition once the rules raised them (the rule engine's
+        verdict, alerts/condition.py), told in the notices."""
         ids = []
         for alert in alerts:
             stored = await self._upsert(info, alert)
             ids.append(stored.alert_id)
-            await self._follow_up(info, alert, stored)
+            await self._follow_up(info, alert, stored, condition)
         return ids
 
     async def supersede(self, info: SubjectInfo, rules: Sequence[str], keep: Sequence[int]) -> None:
@@ -152,8 +157,10 @@ class AlertSink:
         alert_id, inserted, _ = row
         return Stored(alert_id, inserted=bool(inserted), closed=alert.end is not None)
 
-    async def _follow_up(self, info: SubjectInfo, alert: Alert, stored: Stored) -> None:
-        context = {**_context(info, alert), "alert_id": stored.alert_id}
+    async def _follow_up(
+        self, info: SubjectInfo, alert: Alert, stored: Stored, condition: str | None
+    ) -> None:
+        context = {**_context(info, alert), "alert_id": stored.alert_id, "condition": condition}
         if stored.inserted:
             self.stats.opened += 1
             log.warning(
@@ -173,7 +180,7 @@ class AlertSink:
             await self._notify(f"alert:{stored.alert_id}:opened", "ops", template, info, context)
             kind = EXCEPTION_KIND.get(alert.kind)
             if kind and info.shipment_id is not None and alert.severity != "info":
-                await self._exception(info, alert, stored.alert_id, kind)
+                await self._exception(info, alert, stored.alert_id, kind, condition)
         if stored.closed and alert.kind not in _QUIET_KINDS:
             self.stats.closed += 1
             template = _CLOSED_TEMPLATE.get(alert.kind, "alert_closed")
@@ -196,7 +203,9 @@ class AlertSink:
         )
         self.stats.notices += await enqueue(self._conn, notice)
 
-    async def _exception(self, info: SubjectInfo, alert: Alert, alert_id: int, kind: str) -> None:
+    async def _exception(
+        self, info: SubjectInfo, alert: Alert, alert_id: int, kind: str, condition: str | None
+    ) -> None:
         title = _title(info, alert, kind)
         cur = await self._conn.execute(
             q.OPEN_EXCEPTION, (info.shipment_id, kind, alert.severity, title)
@@ -221,7 +230,12 @@ class AlertSink:
                 "quality",
                 "exception_opened",
                 info,
-                {**_context(info, alert), "exception_id": exception_id, "title": title},
+                {
+                    **_context(info, alert),
+                    "exception_id": exception_id,
+                    "title": title,
+                    "condition": condition,
+                },
             )
             log.warning("exception %d opened: %s", exception_id, title)
         else:

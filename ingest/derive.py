@@ -311,7 +311,7 @@ class RuleRunner:
                 for row_key, sample in new:
                     alerts = subject.feed(row_key, sample)
                     if alerts:
-                        await sink.record(info, alerts)
+                        await sink.record(info, alerts, _condition(rules, subject))
                 return subject
             log.info("%s %s: a late reading; rebuilding its rules from history", *key)
         return await self._rebuild(conn, sink, info, rules)
@@ -325,7 +325,7 @@ class RuleRunner:
     ) -> Subject:
         self.stats.rebuilds += 1
         subject, alerts = replay(info, rules, await self.history(conn, info))
-        ids = await sink.record(info, alerts)
+        ids = await sink.record(info, alerts, _condition(rules, subject))
         await sink.supersede(info, rule_names(rules), ids)
         self._subjects[(info.kind, info.subject_id)] = subject
         return subject
@@ -463,6 +463,11 @@ class RuleRunner:
         for key in [k for k, t in self._touched.items() if t < horizon]:
             self._subjects.pop(key, None)
             self._touched.pop(key, None)
+
+
+def _condition(rules: Rule[Any], subject: Subject) -> str | None:
+    """A parcel's condition as of its subject's state (for the notices); None for a device."""
+    return rules.verdict(subject.state).state if isinstance(rules, ParcelRules) else None
 
 
 def rule_names(rules: Rule[Any]) -> list[str]:

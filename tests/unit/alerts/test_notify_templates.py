@@ -42,6 +42,7 @@ FULL = {
     "eta": "2026-03-03",
     "reason": "the van broke down near Lyon",
     "tracking_url": "https://track.example.com/CT4821-7?token=abc",
+    "condition": "excursion_within_allowance",
 }
 
 ALL = [("staff", t) for t in STAFF_TEMPLATES.values()] + [
@@ -95,6 +96,15 @@ def test_a_missing_key_renders_a_placeholder_and_warns(caplog: pytest.LogCapture
     assert "[manquant : parcel_id]" in french.body
     assert text.missing == ("parcel_id",)
     assert any("parcel_id" in r.getMessage() for r in caplog.records)
+
+
+def test_the_condition_is_told_in_the_readers_language() -> None:
+    english = render(
+        STAFF_TEMPLATES["excursion_started"], "en", {**FULL, "condition": "out_of_spec"}
+    )
+    french = render(STAFF_TEMPLATES["budget_exhausted"], "fr", FULL)
+    assert english.body.endswith("Its condition: out of spec.")
+    assert "Son état : un écart dans la tolérance du produit." in french.body
 
 
 def test_a_value_that_does_not_fit_its_format_is_shown_as_it_is() -> None:
