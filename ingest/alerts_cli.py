@@ -86,6 +86,8 @@ def _as_json(report: ShipmentReplay) -> dict[str, Any]:
                 "stored": p.stored,
                 "missing": p.missing,
                 "unexpected": p.unexpected,
+                "condition": p.condition,
+                "stored_condition": p.stored_condition,
             }
             for p in report.parcels
         ],
@@ -101,6 +103,8 @@ def _print_table(report: ShipmentReplay) -> None:
             f"  {p.parcel_id:<16} {p.readings:>9} {len(p.replayed):>9} {len(p.stored):>7}"
             f" {len(p.missing):>8} {len(p.unexpected):>10}"
         )
+        if p.condition != p.stored_condition:
+            print(f"    condition: replayed {p.condition}, stored {p.stored_condition}")
         for label, keys in (("missing", p.missing), ("unexpected", p.unexpected)):
             for _, rule, kind, start, end, peak in keys:
                 until = end.isoformat() if end else "ongoing"

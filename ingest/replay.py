@@ -31,6 +31,10 @@ class ParcelReplay:
     readings: int
     replayed: list[AlertKey] = field(default_factory=list)
     stored: list[AlertKey] = field(default_factory=list)
+    condition: str = "no_data"
+    """The condition the replay gives (alerts/condition.py)."""
+    stored_condition: str = "no_data"
+    """The condition stored live (parcel_conditions)."""
 
     @property
     def missing(self) -> list[AlertKey]:
@@ -51,7 +55,10 @@ class ShipmentReplay:
 
     @property
     def same(self) -> bool:
-        return all(not p.missing and not p.unexpected for p in self.parcels)
+        return all(
+            not p.missing and not p.unexpected and p.condition == p.stored_condition
+            for p in self.parcels
+        )
 
 
 def _key(parcel_id: str, alert: Alert) -> AlertKey:
@@ -89,6 +96,12 @@ async def replay_shipment(
                 q.STORED_ALERTS_OF_SUBJECT, ("parcel", info.subject_id, names)
             )
             parcel = ParcelReplay(info.subject_id, len(history))
+            parcel.condition = rules.verdict(subject.state).state
+            found = await conn.execute(
+                "SELECT state FROM parcel_conditions WHERE parcel_id = %s", (info.subject_id,)
+            )
+            row = await found.fetchone()
+            parcel.stored_condition = "no_data" if row is None else str(row[0])
             # The stored row of an alert is its latest emission (the close, if it closed).
             final: dict[tuple[str, str, datetime], Alert] = {}
             for alert in alerts:
