@@ -19,6 +19,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -90,6 +91,12 @@ ParcelState = tuple[
 """A flat tuple: the hot path builds one per sample (a named tuple costs twice as much)."""
 
 
+def _zones_key(zones: Sequence[Zone]) -> str:
+    """What identifies a set of zones: a digest of their kinds, names, centres and radii."""
+    text = ";".join(f"{z.kind}:{z.name}@{z.lat:.6f},{z.lon:.6f}/{z.radius_m:g}" for z in zones)
+    return hashlib.sha256(text.encode()).hexdigest()[:16] if text else ""
+
+
 @dataclass(frozen=True, slots=True)
 class ParcelRules:
     """A parcel's whole rule set: its zones, its profile's rules and the others."""
@@ -102,6 +109,7 @@ class ParcelRules:
     """The profile's boundaries: (rule, boundary name, index in ``rules``)."""
     _profile_rules: frozenset[str] = frozenset()
     _step_rules: StepFn | None = None
+    _name: str = ""
 
     @classmethod
     def build(
@@ -124,15 +132,13 @@ class ParcelRules:
             _thresholds=thresholds,
             _profile_rules=own,
             _step_rules=rule_set.step_function,
+            _name=f"{rule_set.name}|zones={_zones_key(zones)}",
         )
 
     @property
     def name(self) -> str:
         """Changes whenever the rules or the zones do (the runner then rebuilds the parcel)."""
-        zones = ";".join(
-            f"{z.kind}:{z.name}@{z.lat:.6f},{z.lon:.6f}/{z.radius_m:g}" for z in self.zones
-        )
-        return f"{self.rules.name}|zones={zones}"
+        return self._name
 
     @property
     def rule_names(self) -> list[str]:
