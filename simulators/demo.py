@@ -98,6 +98,9 @@ class ParcelSummary:
     readings: int = 0
     positions: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    """The stored temperature alerts (what the condition is out of spec for)."""
+    condition: str = "no_data"
+    """The rule engine's stored verdict on the parcel (docs/profiles.md)."""
     max_temperature_c: float | None = None
     tracking_url: str = ""
 
@@ -374,6 +377,7 @@ class Demo:
                     elif item["kind"] == "position":
                         summary.positions += 1
                 summary.alerts = body.get("alerts", summary.alerts)
+                summary.condition = body["summary"]["condition"]["state"]
                 cursor = body.get("next_cursor")
                 if not cursor:
                     break
@@ -381,12 +385,15 @@ class Demo:
         return out
 
     def _print_summary(self, summary: list[ParcelSummary]) -> None:
-        print("\n  tracking number        readings  positions  max °C  alerts", flush=True)
+        print(
+            "\n  tracking number        readings  positions  max °C  alerts  condition",
+            flush=True,
+        )
         for p in summary:
             peak = "" if p.max_temperature_c is None else f"{p.max_temperature_c:.1f}"
             print(
                 f"  {p.tracking_number:<22} {p.readings:>8}  {p.positions:>9}  {peak:>6}"
-                f"  {len(p.alerts)}",
+                f"  {len(p.alerts):>6}  {p.condition}",
                 flush=True,
             )
 

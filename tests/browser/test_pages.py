@@ -152,15 +152,15 @@ async def test_the_chart_shades_the_stored_excursion_and_states_the_raw_minimum(
     summary = page.locator("#chart-summary")
     await expect(summary).to_contain_text("61 readings")
     await expect(summary).to_contain_text("lowest 2.2 °C")
-    await expect(summary).to_contain_text("highest 9.2 °C")  # read at minutes 50 and 52
+    await expect(summary).to_contain_text("highest 9.4 °C")  # read at minute 60
     await expect(summary).to_contain_text("1 temperature excursion recorded")
     await expect(page.locator("#chart-table-caption")).to_contain_text("Lowest reading 2.2 °C")
     await expect(page.locator("#chart-table-caption")).to_contain_text("Every reading")
-    # The stored alert (minutes 44 to 58 of the trip) is shaded, with its times in words, and
-    # the readings above 8 °C fall inside it.
+    # The stored alert (from minute 42, the first reading above 8 °C, to minute 82, the first
+    # back below 7.8 °C) is shaded, with its times in words; the readings above 8 °C fall in it.
     span = page.locator("#chart svg .chart-excursion")
     await expect(span).to_have_count(1)
-    start, end = (demo.started + timedelta(minutes=m) for m in (44, 58))
+    start, end = (demo.started + timedelta(minutes=m) for m in (42, 82))
     hhmm = "t => new Intl.DateTimeFormat('en-GB', {hour: '2-digit', minute: '2-digit'})"
     hhmm += ".format(new Date(t))"
     times = [await page.evaluate(hhmm, t.isoformat()) for t in (start, end)]

@@ -126,7 +126,9 @@ async def test_simulated_van_to_shopper_timeline(
                 times = [datetime.fromisoformat(i["time"]) for i in items]
                 assert times == sorted(times)
                 readings = [i for i in items if i["kind"] == "reading"]
-                assert {i["device_id"] for i in readings} == {excursion.logger_mac}
+                # the parcel's own logger's readings, without the device's id (shopper view)
+                assert {i["parcel_id"] for i in readings} == {excursion.parcel_id}
+                assert all("device_id" not in i for i in items)
                 assert max(i["temperature_c"] for i in readings) > 8.0  # the compressor failed
                 assert all(2.0 < i["temperature_c"] < 8.0 for i in readings[:1])
                 assert any(i["kind"] == "position" for i in items)
