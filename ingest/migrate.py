@@ -164,8 +164,8 @@ def migrate(url: str) -> list[Migration]:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         step = "the schema_migrations table"
         try:
+            backend = _recorded_backend(conn) or detect_backend(conn)  # before creating anything
             _ensure_table(conn)
-            backend = _recorded_backend(conn) or detect_backend(conn)
             step = f"the migrations ({backend})"
             done = _applied(conn)
             applied = []
