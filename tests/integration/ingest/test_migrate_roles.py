@@ -41,7 +41,7 @@ def guest_url(database_url: str) -> Iterator[str]:
         yield url
 
 
-def test_a_non_superuser_migrates_a_fresh_database_on_plain_postgresql(
+def test_a_non_superuser_owner_migrates_a_fresh_database(
     owner_url: str, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert not is_superuser(owner_url)
@@ -136,3 +136,19 @@ def test_a_role_without_create_gets_a_clear_error_from_the_command(
     assert "owner of the database" in lines[0]
     with psycopg.connect(database_url) as admin:
         assert admin.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+
+
+def test_ingest_start_up_as_a_role_without_create_stops_with_the_same_clear_error(
+    guest_url: str, mqtt_url: str, topic_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`coldtrail ingest` migrates at start-up: it stops there, before the broker, with exit 2
+    and the message naming the role and the fix, no traceback."""
+    argv = ["ingest", "--database-url", guest_url, "--mqtt-url", mqtt_url]
+    code = main([*argv, "--topic-prefix", topic_prefix])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "ERROR" in line]
+    assert len(lines) == 1, err
+    assert f"role {urlsplit(guest_url).username!r}" in lines[0]
+    assert "owner of the database" in lines[0]
