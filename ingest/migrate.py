@@ -111,10 +111,9 @@ def choose_backend(found: Probe, extension: str = timescale.EXTENSION) -> str:
         f" {found.database!r}, its loader is not loaded in this session, and only superusers"
         " and members of pg_read_all_settings may read shared_preload_libraries. The first"
         " migration records the backend for good, so choose it: for TimescaleDB, add"
-        f" {extension} to shared_preload_libraries and restart the server (or run CREATE"
-        f" EXTENSION {extension} in that database as a superuser); for plain PostgreSQL,"
-        f" GRANT pg_read_all_settings TO {found.role} (or run 'coldtrail db migrate' once as a"
-        " superuser)"
+        f" {extension} to shared_preload_libraries and restart the server; for plain"
+        f" PostgreSQL, GRANT pg_read_all_settings TO {found.role} (or run 'coldtrail db"
+        " migrate' once as a superuser)"
     )
 
 

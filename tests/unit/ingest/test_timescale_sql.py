@@ -141,6 +141,6 @@ def test_a_role_that_cannot_tell_is_told_what_to_do() -> None:
         "'fleet'",
         "shared_preload_libraries",
         "GRANT pg_read_all_settings TO app",
-        "CREATE EXTENSION timescaledb",
+        "add timescaledb to shared_preload_libraries and restart",
     ):
         assert part in message, part
