@@ -2,6 +2,10 @@
 
 TimescaleDB cannot be installed on the development machines: these tests run when
 COLDTRAIL_TEST_TIMESCALE_URL names a server, and the test summary says loudly when they did not.
+Besides hypertables, aggregates, compression and retention, they check the defects of issue 15
+once found on a real TimescaleDB 2.28: history lost by the aggregates after a policy run, a
+non-superuser unable to migrate, the "segmenting or ordering" warning, TimescaleDB's default
+time index. tests/unit/ingest/test_timescale_sql.py checks the same SQL without a server.
 """
 
 import uuid
