@@ -11,7 +11,10 @@ it.
   systemd timer) to keep doing so. Nothing is stored; ``--none`` does nothing.
 
 A partition or chunk is dropped whole, so rows survive up to a partition's length (a month on
-PostgreSQL, 7 days on TimescaleDB) past N days.
+PostgreSQL, 7 days on TimescaleDB) past N days. On both backends the 5-minute and 1-hour
+aggregates cover the readings kept: the plain views are computed from them, and TimescaleDB's
+refresh policies cover the whole history, so a dropped chunk's buckets leave the continuous
+aggregates at their next refresh.
 
 Every run, with or without options and on both backends, also deletes the live streams' change
 rows of readings (``reading_changes``, migration 0011) older than :data:`CHANGE_LOG_DAYS`: run
@@ -36,9 +39,6 @@ log = logging.getLogger(__name__)
 TABLES = timescale.RETENTION_TABLES
 CHANGE_LOG_DAYS = 7
 """How long the live streams can resume from a cursor with every reading (docs/api.md)."""
-MIN_DAYS_WITH_AGGREGATES = 31
-"""On TimescaleDB, the continuous aggregates refresh the last 30 days: a shorter retention would
-let a refresh erase aggregated buckets whose raw rows were dropped."""
 
 _PARTITIONS = """
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -88,12 +88,6 @@ def prune_change_log(conn: psycopg.Connection, days: int = CHANGE_LOG_DAYS) -> i
 
 
 def _timescale(conn: psycopg.Connection, days: int | None, remove: bool) -> Retention:
-    if days is not None and days < MIN_DAYS_WITH_AGGREGATES:
-        raise ValueError(
-            f"retention: at least {MIN_DAYS_WITH_AGGREGATES} days on TimescaleDB (the continuous"
-            f" aggregates refresh the last {timescale.AGGREGATE_REFRESH_WINDOW}; a shorter"
-            " retention would erase aggregated buckets)"
-        )
     if days is not None or remove:
         with conn.transaction():
             for table in TABLES:

@@ -1,5 +1,7 @@
-"""The 5-minute and 1-hour aggregates of readings (views on plain PostgreSQL), and retention by
-dropping whole monthly partitions, against a real PostgreSQL."""
+"""The 5-minute and 1-hour aggregates of readings, and retention, against a real PostgreSQL:
+views and whole monthly partitions dropped on plain PostgreSQL; continuous aggregates and
+retention policies where the server has TimescaleDB (tests/integration/ingest/test_timescale.py
+checks that variant further)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -56,10 +58,11 @@ def _month(at: datetime) -> str:
     return f"readings_y{at:%Y}m{at:%m}"
 
 
-async def test_retention_drops_only_the_partitions_entirely_older_than_the_cutoff(
+async def test_retention_drops_only_what_is_entirely_older_than_the_cutoff(
     database_url: str,
 ) -> None:
     migrate.migrate(database_url)
+    backend = migrate.status(database_url).backend
     now = datetime.now(UTC)
     old, recent = now - timedelta(days=100), now - timedelta(days=40)
     store = await PsycopgTelemetryStore.connect(database_url)
@@ -70,18 +73,36 @@ async def test_retention_drops_only_the_partitions_entirely_older_than_the_cutof
         await store.close()
 
     shown = retention(database_url)  # showing drops nothing
-    assert shown.backend == "postgresql" and shown.dropped == []
-    assert shown.oldest["readings"] == _month(old)
+    assert shown.backend == backend and shown.dropped == []
+    if backend == "postgresql":
+        assert shown.oldest["readings"] == _month(old)
+    else:
+        assert shown.policies == {"readings": None, "positions": None, "events": None}
 
-    # 60 days: the month of `old` ended at least 69 days ago; the month of `recent` has not.
+    # 60 days: the month (or 7-day chunk) of `old` ended at least 40 days before the cutoff;
+    # the one of `recent` has not.
     state = retention(database_url, days=60)
-    assert state.dropped == [_month(old)]
-    assert state.oldest["readings"] == _month(recent)
+    if backend == "postgresql":  # dropped now
+        assert state.dropped == [_month(old)]
+        assert state.oldest["readings"] == _month(recent)
+    else:  # a policy, run here as TimescaleDB's scheduler would
+        assert all(p is not None and "60 days" in p for p in state.policies.values()), state
+        _run_retention_jobs(database_url)
     with psycopg.connect(database_url) as conn:
         left = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY seq")]
     assert left == [1, 2]
-    assert retention(database_url, days=60).dropped == []  # again: nothing more to drop
-    assert retention(database_url, remove=True).dropped == []  # PostgreSQL stores nothing
+    assert retention(database_url, days=60).dropped == []  # again: nothing more to drop now
+    assert retention(database_url, remove=True).dropped == []  # policies only on TimescaleDB
+
+
+def _run_retention_jobs(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        jobs = conn.execute(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
+        ).fetchall()
+        assert len(jobs) == 3
+        for (job,) in jobs:
+            conn.execute("CALL run_job(%s)", (job,))
 
 
 def test_retention_refuses_less_than_a_day(database_url: str) -> None:

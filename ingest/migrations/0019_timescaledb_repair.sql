@@ -1,0 +1,6 @@
+-- Nothing to do on plain PostgreSQL.
+--
+-- With TimescaleDB present, ingest/timescale.py (repair_sql) replaces this migration: databases
+-- migrated before migrations 0002 and 0006 were fixed get what a new database has (continuous
+-- aggregates refreshed over the whole history, no default index on "time" alone, "seq" in the
+-- compression order). See docs/deployment.md.
