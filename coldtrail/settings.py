@@ -305,8 +305,11 @@ class IngestSettings(BaseSettings):
     """A gateway offline for longer than this raises one gateway-offline alert (and no
     sensor-silent alert for the sensors behind it)."""
     profiles_dir: Path | None = None
-    """A directory of user-defined profiles (``*.toml``/``*.json``, docs/profiles.md), used
-    beside the built-ins; a user profile with a built-in's name replaces it."""
+    """A directory of user-defined profiles (``*.toml``/``*.json``, docs/profiles.md), stored
+    as new revisions when the rule runner starts (``coldtrail profiles import`` does the same)."""
+    zone_radius_m: float = Field(500.0, gt=0, le=50_000)
+    """The radius of each shipment's origin and destination zones (geofences: the scope of
+    the profile's rules, departure and arrival on the timeline)."""
 
 
 class ApiSettings(BaseSettings):

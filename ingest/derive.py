@@ -532,6 +532,7 @@ def runner_config(settings: IngestSettings) -> RunnerConfig:
         silent_after=timedelta(minutes=settings.silent_after_min),
         offline_grace=timedelta(minutes=settings.offline_grace_min),
         profiles=load_profiles(settings.profiles_dir),
+        zone_radius_m=settings.zone_radius_m,
     )
 
 
