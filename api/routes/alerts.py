@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from fastapi.responses import JSONResponse
 
 from api import auth, cursor, queries, shopper_view
 from api import queries_exceptions as qx
@@ -88,7 +87,7 @@ async def shipment_alerts(
     conn: Connection,
     response: Response,
     state: Annotated[list[AlertState] | None, Query()] = None,
-) -> ShipmentAlerts | JSONResponse:
+) -> ShipmentAlerts | Response:
     shipment = await queries.find_shipment(conn, tracking_number, access.token_sha256)
     if shipment is None:
         raise ApiError(404, "shipment_not_found", f"no shipment {tracking_number!r} for this token")
@@ -100,4 +99,4 @@ async def shipment_alerts(
     view = ShipmentAlerts(tracking_number=shipment.tracking_number, items=items)
     if access.ops:
         return view
-    return JSONResponse(shopper_view.alerts(view), headers=private)
+    return Response(shopper_view.alerts(view), media_type="application/json", headers=private)

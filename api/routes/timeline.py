@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from fastapi.responses import JSONResponse
 
 from api import auth, cursor, queries, shopper_view, tracking
 from api import queries_condition as qc
@@ -64,7 +63,7 @@ async def timeline(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=cursor.MAX_LENGTH)] = None,
-) -> ShipmentTimeline | JSONResponse:
+) -> ShipmentTimeline | Response:
     after = None
     if cursor_ is not None:
         try:
@@ -111,4 +110,4 @@ async def timeline(
     )
     if access.ops:
         return view
-    return JSONResponse(shopper_view.timeline(view), headers=_PRIVATE)
+    return Response(shopper_view.timeline(view), media_type="application/json", headers=_PRIVATE)
