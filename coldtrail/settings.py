@@ -483,6 +483,9 @@ class SmtpSettings(BaseModel):
     """The From address, e.g. ``tracking@shop.example``."""
     sender_name: str | None = None
     """The From display name; default: the merchant's brand of each shipment."""
+    ca_file: Path | None = None
+    """CA certificates (PEM) to trust for the server's certificate instead of the system's (a
+    private relay); the host name is checked either way."""
     timeout_s: float = Field(30.0, gt=0)
 
 

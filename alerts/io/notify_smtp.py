@@ -23,7 +23,8 @@ from coldtrail.settings import SmtpSettings
 class SmtpNotifier:
     def __init__(self, settings: SmtpSettings, tls: ssl.SSLContext | None = None) -> None:
         self.settings = settings
-        self.tls = tls or ssl.create_default_context()
+        ca_file = str(settings.ca_file) if settings.ca_file else None
+        self.tls = tls or ssl.create_default_context(cafile=ca_file)
 
     async def send(self, message: Message) -> SendResult:
         return await asyncio.to_thread(self._send, message)
@@ -40,11 +41,11 @@ class SmtpNotifier:
         mail["To"] = message.to
         mail["Message-ID"] = make_msgid(domain=self.settings.sender.rsplit("@", 1)[-1])
         mail["X-Coldtrail-Key"] = message.key
-        for name, value in message.headers:
-            mail[name] = value
         mail.set_content(message.body)
         if message.html:
             mail.add_alternative(message.html, subtype="html")
+        for name, value in message.headers:  # after the content, which resets Content-*
+            mail[name] = value
         return mail
 
     def _send(self, message: Message) -> SendResult:
