@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from pydantic import SecretStr
 
 from alerts.shopper_links import sign
 from coldtrail.cli import main
-from tests.integration.api.conftest import create_shipment, running
+from tests.integration.api.conftest import create_shipment, insert_readings, judge, post, running
 from tests.integration.api.exception_rows import AS_BOB, settings_with_users
 
 pytestmark = pytest.mark.integration
@@ -240,3 +241,36 @@ async def test_a_shopper_erased_on_request_and_after_the_retention_period(
         ("TN-E2", None, None, None),  # delivered in March: past 30 days
         ("TN-E3", "Camille", "c@example.com", "camille@example.com"),
     ]
+
+
+async def test_goods_out_of_spec_tell_the_shopper_once_from_the_rule_engines_verdict(
+    api: httpx.AsyncClient, migrated_url: str
+) -> None:
+    token = (await create_shipment(api, "TN-C", "PC", profile="pharma-2-8"))["access_token"]
+    await api.put(
+        f"/v1/track/{token}/subscriptions/email",
+        json={"address": "ana@example.com", "kinds": ["incidents"]},
+    )
+    await post(api, "/v1/vehicles", {"vehicle_id": "van-c", "name": "C", "gateway_id": "gw-c"})
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    await post(api, "/v1/custody", {"parcel_id": "PC", "vehicle_id": "van-c",
+                                    "device_id": "tag-c", "from_time": t0.isoformat()})  # fmt: skip
+    await judge(migrated_url)
+    # 5 °C, then 9.5 °C for 20 minutes: within pharma-2-8's 30-minute allowance.
+    readings = [(t0 + timedelta(minutes=m), "tag-c", m + 1, 5.0 if m < 10 else 9.5)
+                for m in range(0, 30, 2)]  # fmt: skip
+    insert_readings(migrated_url, readings)
+    await judge(migrated_url)
+    assert shopper_outbox(migrated_url) == []
+    # Longer than the allowance: out of spec, the shopper is told (and once only).
+    more = [(t0 + timedelta(minutes=m), "tag-c", m + 1, 9.5) for m in range(30, 70, 2)]
+    insert_readings(migrated_url, more)
+    await judge(migrated_url)
+    insert_readings(migrated_url, [(t0 + timedelta(minutes=80), "tag-c", 81, 10.5)])
+    await judge(migrated_url)
+    assert shopper_outbox(migrated_url) == [("step:condition_incident", "shopper-mail", "pending")]
+    [(context,)] = rows(
+        migrated_url, "SELECT context FROM notifications WHERE notice_key LIKE '%%condition%%'"
+    )
+    assert context["tracking_number"] == "TN-C" and context["limit"] == 8.0
+    assert context["peak"] >= 9.5 and context["condition"] == "out_of_spec"
