@@ -167,38 +167,9 @@ class Dispatcher:
                 },
             )
             claimed = [Claimed(*row) for row in await cur.fetchall()]
-            rows = []
-            for row in claimed:
-                until = (
-                    self.shopper.quiet_until(row.template, now)
-                    if row.audience == "shopper"
-                    else None
-                )
-                if until is None:
-                    rows.append(row)
-                    continue
-                await self.conn.execute(
-                    q.DEFER,
-                    {
-                        "id": row.notification_id,
-                        "until": until,
-                        "reason": f"quiet hours until {until.isoformat()}",
-                    },
-                )
-                self.stats.deferred += 1
-                log.info(
-                    "notification %d (%s) waits for the end of the quiet hours (%s)",
-                    row.notification_id,
-                    row.key,
-                    until.isoformat(),
-                )
-            self._frames = {
-                row.notification_id: await self.shopper.frame(
-                    self.conn, row.shipment_id, row.subscription_id
-                )
-                for row in rows
-                if row.audience == "shopper"
-            }
+            rows = await self.shopper.hold_quiet(self.conn, claimed, now)
+            self.stats.deferred += len(claimed) - len(rows)
+            self._frames = await self.shopper.frames(self.conn, rows)
         if not claimed:
             return 0
         tasks = []

@@ -10,10 +10,11 @@ address is read here, not stored with the message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -27,7 +28,29 @@ from alerts.shopper_steps import BY_TEMPLATE, QuietHours
 from coldtrail.errors import ConfigError
 from coldtrail.settings import NotifySettings
 
+log = logging.getLogger(__name__)
+
 UNSUBSCRIBED = "the shopper unsubscribed from this channel, or their address was erased"
+
+
+class Row(Protocol):
+    """What this module reads of a claimed outbox row."""
+
+    @property
+    def notification_id(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def audience(self) -> str: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def shipment_id(self) -> int | None: ...
+    @property
+    def subscription_id(self) -> int | None: ...
+
+
+R = TypeVar("R", bound=Row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +82,39 @@ class ShopperMessages:
         if self.quiet is None or step is None or step.urgent:
             return None
         return self.quiet.until(now)
+
+    async def hold_quiet(
+        self, conn: psycopg.AsyncConnection[Any], rows: Sequence[R], now: datetime
+    ) -> list[R]:
+        """The rows to send now; the others (shopper steps in the quiet hours) wait for their
+        end, without an attempt counted (in the caller's transaction)."""
+        send = []
+        for row in rows:
+            until = self.quiet_until(row.template, now) if row.audience == "shopper" else None
+            if until is None:
+                send.append(row)
+                continue
+            reason = f"quiet hours until {until.isoformat()}"
+            await conn.execute(
+                q.DEFER, {"id": row.notification_id, "until": until, "reason": reason}
+            )
+            log.info(
+                "notification %d (%s) waits for the end of the quiet hours (%s)",
+                row.notification_id,
+                row.key,
+                until.isoformat(),
+            )
+        return send
+
+    async def frames(
+        self, conn: psycopg.AsyncConnection[Any], rows: Sequence[Row]
+    ) -> dict[int, ShopperFrame]:
+        """What surrounds each shopper row's message, read now (name, brand, address)."""
+        return {
+            row.notification_id: await self.frame(conn, row.shipment_id, row.subscription_id)
+            for row in rows
+            if row.audience == "shopper"
+        }
 
     async def frame(
         self,

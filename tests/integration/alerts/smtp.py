@@ -10,6 +10,7 @@ import email
 import email.policy
 import ipaddress
 import json
+import logging
 import ssl
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,10 @@ from cryptography.x509.oid import NameOID
 from coldtrail.localservices import free_tcp_port
 
 SMTP_USER, SMTP_PASSWORD = "tracking", "smtp-pass-0123"
+# aiosmtpd logs each connection's steps from its own thread, also after a test has ended (and
+# pytest closed the stream a command's logging setup wrote to): what it received is asserted
+# instead.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
