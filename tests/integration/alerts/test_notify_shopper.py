@@ -293,3 +293,21 @@ async def test_erasing_a_shopper_stops_their_messages_and_forgets_them(
         (sid,),
     )
     assert await cur.fetchone() == (None, None, True, None)
+
+
+async def test_a_server_without_starttls_gets_nothing_when_starttls_is_required(
+    conn: psycopg.AsyncConnection[Any], db: str
+) -> None:
+    for plain in smtp_server(None):  # no TLS at all
+        d = await dispatcher(conn, settings_for(db, plain, None))
+        sid = await shipment(conn, "CT-MAIL-6")
+        await qs.subscribe(conn, sid, "email", "camille@example.com", ["progress"], "fr")
+        await step(conn, sid, "in_transit", tracking_number="CT-MAIL-6")
+        await d.run_once()
+        assert plain.mailbox.received == []  # neither the password nor the message in clear
+        [(_, _, state, error)] = await outcomes(conn)
+        assert state == "pending"
+        assert error == (
+            "smtp starttls: SMTPNotSupportedError: the server does not offer STARTTLS"
+            " (security=starttls)"
+        )
