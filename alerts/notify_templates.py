@@ -5,7 +5,8 @@ Rendering never fails: a key missing from the context becomes a visible placehol
 warning in the log), a value that does not fit its format is shown as it is, an ISO 8601 time
 is shown as ``2026-03-01 14:05 UTC``, and a language without translations falls back to English.
 
-The shopper hears only of delays (issue 6), in plain words, without promises we cannot keep.
+The shopper hears of each step of the journey (alerts/shopper_templates.py, issue 17), in plain
+words, without promises we cannot keep.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from alerts.shopper_templates import TEXTS as SHOPPER_TEXTS
 
 log = logging.getLogger(__name__)
 
@@ -238,24 +241,22 @@ STAFF_TEMPLATES: dict[str, Template] = {
     )
 }
 
-# What the shopper may be told: delays only, in plain words, with the way to follow the parcel.
+# What the shopper is told at each step of the journey (alerts/shopper_templates.py: the texts;
+# alerts/shopper_render.py: the greeting, brand and links around them).
+_SHOPPER_LEVEL: dict[str, Level] = {
+    "delivered": "success",
+    "attempt_failed": "warning",
+    "delay": "warning",
+    "condition_incident": "failure",
+}
 SHOPPER_TEMPLATES: dict[str, Template] = {
-    "delay": _t(
-        "delay",
-        "warning",
-        (
-            "Your parcel {tracking_number} will be late",
-            "We are sorry: your parcel {tracking_number} will not arrive on {promised_at} as"
-            " promised. We now expect it on {eta}. The reason: {reason}.\n\nYou can follow it"
-            " at any time here: {tracking_url}",
-        ),
-        (
-            "Votre colis {tracking_number} aura du retard",
-            "Nous sommes désolés : votre colis {tracking_number} n'arrivera pas le"
-            " {promised_at} comme prévu. Nous l'attendons maintenant le {eta}. La raison :"
-            " {reason}.\n\nVous pouvez le suivre à tout moment ici : {tracking_url}",
-        ),
-    ),
+    name: _t(
+        name,
+        _SHOPPER_LEVEL.get(name, "info"),
+        (texts["en"].subject, texts["en"].body),
+        (texts["fr"].subject, texts["fr"].body),
+    )
+    for name, texts in SHOPPER_TEXTS.items()
 }
 
 TEMPLATE_NAMES = frozenset(STAFF_TEMPLATES) | frozenset(SHOPPER_TEMPLATES)
@@ -297,7 +298,7 @@ def template_for(audience: str, name: str) -> Template:
     except KeyError:
         if audience == "shopper" and name in STAFF_TEMPLATES:
             raise ValueError(
-                f"the shopper is only told of delays, not {name!r}"
+                f"the shopper is told of the steps of the journey only, not {name!r}"
                 f" (shopper templates: {', '.join(sorted(SHOPPER_TEMPLATES))})"
             ) from None
         raise ValueError(
@@ -316,7 +317,10 @@ def language_of(requested: str | None, default: Language = DEFAULT_LANGUAGE) -> 
     return default
 
 
-class _Formatter(string.Formatter):
+class Formatter(string.Formatter):
+    """``str.format`` that never fails, in a reader's language (see the module's docstring);
+    the keys it did not find are in ``missing``."""
+
     def __init__(self, language: Language) -> None:
         self.language = language
         self.missing: list[str] = []
@@ -367,7 +371,7 @@ def render(
     """
     lang = language_of(language)
     text = template.texts[lang]
-    formatter = _Formatter(lang)
+    formatter = Formatter(lang)
     subject = formatter.format(text.subject, **context)
     body = formatter.format(text.body, **context)
     if ref:

@@ -28,6 +28,7 @@ from api.routes import (
     registry,
     reports,
     shipments,
+    subscriptions,
     timeline,
     track,
     users,
@@ -108,6 +109,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(checkpoints.router)  # the carriers' webhook, a shipment's checkpoints
     app.include_router(track.router)  # /v1/track/{token}: the shopper's link as JSON
+    app.include_router(subscriptions.router)  # /v1/track/{token}/subscriptions
     app.include_router(users.router)  # /v1/auth/token (password login) and /v1/users
     app.include_router(gateway_credentials.router)
     app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv

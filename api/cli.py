@@ -56,7 +56,7 @@ class RedactTokens(logging.Filter):
     """Masks ``token=...`` and the token of ``/v1/track/<token>`` and ``/t/<token>`` in uvicorn's
     access log lines (the tracking links carry one)."""
 
-    _TOKEN = re.compile(r"([?&]token=|/v1/track/|/t/)[^&/?\s]*", re.IGNORECASE)
+    _TOKEN = re.compile(r"([?&]token=|/v1/track/|/t/|/u/)[^&/?\s]*", re.IGNORECASE)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):

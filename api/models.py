@@ -84,6 +84,14 @@ class BrandIn(_Request):
     primary_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = Field(
         None, description="#RRGGBB"
     )
+    help_url: Annotated[str, Field(max_length=500, pattern=r"^https://[^\s]+$")] | None = Field(
+        None, description="Where the shopper gets help: in every message and on the page."
+    )
+    remedy: Literal["replacement", "refund", "do_not_consume"] | None = Field(
+        None,
+        description="What the merchant does when the goods arrive out of spec, told to the"
+        " shopper in the condition incident message (none: 'we will contact you').",
+    )
 
 
 class ShipmentIn(_Request):

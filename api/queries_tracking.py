@@ -17,7 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from api import queries_delivery
+from api import journey, queries_delivery
 from api import queries_exceptions as qx
 from api.models_exceptions import Severity, TimelineEvent
 from api.models_tracking import (
@@ -63,9 +63,11 @@ async def store_checkpoints(conn: Conn, items: Sequence[CheckpointIn]) -> list[S
     """Store each checkpoint once (by shipment, source and external id), in one transaction;
     one result per item, in order: created, duplicate, or not_found (no such shipment). A new
     Delivered checkpoint ends the custody of the shipment's parcels at its time, in the same
-    transaction (:func:`api.queries_delivery.end_custody`)."""
+    transaction (:func:`api.queries_delivery.end_custody`); a new latest checkpoint that is a
+    step of the shopper's journey queues its message (:mod:`api.journey`)."""
     shipments: dict[str, int | None] = {}
     out: list[Stored] = []
+    created: list[tuple[int, int]] = []
     async with conn.transaction():
         for item in items:
             tn = item.tracking_number
@@ -82,6 +84,7 @@ async def store_checkpoints(conn: Conn, items: Sequence[CheckpointIn]) -> list[S
             row = await cur.fetchone()
             if row is not None:
                 out.append(Stored("created", int(row[0])))
+                created.append((shipment_id, int(row[0])))
                 if item.status == "Delivered":
                     await queries_delivery.end_custody(conn, shipment_id, item.time)
                 continue
@@ -90,6 +93,7 @@ async def store_checkpoints(conn: Conn, items: Sequence[CheckpointIn]) -> list[S
             row = await cur.fetchone()
             assert row is not None, "ON CONFLICT found a row that the lookup does not"
             out.append(Stored("duplicate", int(row[0])))
+        await journey.queue_checkpoint_steps(conn, created)
     return out
 
 

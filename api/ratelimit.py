@@ -30,7 +30,7 @@ from api.errors import error_response
 MAX_CLIENTS = 100_000
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_PUBLIC = re.compile(r"^/(?:v1/track/|t/|v1/shipments/[^/]+/(?:timeline|live|alerts)$)")
+_PUBLIC = re.compile(r"^/(?:v1/track/|t/|u/|v1/shipments/[^/]+/(?:timeline|live|alerts)$)")
 
 
 class TokenBucket:
@@ -101,7 +101,7 @@ def client_address(
 def is_public(path: str, headers: Sequence[tuple[bytes, bytes]]) -> bool:
     if not _PUBLIC.match(path):
         return False
-    if path.startswith(("/v1/track/", "/t/")):
+    if path.startswith(("/v1/track/", "/t/", "/u/")):
         return True
     return not any(name == b"authorization" for name, _ in headers)  # shopper or nobody
 

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from pydantic import ValidationError
 
-from api import queries_users
+from api import queries_users, shoppers_cli
 from api.broker_auth import reload_broker, render_acl, render_password_file, write_atomically
 from api.models_users import UserIn, UserPatch
 from api.security import hash_password
@@ -88,6 +88,7 @@ def register(api_parser: argparse.ArgumentParser) -> None:
     broker.add_argument("--reload-pid", type=int, help="Mosquitto's process id, to send SIGHUP")
     broker.set_defaults(func=_broker_auth)
     _database_argument(broker)
+    shoppers_cli.register(commands, _database_argument)  # `coldtrail api shoppers ...`
 
 
 def _database_argument(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 from pydantic import BaseModel, Field, SecretStr
@@ -367,6 +368,12 @@ class ApiSettings(BaseSettings):
     live_max_streams_per_address: int = Field(20, ge=1)
     """Shoppers' live streams one client address may hold open at once (several shoppers may
     share an address behind a carrier's NAT); then 429."""
+    link_secret: SecretStr | None = None
+    """Checks the unsubscribe links of the shoppers' messages (the dispatcher's
+    ``COLDTRAIL_NOTIFY_LINK_SECRET``); unset: those links answer 404."""
+    shopper_retention_days: float = Field(90, gt=0)
+    """``coldtrail api shoppers purge`` erases the shopper's personal data (name, contact,
+    subscription addresses) of shipments delivered, or created, longer ago than this."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     """The largest request body accepted (1 MiB); a larger one gets 413 before anything reads
     it. A batch of 500 carrier checkpoints with every text field at its longest fits."""
@@ -464,6 +471,27 @@ def _describe(err: Any, prefix: str, source: str | None) -> str:
     return f"{dotted} (in {source} or {env}): {err['msg']}"
 
 
+class SmtpSettings(BaseModel):
+    """The SMTP server that sends the shoppers' e-mails (``COLDTRAIL_NOTIFY_SMTP__HOST`` ...)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """starttls: plain connection upgraded with STARTTLS (port 587), refused if the server does
+    not offer it; tls: TLS from the start (port 465); none: no encryption (a local relay only)."""
+    username: str | None = None
+    password: SecretStr | None = None
+    """With ``username``: AUTH after the TLS handshake."""
+    sender: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    """The From address, e.g. ``tracking@shop.example``."""
+    sender_name: str | None = None
+    """The From display name; default: the merchant's brand of each shipment."""
+    ca_file: Path | None = None
+    """CA certificates (PEM) to trust for the server's certificate instead of the system's (a
+    private relay); the host name is checked either way."""
+    timeout_s: float = Field(30.0, gt=0)
+
+
 class NotifySettings(BaseSettings):
     """The notification dispatcher (``coldtrail alerts notify``; docs/notifications.md).
 
@@ -482,6 +510,22 @@ class NotifySettings(BaseSettings):
     shopper_url_template: SecretStr | None = None
     """An apprise URL with ``{contact}`` where the shipment's shopper contact goes, e.g.
     ``mailtos://user:pass@smtp.example.com?to={contact}``; none: shopper notices are skipped."""
+    smtp: SmtpSettings | None = None
+    """The shoppers' e-mails (subscribed on the tracking page); none: no e-mail channel."""
+    sms_url_template: SecretStr | None = None
+    """An apprise URL of an SMS service with ``{contact}`` where the shopper's number goes (e.g.
+    ``smseagles://token@sms.example.com/{contact}``); none: no SMS channel."""
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/?#]+(/\S*)?$")
+    """The API's public base URL, for the unsubscribe links of the shoppers' messages (needed
+    with ``smtp`` or ``sms_url_template``)."""
+    link_secret: SecretStr | None = None
+    """Signs the unsubscribe links (the same value as ``COLDTRAIL_API_LINK_SECRET``; at least
+    32 characters; needed with ``smtp`` or ``sms_url_template``)."""
+    quiet_hours: str | None = Field(None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    """``21:00-08:00``: shopper messages wait until the end of this daily span (condition
+    incidents do not); none: no quiet hours."""
+    shopper_timezone: str = "UTC"
+    """The IANA zone of the quiet hours and of the times in the shoppers' messages."""
     ops_language: Literal["en", "fr"] = "en"
     """Language of the ops messages whose notice names none."""
     quality_language: Literal["en", "fr"] = "en"
@@ -510,6 +554,37 @@ class NotifySettings(BaseSettings):
         if value is not None and "{contact}" not in value.get_secret_value():
             raise ValueError("must contain {contact}, where the shopper's contact goes")
         return value
+
+    @pydantic.field_validator("sms_url_template")
+    @classmethod
+    def _check_sms_template(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "{contact}" not in value.get_secret_value():
+            raise ValueError("must contain {contact}, where the shopper's number goes")
+        return value
+
+    @pydantic.field_validator("shopper_timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)"
+            ) from None
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _check_links(self) -> NotifySettings:
+        if self.smtp is not None or self.sms_url_template is not None:
+            if self.public_url is None:
+                raise ValueError("public_url is needed for the unsubscribe links (smtp or sms)")
+            secret = self.link_secret.get_secret_value() if self.link_secret else ""
+            if len(secret) < 32:
+                raise ValueError(
+                    "link_secret of at least 32 characters is needed to sign the unsubscribe"
+                    " links (smtp or sms)"
+                )
+        return self
 
     @pydantic.model_validator(mode="after")
     def _check_times(self) -> NotifySettings:

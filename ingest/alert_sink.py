@@ -20,6 +20,7 @@ from alerts.audit import AuditEntry
 from alerts.events import Alert
 from alerts.io.audit_writer import append_entry
 from alerts.io.outbox import enqueue
+from alerts.io.shopper_notices import queue_step
 from alerts.notifications import Audience, Notice
 from ingest import derive_queries as q
 from ingest.subjects import SubjectInfo
@@ -181,6 +182,8 @@ class AlertSink:
             kind = EXCEPTION_KIND.get(alert.kind)
             if kind and info.shipment_id is not None and alert.severity != "info":
                 await self._exception(info, alert, stored.alert_id, kind, condition)
+                if kind == "temperature" and condition == "out_of_spec":
+                    await self._tell_shopper(info, alert)
         if stored.closed and alert.kind not in _QUIET_KINDS:
             self.stats.closed += 1
             template = _CLOSED_TEMPLATE.get(alert.kind, "alert_closed")
@@ -202,6 +205,24 @@ class AlertSink:
             context=context,
         )
         self.stats.notices += await enqueue(self._conn, notice)
+
+    async def _tell_shopper(self, info: SubjectInfo, alert: Alert) -> None:
+        """The shipment's goods are out of spec (the stored verdict): the shopper is told once
+        what happened, what it means and the merchant's remedy (read from its brand when the
+        message is sent), at any hour."""
+        assert info.shipment_id is not None
+        self.stats.notices += await queue_step(
+            self._conn,
+            info.shipment_id,
+            "condition_incident",
+            {
+                "tracking_number": info.tracking_number,
+                "started_at": alert.start.isoformat(),
+                "peak": round(alert.peak, 2),
+                "limit": alert.limit,
+                "condition": "out_of_spec",
+            },
+        )
 
     async def _exception(
         self, info: SubjectInfo, alert: Alert, alert_id: int, kind: str, condition: str | None

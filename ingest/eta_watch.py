@@ -11,6 +11,10 @@ the API's ``trending_late`` (ETA later than promised + grace) and which must hol
 shopper ``delay`` notice is queued (:func:`alerts.io.outbox.enqueue`) with the key
 ``shipment:<id>:delay``: the key makes it once per shipment, across restarts and workers.
 
+The same tick tells the shopper once that the parcel arrives soon (``arriving_soon``, key
+``shipment:<id>:step:arriving_soon``) when the estimate from the live position is within 30
+minutes, with a window around it.
+
 The rule's state lives in this process; after a restart (or a change of leader) a trend must
 hold for ``confirm`` again, and a shipment already told is not told again.
 """
@@ -26,6 +30,7 @@ import psycopg
 from alerts.eta import EtaParams, estimate
 from alerts.io.eta_queries import eta_inputs
 from alerts.io.outbox import enqueue
+from alerts.io.shopper_notices import queue_step
 from alerts.lateness import EtaUpdate, LateArrivalRisk, LatenessState
 from alerts.notifications import Notice
 
@@ -54,6 +59,25 @@ _LINK = {
     "en": "the tracking link in your order confirmation",
     "fr": "le lien de suivi de votre confirmation de commande",
 }
+
+
+# Shipments on their way in one of our vehicles (a parcel in open custody), not delivered, whose
+# shopper was not told yet that the parcel arrives soon.
+ARRIVING = """
+SELECT s.shipment_id, s.tracking_number
+FROM shipments s
+WHERE s.destination_lat IS NOT NULL
+  AND EXISTS (SELECT 1 FROM parcels p JOIN custody c ON c.parcel_id = p.parcel_id
+              WHERE p.shipment_id = s.shipment_id AND c.to_time IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM checkpoints k
+                  WHERE k.shipment_id = s.shipment_id AND k.status = 'Delivered')
+  AND NOT EXISTS (SELECT 1 FROM notifications n
+                  WHERE n.notice_key = 'shipment:' || s.shipment_id || ':step:arriving_soon')
+ORDER BY s.shipment_id
+"""
+ARRIVING_SOON = timedelta(minutes=30)
+"""The live estimate this close: the shopper is told the parcel arrives soon, with a window."""
+WINDOW_BEFORE, WINDOW_AFTER = timedelta(minutes=10), timedelta(minutes=20)
 
 
 def delay_key(shipment_id: int) -> str:
@@ -130,6 +154,38 @@ class LatenessWatch:
                 )
             for gone in set(self._states) - seen:  # delivered, told, or out of the window
                 del self._states[gone]
+            queued += await self._arriving(conn, now)
         self._last = now
         self.notices += queued
+        return queued
+
+    async def _arriving(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> int:
+        """The shopper told once that the parcel arrives soon: when the estimate from the live
+        position (not from the lane's history alone) is within ``ARRIVING_SOON``."""
+        cur = await conn.execute(ARRIVING)
+        queued = 0
+        for shipment_id, tracking_number in await cur.fetchall():
+            inputs = await eta_inputs(conn, shipment_id, now, self.params.window)
+            eta = None if inputs is None else estimate(inputs, self.params)
+            if eta is None or "recent_speed" not in eta.basis:
+                continue
+            if not now <= eta.at <= now + ARRIVING_SOON:
+                continue
+            added = await queue_step(
+                conn,
+                shipment_id,
+                "arriving_soon",
+                {
+                    "tracking_number": tracking_number,
+                    "eta_from": max(now, eta.at - WINDOW_BEFORE).isoformat(),
+                    "eta_to": (eta.at + WINDOW_AFTER).isoformat(),
+                },
+            )
+            queued += added
+            log.info(
+                "shipment %s arrives soon (ETA %s): %d notification row(s) queued",
+                tracking_number,
+                eta.at.isoformat(),
+                added,
+            )
         return queued

@@ -31,7 +31,10 @@ def register(subparsers: Any) -> Any:
         "alerts",
         help="alerts and notifications: dispatcher, outbox, retries",
         description="Environment: COLDTRAIL_NOTIFY_OPS_URLS, COLDTRAIL_NOTIFY_QUALITY_URLS,"
-        " COLDTRAIL_NOTIFY_SHOPPER_URL_TEMPLATE, COLDTRAIL_NOTIFY_DATABASE__URL (or DATABASE_URL),"
+        " COLDTRAIL_NOTIFY_SHOPPER_URL_TEMPLATE, COLDTRAIL_NOTIFY_SMTP__HOST (the shoppers'"
+        " e-mails), COLDTRAIL_NOTIFY_SMS_URL_TEMPLATE, COLDTRAIL_NOTIFY_PUBLIC_URL,"
+        " COLDTRAIL_NOTIFY_LINK_SECRET, COLDTRAIL_NOTIFY_QUIET_HOURS,"
+        " COLDTRAIL_NOTIFY_DATABASE__URL (or DATABASE_URL),"
         " ... (see docs/notifications.md)",
     )
     commands = parser.add_subparsers(title="alerts commands", metavar="COMMAND", required=True)

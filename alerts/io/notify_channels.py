@@ -50,11 +50,22 @@ class Channel:
     label: str
     """The URL with its credentials masked (safe to log and store)."""
     url: SecretStr = field(repr=False)
-    """An apprise URL; for the shopper, a template with ``{contact}``."""
+    """An apprise URL; for the shopper, a template with ``{contact}``; ``smtp://host`` for the
+    shoppers' e-mails (sent by :class:`alerts.io.notify_smtp.SmtpNotifier`)."""
+    medium: str | None = None
+    """'email' or 'sms': this channel serves the shoppers' subscriptions of that medium (the
+    address is the subscription's); None: the older shopper channel (the shipment's contact),
+    or a staff channel."""
+
+    @property
+    def transport(self) -> str:
+        return "smtp" if self.medium == "email" else "apprise"
 
     def target(self, contact: str | None = None) -> str:
         """The URL to send to (the shopper's contact filled in, URL-quoted)."""
         url = self.url.get_secret_value()
+        if self.transport == "smtp":
+            return url
         if self.audience == "shopper":
             if not contact:
                 raise ValueError("a shopper channel needs the shopper's contact")
@@ -112,6 +123,20 @@ def build_channels(settings: NotifySettings) -> Channels:
         parts = urlsplit(template.get_secret_value())
         label = f"{parts.scheme}://{parts.hostname or ''} (shopper contact)"
         channel = Channel(_channel_id("shopper", label), "shopper", label, template)
+        channels[channel.channel_id] = channel
+    if settings.smtp is not None:
+        smtp = settings.smtp
+        label = f"smtp://{smtp.host}:{smtp.port} (shopper e-mail)"
+        url = SecretStr(f"smtp://{smtp.host}:{smtp.port}")
+        channel = Channel(_channel_id("shopper", label), "shopper", label, url, "email")
+        channels[channel.channel_id] = channel
+    sms = settings.sms_url_template
+    if sms is not None:
+        where = "COLDTRAIL_NOTIFY_SMS_URL_TEMPLATE"
+        _check(sms.get_secret_value().replace("{contact}", "+33600000000"), where)
+        parts = urlsplit(sms.get_secret_value())
+        label = f"{parts.scheme}://{parts.hostname or ''} (shopper SMS)"
+        channel = Channel(_channel_id("shopper", label), "shopper", label, sms, "sms")
         channels[channel.channel_id] = channel
     return Channels(channels)
 
@@ -181,6 +206,12 @@ class Message:
     body: str
     level: str
     key: str
+    transport: str = "apprise"
+    """'apprise', or 'smtp' (an e-mail to ``to`` with ``html`` and ``headers``)."""
+    to: str | None = field(default=None, repr=False)
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    sender_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,3 +262,16 @@ class AppriseNotifier:
                 entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")
             )
             return SendResult(False, f"{result.status.name}: {details or 'no detail'}", duration)
+
+
+class TransportNotifier:
+    """Sends each message through the notifier of its transport (apprise, smtp)."""
+
+    def __init__(self, by_transport: dict[str, Notifier]) -> None:
+        self.by_transport = by_transport
+
+    async def send(self, message: Message) -> SendResult:
+        notifier = self.by_transport.get(message.transport)
+        if notifier is None:
+            return SendResult(False, f"no {message.transport} sender is configured", 0.0)
+        return await notifier.send(message)

@@ -37,8 +37,11 @@ from alerts.io.notify_channels import (
     Message,
     Notifier,
     SendResult,
+    TransportNotifier,
     build_channels,
 )
+from alerts.io.notify_shopper import ShopperFrame, ShopperMessages
+from alerts.io.notify_smtp import SmtpNotifier
 from alerts.io.outbox import NO_CHANNEL
 from alerts.notifications import AUDIENCES
 from alerts.notify_policy import RetryPolicy
@@ -69,6 +72,8 @@ class DispatchStats:
     """Notifications given up after their last attempt."""
     skipped: int = 0
     attempts: int = 0
+    deferred: int = 0
+    """Shopper messages put off until the end of the quiet hours (not attempts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,8 @@ class Claimed:
     context: dict[str, Any]
     attempts: int
     contact: str | None
+    subscription_id: int | None = None
+    shipment_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,8 @@ class Dispatcher:
         self.policy = RetryPolicy.from_settings(settings)
         self.worker = worker or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stats = DispatchStats()
+        self.shopper = ShopperMessages(settings)
+        self._frames: dict[int, ShopperFrame] = {}
         self._languages: dict[str, Language] = {
             "ops": settings.ops_language,
             "quality": settings.quality_language,
@@ -126,7 +135,8 @@ class Dispatcher:
         async with self.conn.transaction():
             for channel in self.channels.by_id.values():
                 await self.conn.execute(
-                    q.REGISTER_CHANNEL, (channel.channel_id, channel.audience, channel.label)
+                    q.REGISTER_CHANNEL,
+                    (channel.channel_id, channel.audience, channel.label, channel.medium),
                 )
             cur = await self.conn.execute(q.RETIRE_OTHER_CHANNELS, (list(self.channels.by_id),))
             for channel_id, label in await cur.fetchall():
@@ -156,8 +166,11 @@ class Dispatcher:
                     "worker": self.worker,
                 },
             )
-            rows = [Claimed(*row) for row in await cur.fetchall()]
-        if not rows:
+            claimed = [Claimed(*row) for row in await cur.fetchall()]
+            rows = await self.shopper.hold_quiet(self.conn, claimed, now)
+            self.stats.deferred += len(claimed) - len(rows)
+            self._frames = await self.shopper.frames(self.conn, rows)
+        if not claimed:
             return 0
         tasks = []
         async with asyncio.TaskGroup() as group:
@@ -181,10 +194,12 @@ class Dispatcher:
                 f"channel {row.channel_id} is not configured in this dispatcher ({self.worker})",
                 0.0,
             )
-        if channel.audience == "shopper" and not row.contact:
+        if channel.audience == "shopper" and channel.medium is None and not row.contact:
             return Outcome("skipped", "the shipment has no shopper contact any more", 0.0)
         try:
             message = self._message(row, channel)
+        except LookupError as exc:  # unsubscribed or erased since it was queued
+            return Outcome("skipped", str(exc), 0.0)
         except ValueError as exc:  # a template renamed since the row was queued
             return Outcome("error", str(exc), 0.0)
         try:
@@ -200,6 +215,17 @@ class Dispatcher:
 
     def _message(self, row: Claimed, channel: Channel) -> Message:
         template = template_for(row.audience, row.template)
+        if row.audience == "shopper":
+            return self.shopper.message(
+                key=row.key,
+                template=row.template,
+                language=row.language,
+                context=row.context,
+                channel=channel,
+                frame=self._frames.get(row.notification_id, ShopperFrame(None, {}, None)),
+                subscription_id=row.subscription_id,
+                contact=row.contact,
+            )
         language = row.language or self._languages.get(row.audience)
         ref = "" if row.audience == "shopper" else row.key
         text = render(template, language, row.context, ref=ref)
@@ -290,7 +316,11 @@ async def run_dispatcher(
 ) -> DispatchStats:
     """Send notifications until ``stop`` is set; reconnects when the database goes away."""
     channels = build_channels(settings)
-    notifier = notifier or AppriseNotifier(settings.send_timeout_s)
+    if notifier is None:
+        senders: dict[str, Notifier] = {"apprise": AppriseNotifier(settings.send_timeout_s)}
+        if settings.smtp is not None:
+            senders["smtp"] = SmtpNotifier(settings.smtp)
+        notifier = TransportNotifier(senders)
     url = settings.database.url.get_secret_value()
     stats: DispatchStats | None = None
     backoff = 1.0

@@ -32,10 +32,47 @@ ON CONFLICT (notice_key, channel_id) DO NOTHING
 RETURNING state
 """
 
+# A shopper notice: one row per active shopper channel that reaches this shopper: the older
+# channel (medium NULL) when the shipment has a contact; a medium's channel (e-mail, SMS) when
+# the shopper subscribed with it to this kind of message and has not unsubscribed (in the
+# subscription's language unless the notice names one). None: one 'skipped' row (channel '')
+# with the reason.
+ENQUEUE_SHOPPER = """
+WITH active AS (
+    SELECT c.channel_id, s.subscription_id, s.language AS sub_language
+    FROM notification_channels c
+    LEFT JOIN shopper_subscriptions s
+      ON c.medium IS NOT NULL AND s.shipment_id = %(shipment_id)s AND s.medium = c.medium
+     AND s.unsubscribed_at IS NULL AND s.address IS NOT NULL AND %(kind)s = ANY(s.kinds)
+    WHERE c.audience = 'shopper' AND c.retired_at IS NULL
+      AND ((c.medium IS NULL AND %(has_contact)s) OR s.subscription_id IS NOT NULL)
+)
+INSERT INTO notifications
+    (notice_key, channel_id, audience, template, language, shipment_id, context, state,
+     last_error, subscription_id)
+SELECT %(key)s, channel_id, 'shopper', %(template)s,
+       coalesce(%(language)s::text, sub_language, %(shopper_language)s::text),
+       %(shipment_id)s::bigint, %(context)s::jsonb, 'pending', NULL, subscription_id
+FROM active
+UNION ALL
+SELECT %(key)s, '', 'shopper', %(template)s,
+       coalesce(%(language)s::text, %(shopper_language)s::text), %(shipment_id)s::bigint,
+       %(context)s::jsonb, 'skipped', %(no_channel)s::text, NULL
+WHERE NOT EXISTS (SELECT 1 FROM active)
+ON CONFLICT (notice_key, channel_id) DO NOTHING
+RETURNING state
+"""
+
+SHOPPER_CHANNELS = """
+SELECT count(*) FILTER (WHERE medium IS NULL), count(*) FILTER (WHERE medium IS NOT NULL)
+FROM notification_channels WHERE audience = 'shopper' AND retired_at IS NULL
+"""
+
 REGISTER_CHANNEL = """
-INSERT INTO notification_channels (channel_id, audience, label) VALUES (%s, %s, %s)
+INSERT INTO notification_channels (channel_id, audience, label, medium) VALUES (%s, %s, %s, %s)
 ON CONFLICT (channel_id) DO UPDATE
-SET audience = EXCLUDED.audience, label = EXCLUDED.label, retired_at = NULL
+SET audience = EXCLUDED.audience, label = EXCLUDED.label, medium = EXCLUDED.medium,
+    retired_at = NULL
 """
 
 RETIRE_OTHER_CHANNELS = """
@@ -60,7 +97,25 @@ FROM due
 WHERE n.notification_id = due.notification_id
 RETURNING n.notification_id, n.notice_key, n.channel_id, n.audience, n.template, n.language,
           n.context, n.attempts,
-          (SELECT s.shopper_contact FROM shipments s WHERE s.shipment_id = n.shipment_id)
+          (SELECT s.shopper_contact FROM shipments s WHERE s.shipment_id = n.shipment_id),
+          n.subscription_id, n.shipment_id
+"""
+
+# What a shopper's message says around its step, read when it is sent: the shopper's name, the
+# merchant's brand, and the subscription's address unless unsubscribed or erased since.
+SHOPPER_FRAME = """
+SELECT s.shopper_name, s.brand,
+       (SELECT b.address FROM shopper_subscriptions b
+        WHERE b.subscription_id = %(subscription_id)s AND b.unsubscribed_at IS NULL)
+FROM shipments s WHERE s.shipment_id = %(shipment_id)s
+"""
+
+# Quiet hours: the row waits until their end, without an attempt counted.
+DEFER = """
+UPDATE notifications
+SET next_attempt_at = %(until)s, deferred = deferred + 1, locked_by = NULL,
+    last_error = %(reason)s
+WHERE notification_id = %(id)s AND state = 'pending'
 """
 
 MARK_SENT = """

@@ -207,6 +207,9 @@ async def ops_console_slash() -> RedirectResponse:
 
 def install(app: FastAPI, settings: ApiSettings) -> None:
     """Adds the pages' routes and the static files to ``app``."""
+    from api.web import unsubscribe
+
     app.state.web_pages = Pages(settings)
     app.include_router(router)
+    app.include_router(unsubscribe.router)  # /u/{ref}: a message's unsubscribe link
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")

@@ -10,6 +10,7 @@ import {
   t,
 } from "./i18n.js";
 import { createMap } from "./map.js";
+import { createNotify } from "./notify.js";
 
 const token = decodeURIComponent(location.pathname.replace(/^\/t\//, "").replace(/\/.*$/, ""));
 const api = `/v1/track/${encodeURIComponent(token)}`;
@@ -20,6 +21,7 @@ let map = null;
 let source = null;
 let refetchTimer = null;
 let redrawTimer = null;
+const notify = createNotify($("notify"), api, () => state.lang);
 
 function text(id, value) {
   $(id).textContent = value;
@@ -558,6 +560,7 @@ function renderAll() {
   renderChart(data);
   renderTimeline(data);
   renderLive();
+  notify.update(state.lang, Boolean(data.delivered));
 }
 
 async function load() {
@@ -575,6 +578,7 @@ async function load() {
     if (state.data.delivered) endLive();
     renderAll();
     if (first && !state.ended) connect(state.data.live_url || `${api}/live`);
+    if (first) notify.load();
   } catch (error) {
     console.error(error);
     $("error").hidden = false;

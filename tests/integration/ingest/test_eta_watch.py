@@ -155,3 +155,25 @@ async def test_the_leading_rule_runner_runs_the_watch(
     (notice,) = await delay_notices(db)
     assert notice[2] == "delay" and notice[5]["tracking_number"] == "TN-LIVE"
     assert runner.lateness.notices == 1
+
+
+async def test_the_shopper_is_told_once_that_the_parcel_arrives_soon(
+    db: psycopg.AsyncConnection[Any],
+) -> None:
+    far = await shipment(db, "TN-FAR", timedelta(hours=6), "van-1")  # 150 minutes away
+    near = await shipment(db, "TN-NEAR", timedelta(hours=6), "van-2")
+    # 0.15 degree (16.7 km) short: 16.7 km x 1.3 / 66.7 km/h x 1.15 = 22.4 minutes away.
+    await db.execute("UPDATE shipments SET destination_lat = 45.25 WHERE shipment_id = %s", (near,))
+    watch = LatenessWatch()
+    assert await watch.tick(db, NOW) == 1
+    assert await LatenessWatch().tick(db, NOW + MINUTE) == 0  # once, across restarts
+    cur = await db.execute(
+        "SELECT notice_key, context FROM notifications WHERE template = 'arriving_soon'"
+    )
+    [(key, context)] = await cur.fetchall()
+    assert key == f"shipment:{near}:step:arriving_soon" and far != near
+    eta_from = datetime.fromisoformat(context["eta_from"])
+    eta_to = datetime.fromisoformat(context["eta_to"])
+    assert (eta_from - NOW) / MINUTE == pytest.approx(22.4 - 10, abs=0.2)
+    assert (eta_to - eta_from) == 30 * MINUTE
+    assert context["tracking_number"] == "TN-NEAR"

@@ -99,3 +99,40 @@ def test_bad_urls_stop_start_up_naming_the_entry_not_its_secret(
 def test_the_shopper_template_must_say_where_the_contact_goes() -> None:
     with pytest.raises(ConfigError, match=r"SHOPPER_URL_TEMPLATE: .*must contain \{contact\}"):
         load(NotifySettings, shopper_url_template="mailtos://u:p@smtp.example.com")
+
+
+SMTP = {"host": "smtp.shop.example", "password": "smtp-s3cret-pw", "sender": "t@shop.example"}
+SMS = "smseagles://sms-t0ken-0123456789@sms.shop.example/{contact}"
+LINKS = {"public_url": "https://track.shop.example", "link_secret": "x" * 40}
+
+
+def test_the_shoppers_email_and_sms_channels_serve_their_medium_without_a_secret_shown() -> None:
+    channels = build_channels(settings(smtp=SMTP, sms_url_template=SMS, **LINKS))
+    shopper = {c.medium: c for c in channels.of("shopper")}
+    assert set(shopper) == {None, "email", "sms"}
+    assert shopper["email"].label == "smtp://smtp.shop.example:587 (shopper e-mail)"
+    assert shopper["email"].transport == "smtp" and shopper["sms"].transport == "apprise"
+    assert shopper["sms"].label == "smseagles://sms.shop.example (shopper SMS)"
+    assert shopper["sms"].target("+33612345678").endswith("/+33612345678")
+    for channel in channels.by_id.values():
+        assert "smtp-s3cret-pw" not in channel.label + repr(channel)
+        assert "sms-t0ken" not in channel.label + repr(channel)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"smtp": SMTP}, "public_url is needed"),
+        ({"smtp": SMTP, "public_url": "https://t.example", "link_secret": "short"}, "link_secret"),
+        ({"sms_url_template": "smseagles://t@h/+33600000000", **LINKS}, "must contain {contact}"),
+        ({"smtp": {**SMTP, "security": "ssl-please"}, **LINKS}, "COLDTRAIL_NOTIFY_SMTP__SECURITY"),
+        ({"smtp": {**SMTP, "sender": "nobody"}, **LINKS}, "COLDTRAIL_NOTIFY_SMTP__SENDER"),
+        ({"quiet_hours": "9pm-8am"}, "COLDTRAIL_NOTIFY_QUIET_HOURS"),
+        ({"shopper_timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_shopper_channel_settings_that_cannot_work_stop_start_up(
+    overrides: dict[str, object], error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        settings(**overrides)

@@ -38,3 +38,12 @@ def test_the_access_log_never_shows_a_token() -> None:
     assert RedactTokens().filter(record)
     assert "s3cr3t" not in record.getMessage()
     assert "token=***&x=1" in record.getMessage()
+
+
+def test_the_access_log_never_shows_an_unsubscribe_link() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/u/12.s1gnatur3", "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactTokens().filter(record)
+    assert "s1gnatur3" not in record.getMessage() and "/u/***" in record.getMessage()

@@ -75,6 +75,9 @@ def test_the_client_address(peer: str | None, forwarded: list[str], expected: st
         ("/v1/track/abc", False, True),
         ("/v1/track/abc/live", True, True),
         ("/t/abc", False, True),
+        ("/v1/track/abc/subscriptions/email", False, True),
+        ("/u/12.abc", False, True),  # a message's unsubscribe link
+        ("/u/12.abc", True, True),
         ("/v1/shipments/TN/timeline", False, True),
         ("/v1/shipments/TN/timeline", True, False),
         ("/v1/shipments/TN/live", False, True),
