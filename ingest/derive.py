@@ -75,6 +75,11 @@ class RunnerConfig:
     (:func:`alerts.io.profile_store.save`): the rules read every profile from the store."""
     zone_radius_m: float = 500.0
     """The radius of a shipment's origin and destination zones (known places have their own)."""
+    condition_refresh_s: float = 5.0
+    """A parcel's stored condition is written when its verdict changes (state, scope, the
+    allowance used, alerts, minimum or maximum); what changes with every reading (the last one,
+    how many, when) is refreshed at most this often, so that the runner does not rewrite every
+    parcel on every pass."""
     wait_s: float = 1.0
     """The longest the runner sleeps without a notification (also how fast it stops)."""
     standby_retry_s: float = 5.0
@@ -138,6 +143,8 @@ class RuleRunner:
         self._rulesets: dict[tuple[str | None, int | None, tuple[Zone, ...]], ParcelRules] = {}
         self._places: tuple[Zone, ...] = ()
         self._profiles_saved = False
+        self._written: dict[str, tuple[tuple[Any, ...], float]] = {}
+        """Per parcel, what of its condition was last written and when (monotonic)."""
         self._device_rules = RuleSet((battery_low(),))
         self.presence = PresenceWatch(
             SensorSilent(after=self.config.silent_after),
@@ -291,8 +298,21 @@ class RuleRunner:
                 # again from its history.
             subject = await self._advance(conn, sink, info, rules, mine)
             if isinstance(rules, ParcelRules):
-                verdicts.append((info, rules, rules.verdict(subject.state)))
+                verdict = rules.verdict(subject.state)
+                if self._condition_due(info.subject_id, rules, verdict):
+                    verdicts.append((info, rules, verdict))
         await store_verdicts(conn, verdicts)
+
+    def _condition_due(self, parcel_id: str, rules: ParcelRules, verdict: Verdict) -> bool:
+        """Whether a parcel's condition must be written now (see ``condition_refresh_s``)."""
+        key = (rules.name, verdict.state, verdict.scope, verdict.min_c, verdict.max_c,
+               verdict.allowance, verdict.alerts)  # fmt: skip
+        now = time.monotonic()
+        last = self._written.get(parcel_id)
+        if last is not None and last[0] == key and now - last[1] < self.config.condition_refresh_s:
+            return False
+        self._written[parcel_id] = (key, now)
+        return True
 
     async def _advance(
         self,
@@ -450,6 +470,7 @@ class RuleRunner:
     # --- memory --------------------------------------------------------------------------------
 
     def _forget(self) -> None:
+        self._written.clear()
         self._subjects.clear()
         self._touched.clear()
         self._tracking.forget()
@@ -463,6 +484,7 @@ class RuleRunner:
         for key in [k for k, t in self._touched.items() if t < horizon]:
             self._subjects.pop(key, None)
             self._touched.pop(key, None)
+            self._written.pop(key[1], None)
 
 
 def _condition(rules: Rule[Any], subject: Subject) -> str | None:

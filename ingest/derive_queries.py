@@ -130,14 +130,15 @@ PARCELS_OF_SHIPMENT = f"""{_PARCEL}
 PLACES = "SELECT name, kind, lat, lon, radius_m FROM places ORDER BY name"
 
 # Each parcel's condition (alerts/condition.py), written in the pass's transaction; a row is
-# stamped for the live streams only when something in it changed.
+# stamped for the live streams only when something in it changed. Binary parameters (%b): the
+# text form of arrays costs a regular expression per element.
 UPSERT_CONDITIONS = """
 INSERT INTO parcel_conditions AS pc (parcel_id, shipment_id, state, profile, profile_revision,
                                      scope, judged_through, readings, min_c, max_c, last_c,
                                      last_at, allowance, alerts)
-SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::int[], %s::text[],
-                     %s::timestamptz[], %s::bigint[], %s::float8[], %s::float8[], %s::float8[],
-                     %s::timestamptz[], %s::jsonb[], %s::int[])
+SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::int[], %b::text[],
+                     %b::timestamptz[], %b::bigint[], %b::float8[], %b::float8[], %b::float8[],
+                     %b::timestamptz[], %b::jsonb[], %b::int[])
 ON CONFLICT (parcel_id) DO UPDATE
    SET shipment_id = excluded.shipment_id, state = excluded.state, profile = excluded.profile,
        profile_revision = excluded.profile_revision, scope = excluded.scope,
