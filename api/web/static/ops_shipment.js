@@ -5,20 +5,34 @@ import { SEVERITY_TONE, STATE_TONE, duration, h, when } from "./dom.js";
 import { createFleetMap, createMap } from "./map.js";
 import { alertsTable } from "./ops_exceptions.js";
 import { api, authHeaders, flash } from "./ops_api.js";
+import { locale, tr, word } from "./ops_i18n.js";
 import { streamEvents } from "./sse.js";
 
 const MAX_PAGES = 10;
 
 // The rule engine's stored verdict, as the shopper sees it (never judged here).
 const CONDITION_BADGES = {
-  in_spec: ["ok", "In spec"],
-  excursion_within_allowance: ["warn", "Excursion within allowance"],
-  out_of_spec: ["bad", "Out of spec"],
+  in_spec: ["ok", "in_spec"],
+  excursion_within_allowance: ["warn", "within_allowance"],
+  out_of_spec: ["bad", "out_of_spec"],
 };
 
 function conditionBadge(condition) {
-  const [tone, label] = CONDITION_BADGES[condition ? condition.state : ""] || ["info", "no readings judged"];
-  return h(`span.badge.${tone}`, {}, label);
+  const [tone, label] = CONDITION_BADGES[condition ? condition.state : ""] || ["info", "no_readings_judged"];
+  return h(`span.badge.${tone}`, {}, tr(label));
+}
+
+async function recordContact(tn, button) {
+  // One button: the shopper asked where the order is ("where is my order" contacts, a KPI).
+  button.disabled = true;
+  try {
+    const contact = await api(`/v1/shipments/${encodeURIComponent(tn)}/contacts`, { method: "POST", body: { kind: "where_is_my_order" } });
+    flash(tr("wismo_recorded", { n: contact.contacts }));
+  } catch (error) {
+    if (error.status !== 401) flash(error.message, "bad");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function wholeTimeline(tn) {
@@ -46,7 +60,7 @@ async function downloadReport(tn, button) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   } catch (error) {
-    if (error.status !== 401) flash(`Report: ${error.message}`, "bad");
+    if (error.status !== 401) flash(tr("report_failed", { message: error.message }), "bad");
   } finally {
     button.disabled = false;
   }
@@ -91,7 +105,7 @@ export function shipmentView(view, tn) {
     drawTemperatureChart(chart, readings, band, {
       title: `Temperatures of ${tn}`,
       description,
-      formatTime: (date) => new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" }).format(date),
+      formatTime: (date) => new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date),
       formatTemp: (v) => `${Math.round(v * 10) / 10}°`,
       spans,
       spanTitle: (s) => `${s.kind} (${s.severity}) on ${s.parcel_id}: ${when(s.started_at)} to ${s.ended_at ? when(s.ended_at) : "now"}`,
@@ -121,66 +135,67 @@ export function shipmentView(view, tn) {
     const band = summary.band || null;
     range = summary.temperature_range || null;
     spans = summary.excursions || [];
-    const report = h("button.button", { type: "button", onclick: (event) => downloadReport(tn, event.currentTarget) }, "Download PDF report");
+    const report = h("button.button", { type: "button", onclick: (event) => downloadReport(tn, event.currentTarget) }, tr("download_report"));
+    const wismo = h("button.button.secondary", { type: "button", id: "wismo", onclick: (event) => recordContact(tn, event.currentTarget) }, tr("wismo_button"));
     const eta = summary.eta
-      ? `${when(summary.eta.at)} (${summary.eta.basis}${summary.eta.remaining_km !== undefined ? `, ${summary.eta.remaining_km.toFixed(1)} km left` : ""})`
-      : "no estimate";
-    const mapNode = h("div.map", { id: "ops-map", role: "region", "aria-label": `Route of ${tn}` });
+      ? `${when(summary.eta.at)} (${summary.eta.basis}${summary.eta.remaining_km !== undefined ? `, ${tr("km_left", { km: summary.eta.remaining_km.toFixed(1) })}` : ""})`
+      : tr("no_estimate");
+    const mapNode = h("div.map", { id: "ops-map", role: "region", "aria-label": tr("route_of", { tn }) });
     view.replaceChildren(
-      h("p.crumbs", {}, h("a", { href: "#/queue" }, "← Exception queue")),
+      h("p.crumbs", {}, h("a", { href: "#/shipments" }, `← ${tr("shipments_title")}`), " · ", h("a", { href: "#/queue" }, tr("queue_title"))),
       h(
         "section.card",
         { "aria-labelledby": "ship-title" },
-        h("div.section-head", {}, h("h1", { id: "ship-title" }, `Shipment ${timeline.tracking_number}`), h("div.head-actions", {}, live, report)),
+        h("div.section-head", {}, h("h1", { id: "ship-title" }, tr("shipment_title", { tn: timeline.tracking_number })), h("div.head-actions", {}, live, wismo, report)),
         h(
           "dl.facts",
           {},
-          h("dt", {}, "Status"),
+          h("dt", {}, tr("status")),
           h("dd", {}, status.label || status.code || "–"),
-          h("dt", {}, "Condition"),
+          h("dt", {}, tr("condition")),
           h("dd", {}, conditionBadge(timeline.summary.condition)),
-          h("dt", {}, "Profile"),
+          h("dt", {}, tr("profile")),
           h("dd", {}, timeline.profile || "–"),
-          h("dt", {}, "Promised"),
+          h("dt", {}, tr("promised")),
           h("dd", {}, summary.promised_at ? when(summary.promised_at) : "–"),
-          h("dt", {}, "ETA"),
-          h("dd", {}, eta, summary.trending_late ? [" ", badge("warn", "trending late")] : null),
-          h("dt", {}, "Parcels"),
+          h("dt", {}, tr("eta")),
+          h("dd", {}, eta, summary.trending_late ? [" ", badge("warn", tr("trending_late"))] : null),
+          h("dt", {}, tr("parcels")),
           h("dd", {}, timeline.parcels.map((p) => p.parcel_id).join(", ")),
         ),
-        timeline.truncated ? h("p.muted", {}, "Only the first 50,000 items are shown.") : null,
+        timeline.truncated ? h("p.muted", {}, tr("only_first")) : null,
       ),
       h(
         "div.two",
         {},
-        h("section.card", { "aria-labelledby": "ship-map-title" }, h("h2", { id: "ship-map-title" }, "Route"), mapNode, h("p.caption", {}, `${positions.length} positions`)),
-        h("section.card", { "aria-labelledby": "ship-chart-title" }, h("h2", { id: "ship-chart-title" }, "Temperature"), h("figure.chart-figure", {}, chart, h("figcaption", {}, chartCaption))),
+        h("section.card", { "aria-labelledby": "ship-map-title" }, h("h2", { id: "ship-map-title" }, tr("route")), mapNode, h("p.caption", {}, tr("positions_n", { n: positions.length }))),
+        h("section.card", { "aria-labelledby": "ship-chart-title" }, h("h2", { id: "ship-chart-title" }, tr("temperature")), h("figure.chart-figure", {}, chart, h("figcaption", {}, chartCaption))),
       ),
       h(
         "section.card",
         { "aria-labelledby": "ship-exc-title" },
-        h("h2", { id: "ship-exc-title" }, `Exceptions (${exceptions.items.length})`),
+        h("h2", { id: "ship-exc-title" }, tr("exceptions_n", { n: exceptions.items.length })),
         exceptions.items.length
           ? h(
               "ul.plain",
               {},
               exceptions.items.map((x) =>
-                h("li", {}, badge(SEVERITY_TONE[x.severity] || "info", x.severity), " ", h("a", { href: `#/exception/${x.exception_id}` }, `#${x.exception_id} ${x.title}`), " ", badge(STATE_TONE[x.state] || "info", x.state), ` · ${duration(x.age_s)}`),
+                h("li", {}, badge(SEVERITY_TONE[x.severity] || "info", word("severity", x.severity)), " ", h("a", { href: `#/exception/${x.exception_id}` }, `#${x.exception_id} ${x.title}`), " ", badge(STATE_TONE[x.state] || "info", word("state", x.state)), ` · ${duration(x.age_s)}`),
               ),
             )
-          : h("p.muted", {}, "No exception."),
+          : h("p.muted", {}, tr("no_exception")),
       ),
-      h("section.card", { "aria-labelledby": "ship-alerts-title" }, h("h2", { id: "ship-alerts-title" }, `Alerts (${alerts.items.length})`), alertsTable(alerts.items)),
+      h("section.card", { "aria-labelledby": "ship-alerts-title" }, h("h2", { id: "ship-alerts-title" }, tr("alerts_n", { n: alerts.items.length })), alertsTable(alerts.items)),
       h(
         "section.card",
         { "aria-labelledby": "ship-events-title" },
-        h("h2", { id: "ship-events-title" }, "Timeline"),
+        h("h2", { id: "ship-events-title" }, tr("timeline")),
         timeline.events.length
           ? h("ol.events", {}, [...timeline.events].reverse().map((e) => h("li", {}, h("time", { datetime: e.time }, when(e.time)), " ", eventLine(e))))
-          : h("p.muted", {}, "No event yet."),
+          : h("p.muted", {}, tr("no_event")),
       ),
     );
-    map = createMap(mapNode, { offlineCredit: "Basemap © Natural Earth", routeLabel: "Route", positionLabel: "Last position" });
+    map = createMap(mapNode, { offlineCredit: tr("basemap"), routeLabel: tr("route"), positionLabel: tr("last_position") });
     map.setRoute(positions);
     map.setPosition(summary.position || positions.at(-1));
     map.fit();
@@ -209,7 +224,7 @@ export function shipmentView(view, tn) {
         },
         onState: (connected) => {
           live.className = `live${connected ? " on" : ""}`;
-          live.textContent = connected ? "Live" : "Reconnecting…";
+          live.textContent = connected ? tr("live") : tr("reconnecting");
         },
         onFatal: () => {
           live.textContent = "";
@@ -243,14 +258,14 @@ export function shipmentView(view, tn) {
 // --- fleet -------------------------------------------------------------------------------------
 
 export function fleetView(view) {
-  const mapNode = h("div.map.fleet-map", { id: "fleet-map", role: "region", "aria-label": "Fleet map" });
+  const mapNode = h("div.map.fleet-map", { id: "fleet-map", role: "region", "aria-label": tr("fleet_map") });
   const body = h("tbody");
   const note = h("p.muted");
   view.append(
     h(
       "section.card",
       { "aria-labelledby": "fleet-title" },
-      h("h1", { id: "fleet-title" }, "Fleet"),
+      h("h1", { id: "fleet-title" }, tr("fleet_title")),
       mapNode,
       note,
       h(
@@ -259,20 +274,24 @@ export function fleetView(view) {
         h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, ["Vehicle", "Goods", "Gateway", "Gateway state", "Last seen", "Outbox", "Last position"].map((c) => h("th", { scope: "col" }, c)))),
+          h(
+            "thead",
+            {},
+            h("tr", {}, ["col_vehicle", "col_goods", "col_gateway", "col_gateway_state", "col_last_seen", "col_outbox", "col_last_position"].map((c) => h("th", { scope: "col" }, tr(c)))),
+          ),
           body,
         ),
       ),
     ),
   );
-  const map = createFleetMap(mapNode, { offlineCredit: "Basemap © Natural Earth" });
+  const map = createFleetMap(mapNode, { offlineCredit: tr("basemap") });
   let timer = null;
   async function load() {
     let vehicles;
     try {
       vehicles = await api("/v1/vehicles");
     } catch (error) {
-      if (error.status !== 401) flash(`Fleet: ${error.message}`, "bad");
+      if (error.status !== 401) flash(tr("fleet_failed", { message: error.message }), "bad");
       return;
     }
     const items = vehicles.items;
@@ -287,7 +306,7 @@ export function fleetView(view) {
       return { v, gateway, lastSeen, age, outbox, position, healthy };
     });
     map.setVehicles(rows.map((r) => ({ position: r.position, healthy: r.healthy, condition: r.v.condition, label: r.v.name || r.v.vehicle_id })));
-    note.textContent = `${rows.length} vehicle${rows.length === 1 ? "" : "s"}; colour: the condition of the goods it carries (red out of spec, orange an excursion within allowance); dark ring: gateway not seen in the last 5 minutes or a long outbox.`;
+    note.textContent = tr("fleet_note", { vehicles: rows.length === 1 ? tr("vehicles_one") : tr("vehicles_many", { n: rows.length }) });
     body.replaceChildren(
       ...rows.map((r) =>
         h(
@@ -297,7 +316,7 @@ export function fleetView(view) {
           h("td", {}, r.v.parcels ? [conditionBadge({ state: r.v.condition }), ` ${r.v.parcels} parcel${r.v.parcels === 1 ? "" : "s"}`] : "–"),
           h("td", {}, r.v.gateway_id || "–"),
           h("td", {}, h(`span.badge.${r.healthy ? "ok" : "bad"}`, {}, r.gateway.state || (r.healthy ? "ok" : "stale"))),
-          h("td", {}, r.lastSeen ? `${when(r.lastSeen)} (${duration(r.age)} ago)` : "never"),
+          h("td", {}, r.lastSeen ? `${when(r.lastSeen)} (${tr("ago", { time: duration(r.age) })})` : tr("never")),
           h("td.num", {}, r.outbox ?? "–"),
           h("td", {}, r.position ? `${r.position.lat.toFixed(4)}, ${r.position.lon.toFixed(4)} at ${when(r.position.time)}` : "–"),
         ),
