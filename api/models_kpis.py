@@ -53,8 +53,8 @@ class RatingIn(BaseModel):
 
 
 class Rating(BaseModel):
-    score: int
-    rated_at: datetime
+    score: int | None = Field(description="1 to 5; null: not rated (yet).")
+    rated_at: datetime | None
 
 
 ContactKind = Literal["where_is_my_order"]

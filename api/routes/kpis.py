@@ -81,9 +81,9 @@ async def get_kpis(
     since = datetime.combine(mondays[0], time(), UTC)
     until = datetime.combine(this_week + timedelta(weeks=1), time(), UTC)
     facts = await qk.shipment_facts(conn, since, until)
-    carriers = kpis.by_carrier(facts)
     if carrier is not None:
         facts = [f for f in facts if f.carrier == carrier]
+    carriers = kpis.by_carrier(facts)
     return KpiReport(
         since=mondays[0],
         until=this_week + timedelta(weeks=1),
@@ -123,15 +123,15 @@ Token = Annotated[str, Path(description="The shipment's access token.")]
 
 @router.get(
     "/v1/track/{token}/rating",
-    summary="The shopper's rating of this delivery, if given (public)",
-    responses={404: error("Unknown, expired or revoked link, or no rating yet.")},
+    summary="The shopper's rating of this delivery; score null if not rated (public)",
+    responses={404: error("Unknown, expired or revoked link (the same answer for each).")},
 )
 async def get_rating(token: Token, conn: Connection, response: Response) -> Rating:
     response.headers.update(_PRIVATE)
     shipment = await _shipment_for(conn, token)
     found = await qk.rating(conn, shipment.shipment_id)
     if found is None:
-        raise ApiError(404, "no_rating", "this delivery has not been rated", headers=_PRIVATE)
+        return Rating(score=None, rated_at=None)
     return Rating(score=found[0], rated_at=found[1])
 
 

@@ -293,7 +293,6 @@ export function exceptionView(view, id) {
     const chain = detail.chain_intact
       ? badge("ok", tr("chain_intact"))
       : badge("bad", tr("chain_broken", { seq: detail.first_broken_seq }));
-    view.replaceChildren(
     // replaceChildren() writes a null as the text "null": only nodes go in.
     const sections = [
       h("p.crumbs", {}, h("a", { href: "#/queue" }, tr("back_queue"))),

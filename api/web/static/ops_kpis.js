@@ -7,7 +7,7 @@ import { locale, tr } from "./ops_i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const WEEK_CHOICES = [4, 8, 12, 26];
-const state = { weeks: 8, carrier: "" };
+const state = { weeks: 8, carrier: "", carriers: new Set() };
 
 function s(tag, attributes = {}, ...children) {
   const node = document.createElementNS(SVG, tag);
@@ -51,7 +51,7 @@ function card(metric) {
     { "data-kpi": metric.name },
     h("h3", {}, tr(`kpi_${metric.name}`)),
     h("p.kpi-value", {}, formatValue(metric.name, metric.value)),
-    h("p.kpi-target", {}, targetText(metric), " ", h(`span.badge.${tone}`, {}, text)),
+    h("p.kpi-target", {}, targetText(metric), metric.target ? [" ", h(`span.badge.${tone}`, {}, text)] : null),
     h("p.muted", {}, tr("based_on", { n: metric.count })),
   );
 }
@@ -130,7 +130,9 @@ export function kpiView(view) {
       return;
     }
     if (stopped) return;
-    const carriers = report.by_carrier.map((c) => c.carrier);
+    // The carriers seen so far: filtered to one, the report names only that one.
+    for (const c of report.by_carrier) state.carriers.add(c.carrier);
+    const carriers = [...state.carriers].sort();
     const controls = h(
       "form.filters",
       { "aria-label": tr("filters"), onsubmit: (event) => event.preventDefault() },
@@ -152,7 +154,7 @@ export function kpiView(view) {
           "select",
           { id: "kpi-carrier", onchange: (event) => ((state.carrier = event.target.value), render()) },
           h("option", { value: "" }, tr("all_carriers")),
-          [...new Set([...carriers, state.carrier].filter(Boolean))].map((c) => h("option", { value: c, selected: c === state.carrier }, c)),
+          carriers.map((c) => h("option", { value: c, selected: c === state.carrier }, c)),
         ),
       ),
     );

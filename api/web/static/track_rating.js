@@ -47,7 +47,7 @@ export function renderRating(data, lang, api) {
     fetch(`${api}/rating`, { headers: { Accept: "application/json" }, cache: "no-store" })
       .then((response) => (response.ok ? response.json() : null))
       .then((rating) => {
-        if (rating) current = rating.score;
+        if (rating && rating.score) current = rating.score;
         draw(form.dataset.lang || lang);
       })
       .catch(() => {});

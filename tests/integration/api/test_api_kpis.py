@@ -80,7 +80,8 @@ async def test_views_ratings_contacts_and_the_kpis(
     rating = f"/v1/track/{on_time['access_token']}/rating"
     refused = await client.put(rating, json={"score": 5})
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "not_delivered")
-    assert (await client.get(rating)).status_code == 404
+    assert (await client.get(rating)).json() == {"score": None, "rated_at": None}
+    assert (await client.get("/v1/track/nope/rating")).status_code == 404
     delivered = checkpoint("TN-K1", "Delivered", day(1.5))
     assert (await client.post("/v1/checkpoints", json=delivered, headers=OPS)).status_code == 201
     late_delivery = checkpoint("TN-K2", "Delivered", day(3), source="ups")
@@ -144,4 +145,5 @@ async def test_views_ratings_contacts_and_the_kpis(
     only_ups = (await client.get("/v1/kpis?weeks=2&carrier=ups", headers=AS_VERA)).json()
     assert only_ups["overall"]["shipments"] == 1
     assert metric(only_ups["overall"], "on_time_rate")["value"] == 0.0
+    assert [c["carrier"] for c in only_ups["by_carrier"]] == ["ups"]
     assert (await client.get("/v1/kpis?weeks=53", headers=AS_VERA)).status_code == 422
