@@ -67,18 +67,21 @@ async function downloadReport(tn, button) {
 }
 
 function eventLine(e) {
+  const actor = e.actor || "?";
+  const id = e.exception_id;
   const what = {
     checkpoint: () => `${e.label || e.status}${e.location ? ` · ${e.location}` : ""}${e.message ? ` · ${e.message}` : ""}`,
-    custody_assigned: () => `Custody: parcel ${e.parcel_id || ""} to ${e.vehicle_id || "a vehicle"}${e.device_id ? ` (device ${e.device_id})` : ""}`,
-    custody_released: () => `Custody ended: parcel ${e.parcel_id || ""}${e.vehicle_id ? ` from ${e.vehicle_id}` : ""}`,
-    alert_started: () => `Alert started: ${e.kind}${e.peak !== null && e.peak !== undefined ? `, peak ${e.peak}` : ""}`,
-    alert_ended: () => `Alert ended: ${e.kind}`,
-    exception_opened: () => `Exception #${e.exception_id} opened: ${e.title || e.kind}`,
-    exception_acknowledged: () => `Exception #${e.exception_id} acknowledged by ${e.actor || "?"}`,
-    exception_investigating: () => `Exception #${e.exception_id} under investigation (${e.actor || "?"})`,
-    exception_resolved: () => `Exception #${e.exception_id} resolved: ${(e.resolution || "").replaceAll("_", " ")} (${e.actor || "?"})`,
-    exception_assigned: () => `Exception #${e.exception_id} assigned to ${e.assignee || "nobody"}`,
-    exception_comment: () => `Comment on #${e.exception_id} by ${e.actor || "?"}: ${e.comment || ""}`,
+    custody_assigned: () =>
+      tr("ev_custody_assigned", { parcel: e.parcel_id || "", vehicle: e.vehicle_id || tr("a_vehicle") }) + (e.device_id ? tr("ev_device", { device: e.device_id }) : ""),
+    custody_released: () => tr("ev_custody_released", { parcel: e.parcel_id || "" }) + (e.vehicle_id ? tr("ev_from_vehicle", { vehicle: e.vehicle_id }) : ""),
+    alert_started: () => tr("ev_alert_started", { kind: e.kind }) + (e.peak !== null && e.peak !== undefined ? tr("ev_peak", { peak: e.peak }) : ""),
+    alert_ended: () => tr("ev_alert_ended", { kind: e.kind }),
+    exception_opened: () => tr("ev_exception_opened", { id, title: e.title || e.kind }),
+    exception_acknowledged: () => tr("ev_exception_acknowledged", { id, actor }),
+    exception_investigating: () => tr("ev_exception_investigating", { id, actor }),
+    exception_resolved: () => tr("ev_exception_resolved", { id, actor, resolution: word("res", e.resolution) }),
+    exception_assigned: () => tr("ev_exception_assigned", { id, assignee: e.assignee || tr("nobody") }),
+    exception_comment: () => tr("ev_exception_comment", { id, actor, comment: e.comment || "" }),
   }[e.type];
   return what ? what() : `${e.type} ${e.kind || ""}`;
 }
