@@ -246,5 +246,12 @@ async def test_the_kpi_page_shows_its_charts_in_english_and_french(
     kinds = await page.locator("#f-kind option").evaluate_all("o => o.map(x => x.value)")
     # The kinds the rule runner opens exceptions of, no other (one registry).
     assert kinds == ["", *dict.fromkeys(EXCEPTION_KIND.values())]
+    # A shipment in French: its title, facts and timeline.
+    await page.goto(f"{base}/ops#/shipment/{tn(3, 0)}")
+    await expect(page.locator("#ship-title")).to_have_text(f"Expédition {tn(3, 0)}")
+    await expect(page.locator("#ship-events-title")).to_have_text("Chronologie")
+    await expect(page.locator("ol.events")).to_contain_text(
+        "Exception n° 2 ouverte : Temperature above 8 °C"
+    )
     assert errors.errors == [], errors.errors
     await context.close()

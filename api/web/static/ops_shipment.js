@@ -102,16 +102,28 @@ export function shipmentView(view, tn) {
   let spans = [];
 
   function drawChart(band) {
+    const degrees = (v) => `${new Intl.NumberFormat(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(v)} °C`;
+    const extreme = (e) => `${when(e.time)}${range.parcels > 1 ? `, ${e.parcel_id}` : ""}`;
     const description = range
-      ? `${range.readings} readings, ${when(range.first_at)} to ${when(range.last_at)}: min ${range.min.temperature_c.toFixed(1)} °C (${when(range.min.time)}${range.parcels > 1 ? `, ${range.min.parcel_id}` : ""}), max ${range.max.temperature_c.toFixed(1)} °C (${when(range.max.time)}${range.parcels > 1 ? `, ${range.max.parcel_id}` : ""}), last ${readings.length ? readings.at(-1).temperature_c.toFixed(1) : "–"} °C.${spans.length ? ` ${spans.length} temperature alert${spans.length === 1 ? "" : "s"} shaded.` : ""}`
-      : "No reading yet.";
+      ? tr("chart_desc", {
+          n: range.readings,
+          from: when(range.first_at),
+          to: when(range.last_at),
+          min: degrees(range.min.temperature_c),
+          min_at: extreme(range.min),
+          max: degrees(range.max.temperature_c),
+          max_at: extreme(range.max),
+          last: readings.length ? degrees(readings.at(-1).temperature_c) : "–",
+        }) + (spans.length ? ` ${spans.length === 1 ? tr("chart_span_one") : tr("chart_spans", { n: spans.length })}` : "")
+      : tr("no_reading");
     drawTemperatureChart(chart, readings, band, {
-      title: `Temperatures of ${tn}`,
+      title: tr("chart_title_of", { tn }),
       description,
       formatTime: (date) => new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date),
       formatTemp: (v) => `${Math.round(v * 10) / 10}°`,
       spans,
-      spanTitle: (s) => `${s.kind} (${s.severity}) on ${s.parcel_id}: ${when(s.started_at)} to ${s.ended_at ? when(s.ended_at) : "now"}`,
+      spanTitle: (s) =>
+        tr("span_title", { kind: s.kind, severity: word("severity", s.severity), parcel: s.parcel_id, from: when(s.started_at), to: s.ended_at ? when(s.ended_at) : tr("now") }),
     });
     chartCaption.textContent = description;
   }
