@@ -73,7 +73,7 @@ DELIVERY = (
 )
 
 
-def _roles(plan: FleetPlan) -> dict[str, tuple[Step, ...]]:
+def roles(plan: FleetPlan) -> dict[str, tuple[Step, ...]]:
     """Each parcel's checkpoints: two parcels without excursion are delivered, the others stay
     in transit (the excursion's parcel among them, so its story goes on)."""
     delivered = [p.parcel_id for p in plan.parcels if not p.excursion][:2]
@@ -87,8 +87,8 @@ def _email(parcel: ParcelPlan) -> str:
 
 def shipment_fields(plan: FleetPlan, start: datetime) -> Callable[[ParcelPlan], dict[str, Any]]:
     """The demo's fields of each shipment: a promised date, the brand, the shopper's e-mail."""
-    roles = _roles(plan)
-    late = {pid for pid, steps in roles.items() if steps is DELIVERY}
+    steps_of = roles(plan)
+    late = {pid for pid, steps in steps_of.items() if steps is DELIVERY}
     late = set(sorted(late)[-1:])  # the last of the delivered parcels
 
     def fields(parcel: ParcelPlan) -> dict[str, Any]:
@@ -111,11 +111,11 @@ async def play_checkpoints(
 ) -> None:
     """Post each parcel's checkpoints when their time (seconds after ``started``, a monotonic
     time) comes; every one posted is appended to ``posted``. Runs until cancelled or done."""
-    roles = _roles(plan)
+    steps_of = roles(plan)
     by_parcel = {s.parcel_id: s for s in shipments}
     van_of = {p.parcel_id: van for van in plan.vans for p in van.parcels}
     timeline = sorted(
-        (step.after_s, parcel_id, step) for parcel_id, steps in roles.items() for step in steps
+        (step.after_s, parcel_id, step) for parcel_id, steps in steps_of.items() for step in steps
     )
     for after_s, parcel_id, step in timeline:
         await asyncio.sleep(max(0.0, started + after_s - time.monotonic()))
