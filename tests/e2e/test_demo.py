@@ -51,6 +51,8 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
         "0",
         "--summary-json",
         str(summary_file),
+        "--mail-dir",
+        str(tmp_path / "mail"),
         env={**os.environ, "DATABASE_URL": database_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
