@@ -34,6 +34,7 @@ from api.routes import (
     users,
     vehicles,
 )
+from api.routes import kpis as kpis_routes
 from api.routes import live as live_routes
 from api.routes import places as places_routes
 from api.routes import profiles as profiles_routes
@@ -117,6 +118,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways
     app.include_router(profiles_routes.router)  # /v1/profiles: every revision kept
     app.include_router(dead_letters.router)  # /v1/dead-letters: what ingest refused
+    app.include_router(kpis_routes.router)  # /v1/kpis, the shopper's rating, WISMO contacts
     web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
     app.add_middleware(
         ratelimit.PublicRateLimit,

@@ -85,7 +85,15 @@ class ExceptionSummary(BaseModel):
     )
     updated_at: datetime
     resolved_at: datetime | None
-    age_s: float = Field(description="Seconds from opened_at to now (to resolved_at if resolved).")
+    started_at: datetime | None = Field(
+        None,
+        description="When what it is about began: the start of its first alert (the excursion's"
+        " start, before the rule's delay ran out); null without an alert.",
+    )
+    age_s: float = Field(
+        description="Seconds from started_at (opened_at without an alert) to now (to"
+        " resolved_at if resolved)."
+    )
     sla_s: float = Field(description="Time to acknowledge allowed for its severity (settings).")
     sla_due_at: datetime = Field(description="opened_at + sla_s.")
     sla_breached: bool = Field(

@@ -139,22 +139,33 @@ async def create_shipment(
     return [Parcel(parcel_id=p.parcel_id, description=p.description) for p in shipment.parcels]
 
 
-_LIST_SHIPMENTS = """
+_SEARCH = """(%(q)s::text IS NULL
+       OR strpos(lower(s.tracking_number), lower(%(q)s)) > 0
+       OR strpos(lower(coalesce(s.shopper_name, '')), lower(%(q)s)) > 0
+       OR strpos(lower(coalesce(s.origin, '')), lower(%(q)s)) > 0
+       OR strpos(lower(coalesce(s.destination, '')), lower(%(q)s)) > 0)"""
+_LIST_SHIPMENTS = f"""
 SELECT s.tracking_number, s.shopper_name, s.shopper_language, s.promised_at, s.profile,
        s.origin, s.destination, s.created_at,
        (SELECT count(*) FROM parcels p WHERE p.shipment_id = s.shipment_id) AS parcels
 FROM shipments s
+WHERE {_SEARCH}
 ORDER BY s.shipment_id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 """
+_COUNT_SHIPMENTS = f"SELECT count(*) FROM shipments s WHERE {_SEARCH}"
 
 
-async def list_shipments(conn: Conn, limit: int, offset: int) -> tuple[list[ShipmentSummary], int]:
-    """Newest first, and the total number of shipments."""
+async def list_shipments(
+    conn: Conn, limit: int, offset: int, search: str | None = None
+) -> tuple[list[ShipmentSummary], int]:
+    """Newest first, and how many there are; ``search``: a part (any case) of the tracking
+    number, the shopper's name, the origin or the destination."""
+    params = {"limit": limit, "offset": offset, "q": search}
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_LIST_SHIPMENTS, {"limit": limit, "offset": offset})
+        await cur.execute(_LIST_SHIPMENTS, params)
         items = [ShipmentSummary.model_validate(row) for row in await cur.fetchall()]
-    cur2 = await conn.execute("SELECT count(*) FROM shipments")
+    cur2 = await conn.execute(_COUNT_SHIPMENTS, params)
     total = await cur2.fetchone()
     return items, int(total[0]) if total else 0
 

@@ -99,7 +99,9 @@ _BREACHED = f"coalesce(ack.at, now()) > e.opened_at + make_interval(secs => {_SL
 _SUMMARY = f"""
 SELECT e.exception_id, s.tracking_number, e.kind, e.severity, e.title, e.state, e.resolution,
        e.assignee, e.opened_at, ack.at AS acknowledged_at, e.updated_at, e.resolved_at,
-       extract(epoch FROM coalesce(e.resolved_at, now()) - e.opened_at)::float8 AS age_s,
+       first.started_at,
+       extract(epoch FROM coalesce(e.resolved_at, now())
+                          - coalesce(first.started_at, e.opened_at))::float8 AS age_s,
        {_SLA_S} AS sla_s,
        e.opened_at + make_interval(secs => {_SLA_S}) AS sla_due_at,
        {_BREACHED} AS sla_breached,
@@ -108,6 +110,10 @@ SELECT e.exception_id, s.tracking_number, e.kind, e.severity, e.title, e.state, 
            AS alert_count
 FROM exceptions e
 JOIN shipments s ON s.shipment_id = e.shipment_id{_ACK_JOIN}
+LEFT JOIN LATERAL (
+    SELECT min(a.started_at) AS started_at FROM alerts a
+    WHERE a.shipment_id = e.shipment_id AND a.exception_id = e.exception_id
+) first ON true
 """
 
 

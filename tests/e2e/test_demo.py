@@ -24,6 +24,10 @@ async def publish_garbage(url: str, topic: str) -> None:
         await asyncio.wait_for(conn.publish(topic, b"garbage", qos=1), 10)
 
 
+def is_folder(path: str) -> bool:
+    return Path(path).is_dir()
+
+
 def dead_letters(database_url: str) -> list[tuple[bytes, str]]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT payload, reason FROM dead_letters").fetchall()
@@ -47,6 +51,8 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
         "0",
         "--summary-json",
         str(summary_file),
+        "--mail-dir",
+        str(tmp_path / "mail"),
         env={**os.environ, "DATABASE_URL": database_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -97,6 +103,8 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
     assert len(summary["parcels"]) == 6
     for parcel in summary["parcels"]:
         assert parcel["readings"] > 0 and parcel["positions"] > 0, parcel
+    # The compressor failure warms one parcel past 8 °C; its alert and exception come after the
+    # demo profile's delay (tests/e2e/test_demo_story.py runs long enough to see them).
     hot = [p for p in summary["parcels"] if p["max_temperature_c"] > 8.0]
     assert len(hot) == 1, summary
     # The rule engine's verdict: above 8 °C, within pharma-2-8's 30-minute allowance in 25 s
@@ -104,6 +112,13 @@ async def test_demo_runs_the_whole_path_and_keeps_bad_messages(
     assert hot[0]["condition"] in ("excursion_within_allowance", "out_of_spec"), hot
     assert (hot[0]["condition"] == "out_of_spec") == bool(hot[0]["alerts"]), hot
     assert all(p["condition"] == "in_spec" for p in summary["parcels"] if p not in hot), summary
+    # The story's first carrier checkpoints (at 0 and 20 s) for every parcel; the mail catcher's
+    # folder and its list (what the dispatcher sent shoppers, if anything yet).
+    steps = sorted((c["tracking_number"], c["status"]) for c in summary["checkpoints"])
+    numbers = sorted(p["tracking_number"] for p in summary["parcels"])
+    assert steps == sorted((n, s) for n in numbers for s in ("InfoReceived", "InTransit"))
+    assert is_folder(summary["mail_dir"])
+    assert isinstance(summary["emails"], list) and isinstance(summary["exceptions"], list)
 
     assert re.search(r"WARNING .*dead letter .*not a JSON object", log), log
     assert dead_letters(database_url) == [(b"garbage", "not a JSON object")]

@@ -27,7 +27,8 @@ export function duration(seconds) {
 
 export function when(iso) {
   if (!iso) return "–";
-  return new Intl.DateTimeFormat("en-GB", {
+  // The page's language (the ops console's switch sets it): French dates on a French page.
+  return new Intl.DateTimeFormat(document.documentElement.lang === "fr" ? "fr-FR" : "en-GB", {
     day: "numeric",
     month: "short",
     hour: "2-digit",

@@ -1,9 +1,13 @@
 // The ops console: log in (password or API key), then the exception queue, an exception's
-// workflow, a shipment's detail and the fleet. The bearer token stays in sessionStorage.
+// workflow, the shipments (search, list, one shipment), the fleet and the KPIs, in English or
+// French (ops_i18n.js). The bearer token stays in sessionStorage.
 import { h } from "./dom.js";
 import { ApiFailure, TOKEN_KEY, flash, onSignedOut, token } from "./ops_api.js";
 import { exceptionView, queueView } from "./ops_exceptions.js";
+import { opsLang, setOpsLang, tr } from "./ops_i18n.js";
+import { kpiView } from "./ops_kpis.js";
 import { fleetView, shipmentView } from "./ops_shipment.js";
+import { shipmentsView } from "./ops_shipments.js";
 
 const $ = (id) => document.getElementById(id);
 let cleanup = null;
@@ -44,7 +48,7 @@ function loginView(view) {
       if (location.hash === "#/queue") route();
       else location.hash = "#/queue";
     } catch (failure) {
-      fail(failure.status === 401 || failure.status === 403 ? "That key is not valid." : failure.message);
+      fail(failure.status === 401 || failure.status === 403 ? tr("key_invalid") : failure.message);
     }
   };
   const password = h(
@@ -60,18 +64,18 @@ function loginView(view) {
           body: new URLSearchParams({ username: form.get("username"), password: form.get("password") }),
         });
         if (!response.ok) {
-          fail(response.status === 404 ? "Password sign-in is not available: use an API key." : "Wrong user name or password.");
+          fail(response.status === 404 ? tr("password_unavailable") : tr("wrong_password"));
           return;
         }
         await accept((await response.json()).access_token);
       },
     },
-    h("h2", { id: "login-password-title" }, "Sign in"),
-    h("label", { for: "username" }, "User name"),
+    h("h2", { id: "login-password-title" }, tr("login_password_title")),
+    h("label", { for: "username" }, tr("user_name")),
     h("input", { id: "username", name: "username", autocomplete: "username", required: true }),
-    h("label", { for: "password" }, "Password"),
+    h("label", { for: "password" }, tr("password")),
     h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
-    h("button.button", { type: "submit" }, "Sign in"),
+    h("button.button", { type: "submit" }, tr("sign_in")),
   );
   const key = h(
     "form.login-form",
@@ -82,17 +86,17 @@ function loginView(view) {
         accept(new FormData(event.target).get("apikey").trim());
       },
     },
-    h("h2", { id: "login-key-title" }, "Or use an API key"),
-    h("label", { for: "apikey" }, "API key"),
+    h("h2", { id: "login-key-title" }, tr("login_key_title")),
+    h("label", { for: "apikey" }, tr("api_key")),
     h("input", { id: "apikey", name: "apikey", type: "password", autocomplete: "off", required: true }),
-    h("button.button.secondary", { type: "submit" }, "Use this key"),
+    h("button.button.secondary", { type: "submit" }, tr("use_key")),
   );
   view.replaceChildren(
     h(
       "section.card.login",
       {},
-      h("h1", {}, "Operations console"),
-      h("p.muted", {}, "Exceptions, shipments and the fleet. The session ends when this tab closes."),
+      h("h1", {}, tr("login_title")),
+      h("p.muted", {}, tr("login_intro")),
       error,
       h("div.login-forms", {}, password, key),
     ),
@@ -103,9 +107,22 @@ function loginView(view) {
 const ROUTES = [
   [/^#\/queue$/, queueView, "queue"],
   [/^#\/exception\/(\d+)$/, exceptionView, "queue"],
-  [/^#\/shipment\/(.+)$/, shipmentView, "queue"],
+  [/^#\/shipments$/, shipmentsView, "shipments"],
+  [/^#\/shipment\/(.+)$/, shipmentView, "shipments"],
   [/^#\/fleet$/, fleetView, "fleet"],
+  [/^#\/kpis$/, kpiView, "kpis"],
 ];
+
+function applyLanguage() {
+  const lang = opsLang();
+  document.documentElement.lang = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = tr(node.dataset.i18n);
+  $("nav").setAttribute("aria-label", tr("nav_sections"));
+  $("lang-switch").setAttribute("aria-label", tr("language"));
+  for (const button of $("lang-switch").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
+  }
+}
 
 function route() {
   if (cleanup) {
@@ -137,7 +154,15 @@ function route() {
   location.hash = "#/queue";
 }
 
-onSignedOut(() => logout("Your session ended: please sign in again."));
-$("logout").addEventListener("click", () => logout("Signed out."));
+onSignedOut(() => logout(tr("session_ended")));
+$("logout").addEventListener("click", () => logout(tr("signed_out")));
+for (const button of $("lang-switch").querySelectorAll("button")) {
+  button.addEventListener("click", () => {
+    setOpsLang(button.dataset.lang);
+    applyLanguage();
+    route();
+  });
+}
 window.addEventListener("hashchange", route);
+applyLanguage();
 route();

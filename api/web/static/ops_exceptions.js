@@ -1,17 +1,15 @@
 // The exception queue (filters, SLA ages, live) and one exception's workflow page.
 import { SEVERITY_TONE, STATE_TONE, duration, h, when } from "./dom.js";
 import { api, authHeaders, flash } from "./ops_api.js";
+import { tr, word } from "./ops_i18n.js";
 import { streamEvents } from "./sse.js";
 
 const STATES = ["open", "acknowledged", "investigating", "resolved"];
 const SEVERITIES = ["critical", "warning", "info"];
-const RESOLUTIONS = [
-  ["accepted_with_deviation", "Accepted with deviation"],
-  ["quarantined", "Quarantined"],
-  ["destroyed", "Destroyed"],
-  ["reshipped", "Reshipped"],
-  ["refunded", "Refunded"],
-];
+// The kinds of exception the rule runner opens (ingest/alert_sink.py EXCEPTION_KIND; a test
+// fails when they drift apart).
+export const EXCEPTION_KINDS = ["temperature", "shock", "humidity"];
+const RESOLUTIONS = ["accepted_with_deviation", "quarantined", "destroyed", "reshipped", "refunded"];
 const filters = { state: "active", severity: "", kind: "", assignee: "", tracking_number: "", breached: false };
 
 function badge(tone, text) {
@@ -19,17 +17,18 @@ function badge(tone, text) {
 }
 
 function sla(item, now) {
-  // Ages move on between refreshes: computed from the API's times and this clock.
-  const opened = new Date(item.opened_at).getTime();
+  // Ages move on between refreshes: computed from the API's times and this clock. The age counts
+  // from the excursion's start (the first alert's started_at), the SLA from the opening.
+  const start = new Date(item.started_at || item.opened_at).getTime();
   const end = item.resolved_at ? new Date(item.resolved_at).getTime() : now;
-  const age = (end - opened) / 1000;
+  const age = (end - start) / 1000;
   if (item.acknowledged_at || item.state === "resolved") {
-    return { age, text: item.sla_breached ? "Acknowledged late" : "Met", tone: item.sla_breached ? "warn" : "ok" };
+    return { age, text: item.sla_breached ? tr("acknowledged_late") : tr("sla_met"), tone: item.sla_breached ? "warn" : "ok" };
   }
   const left = (new Date(item.sla_due_at).getTime() - now) / 1000;
   return left < 0
-    ? { age, text: `Breached ${duration(-left)} ago`, tone: "bad" }
-    : { age, text: `${duration(left)} left`, tone: left < item.sla_s / 4 ? "warn" : "info" };
+    ? { age, text: tr("breached_ago", { time: duration(-left) }), tone: "bad" }
+    : { age, text: tr("time_left", { time: duration(left) }), tone: left < item.sla_s / 4 ? "warn" : "info" };
 }
 
 function queueQuery() {
@@ -37,7 +36,7 @@ function queueQuery() {
   const states = filters.state === "active" ? STATES.slice(0, 3) : filters.state ? [filters.state] : [];
   for (const state of states) query.append("state", state);
   if (filters.severity) query.append("severity", filters.severity);
-  if (filters.kind.trim()) query.append("kind", filters.kind.trim());
+  if (filters.kind) query.append("kind", filters.kind);
   if (filters.assignee.trim()) query.set("assignee", filters.assignee.trim());
   if (filters.tracking_number.trim()) query.set("tracking_number", filters.tracking_number.trim());
   if (filters.breached) query.set("sla_breached", "true");
@@ -75,24 +74,30 @@ export function queueView(view) {
   const refresh = () => load();
   const form = h(
     "form.filters",
-    { "aria-label": "Filters", onsubmit: (event) => (event.preventDefault(), refresh()) },
+    { "aria-label": tr("filters"), onsubmit: (event) => (event.preventDefault(), refresh()) },
     select(
       "f-state",
-      "State",
+      tr("state"),
       filters.state,
-      [["active", "Not resolved"], ["", "Any"], ...STATES.map((s) => [s, s])],
+      [["active", tr("not_resolved")], ["", tr("any")], ...STATES.map((s) => [s, word("state", s)])],
       (v) => ((filters.state = v), refresh()),
     ),
     select(
       "f-severity",
-      "Severity",
+      tr("severity"),
       filters.severity,
-      [["", "Any"], ...SEVERITIES.map((s) => [s, s])],
+      [["", tr("any")], ...SEVERITIES.map((s) => [s, word("severity", s)])],
       (v) => ((filters.severity = v), refresh()),
     ),
-    input("f-kind", "Kind", filters.kind, (v) => ((filters.kind = v), refresh()), { placeholder: "excursion" }),
-    input("f-assignee", "Assignee", filters.assignee, (v) => ((filters.assignee = v), refresh())),
-    input("f-tn", "Tracking number", filters.tracking_number, (v) => ((filters.tracking_number = v), refresh())),
+    select(
+      "f-kind",
+      tr("kind"),
+      filters.kind,
+      [["", tr("any")], ...EXCEPTION_KINDS.map((k) => [k, word("kind", k)])],
+      (v) => ((filters.kind = v), refresh()),
+    ),
+    input("f-assignee", tr("assignee"), filters.assignee, (v) => ((filters.assignee = v), refresh())),
+    input("f-tn", tr("tracking_number"), filters.tracking_number, (v) => ((filters.tracking_number = v), refresh())),
     h(
       "div.field.check",
       {},
@@ -102,14 +107,14 @@ export function queueView(view) {
         checked: filters.breached,
         onchange: (event) => ((filters.breached = event.target.checked), refresh()),
       }),
-      h("label", { for: "f-breached" }, "SLA breached only"),
+      h("label", { for: "f-breached" }, tr("breached_only")),
     ),
   );
   view.append(
     h(
       "section.card",
       { "aria-labelledby": "queue-title" },
-      h("div.section-head", {}, h("h1", { id: "queue-title" }, "Exception queue"), status),
+      h("div.section-head", {}, h("h1", { id: "queue-title" }, tr("queue_title")), status),
       form,
       count,
       h(
@@ -118,11 +123,17 @@ export function queueView(view) {
         h(
           "table.queue",
           {},
-          h("caption.visually-hidden", {}, "Exceptions, oldest first"),
+          h("caption.visually-hidden", {}, tr("queue_caption")),
           h(
             "thead",
             {},
-            h("tr", {}, ["#", "Severity", "Exception", "Shipment", "State", "Assignee", "Age", "SLA"].map((c) => h("th", { scope: "col" }, c))),
+            h(
+              "tr",
+              {},
+              ["col_number", "severity", "col_exception", "col_shipment", "state", "assignee", "col_age", "col_sla"].map((c) =>
+                h("th", { scope: "col", title: c === "col_age" ? tr("age_title") : null }, tr(c)),
+              ),
+            ),
           ),
           body,
         ),
@@ -138,18 +149,18 @@ export function queueView(view) {
         return h(
           "tr",
           { "data-exception": item.exception_id },
-          h("td", { "data-label": "#" }, String(item.exception_id)),
-          h("td", { "data-label": "Severity" }, badge(SEVERITY_TONE[item.severity] || "info", item.severity)),
-          h("td.title", { "data-label": "Exception" }, h("div", {}, h("a", { href: `#/exception/${item.exception_id}` }, item.title), h("span.sub", {}, item.kind))),
-          h("td", { "data-label": "Shipment" }, h("a", { href: `#/shipment/${encodeURIComponent(item.tracking_number)}` }, item.tracking_number)),
-          h("td", { "data-label": "State" }, badge(STATE_TONE[item.state] || "info", item.state)),
-          h("td", { "data-label": "Assignee" }, item.assignee || "–"),
-          h("td.num", { "data-label": "Age" }, duration(s.age)),
-          h("td", { "data-label": "SLA" }, badge(s.tone, s.text)),
+          h("td", { "data-label": tr("col_number") }, String(item.exception_id)),
+          h("td", { "data-label": tr("severity") }, badge(SEVERITY_TONE[item.severity] || "info", word("severity", item.severity))),
+          h("td.title", { "data-label": tr("col_exception") }, h("div", {}, h("a", { href: `#/exception/${item.exception_id}` }, item.title), h("span.sub", {}, word("kind", item.kind)))),
+          h("td", { "data-label": tr("col_shipment") }, h("a", { href: `#/shipment/${encodeURIComponent(item.tracking_number)}` }, item.tracking_number)),
+          h("td", { "data-label": tr("state") }, badge(STATE_TONE[item.state] || "info", word("state", item.state))),
+          h("td", { "data-label": tr("assignee") }, item.assignee || "–"),
+          h("td.num", { "data-label": tr("col_age") }, duration(s.age)),
+          h("td", { "data-label": tr("col_sla") }, badge(s.tone, s.text)),
         );
       }),
     );
-    count.textContent = items.length ? `${items.length} exception${items.length > 1 ? "s" : ""}` : "No exception matches these filters.";
+    count.textContent = items.length ? (items.length > 1 ? tr("exceptions_count", { n: items.length }) : tr("exception_count_one")) : tr("no_exception_match");
   }
 
   async function load() {
@@ -158,7 +169,7 @@ export function queueView(view) {
       items = page.items;
       draw();
     } catch (error) {
-      if (error.status !== 401) flash(`Could not load the queue: ${error.message}`, "bad");
+      if (error.status !== 401) flash(tr("queue_failed", { message: error.message }), "bad");
     }
   }
 
@@ -170,11 +181,11 @@ export function queueView(view) {
     },
     onState: (connected) => {
       status.className = `live${connected ? " on" : ""}`;
-      status.textContent = connected ? "Live" : "Reconnecting…";
+      status.textContent = connected ? tr("live") : tr("reconnecting");
     },
     onFatal: () => {
       // No live stream on this server: poll instead.
-      status.textContent = "Refreshing every 15 s";
+      status.textContent = tr("polling");
       polling = setInterval(load, 15_000);
     },
   });
@@ -230,7 +241,7 @@ export function exceptionView(view, id) {
     try {
       detail = await api(`/v1/exceptions/${id}`);
     } catch (error) {
-      if (error.status !== 401) view.replaceChildren(h("section.card", {}, h("h1", {}, `Exception ${id}`), h("p.form-error", { role: "alert" }, error.message)));
+      if (error.status !== 401) view.replaceChildren(h("section.card", {}, h("h1", {}, tr("exception_n", { id })), h("p.form-error", { role: "alert" }, error.message)));
       return;
     }
     if (stopped) return;
@@ -240,94 +251,97 @@ export function exceptionView(view, id) {
     if (!final) {
       if (detail.state === "open") {
         actions.push(
-          actionForm("Acknowledge", [h("label", { for: "ack-reason" }, "Note (optional)"), h("input", { id: "ack-reason", name: "reason" })], "Acknowledge", (form) =>
-            change("acknowledge", form.get("reason") ? { reason: form.get("reason") } : undefined, "Acknowledged."), "act-ack"),
+          actionForm(tr("acknowledge"), [h("label", { for: "ack-reason" }, tr("note_optional")), h("input", { id: "ack-reason", name: "reason" })], tr("acknowledge"), (form) =>
+            change("acknowledge", form.get("reason") ? { reason: form.get("reason") } : undefined, tr("acknowledged")), "act-ack"),
         );
       }
       if (detail.state === "acknowledged") {
         actions.push(
-          actionForm("Investigate", [h("label", { for: "inv-reason" }, "Note (optional)"), h("input", { id: "inv-reason", name: "reason" })], "Start investigating", (form) =>
-            change("investigate", form.get("reason") ? { reason: form.get("reason") } : undefined, "Investigating."), "act-investigate"),
+          actionForm(tr("investigate"), [h("label", { for: "inv-reason" }, tr("note_optional")), h("input", { id: "inv-reason", name: "reason" })], tr("start_investigating"), (form) =>
+            change("investigate", form.get("reason") ? { reason: form.get("reason") } : undefined, tr("investigating")), "act-investigate"),
         );
       }
       actions.push(
         actionForm(
-          "Assign",
-          [h("label", { for: "assignee" }, "Assignee (empty: nobody)"), h("input", { id: "assignee", name: "assignee", value: detail.assignee || "", autocomplete: "off" })],
-          "Assign",
-          (form) => change("assign", { assignee: form.get("assignee").trim() || null }, "Assignment saved."),
+          tr("assign"),
+          [h("label", { for: "assignee" }, tr("assignee_empty")), h("input", { id: "assignee", name: "assignee", value: detail.assignee || "", autocomplete: "off" })],
+          tr("assign"),
+          (form) => change("assign", { assignee: form.get("assignee").trim() || null }, tr("assignment_saved")),
           "act-assign",
         ),
         actionForm(
-          "Comment",
-          [h("label", { for: "comment" }, "Comment"), h("textarea", { id: "comment", name: "text", required: true, rows: 3 })],
-          "Add comment",
-          (form) => change("comments", { text: form.get("text") }, "Comment added."),
+          tr("comment"),
+          [h("label", { for: "comment" }, tr("comment")), h("textarea", { id: "comment", name: "text", required: true, rows: 3 })],
+          tr("add_comment"),
+          (form) => change("comments", { text: form.get("text") }, tr("comment_added")),
           "act-comment",
         ),
         actionForm(
-          "Resolve",
+          tr("resolve"),
           [
-            h("label", { for: "resolution" }, "Resolution"),
-            h("select", { id: "resolution", name: "resolution", required: true }, h("option", { value: "" }, "Choose…"), RESOLUTIONS.map(([v, text]) => h("option", { value: v }, text))),
-            h("label", { for: "resolve-reason" }, "Reason (kept in the audit trail)"),
+            h("label", { for: "resolution" }, tr("resolution")),
+            h("select", { id: "resolution", name: "resolution", required: true }, h("option", { value: "" }, tr("choose")), RESOLUTIONS.map((v) => h("option", { value: v }, word("res", v)))),
+            h("label", { for: "resolve-reason" }, tr("resolve_reason")),
             h("textarea", { id: "resolve-reason", name: "reason", required: true, rows: 3 }),
           ],
-          "Resolve",
-          (form) => change("resolve", { resolution: form.get("resolution"), reason: form.get("reason") }, "Resolved."),
+          tr("resolve"),
+          (form) => change("resolve", { resolution: form.get("resolution"), reason: form.get("reason") }, tr("resolved")),
           "act-resolve",
         ),
       );
     }
     const chain = detail.chain_intact
-      ? badge("ok", "Audit chain intact")
-      : badge("bad", `Audit chain broken at entry ${detail.first_broken_seq}`);
-    view.replaceChildren(
-      h("p.crumbs", {}, h("a", { href: "#/queue" }, "← Exception queue")),
+      ? badge("ok", tr("chain_intact"))
+      : badge("bad", tr("chain_broken", { seq: detail.first_broken_seq }));
+    // replaceChildren() writes a null as the text "null": only nodes go in.
+    const sections = [
+      h("p.crumbs", {}, h("a", { href: "#/queue" }, tr("back_queue"))),
       h(
         "section.card",
         { "aria-labelledby": "exc-title" },
-        h("div.section-head", {}, h("h1", { id: "exc-title" }, `#${detail.exception_id} ${detail.title}`), badge(STATE_TONE[detail.state], detail.state)),
+        h("div.section-head", {}, h("h1", { id: "exc-title" }, `#${detail.exception_id} ${detail.title}`), badge(STATE_TONE[detail.state], word("state", detail.state))),
         h(
           "dl.facts",
           {},
-          h("dt", {}, "Shipment"),
+          h("dt", {}, tr("shipment")),
           h("dd", {}, h("a", { href: `#/shipment/${encodeURIComponent(detail.tracking_number)}` }, detail.tracking_number)),
-          h("dt", {}, "Kind"),
-          h("dd", {}, detail.kind),
-          h("dt", {}, "Severity"),
-          h("dd", {}, badge(SEVERITY_TONE[detail.severity], detail.severity)),
-          h("dt", {}, "Opened"),
-          h("dd", {}, `${when(detail.opened_at)} (${duration(s.age)} ago)`),
-          h("dt", {}, "SLA"),
+          h("dt", {}, tr("kind")),
+          h("dd", {}, word("kind", detail.kind)),
+          h("dt", {}, tr("severity")),
+          h("dd", {}, badge(SEVERITY_TONE[detail.severity], word("severity", detail.severity))),
+          detail.started_at ? [h("dt", {}, tr("excursion_started")), h("dd", { id: "exc-started" }, `${when(detail.started_at)} (${tr("ago", { time: duration(s.age) })})`)] : [],
+          h("dt", {}, tr("opened")),
+          h("dd", {}, detail.started_at ? when(detail.opened_at) : `${when(detail.opened_at)} (${tr("ago", { time: duration(s.age) })})`),
+          h("dt", {}, tr("col_sla")),
           h("dd", {}, badge(s.tone, s.text)),
-          h("dt", {}, "Assignee"),
-          h("dd", { id: "exc-assignee" }, detail.assignee || "nobody"),
-          detail.resolution ? [h("dt", {}, "Resolution"), h("dd", { id: "exc-resolution" }, detail.resolution.replaceAll("_", " "))] : [],
+          h("dt", {}, tr("assignee")),
+          h("dd", { id: "exc-assignee" }, detail.assignee || tr("nobody")),
+          detail.resolution ? [h("dt", {}, tr("resolution")), h("dd", { id: "exc-resolution" }, word("res", detail.resolution))] : [],
         ),
       ),
-      final ? null : h("section.card.actions", { "aria-label": "Actions" }, actions),
+      final ? null : h("section.card.actions", { "aria-label": tr("actions") }, actions),
       h(
         "section.card",
         { "aria-labelledby": "alerts-title" },
-        h("h2", { id: "alerts-title" }, `Alerts (${detail.alerts.length})`),
+        h("h2", { id: "alerts-title" }, tr("alerts_n", { n: detail.alerts.length })),
         alertsTable(detail.alerts),
       ),
       h(
         "section.card",
         { "aria-labelledby": "comments-title" },
-        h("h2", { id: "comments-title" }, `Comments (${detail.comments.length})`),
+        h("h2", { id: "comments-title" }, tr("comments_n", { n: detail.comments.length })),
         detail.comments.length
           ? h("ul.comments", {}, detail.comments.map((c) => h("li", {}, h("strong", {}, c.author), ` · ${when(c.at)}`, h("p", {}, c.text))))
-          : h("p.muted", {}, "No comment yet."),
+          : h("p.muted", {}, tr("no_comment")),
       ),
       h(
         "section.card",
         { "aria-labelledby": "audit-title" },
-        h("div.section-head", {}, h("h2", { id: "audit-title" }, "Audit trail"), chain),
+        h("div.section-head", {}, h("h2", { id: "audit-title" }, tr("audit_trail")), chain),
         auditTable(detail.audit),
       ),
-    );
+    ];
+    view.replaceChildren(...sections.filter(Boolean));
   }
   render();
   return () => {
@@ -336,14 +350,14 @@ export function exceptionView(view, id) {
 }
 
 export function alertsTable(alerts) {
-  if (!alerts.length) return h("p.muted", {}, "No alert.");
+  if (!alerts.length) return h("p.muted", {}, tr("no_alert"));
   return h(
     "div.table-wrap",
     {},
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, ["Rule", "Severity", "State", "Subject", "Started", "Ended", "Peak", "Limit"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["col_rule", "severity", "state", "col_subject", "col_started", "col_ended", "col_peak", "col_limit"].map((c) => h("th", { scope: "col" }, tr(c))))),
       h(
         "tbody",
         {},
@@ -352,11 +366,11 @@ export function alertsTable(alerts) {
             "tr",
             {},
             h("td", {}, a.rule),
-            h("td", {}, badge(SEVERITY_TONE[a.severity] || "info", a.severity)),
+            h("td", {}, badge(SEVERITY_TONE[a.severity] || "info", word("severity", a.severity))),
             h("td", {}, a.state),
             h("td", {}, `${a.subject_kind} ${a.subject_id || ""}`),
             h("td", {}, when(a.started_at)),
-            h("td", {}, a.ended_at ? when(a.ended_at) : "ongoing"),
+            h("td", {}, a.ended_at ? when(a.ended_at) : tr("ongoing")),
             h("td.num", {}, a.peak ?? "–"),
             h("td.num", {}, a.limit_value ?? "–"),
           ),
@@ -373,7 +387,7 @@ function auditTable(entries) {
     h(
       "table.audit",
       {},
-      h("thead", {}, h("tr", {}, ["#", "When", "Who", "What", "Why", "Hash"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["col_number", "col_when", "col_who", "col_what", "col_why", "col_hash"].map((c) => h("th", { scope: "col" }, tr(c))))),
       h(
         "tbody",
         {},

@@ -5,20 +5,34 @@ import { SEVERITY_TONE, STATE_TONE, duration, h, when } from "./dom.js";
 import { createFleetMap, createMap } from "./map.js";
 import { alertsTable } from "./ops_exceptions.js";
 import { api, authHeaders, flash } from "./ops_api.js";
+import { locale, tr, word } from "./ops_i18n.js";
 import { streamEvents } from "./sse.js";
 
 const MAX_PAGES = 10;
 
 // The rule engine's stored verdict, as the shopper sees it (never judged here).
 const CONDITION_BADGES = {
-  in_spec: ["ok", "In spec"],
-  excursion_within_allowance: ["warn", "Excursion within allowance"],
-  out_of_spec: ["bad", "Out of spec"],
+  in_spec: ["ok", "in_spec"],
+  excursion_within_allowance: ["warn", "within_allowance"],
+  out_of_spec: ["bad", "out_of_spec"],
 };
 
 function conditionBadge(condition) {
-  const [tone, label] = CONDITION_BADGES[condition ? condition.state : ""] || ["info", "no readings judged"];
-  return h(`span.badge.${tone}`, {}, label);
+  const [tone, label] = CONDITION_BADGES[condition ? condition.state : ""] || ["info", "no_readings_judged"];
+  return h(`span.badge.${tone}`, {}, tr(label));
+}
+
+async function recordContact(tn, button) {
+  // One button: the shopper asked where the order is ("where is my order" contacts, a KPI).
+  button.disabled = true;
+  try {
+    const contact = await api(`/v1/shipments/${encodeURIComponent(tn)}/contacts`, { method: "POST", body: { kind: "where_is_my_order" } });
+    flash(tr("wismo_recorded", { n: contact.contacts }));
+  } catch (error) {
+    if (error.status !== 401) flash(error.message, "bad");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function wholeTimeline(tn) {
@@ -46,25 +60,28 @@ async function downloadReport(tn, button) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   } catch (error) {
-    if (error.status !== 401) flash(`Report: ${error.message}`, "bad");
+    if (error.status !== 401) flash(tr("report_failed", { message: error.message }), "bad");
   } finally {
     button.disabled = false;
   }
 }
 
 function eventLine(e) {
+  const actor = e.actor || "?";
+  const id = e.exception_id;
   const what = {
     checkpoint: () => `${e.label || e.status}${e.location ? ` · ${e.location}` : ""}${e.message ? ` · ${e.message}` : ""}`,
-    custody_assigned: () => `Custody: parcel ${e.parcel_id || ""} to ${e.vehicle_id || "a vehicle"}${e.device_id ? ` (device ${e.device_id})` : ""}`,
-    custody_released: () => `Custody ended: parcel ${e.parcel_id || ""}${e.vehicle_id ? ` from ${e.vehicle_id}` : ""}`,
-    alert_started: () => `Alert started: ${e.kind}${e.peak !== null && e.peak !== undefined ? `, peak ${e.peak}` : ""}`,
-    alert_ended: () => `Alert ended: ${e.kind}`,
-    exception_opened: () => `Exception #${e.exception_id} opened: ${e.title || e.kind}`,
-    exception_acknowledged: () => `Exception #${e.exception_id} acknowledged by ${e.actor || "?"}`,
-    exception_investigating: () => `Exception #${e.exception_id} under investigation (${e.actor || "?"})`,
-    exception_resolved: () => `Exception #${e.exception_id} resolved: ${(e.resolution || "").replaceAll("_", " ")} (${e.actor || "?"})`,
-    exception_assigned: () => `Exception #${e.exception_id} assigned to ${e.assignee || "nobody"}`,
-    exception_comment: () => `Comment on #${e.exception_id} by ${e.actor || "?"}: ${e.comment || ""}`,
+    custody_assigned: () =>
+      tr("ev_custody_assigned", { parcel: e.parcel_id || "", vehicle: e.vehicle_id || tr("a_vehicle") }) + (e.device_id ? tr("ev_device", { device: e.device_id }) : ""),
+    custody_released: () => tr("ev_custody_released", { parcel: e.parcel_id || "" }) + (e.vehicle_id ? tr("ev_from_vehicle", { vehicle: e.vehicle_id }) : ""),
+    alert_started: () => tr("ev_alert_started", { kind: e.kind }) + (e.peak !== null && e.peak !== undefined ? tr("ev_peak", { peak: e.peak }) : ""),
+    alert_ended: () => tr("ev_alert_ended", { kind: e.kind }),
+    exception_opened: () => tr("ev_exception_opened", { id, title: e.title || e.kind }),
+    exception_acknowledged: () => tr("ev_exception_acknowledged", { id, actor }),
+    exception_investigating: () => tr("ev_exception_investigating", { id, actor }),
+    exception_resolved: () => tr("ev_exception_resolved", { id, actor, resolution: word("res", e.resolution) }),
+    exception_assigned: () => tr("ev_exception_assigned", { id, assignee: e.assignee || tr("nobody") }),
+    exception_comment: () => tr("ev_exception_comment", { id, actor, comment: e.comment || "" }),
   }[e.type];
   return what ? what() : `${e.type} ${e.kind || ""}`;
 }
@@ -85,16 +102,28 @@ export function shipmentView(view, tn) {
   let spans = [];
 
   function drawChart(band) {
+    const degrees = (v) => `${new Intl.NumberFormat(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(v)} °C`;
+    const extreme = (e) => `${when(e.time)}${range.parcels > 1 ? `, ${e.parcel_id}` : ""}`;
     const description = range
-      ? `${range.readings} readings, ${when(range.first_at)} to ${when(range.last_at)}: min ${range.min.temperature_c.toFixed(1)} °C (${when(range.min.time)}${range.parcels > 1 ? `, ${range.min.parcel_id}` : ""}), max ${range.max.temperature_c.toFixed(1)} °C (${when(range.max.time)}${range.parcels > 1 ? `, ${range.max.parcel_id}` : ""}), last ${readings.length ? readings.at(-1).temperature_c.toFixed(1) : "–"} °C.${spans.length ? ` ${spans.length} temperature alert${spans.length === 1 ? "" : "s"} shaded.` : ""}`
-      : "No reading yet.";
+      ? tr("chart_desc", {
+          n: range.readings,
+          from: when(range.first_at),
+          to: when(range.last_at),
+          min: degrees(range.min.temperature_c),
+          min_at: extreme(range.min),
+          max: degrees(range.max.temperature_c),
+          max_at: extreme(range.max),
+          last: readings.length ? degrees(readings.at(-1).temperature_c) : "–",
+        }) + (spans.length ? ` ${spans.length === 1 ? tr("chart_span_one") : tr("chart_spans", { n: spans.length })}` : "")
+      : tr("no_reading");
     drawTemperatureChart(chart, readings, band, {
-      title: `Temperatures of ${tn}`,
+      title: tr("chart_title_of", { tn }),
       description,
-      formatTime: (date) => new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" }).format(date),
+      formatTime: (date) => new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date),
       formatTemp: (v) => `${Math.round(v * 10) / 10}°`,
       spans,
-      spanTitle: (s) => `${s.kind} (${s.severity}) on ${s.parcel_id}: ${when(s.started_at)} to ${s.ended_at ? when(s.ended_at) : "now"}`,
+      spanTitle: (s) =>
+        tr("span_title", { kind: s.kind, severity: word("severity", s.severity), parcel: s.parcel_id, from: when(s.started_at), to: s.ended_at ? when(s.ended_at) : tr("now") }),
     });
     chartCaption.textContent = description;
   }
@@ -121,66 +150,67 @@ export function shipmentView(view, tn) {
     const band = summary.band || null;
     range = summary.temperature_range || null;
     spans = summary.excursions || [];
-    const report = h("button.button", { type: "button", onclick: (event) => downloadReport(tn, event.currentTarget) }, "Download PDF report");
+    const report = h("button.button", { type: "button", onclick: (event) => downloadReport(tn, event.currentTarget) }, tr("download_report"));
+    const wismo = h("button.button.secondary", { type: "button", id: "wismo", onclick: (event) => recordContact(tn, event.currentTarget) }, tr("wismo_button"));
     const eta = summary.eta
-      ? `${when(summary.eta.at)} (${summary.eta.basis}${summary.eta.remaining_km !== undefined ? `, ${summary.eta.remaining_km.toFixed(1)} km left` : ""})`
-      : "no estimate";
-    const mapNode = h("div.map", { id: "ops-map", role: "region", "aria-label": `Route of ${tn}` });
+      ? `${when(summary.eta.at)} (${summary.eta.basis}${summary.eta.remaining_km !== undefined ? `, ${tr("km_left", { km: summary.eta.remaining_km.toFixed(1) })}` : ""})`
+      : tr("no_estimate");
+    const mapNode = h("div.map", { id: "ops-map", role: "region", "aria-label": tr("route_of", { tn }) });
     view.replaceChildren(
-      h("p.crumbs", {}, h("a", { href: "#/queue" }, "← Exception queue")),
+      h("p.crumbs", {}, h("a", { href: "#/shipments" }, `← ${tr("shipments_title")}`), " · ", h("a", { href: "#/queue" }, tr("queue_title"))),
       h(
         "section.card",
         { "aria-labelledby": "ship-title" },
-        h("div.section-head", {}, h("h1", { id: "ship-title" }, `Shipment ${timeline.tracking_number}`), h("div.head-actions", {}, live, report)),
+        h("div.section-head", {}, h("h1", { id: "ship-title" }, tr("shipment_title", { tn: timeline.tracking_number })), h("div.head-actions", {}, live, wismo, report)),
         h(
           "dl.facts",
           {},
-          h("dt", {}, "Status"),
+          h("dt", {}, tr("status")),
           h("dd", {}, status.label || status.code || "–"),
-          h("dt", {}, "Condition"),
+          h("dt", {}, tr("condition")),
           h("dd", {}, conditionBadge(timeline.summary.condition)),
-          h("dt", {}, "Profile"),
+          h("dt", {}, tr("profile")),
           h("dd", {}, timeline.profile || "–"),
-          h("dt", {}, "Promised"),
+          h("dt", {}, tr("promised")),
           h("dd", {}, summary.promised_at ? when(summary.promised_at) : "–"),
-          h("dt", {}, "ETA"),
-          h("dd", {}, eta, summary.trending_late ? [" ", badge("warn", "trending late")] : null),
-          h("dt", {}, "Parcels"),
+          h("dt", {}, tr("eta")),
+          h("dd", {}, eta, summary.trending_late ? [" ", badge("warn", tr("trending_late"))] : null),
+          h("dt", {}, tr("parcels")),
           h("dd", {}, timeline.parcels.map((p) => p.parcel_id).join(", ")),
         ),
-        timeline.truncated ? h("p.muted", {}, "Only the first 50,000 items are shown.") : null,
+        timeline.truncated ? h("p.muted", {}, tr("only_first")) : null,
       ),
       h(
         "div.two",
         {},
-        h("section.card", { "aria-labelledby": "ship-map-title" }, h("h2", { id: "ship-map-title" }, "Route"), mapNode, h("p.caption", {}, `${positions.length} positions`)),
-        h("section.card", { "aria-labelledby": "ship-chart-title" }, h("h2", { id: "ship-chart-title" }, "Temperature"), h("figure.chart-figure", {}, chart, h("figcaption", {}, chartCaption))),
+        h("section.card", { "aria-labelledby": "ship-map-title" }, h("h2", { id: "ship-map-title" }, tr("route")), mapNode, h("p.caption", {}, tr("positions_n", { n: positions.length }))),
+        h("section.card", { "aria-labelledby": "ship-chart-title" }, h("h2", { id: "ship-chart-title" }, tr("temperature")), h("figure.chart-figure", {}, chart, h("figcaption", {}, chartCaption))),
       ),
       h(
         "section.card",
         { "aria-labelledby": "ship-exc-title" },
-        h("h2", { id: "ship-exc-title" }, `Exceptions (${exceptions.items.length})`),
+        h("h2", { id: "ship-exc-title" }, tr("exceptions_n", { n: exceptions.items.length })),
         exceptions.items.length
           ? h(
               "ul.plain",
               {},
               exceptions.items.map((x) =>
-                h("li", {}, badge(SEVERITY_TONE[x.severity] || "info", x.severity), " ", h("a", { href: `#/exception/${x.exception_id}` }, `#${x.exception_id} ${x.title}`), " ", badge(STATE_TONE[x.state] || "info", x.state), ` · ${duration(x.age_s)}`),
+                h("li", {}, badge(SEVERITY_TONE[x.severity] || "info", word("severity", x.severity)), " ", h("a", { href: `#/exception/${x.exception_id}` }, `#${x.exception_id} ${x.title}`), " ", badge(STATE_TONE[x.state] || "info", word("state", x.state)), ` · ${duration(x.age_s)}`),
               ),
             )
-          : h("p.muted", {}, "No exception."),
+          : h("p.muted", {}, tr("no_exception")),
       ),
-      h("section.card", { "aria-labelledby": "ship-alerts-title" }, h("h2", { id: "ship-alerts-title" }, `Alerts (${alerts.items.length})`), alertsTable(alerts.items)),
+      h("section.card", { "aria-labelledby": "ship-alerts-title" }, h("h2", { id: "ship-alerts-title" }, tr("alerts_n", { n: alerts.items.length })), alertsTable(alerts.items)),
       h(
         "section.card",
         { "aria-labelledby": "ship-events-title" },
-        h("h2", { id: "ship-events-title" }, "Timeline"),
+        h("h2", { id: "ship-events-title" }, tr("timeline")),
         timeline.events.length
           ? h("ol.events", {}, [...timeline.events].reverse().map((e) => h("li", {}, h("time", { datetime: e.time }, when(e.time)), " ", eventLine(e))))
-          : h("p.muted", {}, "No event yet."),
+          : h("p.muted", {}, tr("no_event")),
       ),
     );
-    map = createMap(mapNode, { offlineCredit: "Basemap © Natural Earth", routeLabel: "Route", positionLabel: "Last position" });
+    map = createMap(mapNode, { offlineCredit: tr("basemap"), routeLabel: tr("route"), positionLabel: tr("last_position") });
     map.setRoute(positions);
     map.setPosition(summary.position || positions.at(-1));
     map.fit();
@@ -209,7 +239,7 @@ export function shipmentView(view, tn) {
         },
         onState: (connected) => {
           live.className = `live${connected ? " on" : ""}`;
-          live.textContent = connected ? "Live" : "Reconnecting…";
+          live.textContent = connected ? tr("live") : tr("reconnecting");
         },
         onFatal: () => {
           live.textContent = "";
@@ -243,14 +273,14 @@ export function shipmentView(view, tn) {
 // --- fleet -------------------------------------------------------------------------------------
 
 export function fleetView(view) {
-  const mapNode = h("div.map.fleet-map", { id: "fleet-map", role: "region", "aria-label": "Fleet map" });
+  const mapNode = h("div.map.fleet-map", { id: "fleet-map", role: "region", "aria-label": tr("fleet_map") });
   const body = h("tbody");
   const note = h("p.muted");
   view.append(
     h(
       "section.card",
       { "aria-labelledby": "fleet-title" },
-      h("h1", { id: "fleet-title" }, "Fleet"),
+      h("h1", { id: "fleet-title" }, tr("fleet_title")),
       mapNode,
       note,
       h(
@@ -259,20 +289,24 @@ export function fleetView(view) {
         h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, ["Vehicle", "Goods", "Gateway", "Gateway state", "Last seen", "Outbox", "Last position"].map((c) => h("th", { scope: "col" }, c)))),
+          h(
+            "thead",
+            {},
+            h("tr", {}, ["col_vehicle", "col_goods", "col_gateway", "col_gateway_state", "col_last_seen", "col_outbox", "col_last_position"].map((c) => h("th", { scope: "col" }, tr(c)))),
+          ),
           body,
         ),
       ),
     ),
   );
-  const map = createFleetMap(mapNode, { offlineCredit: "Basemap © Natural Earth" });
+  const map = createFleetMap(mapNode, { offlineCredit: tr("basemap") });
   let timer = null;
   async function load() {
     let vehicles;
     try {
       vehicles = await api("/v1/vehicles");
     } catch (error) {
-      if (error.status !== 401) flash(`Fleet: ${error.message}`, "bad");
+      if (error.status !== 401) flash(tr("fleet_failed", { message: error.message }), "bad");
       return;
     }
     const items = vehicles.items;
@@ -287,7 +321,7 @@ export function fleetView(view) {
       return { v, gateway, lastSeen, age, outbox, position, healthy };
     });
     map.setVehicles(rows.map((r) => ({ position: r.position, healthy: r.healthy, condition: r.v.condition, label: r.v.name || r.v.vehicle_id })));
-    note.textContent = `${rows.length} vehicle${rows.length === 1 ? "" : "s"}; colour: the condition of the goods it carries (red out of spec, orange an excursion within allowance); dark ring: gateway not seen in the last 5 minutes or a long outbox.`;
+    note.textContent = tr("fleet_note", { vehicles: rows.length === 1 ? tr("vehicles_one") : tr("vehicles_many", { n: rows.length }) });
     body.replaceChildren(
       ...rows.map((r) =>
         h(
@@ -297,7 +331,7 @@ export function fleetView(view) {
           h("td", {}, r.v.parcels ? [conditionBadge({ state: r.v.condition }), ` ${r.v.parcels} parcel${r.v.parcels === 1 ? "" : "s"}`] : "–"),
           h("td", {}, r.v.gateway_id || "–"),
           h("td", {}, h(`span.badge.${r.healthy ? "ok" : "bad"}`, {}, r.gateway.state || (r.healthy ? "ok" : "stale"))),
-          h("td", {}, r.lastSeen ? `${when(r.lastSeen)} (${duration(r.age)} ago)` : "never"),
+          h("td", {}, r.lastSeen ? `${when(r.lastSeen)} (${tr("ago", { time: duration(r.age) })})` : tr("never")),
           h("td.num", {}, r.outbox ?? "–"),
           h("td", {}, r.position ? `${r.position.lat.toFixed(4)}, ${r.position.lon.toFixed(4)} at ${when(r.position.time)}` : "–"),
         ),

@@ -11,6 +11,7 @@ import {
 } from "./i18n.js";
 import { createMap } from "./map.js";
 import { createNotify } from "./notify.js";
+import { renderRating } from "./track_rating.js";
 
 const token = decodeURIComponent(location.pathname.replace(/^\/t\//, "").replace(/\/.*$/, ""));
 const api = `/v1/track/${encodeURIComponent(token)}`;
@@ -113,6 +114,7 @@ function renderStatus(data) {
   text("route-text", route);
   renderCondition(data.condition);
   renderDelivery(data);
+  renderRating(data, lang, api);
 }
 
 // --- delivery: the end of the parcel's story ---------------------------------------------------

@@ -141,6 +141,29 @@ async def test_shipments_are_listed_newest_first_in_pages(client: httpx.AsyncCli
     assert [s["parcels"] for s in page["items"]] == [2, 2]
 
 
+async def test_shipments_are_searched_by_number_shopper_and_places(
+    client: httpx.AsyncClient,
+) -> None:
+    await create_shipment(client, "CT-LYON-1", "S1", shopper_name="Camille Martin", origin="Lyon")
+    await create_shipment(
+        client, "CT-PARIS-2", "S2", shopper_name="Alex Smith", destination="Rungis"
+    )
+    await create_shipment(client, "CT-PARIS-3", "S3", shopper_name="Léa Bernard")
+
+    async def found(q: str) -> tuple[list[str], int]:
+        response = await client.get("/v1/shipments", params={"q": q}, headers=OPS)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return [i["tracking_number"] for i in body["items"]], body["total"]
+
+    assert await found("paris") == (["CT-PARIS-3", "CT-PARIS-2"], 2)
+    assert await found("CAMILLE") == (["CT-LYON-1"], 1)
+    assert await found("rungis") == (["CT-PARIS-2"], 1)
+    assert await found("léa") == (["CT-PARIS-3"], 1)
+    assert await found("%") == ([], 0)  # no pattern language: a % is a %
+    assert (await client.get("/v1/shipments", params={"q": ""}, headers=OPS)).status_code == 422
+
+
 async def test_the_tracking_link_uses_the_public_url(migrated_url: str) -> None:
     settings = api_settings(migrated_url, public_url="https://track.example.com/")
     async with running(settings) as client:

@@ -73,6 +73,10 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("GET", "/v1/dead-letters"),
         ("GET", "/v1/shipments/{tracking_number}/report.pdf"),
         ("GET", "/v1/shipments/{tracking_number}/report.csv"),
+        ("GET", "/v1/kpis"),
+        ("GET", "/v1/track/{token}/rating"),
+        ("PUT", "/v1/track/{token}/rating"),
+        ("POST", "/v1/shipments/{tracking_number}/contacts"),
     }
     # Server-sent event streams answer text/event-stream; a revocation 204 without a body.
     streams = {path for method, path in operations if path.endswith("/live")}
@@ -88,6 +92,7 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
     ops_only = {
         "/v1/shipments/{tracking_number}/access-token",
         "/v1/shipments/{tracking_number}/checkpoints",
+        "/v1/shipments/{tracking_number}/contacts",
         *files,
     }
     # These change a resource: 200, not 201.
