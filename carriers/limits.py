@@ -1,0 +1,55 @@
+"""Each carrier's limits: requests in flight, requests per second, and a pause when the carrier
+says so (429 or 5xx, with its ``Retry-After``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+
+class CarrierLimiter:
+    def __init__(
+        self, rate_per_s: float, concurrency: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = 1.0 / rate_per_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._lock = asyncio.Lock()
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._clock = clock
+
+    def pause(self, seconds: float) -> None:
+        """No request to this carrier for ``seconds`` from now."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._slots:
+            async with self._lock:
+                now = self._clock()
+                start = max(now, self._next, self._paused_until)
+                self._next = start + self._interval
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date); None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
