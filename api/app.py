@@ -24,6 +24,7 @@ from api.routes import (
     exceptions,
     gateway_credentials,
     health,
+    legs,
     links,
     registry,
     reports,
@@ -107,6 +108,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for module in (health, vehicles, shipments, custody, timeline, exceptions, alerts):
         app.include_router(module.router)
     app.include_router(checkpoints.router)  # the carriers' webhook, a shipment's checkpoints
+    app.include_router(legs.router)  # a shipment's legs: our vehicles and carriers
     app.include_router(track.router)  # /v1/track/{token}: the shopper's link as JSON
     app.include_router(users.router)  # /v1/auth/token (password login) and /v1/users
     app.include_router(gateway_credentials.router)

@@ -22,6 +22,7 @@ from carriers.mapping import is_final, map_event
 from carriers.model import CarrierError, CarrierTracking
 from carriers.registry import CARRIERS
 from carriers.settings import CarriersSettings, Endpoint
+from coldtrail.carriers import tracking_page
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class Poller:
                 next_at=now + timedelta(seconds=self._settings.interval_s),
                 status=mapped[-1].checkpoint.status if mapped else None,
                 eta=None if final else tracking.eta,
-                url=tracking.url or carrier.page.format(leg.carrier_tracking_number),
+                url=tracking.url or tracking_page(leg.carrier, leg.carrier_tracking_number),
                 final_reason="final_status" if final else None,
             )
         report.polled += 1

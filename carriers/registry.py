@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from api.models_tracking import CheckpointStatus
 from carriers.connectors import HttpRequest, dhl, laposte, mondialrelay, ups
 from carriers.model import CarrierTracking
+from coldtrail.carriers import CARRIERS as INFO
 
 # La Poste Suivi v2 event codes ("Liste des codes événements" of the Suivi API's documentation).
 LAPOSTE_CODES: Mapping[str, CheckpointStatus] = {
@@ -88,11 +89,9 @@ MONDIALRELAY_GROUPS: Mapping[str, CheckpointStatus] = {
 @dataclass(frozen=True, slots=True)
 class Carrier:
     name: str
-    """The code used in legs, checkpoints' source and settings (``COLDTRAIL_CARRIER_<NAME>_…``)."""
-    label: str
+    """The code used in legs, checkpoints' source and settings (``COLDTRAIL_CARRIER_<NAME>_…``);
+    its label and tracking page are :data:`coldtrail.carriers.CARRIERS`'."""
     default_url: str
-    page: str
-    """The shopper's link to the carrier's own tracking page; ``{}`` is the tracking number."""
     request: Callable[[str, str, str | None], HttpRequest]
     parse: Callable[[str, str, bytes], CarrierTracking]
     codes: Mapping[str, CheckpointStatus]
@@ -113,9 +112,7 @@ CARRIERS: Mapping[str, Carrier] = {
     for c in (
         Carrier(
             "laposte",
-            "La Poste",
             _LAPOSTE_URL,
-            "https://www.laposte.fr/outils/suivre-vos-envois?code={}",
             laposte.request,
             laposte.parse,
             LAPOSTE_CODES,
@@ -126,9 +123,7 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
         Carrier(
             "colissimo",
-            "Colissimo",
             _LAPOSTE_URL,
-            "https://www.laposte.fr/outils/suivre-vos-envois?code={}",
             laposte.request,
             laposte.parse,
             LAPOSTE_CODES,
@@ -139,9 +134,7 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
         Carrier(
             "chronopost",
-            "Chronopost",
             _LAPOSTE_URL,
-            "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={}",
             laposte.request,
             laposte.parse,
             LAPOSTE_CODES,
@@ -152,9 +145,7 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
         Carrier(
             "dhl",
-            "DHL",
             "https://api-eu.dhl.com",
-            "https://www.dhl.com/global-en/home/tracking.html?tracking-id={}",
             dhl.request,
             dhl.parse,
             {},
@@ -164,9 +155,7 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
         Carrier(
             "ups",
-            "UPS",
             "https://onlinetools.ups.com",
-            "https://www.ups.com/track?tracknum={}",
             ups.request,
             ups.parse,
             UPS_CODES,
@@ -176,9 +165,7 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
         Carrier(
             "mondialrelay",
-            "Mondial Relay",
             "https://api.mondialrelay.com",
-            "https://www.mondialrelay.fr/suivi-de-colis/?numeroExpedition={}",
             mondialrelay.request,
             mondialrelay.parse,
             MONDIALRELAY_CODES,
@@ -188,3 +175,11 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
     )
 }
+
+
+def label(name: str) -> str:
+    return INFO[name].label
+
+
+def page(name: str) -> str:
+    return INFO[name].page

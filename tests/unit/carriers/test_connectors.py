@@ -129,3 +129,9 @@ def test_bad_answers_are_clear_errors(carrier: str, body: bytes, message: str) -
     c = CARRIERS[carrier]
     with pytest.raises(CarrierError, match=message):
         c.parse(carrier, "N1", body)
+
+
+def test_the_registry_and_the_shared_list_name_the_same_carriers() -> None:
+    from coldtrail.carriers import CARRIERS as INFO
+
+    assert sorted(CARRIERS) == sorted(INFO)
