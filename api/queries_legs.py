@@ -73,3 +73,11 @@ def carrier_eta(items: list[Leg]) -> datetime | None:
     if not items or items[-1].kind != "carrier" or items[-1].final_at is not None:
         return None
     return items[-1].carrier_eta
+
+
+async def promised_at(conn: Conn, shipment_id: int) -> datetime | None:
+    cur = await conn.execute(
+        "SELECT promised_at FROM shipments WHERE shipment_id = %s", (shipment_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else row[0]
