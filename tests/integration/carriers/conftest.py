@@ -58,11 +58,14 @@ async def make_poller(migrated_url: str, recorder: RecordingServer) -> AsyncIter
         yield make
 
 
-async def shipment_with_leg(api: httpx.AsyncClient, tn: str, *legs: dict[str, Any]) -> None:
-    await create_shipment(api, tn, f"{tn}-P1")
+async def shipment_with_leg(
+    api: httpx.AsyncClient, tn: str, *legs: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    created = await create_shipment(api, tn, f"{tn}-P1", **fields)
     for leg in legs:
         response = await api.post(f"/v1/shipments/{tn}/legs", json=leg, headers=OPS)
         assert response.status_code == 201, response.text
+    return created
 
 
 def carrier_leg(carrier: str, number: str) -> dict[str, Any]:

@@ -93,7 +93,9 @@ async def test_second_poll_of_a_leg_in_progress_stores_nothing_new(
 ) -> None:
     number = "00340434161094042557"
     recorder.serve_file("dhl", number, DATA / "dhl" / f"{number}.json")
-    await shipment_with_leg(api, "CT-1", carrier_leg("dhl", number))
+    created = await shipment_with_leg(
+        api, "CT-1", carrier_leg("dhl", number), promised_at="2026-12-04T12:00:00Z"
+    )
     poller = make_poller(interval_s=0.001)
     assert (await poller.cycle()).created == 3
     second = await poller.cycle()
@@ -103,6 +105,12 @@ async def test_second_poll_of_a_leg_in_progress_stores_nothing_new(
     assert legs[0]["carrier_eta"] == "2026-12-04T17:00:00Z"
     assert legs[0]["final_at"] is None
     assert legs[0]["carrier_url"].endswith("tracking-id=00340434161094042557")
+    # The carrier of the last leg gave an estimate: it is the shopper's ETA.
+    track = (await api.get(created["track_url"])).json()
+    assert track["eta"] == {
+        "at": "2026-12-04T17:00:00Z", "trending_late": True, "basis": "carrier"
+    }  # fmt: skip
+    assert track["legs"][0]["carrier_label"] == "DHL"
 
 
 async def test_unknown_codes_are_dead_letters_and_a_final_status_stops_polling(

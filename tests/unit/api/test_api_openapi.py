@@ -51,6 +51,8 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
         ("DELETE", "/v1/shipments/{tracking_number}/access-token"),
         ("POST", "/v1/checkpoints"),
         ("GET", "/v1/shipments/{tracking_number}/checkpoints"),
+        ("POST", "/v1/shipments/{tracking_number}/legs"),
+        ("GET", "/v1/shipments/{tracking_number}/legs"),
         ("GET", "/v1/track/{token}"),
         ("POST", "/v1/auth/token"),
         ("GET", "/v1/auth/me"),
@@ -85,6 +87,7 @@ def test_every_operation_is_documented_with_its_security_and_error_body() -> Non
     ops_only = {
         "/v1/shipments/{tracking_number}/access-token",
         "/v1/shipments/{tracking_number}/checkpoints",
+        "/v1/shipments/{tracking_number}/legs",
         *files,
     }
     # These change a resource: 200, not 201.
