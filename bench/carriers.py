@@ -31,7 +31,7 @@ from carriers.settings import CarriersSettings, Endpoint
 from coldtrail.settings import DatabaseSettings
 
 SHIPMENTS = int(os.environ.get("COLDTRAIL_BENCH_SHIPMENTS", "10000"))
-RATE_PER_S = 250.0  # per carrier
+RATE_PER_S = float(os.environ.get("COLDTRAIL_BENCH_RATE_PER_S", "250"))  # per carrier
 CONCURRENCY = 8  # per carrier
 DATA = Path(__file__).parents[1] / "tests" / "data" / "carriers"
 RECORDINGS = {

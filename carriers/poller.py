@@ -79,9 +79,19 @@ class Poller:
                 tracking_number,
             )
         report = CycleReport()
+        # Legs in flight at once, per carrier: its concurrency, so that fetched answers do not
+        # pile up waiting for a database connection, and a carrier that asked us to wait
+        # holds up none of the others.
+        gates = {name: asyncio.Semaphore(self._settings.concurrency) for name in CARRIERS}
+        spare = asyncio.Semaphore(self._settings.concurrency)
+
+        async def one(leg: q.DueLeg) -> None:
+            async with gates.get(leg.carrier, spare):
+                await self._one(leg, report)
+
         async with asyncio.TaskGroup() as group:
             for leg in legs:
-                group.create_task(self._one(leg, report))
+                group.create_task(one(leg))
         return report
 
     async def _one(self, leg: q.DueLeg, report: CycleReport) -> None:
