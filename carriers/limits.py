@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -13,14 +13,19 @@ from email.utils import parsedate_to_datetime
 
 class CarrierLimiter:
     def __init__(
-        self, rate_per_s: float, concurrency: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate_per_s: float,
+        concurrency: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._interval = 1.0 / rate_per_s
         self._slots = asyncio.Semaphore(concurrency)
         self._lock = asyncio.Lock()
-        self._next = 0.0
+        self._last = float("-inf")
         self._paused_until = 0.0
         self._clock = clock
+        self._sleep = sleep
 
     def pause(self, seconds: float) -> None:
         """No request to this carrier for ``seconds`` from now."""
@@ -29,12 +34,14 @@ class CarrierLimiter:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._slots:
+            # One request at a time passes here, at least an interval after the one before it,
+            # measured when it really left: a late wake-up never lets a burst catch up.
             async with self._lock:
                 now = self._clock()
-                start = max(now, self._next, self._paused_until)
-                self._next = start + self._interval
-            if start > now:
-                await asyncio.sleep(start - now)
+                start = max(now, self._last + self._interval, self._paused_until)
+                if start > now:
+                    await self._sleep(start - now)
+                self._last = self._clock()
             yield
 
 
