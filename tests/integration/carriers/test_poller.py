@@ -6,6 +6,10 @@ new; unknown codes are kept as dead letters; final statuses and expiry stop the 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -202,3 +206,29 @@ async def test_a_carrier_delivered_before_our_van_is_a_hand_over(
     assert rows(migrated_url, "SELECT final_reason FROM shipment_legs WHERE kind = 'carrier'") == [
         ("final_status",)
     ]
+
+
+async def test_the_service_polls_until_stopped(
+    api: httpx.AsyncClient, recorder: RecordingServer, migrated_url: str
+) -> None:
+    number = "00340434161094042557"
+    recorder.serve_file("dhl", number, DATA / "dhl" / f"{number}.json")
+    await shipment_with_leg(api, "CT-1", carrier_leg("dhl", number))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "coldtrail.cli", "carriers", "poll",
+        "--database-url", migrated_url,
+        env={**os.environ, "COLDTRAIL_CARRIER_DHL_URL": recorder.url("dhl"),
+             "COLDTRAIL_CARRIERS_CYCLE_S": "0.2", "COLDTRAIL_CARRIERS_INTERVAL_S": "0.5"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        for _ in range(300):  # a new shipment leg is polled, then asked again
+            if len(recorder.requests["dhl"]) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(recorder.requests["dhl"]) >= 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert len(rows(migrated_url, "SELECT 1 FROM checkpoints")) == 3
