@@ -20,7 +20,7 @@ from carriers.mapping import map_event, status_of
 from carriers.model import CarrierError
 from carriers.poller import Poller, run
 from carriers.registry import CARRIERS
-from carriers.settings import CarriersSettings, endpoints
+from carriers.settings import CarriersSettings, endpoints, push_secrets
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 
@@ -42,6 +42,11 @@ def register(subparsers: Any) -> None:
     poll.add_argument("--shipment", metavar="TN", help="only this shipment's legs (due or not)")
     add_connection_arguments(poll, database=True)
     poll.set_defaults(func=_poll)
+    push = sub.add_parser("push", help="receive the carriers' own push webhooks (UPS Track Alert)")
+    push.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    push.add_argument("--port", type=int, default=8010, help="port to listen on (default 8010)")
+    add_connection_arguments(push, database=True)
+    push.set_defaults(func=_push)
     check = sub.add_parser("check", help="map a saved carrier response, print the checkpoints")
     check.add_argument("carrier", choices=sorted(CARRIERS))
     check.add_argument("file", type=Path)
@@ -71,6 +76,21 @@ def _check(args: argparse.Namespace) -> int:
     if tracking.eta is not None or tracking.url:
         eta = None if tracking.eta is None else tracking.eta.isoformat()
         print(json.dumps({"carrier_eta": eta, "carrier_url": tracking.url}), file=sys.stderr)
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from carriers.push import create_app
+
+    settings = config.load(CarriersSettings, **connection_overrides(args))
+    secrets = push_secrets()
+    if not secrets:
+        print("no COLDTRAIL_CARRIER_<NAME>_PUSH_SECRET is set: nothing to receive", file=sys.stderr)
+        return 2
+    app = create_app(settings.database.url.get_secret_value(), secrets)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

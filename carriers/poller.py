@@ -18,10 +18,10 @@ from api.models_tracking import CheckpointIn
 from api.queries_tracking import store_checkpoints
 from carriers import queries as q
 from carriers.limits import CarrierLimiter, retry_after
-from carriers.mapping import is_final, map_event
 from carriers.model import CarrierError, CarrierTracking
 from carriers.registry import CARRIERS
 from carriers.settings import CarriersSettings, Endpoint
+from carriers.store import store_events
 from coldtrail.carriers import tracking_page
 
 log = logging.getLogger(__name__)
@@ -157,47 +157,31 @@ class Poller:
         return carrier.parse(leg.carrier, leg.carrier_tracking_number, response.content)
 
     async def _store(self, leg: q.DueLeg, tracking: CarrierTracking, report: CycleReport) -> None:
-        carrier = CARRIERS[leg.carrier]
-        events = sorted(tracking.events, key=lambda e: e.time)
-        mapped = [
-            map_event(
-                carrier, leg.tracking_number, leg.carrier_tracking_number, e, last_leg=leg.last_leg
-            )
-            for e in events
-        ]
-        final = any(is_final(carrier, e) for e in events)
         now = self._clock()
         async with self._pool.connection() as conn, conn.transaction():
-            results = await store_checkpoints(conn, [m.checkpoint for m in mapped])
-            for item, result in zip(mapped, results, strict=True):
-                if result.outcome == "created":
-                    report.created += 1
-                    if not item.known:
-                        report.unknown += 1
-                        await q.dead_letter(
-                            conn,
-                            leg.carrier,
-                            {
-                                "tracking_number": leg.carrier_tracking_number,
-                                "event": item.event.raw,
-                            },
-                            f"unknown {leg.carrier} code {item.event.code!r}: stored as"
-                            f" {item.checkpoint.status} (checkpoint {result.checkpoint_id})",
-                        )
-                elif result.outcome == "duplicate":
-                    report.duplicates += 1
+            stored = await store_events(
+                conn,
+                leg.carrier,
+                leg.tracking_number,
+                leg.carrier_tracking_number,
+                tracking.events,
+                last_leg=leg.last_leg,
+            )
             await q.polled(
                 conn,
                 leg.leg_id,
                 now=now,
                 next_at=now + timedelta(seconds=self._settings.interval_s),
-                status=mapped[-1].checkpoint.status if mapped else None,
-                eta=None if final else tracking.eta,
+                status=stored.last_status,
+                eta=None if stored.final else tracking.eta,
                 url=tracking.url or tracking_page(leg.carrier, leg.carrier_tracking_number),
-                final_reason="final_status" if final else None,
+                final_reason="final_status" if stored.final else None,
             )
         report.polled += 1
-        report.final += final
+        report.created += stored.created
+        report.duplicates += stored.duplicates
+        report.unknown += stored.unknown
+        report.final += stored.final
 
     async def _expire(self, leg: q.DueLeg, now: datetime) -> None:
         expired = CheckpointIn(

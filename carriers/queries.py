@@ -131,3 +131,42 @@ async def dead_letter(conn: Conn, carrier: str, raw: dict[str, Any], reason: str
     await conn.execute(
         _DEAD_LETTER, {"topic": dead_letter_topic(carrier), "payload": payload, "reason": reason}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PushLeg:
+    leg_id: int
+    tracking_number: str
+    last_leg: bool
+
+
+_LEGS_OF_NUMBER = """
+SELECT l.leg_id, s.tracking_number,
+       NOT EXISTS (SELECT 1 FROM shipment_legs n
+                   WHERE n.shipment_id = l.shipment_id AND n.position > l.position) AS last_leg
+FROM shipment_legs l JOIN shipments s ON s.shipment_id = l.shipment_id
+WHERE l.kind = 'carrier' AND l.carrier = %(carrier)s AND l.carrier_tracking_number = %(number)s
+ORDER BY l.leg_id
+"""
+
+
+async def legs_of_number(conn: Conn, carrier: str, number: str) -> list[PushLeg]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_LEGS_OF_NUMBER, {"carrier": carrier, "number": number})
+        return [PushLeg(**row) for row in await cur.fetchall()]
+
+
+_PUSHED = """
+UPDATE shipment_legs SET carrier_status = coalesce(%(status)s, carrier_status),
+       carrier_eta = CASE WHEN %(final)s THEN NULL ELSE coalesce(%(eta)s, carrier_eta) END,
+       final_at = CASE WHEN %(final)s THEN coalesce(final_at, now()) ELSE final_at END,
+       final_reason = CASE WHEN %(final)s THEN coalesce(final_reason, 'final_status')
+                      ELSE final_reason END
+WHERE leg_id = %(leg_id)s
+"""
+
+
+async def pushed(
+    conn: Conn, leg_id: int, *, status: str | None, eta: datetime | None, final: bool
+) -> None:
+    await conn.execute(_PUSHED, {"leg_id": leg_id, "status": status, "eta": eta, "final": final})

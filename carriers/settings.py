@@ -59,3 +59,21 @@ def endpoints(environ: Mapping[str, str] | None = None) -> dict[str, Endpoint]:
         key = env.get(env_name(name, "KEY"))
         out[name] = Endpoint(url, SecretStr(key) if key else None)
     return out
+
+
+PUSH_CARRIERS = ("ups",)
+"""Carriers whose own push webhook ``coldtrail carriers push`` receives."""
+
+
+def push_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``COLDTRAIL_CARRIER_<NAME>_PUSH_SECRET`` of each carrier that pushes (at least 16
+    characters); a carrier without one is refused."""
+    env = os.environ if environ is None else environ
+    out = {}
+    for name in PUSH_CARRIERS:
+        secret = env.get(env_name(name, "PUSH_SECRET"))
+        if secret is not None:
+            if len(secret) < 16:
+                raise ConfigError(f"{env_name(name, 'PUSH_SECRET')} must be at least 16 characters")
+            out[name] = secret
+    return out
