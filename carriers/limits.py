@@ -10,6 +10,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from coldtrail.errors import ColdtrailError
+
+
+class Paused(ColdtrailError):
+    """The carrier asked us to wait longer than a request may wait: try the leg later."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"carrier paused for {seconds:.0f} s more")
+
 
 class CarrierLimiter:
     def __init__(
@@ -18,6 +28,7 @@ class CarrierLimiter:
         concurrency: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_wait_s: float = 5.0,
     ) -> None:
         self._interval = 1.0 / rate_per_s
         self._slots = asyncio.Semaphore(concurrency)
@@ -26,6 +37,7 @@ class CarrierLimiter:
         self._paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
+        self._max_wait = max_wait_s
 
     def pause(self, seconds: float) -> None:
         """No request to this carrier for ``seconds`` from now."""
@@ -33,11 +45,15 @@ class CarrierLimiter:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
+        """Wait for this carrier's turn; :class:`Paused` when it asked us to wait longer than
+        ``max_wait_s`` (the caller tries later instead of holding a cycle up)."""
         async with self._slots:
             # One request at a time passes here, at least an interval after the one before it,
             # measured when it really left: a late wake-up never lets a burst catch up.
             async with self._lock:
                 now = self._clock()
+                if self._paused_until - now > self._max_wait:
+                    raise Paused(self._paused_until - now)
                 start = max(now, self._last + self._interval, self._paused_until)
                 if start > now:
                     await self._sleep(start - now)

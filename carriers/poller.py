@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.models_tracking import CheckpointIn
 from api.queries_tracking import store_checkpoints
 from carriers import queries as q
-from carriers.limits import CarrierLimiter, retry_after
+from carriers.limits import CarrierLimiter, Paused, retry_after
 from carriers.model import CarrierError, CarrierTracking
 from carriers.registry import CARRIERS
 from carriers.settings import CarriersSettings, Endpoint
@@ -38,10 +38,21 @@ class CycleReport:
     failed: int = 0
     final: int = 0
     expired: int = 0
+    deferred: int = 0
+    """Legs not asked: their carrier asked us to wait (Retry-After); tried again after it."""
     requests: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: CycleReport) -> None:
-        for name in ("polled", "created", "duplicates", "unknown", "failed", "final", "expired"):
+        for name in (
+            "polled",
+            "created",
+            "duplicates",
+            "unknown",
+            "failed",
+            "final",
+            "expired",
+            "deferred",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -115,6 +126,11 @@ class Poller:
             return
         try:
             tracking = await self._fetch(leg, report)
+        except Paused as paused:
+            async with self._pool.connection() as conn:
+                await q.deferred(conn, leg.leg_id, now + timedelta(seconds=paused.seconds))
+            report.deferred += 1
+            return
         except CarrierError as exc:
             hint = exc.retry_after
             log.warning("carrier %s, %s: %s", leg.carrier, leg.carrier_tracking_number, exc)

@@ -170,3 +170,10 @@ async def pushed(
     conn: Conn, leg_id: int, *, status: str | None, eta: datetime | None, final: bool
 ) -> None:
     await conn.execute(_PUSHED, {"leg_id": leg_id, "status": status, "eta": eta, "final": final})
+
+
+async def deferred(conn: Conn, leg_id: int, next_at: datetime) -> None:
+    """Not asked this cycle (its carrier said to wait): due again at ``next_at``."""
+    await conn.execute(
+        "UPDATE shipment_legs SET next_poll_at = %s WHERE leg_id = %s", (next_at, leg_id)
+    )

@@ -162,12 +162,18 @@ async def test_429_and_5xx_back_off_with_retry_after(
     assert failures == 1 and "HTTP 429" in error
     assert next_at >= before + timedelta(seconds=120)  # Retry-After, more than the backoff
     assert (await poller.cycle()).polled == 0  # not due yet
-    # Forced: the carrier answers 503, the backoff doubles (10 s · 2).
+    # Asked for anyway: the carrier is still paused, so the leg is deferred, not sent.
     report = await poller.cycle("CT-1")
-    ((failures, _next_at, error),) = rows(
+    assert (report.deferred, report.failed, len(recorder.requests["dhl"])) == (1, 0, 1)
+    # A poller started later (a restarted service): the carrier answers 503, the backoff
+    # doubles (10 s · 2).
+    report = await make_poller(backoff_s=10, max_backoff_s=3600).cycle("CT-1")
+    ((failures, next_at, error),) = rows(
         migrated_url, "SELECT failures, next_poll_at, last_error FROM shipment_legs"
     )
     assert (report.failed, failures) == (1, 2) and "HTTP 503" in error
+    # 503 without Retry-After: paused BACKOFF_S; the leg after its own backoff (20 s).
+    assert next_at >= datetime.now(UTC) + timedelta(seconds=15)
 
 
 async def test_an_unknown_number_is_asked_again_later_and_expiry_stops(

@@ -8,7 +8,9 @@ import asyncio
 import itertools
 from datetime import UTC, datetime
 
-from carriers.limits import CarrierLimiter, retry_after
+import pytest
+
+from carriers.limits import CarrierLimiter, Paused, retry_after
 
 
 class FakeClock:
@@ -26,7 +28,7 @@ class FakeClock:
 
 async def test_requests_are_spaced_by_the_rate_and_paused() -> None:
     clock = FakeClock()
-    limiter = CarrierLimiter(5.0, 2, clock=clock, sleep=clock.sleep)
+    limiter = CarrierLimiter(5.0, 2, clock=clock, sleep=clock.sleep, max_wait_s=60)
     sent: list[float] = []
 
     async def one() -> None:
@@ -44,6 +46,19 @@ async def test_requests_are_spaced_by_the_rate_and_paused() -> None:
     limiter.pause(30)
     await one()
     assert sent[-1] == sent[-2] + 30
+
+
+async def test_a_pause_longer_than_a_request_may_wait_defers_it() -> None:
+    clock = FakeClock()
+    limiter = CarrierLimiter(5.0, 2, clock=clock, sleep=clock.sleep, max_wait_s=5)
+    limiter.pause(120)
+    with pytest.raises(Paused) as paused:
+        async with limiter.slot():
+            pass
+    assert paused.value.seconds == 120
+    clock.now += 116  # 4 s left: worth waiting
+    async with limiter.slot():
+        assert clock() == 120
 
 
 async def test_in_flight_requests_are_bounded() -> None:
