@@ -41,6 +41,7 @@ Basis = Literal[
     "recent_speed",
     "lane_history",
     "recent_speed+lane_history",
+    "carrier",
 ]
 
 
@@ -218,4 +219,19 @@ def estimate(inputs: EtaInputs, params: EtaParams = EtaParams()) -> Eta | None:
         speed,
         trending_late=_late(at, inputs.promised_at, params),
         lane_trips=trips if lane is not None else 0,
+    )
+
+
+def carrier_estimate(
+    at: datetime, promised_at: datetime | None, ours: Eta | None, params: EtaParams = EtaParams()
+) -> Eta:
+    """The carrier's own estimate, when a carrier carries the last leg: it knows its rounds
+    better than our distance and speed do (docs/carriers.md). The remaining distance is ours,
+    when we have one."""
+    return Eta(
+        at=at,
+        basis="carrier",
+        remaining_m=0.0 if ours is None else ours.remaining_m,
+        speed_kmh=None,
+        trending_late=_late(at, promised_at, params),
     )

@@ -24,6 +24,7 @@ from api.routes import (
     exceptions,
     gateway_credentials,
     health,
+    legs,
     links,
     registry,
     reports,
@@ -33,6 +34,7 @@ from api.routes import (
     track,
     users,
     vehicles,
+    webhooks,
 )
 from api.routes import kpis as kpis_routes
 from api.routes import live as live_routes
@@ -109,6 +111,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for module in (health, vehicles, shipments, custody, timeline, exceptions, alerts):
         app.include_router(module.router)
     app.include_router(checkpoints.router)  # the carriers' webhook, a shipment's checkpoints
+    app.include_router(legs.router)  # a shipment's legs: our vehicles and carriers
+    app.include_router(webhooks.router)  # the checkpoints webhook signed by integrators
     app.include_router(track.router)  # /v1/track/{token}: the shopper's link as JSON
     app.include_router(subscriptions.router)  # /v1/track/{token}/subscriptions
     app.include_router(users.router)  # /v1/auth/token (password login) and /v1/users

@@ -20,6 +20,7 @@ from pydantic import (
 from api.models import ErrorDetail, Identifier, Timeline, _Request
 from api.models_condition import Band, Condition
 from api.models_exceptions import Severity, TimelineEvent
+from api.models_legs import TrackLeg
 
 CheckpointStatus = Literal[
     "InfoReceived",
@@ -205,7 +206,7 @@ class TrackEta(BaseModel):
     trending_late: bool = Field(description="The estimate is past the promised time + grace.")
     basis: str = Field(
         description="What it rests on: recent_speed, lane_history, recent_speed+lane_history,"
-        " at_destination or delivered."
+        " at_destination, delivered, or carrier (the estimate of the carrier of the last leg)."
     )
 
 
@@ -360,6 +361,10 @@ class TrackView(BaseModel):
     excursions: list[ExcursionSpan] = Field(
         description="The stored temperature alerts of the parcels (not superseded), in time"
         " order: the spans the chart shades."
+    )
+    legs: list[TrackLeg] = Field(
+        description="Who carries the parcel, in journey order: our vehicles and carriers, each"
+        " carrier with its tracking number and a link to its own tracking page."
     )
     checkpoints: list[TrackCheckpoint]
     events: list[TimelineEvent] = Field(description="The shopper's view of the timeline events.")

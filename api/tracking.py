@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from alerts.eta import Eta, EtaParams, estimate
+from alerts.eta import Eta, EtaParams, carrier_estimate, estimate
 from alerts.io.eta_queries import eta_inputs
 from api import queries, queries_delivery
 from api import queries_chart as qch
+from api import queries_legs as ql
 from api import queries_tracking as qt
 from api.models import ParcelTimeline
 from api.models_condition import Condition
+from api.models_legs import TrackLeg
 from api.models_tracking import (
     Brand,
     Checkpoint,
@@ -82,8 +84,15 @@ async def thin_temperatures(
 
 
 async def delivery_estimate(conn: qt.Conn, shipment_id: int, now: datetime) -> Eta | None:
+    """Ours, from the telemetry; or the carrier's, when a carrier carries the last leg and
+    gave one (:func:`alerts.eta.carrier_estimate`)."""
     inputs = await eta_inputs(conn, shipment_id, now, ETA_PARAMS.window)
-    return None if inputs is None else estimate(inputs, ETA_PARAMS)
+    ours = None if inputs is None else estimate(inputs, ETA_PARAMS)
+    carrier_at = ql.carrier_eta(await ql.legs(conn, shipment_id))
+    if carrier_at is None or (ours is not None and ours.basis == "delivered"):
+        return ours
+    promised_at = await ql.promised_at(conn, shipment_id)
+    return carrier_estimate(carrier_at, promised_at, ours, ETA_PARAMS)
 
 
 def _timeline_eta(eta: Eta | None) -> TimelineEta | None:
@@ -153,6 +162,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
     eta = await delivery_estimate(conn, shipment.shipment_id, datetime.now(UTC))
     brand = Brand.model_validate(view.brand) if view.brand else None
     series = await thin_temperatures(conn, shipment.shipment_id)
+    legs = await ql.legs(conn, shipment.shipment_id)
     return TrackView(
         tracking_number=view.tracking_number,
         language=language,
@@ -172,6 +182,7 @@ async def track_view(conn: qt.Conn, shipment: queries.ShipmentRef, live_url: str
         temperature_bucket_s=None if series.bucket is None else int(series.bucket.total_seconds()),
         temperature_range=series.range,
         excursions=await qch.excursion_spans(conn, shipment.shipment_id),
+        legs=[TrackLeg(**leg.model_dump(include=set(TrackLeg.model_fields))) for leg in legs],
         checkpoints=[
             TrackCheckpoint(
                 time=c.time,

@@ -320,6 +320,9 @@ class ApiSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     database: DatabaseSettings = DatabaseSettings()
     ops_tokens: list[SecretStr] = []
+    webhook_secrets: list[SecretStr] = []
+    """HMAC secrets of the checkpoint webhook's integrators, each ``integrator:secret``
+    (docs/carriers.md#push): ``POST /v1/webhooks/{integrator}/checkpoints`` is signed with it."""
     """API keys of the operations team, each ``name:role:token`` (role admin, agent or viewer)
     or a bare token (admin, named "ops"). Ops endpoints refuse every request without one."""
     public_url: str | None = None
@@ -384,6 +387,21 @@ class ApiSettings(BaseSettings):
         if value is not None and 0 < len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (HS256 needs a 256-bit key)")
         return value if value is not None and value.get_secret_value() else None
+
+    @pydantic.field_validator("webhook_secrets")
+    @classmethod
+    def _check_webhook_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        names: set[str] = set()
+        for index, entry in enumerate(value):
+            name, _, secret = entry.get_secret_value().partition(":")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or len(secret) < 32:
+                raise ValueError(
+                    f"entry {index} must be integrator:secret, the secret at least 32 characters"
+                )
+            if name in names:
+                raise ValueError(f"entry {index} repeats the integrator {name!r}")
+            names.add(name)
+        return value
 
     @pydantic.field_validator("ops_tokens")
     @classmethod

@@ -4,6 +4,7 @@ import { drawTemperatureChart, extendRange } from "./chart.js";
 import { SEVERITY_TONE, STATE_TONE, duration, h, when } from "./dom.js";
 import { createFleetMap, createMap } from "./map.js";
 import { alertsTable } from "./ops_exceptions.js";
+import { legsCard } from "./ops_legs.js";
 import { api, authHeaders, flash } from "./ops_api.js";
 import { locale, tr, word } from "./ops_i18n.js";
 import { streamEvents } from "./sse.js";
@@ -200,6 +201,7 @@ export function shipmentView(view, tn) {
             )
           : h("p.muted", {}, tr("no_exception")),
       ),
+      legsCard(tn),
       h("section.card", { "aria-labelledby": "ship-alerts-title" }, h("h2", { id: "ship-alerts-title" }, tr("alerts_n", { n: alerts.items.length })), alertsTable(alerts.items)),
       h(
         "section.card",

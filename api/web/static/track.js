@@ -82,9 +82,36 @@ function renderBrand(brand) {
 
 // --- status ------------------------------------------------------------------------------------
 
+// The carriers of the journey: name, their tracking number and a link to their own page.
+function renderCarriers(data) {
+  const box = $("carriers");
+  const legs = (data.legs || []).filter((leg) => leg.kind === "carrier");
+  box.hidden = legs.length === 0;
+  const parts = [];
+  for (const leg of legs) {
+    const item = document.createElement("span");
+    item.className = "carrier";
+    const name = document.createElement("strong");
+    name.textContent = leg.carrier_label || leg.carrier;
+    item.append(`${t(state.lang, "carried_by")} `, name, ` · ${leg.carrier_tracking_number} `);
+    const url = leg.carrier_url ? httpsUrl(leg.carrier_url) : null;
+    if (url) {
+      const link = document.createElement("a");
+      link.href = url;
+      link.rel = "noopener noreferrer";
+      link.target = "_blank";
+      link.textContent = t(state.lang, "carrier_page");
+      item.append("(", link, ")");
+    }
+    parts.push(item);
+  }
+  box.replaceChildren(...parts);
+}
+
 function renderStatus(data) {
   const lang = state.lang;
   text("tracking-number", data.tracking_number);
+  renderCarriers(data);
   const status = data.status || {};
   text("headline", statusLabel(lang, status.code, status.label));
   let eta = "";

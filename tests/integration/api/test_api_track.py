@@ -36,7 +36,8 @@ def iso(minute: float) -> str:
 TRACK_KEYS = {
     "tracking_number", "language", "brand", "status", "promised_at", "eta", "origin",
     "destination", "condition", "delivered", "position", "route", "temperatures",
-    "temperature_bucket_s", "temperature_range", "excursions", "checkpoints", "events", "live_url",
+    "temperature_bucket_s", "temperature_range", "excursions", "legs", "checkpoints", "events",
+    "live_url",
 }  # fmt: skip
 
 
