@@ -182,7 +182,9 @@ class ScenarioRun(Demo):
         await self._settle()
         judge = Judge(self.scenario, self.plan, epoch, self.database_url)
         judge.ignore_gateways_after = self.state.stopping_at
-        verdict = await judge.judge(sorted(self.workdir.glob("*.ledger")))
+        verdict = await judge.judge(
+            {van.gateway_id: self._ledger_path(van) for van in self.plan.vans}
+        )
         self._report(verdict)
         return 0 if verdict.ok else 1
 
@@ -220,7 +222,7 @@ class ScenarioRun(Demo):
         source = (
             f"sim:scenario={self.scenario_file},vehicle={van.vehicle_id},"
             f"epoch={self.state.epoch:.3f},speed={self.scenario.speed:g},"
-            f"ledger={self.workdir / (van.gateway_id + '.ledger')}"
+            f"ledger={self._ledger_path(van)}"
         )
         child = await self._spawn(
             van.gateway_id,
@@ -228,6 +230,9 @@ class ScenarioRun(Demo):
             env,
         )
         self.gateways[van.gateway_id] = child
+
+    def _ledger_path(self, van: VanPlan) -> Path:
+        return self.workdir / f"{van.gateway_id}.ledger"
 
     def elapsed_sim(self) -> float:
         return max(0.0, (time.time() - self.state.epoch) * self.scenario.speed)
@@ -262,6 +267,10 @@ class ScenarioRun(Demo):
         self._progress(s.duration_s)
         sys.stderr.write("\n")
 
+    def summary_extra(self) -> dict[str, Any]:
+        """More for the summary JSON (chaos: the broker it broke)."""
+        return {}
+
     async def on_tick(self) -> None:
         """Called about five times a second while the fleet runs; chaos overrides it."""
 
@@ -284,8 +293,8 @@ class ScenarioRun(Demo):
         s = self.scenario
         frac = min(1.0, elapsed / s.duration_s)
         produced = sum(
-            p.stat().st_size // 60 for p in self.workdir.glob("*.ledger")
-        )  # about 60 bytes a line
+            p.stat().st_size // 130 for p in self.workdir.glob("*.ledger")
+        )  # about 130 bytes an item
         bar = "#" * int(frac * 30)
         sys.stderr.write(
             f"\r[{bar:<30}] {frac:4.0%}  {s.clock_label(elapsed)}  ~{produced:,} produced "
@@ -343,6 +352,7 @@ class ScenarioRun(Demo):
                     {"at_s": f.at_s, "what": f.what, "outcome": f.outcome}
                     for f in self.state.faults
                 ],
+                **self.summary_extra(),
                 **verdict.to_json(),
             }
             self.args.summary_json.write_text(json.dumps(body, indent=2, default=str) + "\n")
