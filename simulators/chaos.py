@@ -16,9 +16,9 @@ The faults, in turn, one every ``--fault-every`` seconds:
   SIGKILL, started again 2 s later, and ingest 2 s after that;
 * PostgreSQL is restarted (the embedded one started here; skipped with an external database).
 
-The broker started here is the one the broker faults break: Mosquitto with the persistence
-settings of the configuration we ship (deploy/mosquitto/mosquitto.conf: saved every 60 s and on
-a clean stop, so a SIGKILL loses what came since the last save), or amqtt in a child process
+The broker started here is the one the broker faults break (:mod:`simulators.chaos_broker`):
+Mosquitto with the persistence settings of the configuration we ship (saved every 60 s and on a
+clean stop, so a SIGKILL loses what came since the last save), or amqtt in a child process
 (everything in memory). Both broker kills are skipped on an external ``--mqtt-url``.
 
 The fleet is a generated scenario at 60x: ``--vans`` vans, ``--parcels`` parcels, and the
@@ -39,18 +39,17 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from coldtrail.errors import ConfigError
 from coldtrail.localservices import free_tcp_port
+from simulators.chaos_broker import OwnBroker, start_own_broker
 from simulators.demo import LOCAL_EXTRA_MISSING, Child
 from simulators.runner import ExternalBroker, ScenarioRun
 from simulators.scenario import load as load_scenario
 
 if TYPE_CHECKING:
-    from coldtrail.localservices.amqtt_broker import AmqttProcessBroker
     from coldtrail.localservices.broker import AsyncLocalBroker
-    from coldtrail.localservices.mosquitto import MosquittoBroker
     from coldtrail.localservices.postgres import EmbeddedPostgres
 
 FAULTS = (
@@ -140,25 +139,6 @@ def _label(seconds: float) -> str:
     return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
 
 
-class _OwnBroker:
-    """The broker this command started and may break: Mosquitto or amqtt, in a child process."""
-
-    def __init__(self, broker: MosquittoBroker | AmqttProcessBroker) -> None:
-        self.broker = broker
-
-    @property
-    def kind(self) -> Literal["mosquitto", "amqtt"]:
-        return self.broker.kind
-
-    @property
-    def url(self) -> str:
-        return self.broker.url
-
-    async def stop(self) -> None:
-        close = getattr(self.broker, "close", self.broker.stop)
-        await asyncio.to_thread(close)
-
-
 class ChaosRun(ScenarioRun):
     title = "chaos"
 
@@ -171,8 +151,7 @@ class ChaosRun(ScenarioRun):
         super().__init__(args, load_scenario(path))
         self.killed: set[Child] = set()
         self.postgres: EmbeddedPostgres | None = None
-        self.mosquitto: MosquittoBroker | None = None
-        self.own_broker: _OwnBroker | None = None
+        self.own_broker: OwnBroker | None = None
         self.later: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self.next_fault = time.monotonic() + args.fault_every
         self.turn = 0
@@ -219,25 +198,7 @@ class ChaosRun(ScenarioRun):
         if self.args.mqtt_url:
             yield ExternalBroker(self.args.mqtt_url)  # type: ignore[misc]
             return
-        try:
-            from coldtrail.localservices.mosquitto import (
-                SHIPPED_AUTOSAVE_INTERVAL_S,
-                MosquittoBroker,
-                mosquitto_executable,
-            )
-        except ImportError:
-            raise ConfigError(LOCAL_EXTRA_MISSING) from None
-        broker: MosquittoBroker | AmqttProcessBroker
-        if self.args.broker == "amqtt" or not mosquitto_executable():
-            from coldtrail.localservices.amqtt_broker import AmqttProcessBroker
-
-            broker = AmqttProcessBroker()
-        else:
-            broker = self.mosquitto = MosquittoBroker(
-                persistence=True, autosave_interval_s=SHIPPED_AUTOSAVE_INTERVAL_S
-            )
-        await asyncio.to_thread(broker.start)
-        self.own_broker = _OwnBroker(broker)
+        self.own_broker = await start_own_broker(self.args.broker)
         try:
             yield self.own_broker
         finally:
@@ -249,9 +210,7 @@ class ChaosRun(ScenarioRun):
             "broker": {
                 "kind": own.kind if own else "external",
                 "started_here": own is not None,
-                "autosave_interval_s": self.mosquitto.autosave_interval_s
-                if self.mosquitto
-                else None,
+                "autosave_interval_s": own.autosave_interval_s if own else None,
             },
             "unexpected_exits": self.unexpected_exits,
         }
@@ -353,12 +312,13 @@ class ChaosRun(ScenarioRun):
         self.later.append((time.monotonic() + 2.0, again))
 
     async def _broker_restart(self, van: Any) -> None:
-        if self.mosquitto is None:
-            why = "external broker" if self.args.mqtt_url else "amqtt drops queued QoS 1 messages"
+        broker = self.own_broker
+        if broker is None or not broker.restartable:
+            why = "external broker" if broker is None else "amqtt drops queued QoS 1 messages"
             self._fault("broker restart", f"skipped ({why})")
             return
         started = time.monotonic()
-        await asyncio.to_thread(self.mosquitto.restart)
+        await broker.restart()
         self._fault("Mosquitto restarted", f"back in {time.monotonic() - started:.1f} s")
 
     async def _postgres_restart(self, van: Any) -> None:
@@ -375,11 +335,11 @@ class ChaosRun(ScenarioRun):
         if broker is None:
             self._fault("broker kill", "skipped (external broker: not ours to kill)")
             return
-        await asyncio.to_thread(broker.broker.kill)
+        await broker.kill()
         self._fault(
             f"{broker.kind} killed (SIGKILL) with ingest running", "started again 2 s later"
         )
-        self.later.append((time.monotonic() + 2.0, self._broker_start))
+        self.later.append((time.monotonic() + 2.0, broker.start))
 
     async def _broker_kill_ingest_down(self, van: Any) -> None:
         broker = self.own_broker
@@ -400,19 +360,12 @@ class ChaosRun(ScenarioRun):
             "broker started again 2 s later, ingest 2 s after it",
         )
 
-        async def kill_broker() -> None:
-            await asyncio.to_thread(broker.broker.kill)
-
         async def ingest_again() -> None:
             await self._respawn(child)
 
         now = time.monotonic()
         self.later += [
-            (now + INGEST_DOWN_S, kill_broker),
-            (now + INGEST_DOWN_S + 2.0, self._broker_start),
+            (now + INGEST_DOWN_S, broker.kill),
+            (now + INGEST_DOWN_S + 2.0, broker.start),
             (now + INGEST_DOWN_S + 4.0, ingest_again),
         ]
-
-    async def _broker_start(self) -> None:
-        assert self.own_broker is not None
-        await asyncio.to_thread(self.own_broker.broker.start)

@@ -152,6 +152,10 @@ class ScenarioRun(Demo):
 
     def _env(self, database_url: str, broker: AsyncLocalBroker) -> dict[str, str]:
         env = super()._env(database_url, broker)
+        # The ingest this run starts has a persistent session of its own: on a shared broker
+        # (--mqtt-url), another system's ingest with the default client id would take it over,
+        # with the messages queued in it.
+        env.setdefault("COLDTRAIL_INGEST_CLIENT_ID", f"coldtrail-ingest-sim-{self.plan.run}")
         # The offline grace is compared with the wall clock: scale it to the simulated one.
         env.setdefault("COLDTRAIL_INGEST_OFFLINE_GRACE_MIN", f"{5.0 / self.scenario.speed:.4f}")
         return env
