@@ -72,6 +72,9 @@ class Fault:
     at_s: float  # wall seconds after the start
     what: str
     outcome: str = "done"
+    sim_time: str = ""
+    """The simulated clock when it happened (the times items are stored with): lost items
+    produced around it were lost by it."""
 
 
 @dataclass(slots=True)
@@ -279,7 +282,9 @@ class ScenarioRun(Demo):
         """Called about five times a second while the fleet runs; chaos overrides it."""
 
     def _fault(self, what: str, outcome: str = "done") -> None:
-        self.state.faults.append(Fault(round(time.monotonic() - self.wall_start, 1), what, outcome))
+        sim = datetime.fromtimestamp(self.state.epoch, UTC) + timedelta(seconds=self.elapsed_sim())
+        at = round(time.monotonic() - self.wall_start, 1)
+        self.state.faults.append(Fault(at, what, outcome, sim.isoformat(timespec="seconds")))
         log.warning("%s: %s", what, outcome)
 
     def _check_children(self) -> None:
@@ -344,7 +349,10 @@ class ScenarioRun(Demo):
         if self.state.faults:
             print("  faults:", flush=True)
             for f in self.state.faults:
-                print(f"    +{f.at_s:>6.1f} s  {f.what}: {f.outcome}", flush=True)
+                print(
+                    f"    +{f.at_s:>6.1f} s  (stored times {f.sim_time})  {f.what}: {f.outcome}",
+                    flush=True,
+                )
         if self.args.summary_json:
             body: dict[str, Any] = {
                 "scenario": s.name,
@@ -353,7 +361,7 @@ class ScenarioRun(Demo):
                 "simulated_s": s.duration_s,
                 "wall_s": round(time.monotonic() - self.wall_start, 1),
                 "faults": [
-                    {"at_s": f.at_s, "what": f.what, "outcome": f.outcome}
+                    {"at_s": f.at_s, "sim_time": f.sim_time, "what": f.what, "outcome": f.outcome}
                     for f in self.state.faults
                 ],
                 **self.summary_extra(),

@@ -14,20 +14,23 @@ stored through its gateways, or (scans) of its parcels. Items are matched by (de
   its intake committed it to the outbox, and not stored. Counted apart, never as lost: no
   system can keep what a power cut takes from memory; the ledger proves the process ended there.
 
-Each count keeps a few examples (device, time, gateway, what differs) so a failed run names
-what it lost.
+Each count keeps a few examples (device, time, gateway, what differs), and the lost items are
+summed up as spans per gateway (``lost_spans``: first and last time, how many), so a failed run
+names what it lost and when.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from simulators.ledger import Kind, Produced, Value
 
 EXAMPLES_KEPT = 10
+SPAN_GAP = timedelta(minutes=5)
+"""Lost items of one gateway less than this apart (stored times) make one span."""
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "readings": (
@@ -86,6 +89,7 @@ class Counts:
     mismatched: int = 0
     in_flight_at_gateway_kill: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
+    lost_spans: list[str] = field(default_factory=list)
 
     def note(self, what: str, text: str) -> None:
         shown = self.examples.setdefault(what, [])
@@ -123,6 +127,7 @@ def compare(table: str, produced: list[Produced], stored: list[Stored]) -> Count
     def where(device: str, at: datetime, gateway: str) -> str:
         return f"{device} at {at.isoformat()} ({gateway})"
 
+    lost: list[Produced] = []
     for key in want.keys() | got.keys():
         todo, rows = list(want.get(key, ())), got.get(key, [])
         unmatched: list[Stored] = []
@@ -159,10 +164,36 @@ def compare(table: str, produced: list[Produced], stored: list[Stored]) -> Count
                 counts.note("in_flight_at_gateway_kill", where(p.device, p.at, p.gateway))
             else:
                 counts.lost += 1
+                lost.append(p)
                 counts.note("lost", f"{where(p.device, p.at, p.gateway)}: {_shown(p.values)}")
     for shown in counts.examples.values():
         shown.sort()
+    counts.lost_spans = spans(lost)
     return counts
+
+
+def spans(lost: list[Produced]) -> list[str]:
+    """``gateway: first … last (n lost)``, per gateway, for runs of lost items."""
+    out: list[tuple[datetime, str]] = []
+    by_gateway: dict[str, list[datetime]] = defaultdict(list)
+    for p in lost:
+        by_gateway[p.gateway].append(p.at)
+    for gateway, times in by_gateway.items():
+        times.sort()
+        first = last = times[0]
+        n = 0
+        for at in [*times, None]:
+            if at is None or at - last > SPAN_GAP:
+                out.append(
+                    (first, f"{gateway}: {first.isoformat(timespec='seconds')}"
+                     f" … {last.isoformat(timespec='seconds')} ({n} lost)")
+                )  # fmt: skip
+                if at is None:
+                    break
+                first, n = at, 0
+            last = at
+            n += 1
+    return [text for _, text in sorted(out)]
 
 
 def scans_produced(produced: list[Produced]) -> list[Produced]:

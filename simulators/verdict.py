@@ -312,6 +312,9 @@ def render(verdict: Verdict, title: str) -> str:
             f" {c.unexpected:>11} {c.mismatched:>11} {c.in_flight_at_gateway_kill:>8}"
         )
     for name, c in verdict.tables():
+        if c.lost_spans:
+            lines.append(f"  {name} lost, by gateway and stored time:")
+            lines += [f"    {text}" for text in c.lost_spans]
         for what, shown in c.examples.items():
             if what == "in_flight_at_gateway_kill":
                 continue

@@ -63,6 +63,20 @@ def test_exact_counts_lost_duplicated_unexpected_mismatched_in_flight() -> None:
     assert any("pressure_hpa: None produced, 1013.0 stored" in m for m in mismatched)
 
 
+def test_lost_items_are_summed_up_in_spans_per_gateway() -> None:
+    def lost(gateway: str, minutes: float) -> Produced:
+        return Produced("r", LOGGER, _at(minutes * 60), _reading(4.0), gateway)
+
+    items = [lost("gw-van-1", m) for m in (0, 1, 3, 20, 21)] + [lost("gw-van-2", 2)]
+    assert tally.spans(items) == [
+        "gw-van-1: 2026-11-23T12:00:00+00:00 … 2026-11-23T12:03:00+00:00 (3 lost)",
+        "gw-van-2: 2026-11-23T12:02:00+00:00 … 2026-11-23T12:02:00+00:00 (1 lost)",
+        "gw-van-1: 2026-11-23T12:20:00+00:00 … 2026-11-23T12:21:00+00:00 (2 lost)",
+    ]
+    counts = tally.compare("readings", items, [])
+    assert counts.lost == 6 and counts.lost_spans == tally.spans(items)
+
+
 def test_a_row_stored_under_another_gateway_is_mismatched() -> None:
     produced = [Produced("r", LOGGER, _at(0), _reading(4.0), "gw-van-1")]
     counts = tally.compare("readings", produced, [_row(0, _reading(4.0), gateway="gw-van-2")])
