@@ -11,11 +11,20 @@ The faults, in turn, one every ``--fault-every`` seconds:
 * the broker is restarted (Mosquitto started here with persistence: sessions and queued QoS 1
   messages survive; skipped on amqtt, which does not redeliver to persistent sessions, and on
   an external ``--mqtt-url``);
+* the broker is killed with SIGKILL while ingest runs, and started again 2 s later;
+* ingest is killed, the gateways publish into the broker for 5 s, the broker is killed with
+  SIGKILL, started again 2 s later, and ingest 2 s after that;
 * PostgreSQL is restarted (the embedded one started here; skipped with an external database).
+
+The broker started here is the one the broker faults break (:mod:`simulators.chaos_broker`):
+Mosquitto with the persistence settings of the configuration we ship (saved every 60 s and on a
+clean stop, so a SIGKILL loses what came since the last save), or amqtt in a child process
+(everything in memory). Both broker kills are skipped on an external ``--mqtt-url``.
 
 The fleet is a generated scenario at 60x: ``--vans`` vans, ``--parcels`` parcels, and the
 compressor of van-1 failing at a fifth of the run, so that alerts expected versus raised are
-judged too. Exit 1 on any loss or duplicate, or a missed or false alert.
+judged too. Exit 1 on any item lost, duplicated, unexpected or stored with other values than the
+source ledger's (:mod:`simulators.verdict`), a missing ledger, or a missed or false alert.
 """
 
 from __future__ import annotations
@@ -30,20 +39,31 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from coldtrail.errors import ConfigError
 from coldtrail.localservices import free_tcp_port
+from simulators.chaos_broker import OwnBroker, start_own_broker
 from simulators.demo import LOCAL_EXTRA_MISSING, Child
 from simulators.runner import ExternalBroker, ScenarioRun
 from simulators.scenario import load as load_scenario
 
 if TYPE_CHECKING:
     from coldtrail.localservices.broker import AsyncLocalBroker
-    from coldtrail.localservices.mosquitto import MosquittoBroker
     from coldtrail.localservices.postgres import EmbeddedPostgres
 
-FAULTS = ("gateway_network", "gateway_kill", "ingest_kill", "broker_restart", "postgres_restart")
+FAULTS = (
+    "gateway_network",
+    "gateway_kill",
+    "ingest_kill",
+    "broker_restart",
+    "broker_kill",
+    "broker_kill_ingest_down",
+    "postgres_restart",
+)
+INGEST_DOWN_S = 5.0
+"""With ``broker_kill_ingest_down``: how long the gateways publish into the broker for a stopped
+ingest before the broker is killed."""
 START_S = 8 * 3600.0
 
 
@@ -119,20 +139,6 @@ def _label(seconds: float) -> str:
     return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
 
 
-class _OwnMosquitto:
-    kind: Literal["mosquitto"] = "mosquitto"
-
-    def __init__(self, broker: MosquittoBroker) -> None:
-        self.broker = broker
-
-    @property
-    def url(self) -> str:
-        return self.broker.url
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.broker.close)
-
-
 class ChaosRun(ScenarioRun):
     title = "chaos"
 
@@ -145,7 +151,7 @@ class ChaosRun(ScenarioRun):
         super().__init__(args, load_scenario(path))
         self.killed: set[Child] = set()
         self.postgres: EmbeddedPostgres | None = None
-        self.mosquitto: MosquittoBroker | None = None
+        self.own_broker: OwnBroker | None = None
         self.later: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self.next_fault = time.monotonic() + args.fault_every
         self.turn = 0
@@ -192,21 +198,22 @@ class ChaosRun(ScenarioRun):
         if self.args.mqtt_url:
             yield ExternalBroker(self.args.mqtt_url)  # type: ignore[misc]
             return
+        self.own_broker = await start_own_broker(self.args.broker)
         try:
-            from coldtrail.localservices.mosquitto import MosquittoBroker, mosquitto_executable
-        except ImportError:
-            raise ConfigError(LOCAL_EXTRA_MISSING) from None
-        if self.args.broker == "amqtt" or not mosquitto_executable():
-            async with super()._broker() as broker:
-                yield broker
-            return
-        self.mosquitto = MosquittoBroker(persistence=True)
-        await asyncio.to_thread(self.mosquitto.start)
-        own = _OwnMosquitto(self.mosquitto)
-        try:
-            yield own
+            yield self.own_broker
         finally:
-            await own.stop()
+            await self.own_broker.stop()
+
+    def summary_extra(self) -> dict[str, Any]:
+        own = self.own_broker
+        return {
+            "broker": {
+                "kind": own.kind if own else "external",
+                "started_here": own is not None,
+                "autosave_interval_s": own.autosave_interval_s if own else None,
+            },
+            "unexpected_exits": self.unexpected_exits,
+        }
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -215,7 +222,7 @@ class ChaosRun(ScenarioRun):
 
     async def on_tick(self) -> None:
         now = time.monotonic()
-        for item in [x for x in self.later if x[0] <= now]:
+        for item in sorted((x for x in self.later if x[0] <= now), key=lambda x: x[0]):
             self.later.remove(item)
             await item[1]()
         await self._restart_crashed()
@@ -228,9 +235,10 @@ class ChaosRun(ScenarioRun):
             await getattr(self, f"_{fault}")(van)
 
     async def _stop_gateways(self) -> None:
-        for _, pending in sorted(self.later, key=lambda x: x[0]):
-            await pending()  # restore what is still cut, start what is still killed
-        self.later.clear()
+        while self.later:  # restore what is still cut, start what is still killed, in order
+            item = min(self.later, key=lambda x: x[0])
+            self.later.remove(item)
+            await item[1]()
         await asyncio.sleep(5.0)  # restarted gateways connect before they are asked to drain
         await super()._stop_gateways()
 
@@ -304,12 +312,13 @@ class ChaosRun(ScenarioRun):
         self.later.append((time.monotonic() + 2.0, again))
 
     async def _broker_restart(self, van: Any) -> None:
-        if self.mosquitto is None:
-            why = "external broker" if self.args.mqtt_url else "amqtt drops queued QoS 1 messages"
+        broker = self.own_broker
+        if broker is None or not broker.restartable:
+            why = "external broker" if broker is None else "amqtt drops queued QoS 1 messages"
             self._fault("broker restart", f"skipped ({why})")
             return
         started = time.monotonic()
-        await asyncio.to_thread(self.mosquitto.restart)
+        await broker.restart()
         self._fault("Mosquitto restarted", f"back in {time.monotonic() - started:.1f} s")
 
     async def _postgres_restart(self, van: Any) -> None:
@@ -320,3 +329,43 @@ class ChaosRun(ScenarioRun):
         await asyncio.to_thread(self.postgres.stop)
         await asyncio.to_thread(self.postgres.start)
         self._fault("PostgreSQL restarted", f"back in {time.monotonic() - started:.1f} s")
+
+    async def _broker_kill(self, van: Any) -> None:
+        broker = self.own_broker
+        if broker is None:
+            self._fault("broker kill", "skipped (external broker: not ours to kill)")
+            return
+        await broker.kill()
+        self._fault(
+            f"{broker.kind} killed (SIGKILL) with ingest running", "started again 2 s later"
+        )
+        self.later.append((time.monotonic() + 2.0, broker.start))
+
+    async def _broker_kill_ingest_down(self, van: Any) -> None:
+        broker = self.own_broker
+        if broker is None:
+            self._fault(
+                "broker kill with ingest down", "skipped (external broker: not ours to kill)"
+            )
+            return
+        child = next(
+            (c for c in self.children if c.name == "ingest" and c not in self.killed), None
+        )
+        if child is None:
+            self._fault("broker kill with ingest down", "skipped (ingest is being started again)")
+            return
+        await self._kill(child)
+        self._fault(
+            f"ingest killed (SIGKILL), {broker.kind} killed {INGEST_DOWN_S:g} s later",
+            "broker started again 2 s later, ingest 2 s after it",
+        )
+
+        async def ingest_again() -> None:
+            await self._respawn(child)
+
+        now = time.monotonic()
+        self.later += [
+            (now + INGEST_DOWN_S, broker.kill),
+            (now + INGEST_DOWN_S + 2.0, broker.start),
+            (now + INGEST_DOWN_S + 4.0, ingest_again),
+        ]

@@ -61,7 +61,9 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=_run)
 
     chaos = actions.add_parser(
-        "chaos", help="run a fleet while breaking the system; exit 1 on any loss or duplicate"
+        "chaos",
+        help="run a fleet while breaking the system; exit 1 unless every item the simulated"
+        " sensors produced is stored once, with its values, and nothing else",
     )
     chaos.add_argument("--minutes", type=float, default=5.0, help="wall minutes (default 5)")
     chaos.add_argument("--vans", type=int, default=4)
@@ -72,7 +74,8 @@ def register(subparsers: Any) -> None:
     chaos.add_argument(
         "--faults",
         help="comma-separated subset of gateway_network, gateway_kill, ingest_kill,"
-        " broker_restart, postgres_restart (default: all, in that order, in turn)",
+        " broker_restart, broker_kill, broker_kill_ingest_down, postgres_restart"
+        " (default: all, in that order, in turn)",
     )
     add_system_arguments(chaos)
     chaos.set_defaults(func=_chaos)

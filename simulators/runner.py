@@ -72,6 +72,9 @@ class Fault:
     at_s: float  # wall seconds after the start
     what: str
     outcome: str = "done"
+    sim_time: str = ""
+    """The simulated clock when it happened (the times items are stored with): lost items
+    produced around it were lost by it."""
 
 
 @dataclass(slots=True)
@@ -152,6 +155,10 @@ class ScenarioRun(Demo):
 
     def _env(self, database_url: str, broker: AsyncLocalBroker) -> dict[str, str]:
         env = super()._env(database_url, broker)
+        # The ingest this run starts has a persistent session of its own: on a shared broker
+        # (--mqtt-url), another system's ingest with the default client id would take it over,
+        # with the messages queued in it.
+        env.setdefault("COLDTRAIL_INGEST_CLIENT_ID", f"coldtrail-ingest-sim-{self.plan.run}")
         # The offline grace is compared with the wall clock: scale it to the simulated one.
         env.setdefault("COLDTRAIL_INGEST_OFFLINE_GRACE_MIN", f"{5.0 / self.scenario.speed:.4f}")
         return env
@@ -182,7 +189,9 @@ class ScenarioRun(Demo):
         await self._settle()
         judge = Judge(self.scenario, self.plan, epoch, self.database_url)
         judge.ignore_gateways_after = self.state.stopping_at
-        verdict = await judge.judge(sorted(self.workdir.glob("*.ledger")))
+        verdict = await judge.judge(
+            {van.gateway_id: self._ledger_path(van) for van in self.plan.vans}
+        )
         self._report(verdict)
         return 0 if verdict.ok else 1
 
@@ -220,7 +229,7 @@ class ScenarioRun(Demo):
         source = (
             f"sim:scenario={self.scenario_file},vehicle={van.vehicle_id},"
             f"epoch={self.state.epoch:.3f},speed={self.scenario.speed:g},"
-            f"ledger={self.workdir / (van.gateway_id + '.ledger')}"
+            f"ledger={self._ledger_path(van)}"
         )
         child = await self._spawn(
             van.gateway_id,
@@ -228,6 +237,9 @@ class ScenarioRun(Demo):
             env,
         )
         self.gateways[van.gateway_id] = child
+
+    def _ledger_path(self, van: VanPlan) -> Path:
+        return self.workdir / f"{van.gateway_id}.ledger"
 
     def elapsed_sim(self) -> float:
         return max(0.0, (time.time() - self.state.epoch) * self.scenario.speed)
@@ -262,11 +274,17 @@ class ScenarioRun(Demo):
         self._progress(s.duration_s)
         sys.stderr.write("\n")
 
+    def summary_extra(self) -> dict[str, Any]:
+        """More for the summary JSON (chaos: the broker it broke)."""
+        return {}
+
     async def on_tick(self) -> None:
         """Called about five times a second while the fleet runs; chaos overrides it."""
 
     def _fault(self, what: str, outcome: str = "done") -> None:
-        self.state.faults.append(Fault(round(time.monotonic() - self.wall_start, 1), what, outcome))
+        sim = datetime.fromtimestamp(self.state.epoch, UTC) + timedelta(seconds=self.elapsed_sim())
+        at = round(time.monotonic() - self.wall_start, 1)
+        self.state.faults.append(Fault(at, what, outcome, sim.isoformat(timespec="seconds")))
         log.warning("%s: %s", what, outcome)
 
     def _check_children(self) -> None:
@@ -284,8 +302,8 @@ class ScenarioRun(Demo):
         s = self.scenario
         frac = min(1.0, elapsed / s.duration_s)
         produced = sum(
-            p.stat().st_size // 60 for p in self.workdir.glob("*.ledger")
-        )  # about 60 bytes a line
+            p.stat().st_size // 130 for p in self.workdir.glob("*.ledger")
+        )  # about 130 bytes an item
         bar = "#" * int(frac * 30)
         sys.stderr.write(
             f"\r[{bar:<30}] {frac:4.0%}  {s.clock_label(elapsed)}  ~{produced:,} produced "
@@ -331,7 +349,10 @@ class ScenarioRun(Demo):
         if self.state.faults:
             print("  faults:", flush=True)
             for f in self.state.faults:
-                print(f"    +{f.at_s:>6.1f} s  {f.what}: {f.outcome}", flush=True)
+                print(
+                    f"    +{f.at_s:>6.1f} s  (stored times {f.sim_time})  {f.what}: {f.outcome}",
+                    flush=True,
+                )
         if self.args.summary_json:
             body: dict[str, Any] = {
                 "scenario": s.name,
@@ -340,9 +361,10 @@ class ScenarioRun(Demo):
                 "simulated_s": s.duration_s,
                 "wall_s": round(time.monotonic() - self.wall_start, 1),
                 "faults": [
-                    {"at_s": f.at_s, "what": f.what, "outcome": f.outcome}
+                    {"at_s": f.at_s, "sim_time": f.sim_time, "what": f.what, "outcome": f.outcome}
                     for f in self.state.faults
                 ],
+                **self.summary_extra(),
                 **verdict.to_json(),
             }
             self.args.summary_json.write_text(json.dumps(body, indent=2, default=str) + "\n")

@@ -5,16 +5,15 @@ simulated time is ``(wall - epoch) * speed`` seconds after the start, and every 
 van's devices produce (BLE advert reception, NMEA time, board frames) is ``epoch`` plus the
 simulated elapsed time, so a day at 60x takes 24 minutes and is stored with the times of a day.
 
-The ledger is the simulator's own count of what it produced: one line per reading or fix
-(``r|p DEVICE ISO-TIME``), written (unbuffered) once the gateway has taken the frame, i.e.
-once its intake committed the items to the outbox. ``sim run`` and ``sim chaos`` compare it
-with the database: lost and duplicated readings.
+The ledger (:mod:`simulators.ledger`) is the simulator's own account of what its devices
+produced: every reading, fix and event with its values, written before the gateway sees the
+frames that carry them, and a mark once the gateway's intake has committed them to its outbox.
+``sim run`` and ``sim chaos`` compare it with the database (:mod:`simulators.tally`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
 from firmware_bridge.nmea import encode_fix
 from simulators import fleet
 from simulators.door_tag import DoorTag
+from simulators.ledger import Kind, LedgerWriter, Value
 from simulators.reefer import Compartment, Interval, humidity_pct
 from simulators.route import Drive
 from simulators.scenario import Scenario
@@ -37,17 +37,8 @@ from simulators.sensors import AdvertLoss, Battery, Handling, Weather
 WallClock = Callable[[], float]
 
 
-class Ledger:
-    """Appends ``kind device iso`` lines with one ``os.write`` each tick (survives SIGKILL)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._fd = None if path is None else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        self.count = 0
-
-    def write(self, lines: list[str]) -> None:
-        self.count += len(lines)
-        if self._fd is not None and lines:
-            os.write(self._fd, ("\n".join(lines) + "\n").encode())
+Item = tuple[Kind, str, datetime, dict[str, Value]]
+"""What a device produced, for the ledger: kind, device id, time, values."""
 
 
 class ScenarioVanSource:
@@ -64,7 +55,7 @@ class ScenarioVanSource:
         self.van = van
         self.epoch = epoch
         self._wall = wall
-        self._ledger = Ledger(ledger)
+        self._ledger = LedgerWriter(ledger, van.gateway_id)
         seed = scenario.seed * 1000 + van.board_id
         self._rng = random.Random(seed)
         weather = Weather(seed, start_hour=scenario.start_s / 3600.0)
@@ -100,8 +91,9 @@ class ScenarioVanSource:
         self.offsets = {p.logger_mac: self._rng.uniform(-0.2, 0.2) for p in van.parcels}
         self._packet_ids = {p.logger_mac: self._rng.randrange(256) for p in van.parcels}
         self._board = ReferenceBoard(van.board_id, ticks_ms=lambda: int(self._elapsed() * 1000))
-        self._door_open = False
+        self._door_open = False  # the board's contact, as last sent (a new board: closed)
         self._door_tag = DoorTag(van.door_tag_mac)
+        self._tag_state: bool | None = None  # the tag's state as this gateway last heard it
         self.start_at = datetime.fromtimestamp(epoch, UTC)
 
     @property
@@ -114,10 +106,10 @@ class ScenarioVanSource:
     def sim_time(self, elapsed_s: float) -> datetime:
         return self.start_at + timedelta(seconds=elapsed_s)
 
-    def ble_adverts(self, elapsed_s: float) -> tuple[list[BleAdvert], list[str]]:
+    def ble_adverts(self, elapsed_s: float) -> tuple[list[BleAdvert], list[Item]]:
         now = self.sim_time(elapsed_s)
         adverts: list[BleAdvert] = []
-        produced: list[str] = []
+        produced: list[Item] = []
         air = self.compartment.at(elapsed_s)
         door = self.compartment.door_open(elapsed_s)
         assert self.compartment.weather is not None
@@ -133,21 +125,39 @@ class ScenarioVanSource:
                 humidity_pct=humidity_pct(temperature, outside, door, self._rng.gauss(0, 0.8)),
                 battery_pct=self.battery.at(elapsed_s, temperature),
             )
+            rssi = -60 - self._rng.randrange(25)
             advert = BleAdvert(
                 address=mac,
                 received_at=now,
-                rssi=-60 - self._rng.randrange(25),
+                rssi=rssi,
                 service_data={bthome.SERVICE_UUID: bthome.encode_v2(values, self._packet_ids[mac])},
                 name=f"ATC_{mac[-5:].replace(':', '')}",
             )
             adverts += [advert, advert]  # real tags repeat each advert
-            produced.append(f"r {mac} {now.isoformat()}")
+            produced.append(
+                (
+                    "r",
+                    mac,
+                    now,
+                    {
+                        "temperature_c": values.temperature_c,
+                        "humidity_pct": values.humidity_pct,
+                        "battery_pct": values.battery_pct,
+                        "rssi_dbm": rssi,
+                    },
+                )
+            )
         # The rear door's BTHome tag: heard every time (no loss drawn, so that the seeded
-        # sequences of the parcels' loggers stay those of the scenario's expectations).
+        # sequences of the parcels' loggers stay those of the scenario's expectations). Its
+        # state is an event the first time this gateway hears it and on each change
+        # (gateway.ble_events).
         adverts += self._door_tag.adverts(door, now)
+        if door != self._tag_state:
+            self._tag_state = door
+            produced.append(("e", self.van.door_tag_mac, now, _door_event(door)))
         return adverts, produced
 
-    def gps_chunks(self, elapsed_s: float) -> tuple[list[SerialChunk], list[str]]:
+    def gps_chunks(self, elapsed_s: float) -> tuple[list[SerialChunk], list[Item]]:
         now = self.sim_time(elapsed_s).replace(microsecond=0)
         sample = self.drive.at(elapsed_s)
         if sample.point is None:
@@ -167,23 +177,40 @@ class ScenarioVanSource:
         cut = self._rng.randrange(1, len(data))
         port = self.van.gps_device_id
         chunks = [SerialChunk(port, now, data[:cut]), SerialChunk(port, now, data[cut:])]
-        return chunks, [f"p {port} {now.isoformat()}"]
+        values: dict[str, Value] = {
+            "lat": fix.lat,
+            "lon": fix.lon,
+            "speed_kmh": fix.speed_kmh,
+            "heading_deg": fix.heading_deg,
+            "altitude_m": fix.altitude_m,
+            "hdop": fix.hdop,
+            "fix_quality": fix.fix_quality,
+            "satellites": fix.satellites,
+        }
+        return chunks, [("p", port, now, values)]
 
-    def board_chunks(self, elapsed_s: float) -> tuple[list[SerialChunk], list[str]]:
+    def board_chunks(self, elapsed_s: float) -> tuple[list[SerialChunk], list[Item]]:
         now = self.sim_time(elapsed_s)
         gps = self.drive.at(elapsed_s)
         peak = max(h.peak_g(elapsed_s, gps.moving, gps.at_stop) for h in self.handling.values())
         z = min(16000, int(peak * 1000))
-        frames = self._board.reading(
-            accel_mg=(self._rng.randrange(-30, 30), self._rng.randrange(-30, 30), z),
-            battery_pct=int(self.battery.at(elapsed_s)),
-        )
-        produced = [f"r {self.van.board_device_id} {now.isoformat()}"]
+        accel = (self._rng.randrange(-30, 30), self._rng.randrange(-30, 30), z)
+        battery = int(self.battery.at(elapsed_s))
+        frames = self._board.reading(accel_mg=accel, battery_pct=battery)
+        board = self.van.board_device_id
+        values: dict[str, Value] = {
+            "accel_x_g": accel[0] / 1000,
+            "accel_y_g": accel[1] / 1000,
+            "accel_z_g": accel[2] / 1000,
+            "battery_pct": battery,
+        }
+        produced: list[Item] = [("r", board, now, values)]
         door = self.compartment.door_open(elapsed_s)
         if door != self._door_open:
             self._door_open = door
             frames += self._board.door(door)
-        return [SerialChunk(self.van.board_device_id, now, frames, protocol="board")], produced
+            produced.append(("e", board, now, _door_event(door)))
+        return [SerialChunk(board, now, frames, protocol="board")], produced
 
     async def frames(self) -> AsyncIterator[Frame]:
         s = self.scenario
@@ -197,7 +224,7 @@ class ScenarioVanSource:
             elapsed = self._elapsed()
             if min(next_ble, next_gps) >= s.duration_s:
                 return
-            batches: list[tuple[list[BleAdvert] | list[SerialChunk], list[str]]] = []
+            batches: list[tuple[list[BleAdvert] | list[SerialChunk], list[Item]]] = []
             if elapsed >= next_gps:
                 batches.append(self.gps_chunks(next_gps))
                 next_gps += s.gps_interval_s
@@ -206,10 +233,15 @@ class ScenarioVanSource:
                 batches.append(self.board_chunks(next_ble))
                 next_ble += s.ble_interval_s
             for frames, produced in batches:
+                if not frames:
+                    continue  # a tunnel: no sentence, nothing produced
+                # Written before the gateway sees a byte of these frames: the sensors' account,
+                # not the gateway's.
+                batch = self._ledger.produced(produced)
                 for frame in frames:
                     yield frame
                 # Resumed: the gateway's intake has put the items of these frames in its outbox.
-                self._ledger.write(produced)
+                self._ledger.taken(batch)
             wait = (min(next_ble, next_gps) - self._elapsed()) / s.speed
             await asyncio.sleep(max(0.0, wait))
 
@@ -233,3 +265,8 @@ def create(options: dict[str, str]) -> ScenarioVanSource:
     return ScenarioVanSource(
         scenario, plan.van(options["vehicle"]), epoch=float(options["epoch"]), ledger=ledger
     )
+
+
+def _door_event(is_open: bool) -> dict[str, Value]:
+    """A door event as the gateway publishes it (kind, state, no value)."""
+    return {"kind": "door", "state": "open" if is_open else "closed", "value": None}

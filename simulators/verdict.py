@@ -1,16 +1,17 @@
 """What a scenario run produced versus what the system stored and raised.
 
-Readings: the simulators' ledgers (one line per reading or fix produced, see
-:mod:`simulators.scenario_source`) against ``readings`` and ``positions`` by (device, time):
-lost (produced, not stored), duplicated (stored more than once), unexpected (stored, not in a
-ledger: a frame taken by a gateway killed before its ledger line was written). Expectations:
-each ``[[expect]]`` against ``alerts``, ``exceptions`` and ``notifications``; an alert that no
+Items: the source ledgers (:mod:`simulators.ledger`, written by the simulated sensors before the
+gateway sees their frames), one per gateway of the fleet, against the rows stored for the fleet
+in ``readings``, ``positions``, ``events`` and ``scans``, value by value
+(:mod:`simulators.tally`): lost, duplicated, unexpected and mismatched items all fail the run, and
+so does a missing or unreadable ledger (nothing it produced could be counted) or a dead letter
+of the fleet's gateways (every frame the simulators send is valid). Expectations: each
+``[[expect]]`` against ``alerts``, ``exceptions`` and ``notifications``; an alert that no
 expectation asked for is a false alert.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,17 +19,10 @@ from typing import Any
 
 import psycopg
 
-from simulators import fleet
+from simulators import fleet, ledger, tally
+from simulators.ledger import Produced
 from simulators.scenario import Expectation, Scenario
-
-
-@dataclass(slots=True)
-class Counts:
-    produced: int = 0
-    stored: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    unexpected: int = 0
+from simulators.tally import Counts
 
 
 @dataclass(slots=True)
@@ -40,9 +34,25 @@ class Outcome:
 
 
 @dataclass(slots=True)
+class Ledgers:
+    """The source ledgers read: the produced side of the comparison."""
+
+    files: int = 0
+    missing: list[str] = field(default_factory=list)
+    produced: int = 0
+    """Items the simulated sensors produced (readings, positions and events, scans included)."""
+    gateway_starts: int = 0
+    """Gateway processes that produced (one per gateway, plus one per restart)."""
+
+
+@dataclass(slots=True)
 class Verdict:
+    ledgers: Ledgers = field(default_factory=Ledgers)
     readings: Counts = field(default_factory=Counts)
     positions: Counts = field(default_factory=Counts)
+    events: Counts = field(default_factory=Counts)
+    scans: Counts = field(default_factory=Counts)
+    dead_letters: int = 0
     expectations: list[Outcome] = field(default_factory=list)
     alerts_raised: int = 0
     false_alerts: list[str] = field(default_factory=list)
@@ -52,42 +62,46 @@ class Verdict:
     def ok(self) -> bool:
         return not self.failures
 
+    def tables(self) -> list[tuple[str, Counts]]:
+        return [
+            ("readings", self.readings),
+            ("positions", self.positions),
+            ("events", self.events),
+            ("scans", self.scans),
+        ]
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["ok"] = self.ok
         return out
 
 
-def read_ledgers(paths: list[Path]) -> dict[str, Counter[tuple[str, datetime]]]:
-    out: dict[str, Counter[tuple[str, datetime]]] = {"r": Counter(), "p": Counter()}
-    for path in paths:
-        if not path.exists():
+def read_ledgers(paths: dict[str, Path], verdict: Verdict) -> list[Produced]:
+    """Every item of the gateways' ledgers; a missing or unreadable one is a failure."""
+    produced: list[Produced] = []
+    for gateway, path in sorted(paths.items()):
+        try:
+            contents = ledger.read(path)
+        except ledger.LedgerError as exc:
+            verdict.ledgers.missing.append(gateway)
+            verdict.failures.append(f"ledger of {gateway}: {exc}")
             continue
-        for line in path.read_text().splitlines():
-            kind, device, at = line.split(" ", 2)
-            out[kind][(device, datetime.fromisoformat(at))] += 1
-    return out
+        if contents.gateway != gateway:
+            verdict.failures.append(f"{path}: written by {contents.gateway}, not {gateway}")
+        verdict.ledgers.files += 1
+        verdict.ledgers.gateway_starts += contents.starts
+        produced += contents.items
+    verdict.ledgers.produced = len(produced)
+    return produced
 
 
-async def _stored(
-    conn: psycopg.AsyncConnection[Any], table: str, devices: list[str], since: datetime
-) -> Counter[tuple[str, datetime]]:
-    cur = await conn.execute(
-        f"SELECT device_id, time, count(*) FROM {table}"
-        " WHERE device_id = ANY(%s) AND time >= %s GROUP BY 1, 2",
-        (devices, since),
-    )
-    return Counter({(d, t): n for d, t, n in await cur.fetchall()})
-
-
-def _compare(produced: Counter[tuple[str, datetime]], stored: Counter[Any]) -> Counts:
-    return Counts(
-        produced=sum(produced.values()),
-        stored=sum(stored.values()),
-        lost=sum(max(0, n - stored[key]) for key, n in produced.items()),
-        duplicated=sum(max(0, n - max(1, produced[key])) for key, n in stored.items()),
-        unexpected=sum(1 for key in stored if key not in produced),
-    )
+STORED_SQL = """SELECT device_id, time, gateway_id, {columns} FROM {table}
+ WHERE (device_id = ANY(%(devices)s) OR gateway_id = ANY(%(gateways)s)) AND time >= %(since)s"""
+SCANS_SQL = """SELECT device_id, time, gateway_id, {columns} FROM scans
+ WHERE (device_id = ANY(%(devices)s) OR gateway_id = ANY(%(gateways)s)
+        OR parcel_id = ANY(%(parcels)s)) AND time >= %(since)s"""
+DEAD_LETTERS_SQL = """SELECT count(*) FROM dead_letters
+ WHERE gateway_id = ANY(%(gateways)s) AND last_seen >= %(since)s"""
 
 
 FACT_KINDS = frozenset({"geofence", "button"})
@@ -112,20 +126,26 @@ class Judge:
     def _vans(self, vehicle: str | None) -> list[fleet.VanPlan]:
         return list(self.plan.vans) if vehicle is None else [self.plan.van(vehicle)]
 
-    async def judge(self, ledgers: list[Path]) -> Verdict:
+    async def judge(self, ledgers: dict[str, Path]) -> Verdict:
+        """``ledgers``: each gateway of the fleet and the path of its source ledger."""
         verdict = Verdict()
-        produced = read_ledgers(ledgers)
-        loggers = [p.logger_mac for p in self.plan.parcels]
-        boards = [v.board_device_id for v in self.plan.vans]
-        gps = [v.gps_device_id for v in self.plan.vans]
-        since = self.epoch - timedelta(seconds=1)
+        produced = read_ledgers(ledgers, verdict)
+        params = {
+            "devices": self._devices(),
+            "gateways": [v.gateway_id for v in self.plan.vans],
+            "parcels": [p.parcel_id for p in self.plan.parcels],
+            "since": self.epoch - timedelta(seconds=1),
+        }
         async with await psycopg.AsyncConnection.connect(self.database_url) as conn:
-            verdict.readings = _compare(
-                produced["r"], await _stored(conn, "readings", loggers + boards, since)
-            )
-            verdict.positions = _compare(
-                produced["p"], await _stored(conn, "positions", gps, since)
-            )
+            for kind, table in tally.TABLE_OF.items():
+                mine = [p for p in produced if p.kind == kind]
+                rows = await self._stored(conn, STORED_SQL, table, params)
+                setattr(verdict, table, tally.compare(table, mine, rows))
+            rows = await self._stored(conn, SCANS_SQL, "scans", params)
+            verdict.scans = tally.compare("scans", tally.scans_produced(produced), rows)
+            cur = await conn.execute(DEAD_LETTERS_SQL, params)
+            row = await cur.fetchone()
+            verdict.dead_letters = int(row[0]) if row else 0
             alerts = await self._alerts(conn)
             verdict.alerts_raised = len(alerts)
             matched: set[int] = set()
@@ -147,13 +167,23 @@ class Judge:
             if a["alert_id"] not in matched and a["kind"] not in FACT_KINDS
         ]
         c = self.scenario.checks
-        for name, counts in (("readings", verdict.readings), ("positions", verdict.positions)):
+        for name, counts in verdict.tables():
             if counts.lost > c.lost:
                 verdict.failures.append(f"{counts.lost} {name} lost (allowed {c.lost})")
             if counts.duplicated > c.duplicated:
                 verdict.failures.append(
                     f"{counts.duplicated} {name} duplicated (allowed {c.duplicated})"
                 )
+            if counts.unexpected:
+                verdict.failures.append(
+                    f"{counts.unexpected} {name} stored that no ledger produced"
+                )
+            if counts.mismatched:
+                verdict.failures.append(f"{counts.mismatched} {name} stored with other values")
+        if verdict.dead_letters:
+            verdict.failures.append(
+                f"{verdict.dead_letters} dead letter(s) of the fleet's gateways"
+            )
         if len(verdict.false_alerts) > c.false_alerts:
             verdict.failures.append(
                 f"{len(verdict.false_alerts)} false alert(s) (allowed {c.false_alerts})"
@@ -164,6 +194,19 @@ class Judge:
             if not o.ok
         ]
         return verdict
+
+    def _devices(self) -> list[str]:
+        return [p.logger_mac for p in self.plan.parcels] + [
+            d for v in self.plan.vans for d in (v.board_device_id, v.gps_device_id, v.door_tag_mac)
+        ]
+
+    @staticmethod
+    async def _stored(
+        conn: psycopg.AsyncConnection[Any], sql: str, table: str, params: dict[str, Any]
+    ) -> list[tally.Stored]:
+        columns = ", ".join(tally.FIELDS[table])
+        cur = await conn.execute(sql.format(columns=columns, table=table).encode(), params)
+        return tally.stored_rows(table, await cur.fetchall())
 
     async def _alerts(self, conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
         parcels = [p.parcel_id for p in self.plan.parcels]
@@ -251,13 +294,33 @@ def _outcome(ex: Expectation, actual: int) -> Outcome:
 
 
 def render(verdict: Verdict, title: str) -> str:
+    led = verdict.ledgers
     lines = [f"\n  {title}", ""]
-    lines.append("                 produced   stored   lost  duplicated  unexpected")
-    for name, c in (("readings", verdict.readings), ("positions", verdict.positions)):
+    lines.append(
+        f"  source ledgers: {led.files} read ({led.gateway_starts} gateway processes),"
+        f" {led.produced:,} items produced"
+        + (f"; MISSING: {', '.join(led.missing)}" if led.missing else "")
+    )
+    lines.append("")
+    lines.append(
+        "               produced   stored   lost  duplicated  unexpected  mismatched"
+        "  in flight at a gateway kill"
+    )
+    for name, c in verdict.tables():
         lines.append(
-            f"  {name:<12} {c.produced:>10} {c.stored:>8} {c.lost:>6} {c.duplicated:>11}"
-            f" {c.unexpected:>11}"
+            f"  {name:<10} {c.produced:>10} {c.stored:>8} {c.lost:>6} {c.duplicated:>11}"
+            f" {c.unexpected:>11} {c.mismatched:>11} {c.in_flight_at_gateway_kill:>8}"
         )
+    for name, c in verdict.tables():
+        if c.lost_spans:
+            lines.append(f"  {name} lost, by gateway and stored time:")
+            lines += [f"    {text}" for text in c.lost_spans]
+        for what, shown in c.examples.items():
+            if what == "in_flight_at_gateway_kill":
+                continue
+            lines.append(f"  {name} {what}, e.g.:")
+            lines += [f"    {text}" for text in shown]
+    lines += ["", f"  dead letters of the fleet's gateways: {verdict.dead_letters}"]
     lines += ["", f"  alerts raised: {verdict.alerts_raised}", ""]
     for o in verdict.expectations:
         mark = "ok  " if o.ok else "FAIL"

@@ -198,6 +198,17 @@ class AmqttProcessBroker(StoppableService):
             log.info("amqtt broker (pid %d) listening on %s:%d", proc.pid, LOOPBACK, self.port)
             return self.url
 
+    def kill(self) -> None:
+        """SIGKILL the child, as a crash would (amqtt keeps everything in memory: its sessions
+        and queued messages are gone); the next :meth:`start` listens on the same port."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+                self._requested_port = self._requested_port or self.port
+            self._cleanup()
+
     def stop(self) -> None:
         """SIGTERM the child (SIGKILL after 10 s) and remove its log. Idempotent."""
         with self._lock:

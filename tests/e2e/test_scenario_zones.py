@@ -20,14 +20,17 @@ SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "zones.toml"
 
 
 async def test_scoped_rules_fire_only_in_their_scope_and_the_timeline_tells_the_trip(
-    database_url: str, mqtt_url: str, tmp_path: Path
+    database_url: str, mqtt_url: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     summary_file = tmp_path / "zones.json"
+    # Its own topics: on a shared broker another run's gateways of the same fleet (the same
+    # gateway ids) would otherwise reach this run's ingest (rows no ledger produced).
+    prefixes = {f"COLDTRAIL_{s}_MQTT__TOPIC_PREFIX": topic_prefix for s in ("INGEST", "GATEWAY")}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "coldtrail.cli", "sim", "run", str(SCENARIO),
         "--database-url", database_url, "--mqtt-url", mqtt_url,
         "--summary-json", str(summary_file),
-        env={**os.environ, "COLDTRAIL_LOG_LEVEL": "WARNING"},
+        env={**os.environ, **prefixes, "COLDTRAIL_LOG_LEVEL": "WARNING"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await asyncio.wait_for(process.communicate(), 280)

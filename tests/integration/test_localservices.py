@@ -23,13 +23,14 @@ from coldtrail.errors import ServiceUnavailable
 from coldtrail.localservices import port_accepts
 from coldtrail.localservices.broker import (
     AmqttBroker,
+    AmqttProcessBroker,
     LocalBroker,
     MosquittoBroker,
     mosquitto_executable,
     start_local_broker,
     start_local_broker_async,
 )
-from coldtrail.localservices.mosquitto import mosquitto_config
+from coldtrail.localservices.mosquitto import SHIPPED_AUTOSAVE_INTERVAL_S, mosquitto_config
 from coldtrail.localservices.pginstall import PgInstall, wheel_install
 from coldtrail.localservices.postgres import EmbeddedPostgres
 from coldtrail.settings import parse_mqtt_url
@@ -387,6 +388,53 @@ def test_mosquitto_with_a_password_refuses_anonymous_clients(topic_prefix: str) 
             known.publish(f"{topic_prefix}/x", b"1")
         finally:
             known.close()
+
+
+def test_a_killed_mosquitto_loses_what_came_since_its_last_save(topic_prefix: str) -> None:
+    """The configuration we ship saves every 60 s and on a clean stop: a crash (SIGKILL) loses
+    a message acknowledged since the last save, a clean restart does not. What ``coldtrail sim
+    chaos`` does to its broker (broker_kill)."""
+    if mosquitto_executable() is None:
+        pytest.skip("mosquitto is not installed")
+    broker = MosquittoBroker(persistence=True, autosave_interval_s=SHIPPED_AUTOSAVE_INTERVAL_S)
+    broker.start()
+    try:
+        assert f"autosave_interval {SHIPPED_AUTOSAVE_INTERVAL_S}" in broker.config_text
+        topic, client_id = f"{topic_prefix}/telemetry", f"cttest-ingest-{uuid.uuid4().hex[:8]}"
+        away = Peer(broker.url, client_id=client_id, clean_session=False)
+        away.subscribe(topic)
+        away.close()
+        port = broker.port
+        for payload, then in ((b"kept", broker.restart), (b"lost", broker.kill)):
+            pub = Peer(broker.url)
+            pub.publish(topic, payload)  # acknowledged by the broker
+            pub.close()
+            then()
+        assert not port_accepts(port)
+        broker.start()
+        assert broker.port == port
+        back = Peer(broker.url, client_id=client_id, clean_session=False)
+        try:
+            assert back.receive(topic).payload == b"kept"
+            with pytest.raises(queue.Empty):
+                back.receive(topic, timeout=2)
+        finally:
+            back.close()
+    finally:
+        broker.close()
+
+
+def test_a_killed_amqtt_process_starts_again_on_its_port() -> None:
+    broker = AmqttProcessBroker()
+    broker.start()
+    try:
+        port = broker.port
+        broker.kill()
+        assert not port_accepts(port)
+        broker.start()
+        assert broker.port == port and port_accepts(port)
+    finally:
+        broker.stop()
 
 
 def test_stopped_brokers_free_their_port() -> None:

@@ -1,5 +1,7 @@
 """Acceptance (short): ``coldtrail sim chaos`` for 75 s against the suite's PostgreSQL and broker
-loses nothing, stores nothing twice, and raises exactly the expected alerts.
+stores every reading, fix and event the simulated sensors produced (their source ledgers,
+written before the gateways see the frames) once, with the values produced, nothing else, and
+raises exactly the expected alerts.
 
 The faults that apply here: the gateways' network cut (their TCP proxies), gateways and the
 ingest worker killed with SIGKILL and started again. Not here: restarting the broker and
@@ -8,6 +10,10 @@ says so in its summary; ``coldtrail sim chaos`` on the embedded defaults does bo
 killing ingest does not apply either: amqtt 0.12 does not redeliver unacknowledged QoS 1
 messages to a persistent session, so what the killed worker held would be lost by the broker
 (coldtrail/localservices/amqtt_broker.py).
+
+The broker kills (``broker_kill``, ``broker_kill_ingest_down``) need a broker of chaos's own
+(Mosquitto with the shipped persistence settings, or amqtt in a child process): a separate test,
+which fails today (see its xfail reason).
 """
 
 from __future__ import annotations
@@ -22,6 +28,25 @@ import pytest
 from simulators.chaos import ChaosRun
 
 pytestmark = pytest.mark.integration
+
+TABLES = ("readings", "positions", "events", "scans")
+
+
+def _args(
+    database_url: str, mqtt_url: str | None, faults: list[str], summary: Path
+) -> argparse.Namespace:
+    return argparse.Namespace(
+        minutes=1.25,
+        vans=2,
+        parcels=4,
+        fault_every=8.0,
+        faults=",".join(faults),
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        api=None,
+        broker="auto",
+        summary_json=summary,
+    )
 
 
 def test_chaos_loses_nothing(
@@ -38,24 +63,22 @@ def test_chaos_loses_nothing(
     if mqtt_broker_kind == "amqtt":
         faults.remove("ingest_kill")
     summary = tmp_path / "chaos.json"
-    args = argparse.Namespace(
-        minutes=1.25,
-        vans=2,
-        parcels=4,
-        fault_every=8.0,
-        faults=",".join(faults),
-        database_url=database_url,
-        mqtt_url=mqtt_url,
-        api=None,
-        broker="auto",
-        summary_json=summary,
-    )
-    code = asyncio.run(ChaosRun(args).run())
+    code = asyncio.run(ChaosRun(_args(database_url, mqtt_url, faults, summary)).run())
     result = json.loads(summary.read_text())
     readings, positions = result["readings"], result["positions"]
     assert readings["produced"] > 300 and positions["produced"] > 300
-    assert (readings["lost"], readings["duplicated"]) == (0, 0)
-    assert (positions["lost"], positions["duplicated"]) == (0, 0)
+    assert result["events"]["produced"] > 0  # the door tags' first states, at least
+    ledgers = result["ledgers"]
+    assert (ledgers["files"], ledgers["missing"]) == (2, [])
+    assert ledgers["produced"] == sum(result[t]["produced"] for t in TABLES[:3])
+    for table in TABLES:
+        c = result[table]
+        assert (c["lost"], c["duplicated"], c["unexpected"], c["mismatched"]) == (0, 0, 0, 0), (
+            table,
+            c["examples"],
+        )
+        assert c["stored"] + c["in_flight_at_gateway_kill"] >= c["produced"]
+    assert result["dead_letters"] == 0
     assert all(e["ok"] for e in result["expectations"]), result["expectations"]
     assert result["false_alerts"] == []
     applied = [f["what"] for f in result["faults"]]
@@ -65,4 +88,36 @@ def test_chaos_loses_nothing(
         assert "ingest killed (SIGKILL)" in applied
     skipped = [f for f in result["faults"] if f["outcome"].startswith("skipped")]
     assert {f["what"] for f in skipped} == {"broker restart"}  # the suite's broker is not ours
+    assert code == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="a broker SIGKILL loses the readings it acknowledged since its last save: the gateway"
+    " forgets a reading at the broker's PUBACK. Passes once ingest acknowledges storage on"
+    " coldtrail/v1/<gw>/stored and the gateway keeps each reading until then (issue 15 item 2)",
+)
+def test_chaos_with_broker_kills_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    faults = ["broker_kill_ingest_down", "broker_kill", "gateway_kill"]
+    summary = tmp_path / "chaos.json"
+    code = asyncio.run(ChaosRun(_args(database_url, None, faults, summary)).run())
+    result = json.loads(summary.read_text())
+    # The run itself (not under the xfail: RuntimeError is not what it expects).
+    applied = [f["what"] for f in result["faults"] if not f["outcome"].startswith("skipped")]
+    if not (
+        result["broker"]["started_here"]
+        and any("killed" in f and "ingest running" in f for f in applied)
+        and any(f.startswith("ingest killed (SIGKILL), ") for f in applied)
+        and result["ledgers"]["files"] == 2
+        and result["readings"]["produced"] > 300
+    ):
+        raise RuntimeError(f"the broker kills were not applied: {result['faults']}")
+    # What fails until the stored acknowledgement lands: lost > 0, named in the examples.
+    for table in TABLES:
+        c = result[table]
+        assert (c["lost"], c["duplicated"], c["unexpected"], c["mismatched"]) == (0, 0, 0, 0), (
+            table,
+            c["examples"],
+        )
     assert code == 0
