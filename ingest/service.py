@@ -32,6 +32,7 @@ from ingest.classify import classify
 from ingest.derive import RuleRunner, runner_config
 from ingest.metrics import IngestMetrics, MetricsServer, oldest_item_time, serve
 from ingest.store import DeadLetter, PsycopgTelemetryStore, WriteBatch, WriteResult
+from ingest.stored_acks import stored_acks
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class IngestStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     write_retries: int = 0
+    stored_acks: int = 0
+    """Storage acknowledgements published to gateways (one per gateway per transaction)."""
 
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {r}" for r, n in self.dead_letters.most_common(5)) or "none"
@@ -127,6 +130,8 @@ class Ingester:
             batch, result = await self._write_one_by_one(messages)
         for message in messages:
             self._mqtt.ack(message)
+        if self._settings.stored_acks:
+            self._acknowledge_storage(messages)
         self.stats.messages += len(messages)
         self.stats.batches += 1
         self.stats.stored.update(result.inserted)
@@ -147,6 +152,17 @@ class Ingester:
             log.warning(
                 "dead letter from %s (%d bytes): %s", dead.topic, len(dead.payload), dead.reason
             )
+
+    def _acknowledge_storage(self, messages: list[IncomingMessage]) -> None:
+        """Tell each gateway which of its messages are committed (ingest/stored_acks.py)."""
+        for topic, payload in stored_acks(messages, datetime.now(UTC)):
+            try:
+                self._mqtt.publish_nowait(topic, payload)
+            except ServiceUnavailable as exc:
+                # The gateway sends the message again later; ingest stores it once.
+                log.warning("cannot acknowledge storage on %s: %s", topic, exc)
+            else:
+                self.stats.stored_acks += 1
 
     async def _write_one_by_one(
         self, messages: list[IncomingMessage]
