@@ -59,7 +59,7 @@ def test_more_messages_than_an_acknowledgement_holds_are_split() -> None:
     ("payload", "reason"),
     [
         (b'{"v":1,"gateway_id":"gw-a","at":"2026-12-07T03:00:00Z","batches":[]}', "length >= 1"),
-        (b'{"v":1,"gateway_id":"gw-a","at":"2026-12-07T03:00:00Z","batches":["x"]}', "matching regex"),
+        (b'{"v":1,"gateway_id":"gw-a","at":"2026-12-07T03:00:00Z","batches":["x"]}', "regex"),
         (b'{"v":2}', "unsupported contract version 2"),
     ],
 )
