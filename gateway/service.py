@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from coldtrail import schema, topics
@@ -32,6 +33,9 @@ from gateway.storage import AwaitingStorage
 log = logging.getLogger(__name__)
 
 SOURCE_RETRY_S = 30.0
+STOP_GRACE_S = 10.0
+"""A stopping gateway waits for storage acknowledgements while one comes at least this often
+(systemd's TimeoutStopSec is 30 s): what is left stays in the disk outbox for the next start."""
 
 
 def open_outbox(settings: GatewaySettings) -> Outbox:
@@ -72,6 +76,7 @@ class Gateway:
         if settings.await_stored:
             self._awaiting = AwaitingStorage(self._outbox, gid, resend_s=settings.stored_resend_s)
         self._acknowledged = asyncio.Event()
+        self._stopping_since: float | None = None
         self.bad_acks = 0
         offline = schema.GatewayStatus(gateway_id=gid, state="offline")
         self._mqtt = MqttConnection(
@@ -79,7 +84,7 @@ class Gateway:
             client_id=gid,
             clean_session=False,
             will=Will(self._topics["status"], schema.encode(offline)),
-            subscriptions=[(self._topics["stored"], 1)] if self._awaiting else [],
+            subscriptions=[(self._topics["stored"], 1)] if self._awaiting is not None else [],
             on_connected=self._announce,
         )
         self._announcing: set[asyncio.Task[None]] = set()
@@ -170,7 +175,7 @@ class Gateway:
         acknowledging (what is left stays in a disk outbox for the next start)."""
         dead = self._intake.dead
         awaiting = self._awaiting
-        while not stop.is_set() or self._draining():
+        while not stop.is_set() or self._draining(stop):
             if not self._mqtt.connected.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._mqtt.connected.wait(), 1.0)
@@ -220,15 +225,20 @@ class Gateway:
                 self._outbox.forget(taken)
             self.published += len(items)
 
-    def _draining(self) -> bool:
-        """Stopping: whether to go on (the broker is there, and items are left to publish or
-        await acknowledgements that are not overdue)."""
+    def _draining(self, stop: asyncio.Event) -> bool:
+        """Stopping: whether to go on. While the broker is there and items are left to
+        publish, or to await acknowledgements that keep coming (:data:`STOP_GRACE_S`)."""
         if not self._mqtt.connected.is_set():
             return False
         if self._outbox.untaken():
             return True
         awaiting = self._awaiting
-        return awaiting is not None and awaiting.items > 0 and not awaiting.due()
+        if awaiting is None or not awaiting.items or awaiting.due():
+            return False
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+        quiet_since = max(self._stopping_since, awaiting.last_acknowledged)
+        return time.monotonic() - quiet_since < STOP_GRACE_S
 
     async def _wait_for_work(self, window_full: bool) -> None:
         """Until new items, an acknowledgement, or half a second (resends fall due)."""

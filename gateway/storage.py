@@ -74,11 +74,16 @@ class AwaitingStorage:
         """Items forgotten on an acknowledgement since start."""
         self.resent = 0
         """Messages published again since start."""
+        self.last_acknowledged = clock()
+        """When an acknowledgement last forgot something (the monotonic clock; start-up
+        before the first)."""
         self.unknown = 0
         """Digests acknowledged that named no message waiting here (sent before a restart,
         or acknowledged twice): nothing to do."""
 
-    def __len__(self) -> int:
+    @property
+    def messages(self) -> int:
+        """Messages published and not acknowledged yet."""
         return sum(1 for sent in self._sent.values() if not sent.stored)
 
     def add(self, payload: bytes, taken: Taken) -> None:
@@ -111,6 +116,7 @@ class AwaitingStorage:
             self._outbox.forget(sent.taken)
             forgotten += len(sent.taken.items)
         if forgotten:
+            self.last_acknowledged = self._clock()
             self.items -= forgotten
             self.acknowledged_items += forgotten
             self._backoff = 1

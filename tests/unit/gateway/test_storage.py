@@ -84,7 +84,7 @@ def test_the_watermark_follows_the_oldest_run_of_acknowledged_messages() -> None
     assert awaiting.stored_through == NOW + timedelta(seconds=5)  # through the second's newest
     awaiting.acknowledged(ack(third))
     assert awaiting.stored_through == NOW + timedelta(seconds=8)
-    assert len(outbox) == 0 and awaiting.items == 0 and len(awaiting) == 0
+    assert len(outbox) == 0 and awaiting.items == 0 and awaiting.messages == 0
 
 
 def test_a_message_not_acknowledged_in_time_is_due_again_with_the_same_bytes() -> None:
@@ -128,4 +128,4 @@ def test_the_same_bytes_published_twice_are_one_message() -> None:
     payload = schema.encode(batch)
     awaiting.add(payload, taken)
     awaiting.add(payload, taken)
-    assert awaiting.items == 3 and len(awaiting) == 1
+    assert awaiting.items == 3 and awaiting.messages == 1
