@@ -301,6 +301,8 @@ class Gateway:
 
     def _announce(self) -> None:
         # Called on every (re)connect: replace the retained last will with "online".
+        if self._awaiting is not None:
+            self._awaiting.reconnected()
         task = asyncio.get_running_loop().create_task(self._publish_status("online"))
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)

@@ -10,7 +10,9 @@ the message's digest in a ``StoredAck`` on the gateway's ``stored`` topic
 ingest stores each item once however often it comes. The wait doubles after each round of
 resends that brought no acknowledgement (ingest away: the broker queue should not fill with
 copies), up to ``MAX_BACKOFF`` times, and starts again from ``resend_s`` at the next
-acknowledgement.
+acknowledgement, and at every reconnection to the broker (a broker that crashed lost what it had
+not saved: everything waiting is then sent again ``resend_s`` after the reconnection, time for
+the acknowledgements the broker kept to arrive first).
 
 The **stored watermark** (``stored_through``): every item the gateway took from its outbox up
 to the newest item of the oldest messages acknowledged in a row, by ``received_at``, is
@@ -151,6 +153,13 @@ class AwaitingStorage:
             message.sent = now
         self.resent += len(sent)
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+
+    def reconnected(self) -> None:
+        """The connection to the broker was established again: wait ``resend_s`` from now."""
+        now = self._clock()
+        for message in self._sent.values():
+            message.sent = now
+        self._backoff = 1
 
     def overdue(self) -> bool:
         """Whether a message has waited longer than ``resend_s`` since it was first published

@@ -129,3 +129,18 @@ def test_the_same_bytes_published_twice_are_one_message() -> None:
     awaiting.add(payload, taken)
     awaiting.add(payload, taken)
     assert awaiting.items == 3 and awaiting.messages == 1
+
+
+def test_a_reconnection_starts_the_wait_again_from_the_first() -> None:
+    outbox, awaiting, clock = setup(resend_s=10)
+    publish(outbox, awaiting, 3)
+    for _ in range(3):
+        clock.now += awaiting.wait_s
+        awaiting.resent_round(awaiting.due())
+    assert awaiting.wait_s == 80  # ingest away: waits grew
+    clock.now += 5
+    awaiting.reconnected()  # the broker may have lost what it had: 10 s from now, not 80
+    clock.now += 9.9
+    assert awaiting.due() == []
+    clock.now += 0.1
+    assert len(awaiting.due()) == 1
