@@ -123,7 +123,8 @@ class MqttConnection:
         """How many times reading was paused."""
         self._sock: Any = None
         self._packets_read = 0
-        """Messages read so far (how :meth:`_read` knows the socket still had some)."""
+        """Messages and PUBACKs read so far (how :meth:`_read` knows the socket still had
+        some)."""
         self._topic_subscribed: dict[str, bool] = {}
         self._readable = asyncio.Event()
         self._readable.set()
@@ -443,9 +444,11 @@ class MqttConnection:
         reads one packet a call: one event-loop turn per message would be the bottleneck.)"""
         sock = self._sock
         for _ in range(READ_BURST):
+            if self.paused or self._sock is not sock:
+                return  # also when a read scheduled before the last pause comes late
             before = self._packets_read
             self._client.loop_read()
-            if self._packets_read == before or self.paused or self._sock is not sock:
+            if self._packets_read == before:
                 return
 
     def _subscribed(self, topic: str) -> bool:
@@ -498,6 +501,7 @@ class MqttConnection:
         reason: ReasonCode,
         properties: Any,
     ) -> None:
+        self._packets_read += 1  # a PUBACK read (QoS 1): the socket may hold more
         self._call_in_loop(self._published, mid)
 
     def _published(self, mid: int) -> None:
