@@ -277,7 +277,8 @@ class StoredAck(_Message, kw_only=True):
 
 def digest(payload: bytes) -> str:
     """How a telemetry message is named in a :class:`StoredAck`: the SHA-256 of its payload,
-    in lower-case hex (as ``dead_letters.payload_sha256``, hex-encoded)."""
+    in lower-case hex (for a message kept whole as a dead letter, its
+    ``dead_letters.payload_sha256``, hex-encoded)."""
     return hashlib.sha256(payload).hexdigest()
 
 
