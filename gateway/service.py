@@ -175,7 +175,7 @@ class Gateway:
         acknowledging (what is left stays in a disk outbox for the next start)."""
         dead = self._intake.dead
         awaiting = self._awaiting
-        while not stop.is_set() or self._draining(stop):
+        while not stop.is_set() or self._draining():
             if not self._mqtt.connected.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._mqtt.connected.wait(), 1.0)
@@ -225,7 +225,7 @@ class Gateway:
                 self._outbox.forget(taken)
             self.published += len(items)
 
-    def _draining(self, stop: asyncio.Event) -> bool:
+    def _draining(self) -> bool:
         """Stopping: whether to go on. While the broker is there and items are left to
         publish, or to await acknowledgements that keep coming (:data:`STOP_GRACE_S`)."""
         if not self._mqtt.connected.is_set():
