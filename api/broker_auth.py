@@ -8,8 +8,9 @@ hash, so the password is shown once, when issued, and never again. The passwords
 32 random bytes, so the iteration count is not what protects them.
 
 The ACL (``acl_file``) lets each gateway publish only its own telemetry, status (and last will)
-and deadletter topics and read its own cmd topic; the readers (ingest) read every gateway's
-topics; the operators write any gateway's cmd topic and read the status topics. As in the
+and deadletter topics and read its own cmd and stored topics; the readers (ingest) read every
+gateway's topics and write every gateway's stored topic (the storage acknowledgements); the
+operators write any gateway's cmd topic and read the status topics. As in the
 hand-made ``deploy/mosquitto/acl``, everything else is denied.
 """
 
@@ -100,6 +101,7 @@ def render_acl(
             "",
             f"user {_acl_user(reader)}",
             f"topic read {prefix}/v{topics.CONTRACT_VERSION}/#",
+            f"topic write {every}/stored",
         ]
     for operator in operators:
         out += [
@@ -112,6 +114,7 @@ def render_acl(
         out += ["", f"user {_acl_user(username)}"]
         out += [f"topic write {topics.topic(gateway_id, c, prefix)}" for c in _GATEWAY_WRITES]
         out.append(f"topic read {topics.cmd(gateway_id, prefix)}")
+        out.append(f"topic read {topics.stored(gateway_id, prefix)}")
     return "\n".join(out) + "\n"
 
 

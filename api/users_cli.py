@@ -62,7 +62,8 @@ def register(api_parser: argparse.ArgumentParser) -> None:
         description="Writes both files atomically (rename), then sends SIGHUP to Mosquitto"
         " (--reload-pid) so it reads them again. Every active credential of"
         " /v1/gateways/{id}/credentials may publish its own telemetry, status and deadletter"
-        " topics and read its cmd topic; the --reader users (ingest) read <prefix>/v1/#; the"
+        " topics and read its cmd and stored topics; the --reader users (ingest) read"
+        " <prefix>/v1/# and write every gateway's stored topic; the"
         " --operator users write every gateway's cmd topic and read the status topics.",
     )
     broker.add_argument("--passwd", required=True, type=Path, help="the password_file to write")

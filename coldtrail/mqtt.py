@@ -99,6 +99,8 @@ class MqttConnection:
         self._loop_thread = 0
         self._session = 0
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._unawaited: set[int] = set()
+        """Message ids of :meth:`publish_nowait` publishes whose PUBACK nobody waits for."""
         self._queue: asyncio.Queue[IncomingMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -121,7 +123,8 @@ class MqttConnection:
         """How many times reading was paused."""
         self._sock: Any = None
         self._packets_read = 0
-        """Messages read so far (how :meth:`_read` knows the socket still had some)."""
+        """Messages and PUBACKs read so far (how :meth:`_read` knows the socket still had
+        some)."""
         self._topic_subscribed: dict[str, bool] = {}
         self._readable = asyncio.Event()
         self._readable.set()
@@ -207,6 +210,7 @@ class MqttConnection:
             if not future.done():
                 future.cancel()
         self._pending.clear()
+        self._unawaited.clear()
 
     # -- use ----------------------------------------------------------------------------------
 
@@ -230,6 +234,17 @@ class MqttConnection:
         finally:
             if self._pending.get(info.mid) is future:
                 del self._pending[info.mid]
+
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        """Publish without waiting for the PUBACK (paho sends a QoS 1 message again after a
+        reconnection until the broker acknowledges it): for messages no caller waits on, such
+        as ingest's storage acknowledgements to the gateways."""
+        assert self._loop is not None, "start() first"
+        info = self._client.publish(topic, payload, qos=qos)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise ServiceUnavailable(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
+        if qos:
+            self._unawaited.add(info.mid)
 
     async def messages(self) -> AsyncIterator[IncomingMessage]:
         while True:
@@ -429,9 +444,11 @@ class MqttConnection:
         reads one packet a call: one event-loop turn per message would be the bottleneck.)"""
         sock = self._sock
         for _ in range(READ_BURST):
+            if self.paused or self._sock is not sock:
+                return  # also when a read scheduled before the last pause comes late
             before = self._packets_read
             self._client.loop_read()
-            if self._packets_read == before or self.paused or self._sock is not sock:
+            if self._packets_read == before:
                 return
 
     def _subscribed(self, topic: str) -> bool:
@@ -484,9 +501,13 @@ class MqttConnection:
         reason: ReasonCode,
         properties: Any,
     ) -> None:
+        self._packets_read += 1  # a PUBACK read (QoS 1): the socket may hold more
         self._call_in_loop(self._published, mid)
 
     def _published(self, mid: int) -> None:
+        if mid in self._unawaited:
+            self._unawaited.discard(mid)
+            return
         future = self._pending.get(mid)
         if future is None:
             assert self._loop is not None

@@ -15,6 +15,7 @@ Field names carry their units. Times are UTC-aware. See ``docs/mqtt-contract.md`
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import typing
@@ -239,6 +240,12 @@ class GatewayStatus(_Message, kw_only=True):
     rss_mb: float | None = None
     disk_free_mb: float | None = None
     clock: ClockHealth | None = None
+    stored_through: UtcDatetime | None = None
+    """The stored watermark: every item the gateway received up to this time (``received_at``)
+    is acknowledged as committed by ingest (a :class:`StoredAck`). None before the first
+    acknowledgement, and from a gateway that does not wait for them."""
+    awaiting_storage: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    """Items published (the broker has them) whose storage ingest has not acknowledged yet."""
 
 
 class GatewayDeadLetter(_Message, kw_only=True):
@@ -252,6 +259,29 @@ class GatewayDeadLetter(_Message, kw_only=True):
     reason: str
 
 
+Digest = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class StoredAck(_Message, kw_only=True):
+    """Published by ingest on ``<prefix>/v1/<gateway_id>/stored`` after a commit: which of that
+    gateway's telemetry messages the committed transaction holds (stored, or kept as a dead
+    letter), each named by :func:`digest` of its payload, the bytes as published. The gateway
+    forgets a message's items when it reads its digest here, not at the broker's PUBACK."""
+
+    v: Literal[1] = 1
+    gateway_id: GatewayId
+    at: UtcDatetime
+    """When ingest committed them (ingest's clock)."""
+    batches: Annotated[list[Digest], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
+
+
+def digest(payload: bytes) -> str:
+    """How a telemetry message is named in a :class:`StoredAck`: the SHA-256 of its payload,
+    in lower-case hex (for a message kept whole as a dead letter, its
+    ``dead_letters.payload_sha256``, hex-encoded)."""
+    return hashlib.sha256(payload).hexdigest()
+
+
 class _Envelope(msgspec.Struct):
     v: Any = None
 
@@ -260,6 +290,7 @@ _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _batch_decoder = msgspec.json.Decoder(TelemetryBatch)
 _status_decoder = msgspec.json.Decoder(GatewayStatus)
 _deadletter_decoder = msgspec.json.Decoder(GatewayDeadLetter)
+_stored_decoder = msgspec.json.Decoder(StoredAck)
 _encoder = msgspec.json.Encoder()
 
 
@@ -302,6 +333,14 @@ def decode_deadletter(payload: bytes) -> GatewayDeadLetter:
         raise InvalidMessage(str(exc), payload) from None
 
 
+def decode_stored(payload: bytes) -> StoredAck:
+    _check_version(payload)
+    try:
+        return _stored_decoder.decode(payload)
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: deep nesting
+        raise InvalidMessage(str(exc), payload) from None
+
+
 def validate(item: Reading | Position | Event) -> None:
     """Check an item built in code against the contract's constraints (msgspec checks them only
     when decoding). Raises ``ValueError`` saying which field is wrong."""
@@ -316,7 +355,7 @@ def to_builtins(message: msgspec.Struct) -> Any:
     return msgspec.to_builtins(message)
 
 
-def encode(message: TelemetryBatch | GatewayStatus | GatewayDeadLetter) -> bytes:
+def encode(message: TelemetryBatch | GatewayStatus | GatewayDeadLetter | StoredAck) -> bytes:
     return _encoder.encode(message)
 
 

@@ -210,6 +210,18 @@ class GatewaySettings(BaseSettings):
     batch_max_items: int = Field(500, ge=1, le=10_000)
     batch_max_wait_s: float = Field(1.0, gt=0, le=60)
     status_interval_s: float = Field(30.0, ge=1)
+    await_stored: bool = True
+    """Keep each item in the outbox until ingest acknowledges its storage (the ``stored``
+    topic, docs/mqtt-contract.md), not just until the broker's PUBACK: a broker crash then
+    loses nothing. Turn it off only with an ingest that sends no acknowledgements (older than
+    this setting): the outbox would not drain."""
+    stored_resend_s: float = Field(60.0, gt=0)
+    """A message whose storage is not acknowledged this long after it was published is
+    published again (the wait doubles after each resend without any acknowledgement, up to 64
+    times this, and starts again at the next acknowledgement)."""
+    max_awaiting_storage: int = Field(10_000, ge=1)
+    """The most items published and awaiting their storage acknowledgement: the publisher
+    waits when it is reached (ingest away), and what it holds is what a resend sends again."""
     status_file: str | None = None
     """Where the gateway writes its latest status for ``coldtrail gateway status``."""
 
@@ -292,6 +304,10 @@ class IngestSettings(BaseSettings):
             return None
         return value
 
+    stored_acks: bool = True
+    """After each commit, tell each gateway which of its telemetry messages are committed, on
+    ``<prefix>/v1/<gateway>/stored`` (docs/mqtt-contract.md): its outbox forgets them then, not
+    at the broker's PUBACK. The broker's ACL must let ingest write those topics."""
     migrate: bool = True
     """Apply pending schema migrations at start-up (idempotent)."""
     rules: bool = True

@@ -6,6 +6,7 @@ Layout (``<prefix>`` defaults to ``coldtrail``; tests use their own to stay apar
     <prefix>/v1/<gateway_id>/status      gateway -> all, retained, last will = offline
     <prefix>/v1/<gateway_id>/deadletter  gateway -> ingest, frames the gateway could not decode
     <prefix>/v1/<gateway_id>/cmd         operators -> gateway (configuration and commands)
+    <prefix>/v1/<gateway_id>/stored      ingest -> gateway, QoS 1, StoredAck (what ingest committed)
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Literal
 CONTRACT_VERSION = 1
 DEFAULT_PREFIX = "coldtrail"
 
-Channel = Literal["telemetry", "status", "deadletter", "cmd"]
-CHANNELS: tuple[Channel, ...] = ("telemetry", "status", "deadletter", "cmd")
+Channel = Literal["telemetry", "status", "deadletter", "cmd", "stored"]
+CHANNELS: tuple[Channel, ...] = ("telemetry", "status", "deadletter", "cmd", "stored")
 
 # A gateway id is one topic level: no wildcards, no separators, printable, short.
 _GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -62,6 +63,11 @@ def deadletter(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 def cmd(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:
     return topic(gateway_id, "cmd", prefix)
+
+
+def stored(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Where ingest tells the gateway which of its telemetry messages it committed."""
+    return topic(gateway_id, "stored", prefix)
 
 
 def subscription(channel: Channel, prefix: str = DEFAULT_PREFIX, share: str | None = None) -> str:

@@ -98,6 +98,8 @@ class HealthMonitor:
         alarms: list[str],
         dropped: dict[str, int],
         scanner_restarts: int | None,
+        stored_through: datetime | None = None,
+        awaiting_storage: int | None = None,
     ) -> schema.GatewayStatus:
         try:
             disk_free = round(shutil.disk_usage(self._disk_path).free / 1_000_000, 1)
@@ -127,6 +129,8 @@ class HealthMonitor:
             rss_mb=rss_mb(),
             disk_free_mb=disk_free,
             clock=clock,
+            stored_through=stored_through,
+            awaiting_storage=awaiting_storage,
         )
 
 

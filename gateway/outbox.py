@@ -1,12 +1,15 @@
-"""What the gateway holds between decoding and the broker's PUBACK.
+"""What the gateway holds between decoding and ingest's storage acknowledgement.
 
-:class:`MemoryOutbox` keeps items in arrival order (so per device too), hands out the oldest
-for publishing and forgets them only once the broker has acknowledged them. It is bounded: when
-full it refuses new items and counts them, and the gateway reports that in its status. It does
-not survive a restart; the disk outbox (:class:`gateway.outbox_sqlite.SqliteOutbox`, SQLite,
-store-and-forward) implements the same port.
+:class:`MemoryOutbox` keeps items in arrival order (so per device too). ``take`` hands out the
+oldest items not taken yet, for publishing, and remembers where it stopped; the items stay
+until ``forget`` names them: when ingest acknowledges their storage (``stored`` topic), or at
+the broker's PUBACK when the gateway does not wait for that (``await_stored = false``). After
+a restart everything still held is taken again. It is bounded: when full it refuses new items
+and counts them, and the gateway reports that in its status. It does not survive a restart; the
+disk outbox (:class:`gateway.outbox_sqlite.SqliteOutbox`, SQLite, store-and-forward) implements
+the same port.
 
-``put`` and ``oldest``/``confirm`` are called from the event loop's thread. ``put_many`` is the
+``put`` and ``take``/``forget`` are called from the event loop's thread. ``put_many`` is the
 hot-path put: it returns once every item is stored (on disk for the SQLite outbox, where it
 commits one transaction for all the items waiting, off the event loop).
 """
@@ -14,6 +17,7 @@ commits one transaction for all the items waiting, off the event loop).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -49,26 +53,42 @@ class OutboxStats:
     alarm: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Items handed out by :meth:`Outbox.take`, and which rows of the outbox they are: ids
+    ``first`` to ``last`` (the rows between them that are gone were never handed out), of the
+    outbox's ``generation`` (a new one when a corrupt file was replaced)."""
+
+    items: list[Item]
+    first: int = 0
+    last: int = -1
+    generation: int = 0
+
+
 class Outbox(Protocol):
     def put(self, item: Item) -> bool: ...
     async def put_many(self, items: Sequence[Item]) -> int: ...
+    def take(self, limit: int) -> Taken: ...
+    def forget(self, taken: Taken) -> int: ...
+    def untaken(self) -> bool: ...
     def oldest(self, limit: int) -> list[Item]: ...
-    def confirm(self, count: int) -> None: ...
     def __len__(self) -> int: ...
-    async def wait_nonempty(self) -> None: ...
+    async def wait_untaken(self) -> None: ...
     def stats(self) -> OutboxStats: ...
     async def close(self) -> None: ...
 
 
 class MemoryOutbox:
     def __init__(self, capacity: int) -> None:
-        self._items: deque[Item] = deque()
+        self._untaken: deque[tuple[int, Item]] = deque()
+        self._taken: dict[int, Item] = {}
+        self._next_id = 1
         self._capacity = capacity
-        self._nonempty = asyncio.Event()
+        self._has_untaken = asyncio.Event()
         self.refused = 0
 
     def put(self, item: Item) -> bool:
-        if len(self._items) >= self._capacity:
+        if len(self) >= self._capacity:
             if self.refused == 0:
                 log.error(
                     "outbox full (%d items): the broker has been away too long; new readings"
@@ -77,34 +97,49 @@ class MemoryOutbox:
                 )
             self.refused += 1
             return False
-        self._items.append(item)
-        self._nonempty.set()
+        self._untaken.append((self._next_id, item))
+        self._next_id += 1
+        self._has_untaken.set()
         return True
 
     async def put_many(self, items: Sequence[Item]) -> int:
         return sum(self.put(item) for item in items)
 
-    def oldest(self, limit: int) -> list[Item]:
-        return [self._items[i] for i in range(min(limit, len(self._items)))]
+    def take(self, limit: int) -> Taken:
+        """The ``limit`` oldest items not taken yet, in order; they stay until ``forget``."""
+        taken = [self._untaken.popleft() for _ in range(min(limit, len(self._untaken)))]
+        if not self._untaken:
+            self._has_untaken.clear()
+        if not taken:
+            return Taken([])
+        self._taken.update(taken)
+        return Taken([item for _, item in taken], taken[0][0], taken[-1][0])
 
-    def confirm(self, count: int) -> None:
-        for _ in range(min(count, len(self._items))):
-            self._items.popleft()
-        if not self._items:
-            self._nonempty.clear()
+    def forget(self, taken: Taken) -> int:
+        """Delete the items of ``taken`` (those still here); returns how many went."""
+        return sum(self._taken.pop(i, None) is not None for i in range(taken.first, taken.last + 1))
+
+    def untaken(self) -> bool:
+        return bool(self._untaken)
+
+    def oldest(self, limit: int) -> list[Item]:
+        """The ``limit`` oldest items held, taken or not (nothing changes)."""
+        held = itertools.chain(self._taken.values(), (item for _, item in self._untaken))
+        return list(itertools.islice(held, limit))
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._taken) + len(self._untaken)
 
-    async def wait_nonempty(self) -> None:
-        await self._nonempty.wait()
+    async def wait_untaken(self) -> None:
+        await self._has_untaken.wait()
 
     def stats(self) -> OutboxStats:
         oldest_age_s = None
-        if self._items:
-            oldest_age_s = (datetime.now(UTC) - self._items[0].received_at).total_seconds()
+        first = self.oldest(1)
+        if first:
+            oldest_age_s = (datetime.now(UTC) - first[0].received_at).total_seconds()
         return OutboxStats(
-            depth=len(self._items),
+            depth=len(self),
             capacity_items=self._capacity,
             oldest_age_s=oldest_age_s,
             dropped={"refused": self.refused} if self.refused else {},

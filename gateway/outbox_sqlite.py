@@ -1,10 +1,13 @@
 """The gateway's disk outbox: store-and-forward in SQLite (WAL), so that no reading is lost.
 
 Every item is committed to disk before ``put``/``put_many`` return, and deleted only by
-``confirm(n)``, which the publisher calls after the broker's PUBACK. Items keep their arrival
-order (``INTEGER PRIMARY KEY AUTOINCREMENT``: ids are never reused, so an id handed out for
-publishing can never name a newer item), hence per device too. Each row is the msgspec JSON of
-the contract type (``schema.Reading``/``Position``/``Event``) with its kind as the type tag.
+``forget(taken)``, which the publisher calls when ingest acknowledges the items' storage (or at
+the broker's PUBACK with ``await_stored = false``). ``take`` hands out the oldest rows after
+the last one it handed out (a cursor in memory: after a restart everything is taken again).
+Items keep their arrival order (``INTEGER PRIMARY KEY AUTOINCREMENT``: ids are never reused, so
+an id range handed out for publishing can never name a newer item), hence per device too. Each
+row is the msgspec JSON of the contract type (``schema.Reading``/``Position``/``Event``) with
+its kind as the type tag.
 
 **Durability: ``synchronous=FULL``.** In WAL mode ``NORMAL`` does not fsync at commit: a
 process crash (SIGKILL) loses nothing, but a power cut can lose the last transactions that the
@@ -13,9 +16,9 @@ is the requirement. ``FULL`` fsyncs the WAL at every commit, so the cost is one 
 transaction, not per item: ``put_many`` (the hot path) commits everything waiting in *one*
 transaction on a dedicated writer thread (group commit: while one fsync runs, the next items
 gather), so the fsync rate stays bounded whatever the number of sensors, and the event loop
-never waits for the disk. ``confirm`` deletes with ``synchronous=NORMAL`` for its own
-transaction: losing a confirm to a power cut only means the batch is published again, and ingest
-is idempotent; any later ``FULL`` commit fsyncs the WAL, so it also makes earlier confirms
+never waits for the disk. ``forget`` deletes with ``synchronous=NORMAL`` for its own
+transaction: losing a forget to a power cut only means the batch is published again, and ingest
+is idempotent; any later ``FULL`` commit fsyncs the WAL, so it also makes earlier forgets
 durable. Measured by ``python -m bench.gateway_outbox`` on the development machine's ext4 (an
 fsync costs ~0.3 ms there; count 2-20 ms on an SD card): batches of 50 readings, FULL 143k/s vs
 NORMAL 283k/s; single puts, FULL 3.3k/s vs NORMAL 25k/s. With one fsync per batch, an SD card
@@ -33,7 +36,7 @@ file that is not a database or fails the check is moved aside as ``<name>.corrup
 crash-loops on a bad file. The same happens if SQLite reports corruption later.
 
 **Threads.** One connection per outbox (``check_same_thread=False``), every use under one lock.
-``put_many`` runs its transaction on the outbox's single writer thread; ``oldest``/``confirm``
+``put_many`` runs its transaction on the outbox's single writer thread; ``take``/``forget``
 (a ``LIMIT n`` rowid read, a rowid-range delete without fsync) and ``stats`` run on the caller's
 thread and are sub-millisecond to a few milliseconds; they can wait for a running commit (one
 fsync). WAL checkpoints run on the writer thread (automatic checkpoints are off), never on the
@@ -57,7 +60,7 @@ from typing import Literal
 import msgspec
 
 from gateway import outbox_store as store
-from gateway.outbox import Item, OutboxStats
+from gateway.outbox import Item, OutboxStats, Taken
 from gateway.outbox_policy import ThinningPolicy
 from gateway.outbox_store import OutboxError
 
@@ -103,11 +106,13 @@ class SqliteOutbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-writer")
-        self._nonempty = asyncio.Event()
+        self._has_untaken = asyncio.Event()
         self._pending: list[tuple[Sequence[Item], asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._checkpointing: Future[None] | None = None
-        self._handed: list[int] = []
+        self._cursor = 0
+        """The last row id handed out by ``take``."""
+        self._generation = 0
         self._refusing = False
         self.refused = 0
         self.moved_aside: list[Path] = []
@@ -139,11 +144,12 @@ class SqliteOutbox:
         self._alarm = bool(meta.get("alarm", 0))
         self._bytes_used = store.used_bytes(db)
         self._changes = 0
-        self._handed = []
+        self._cursor = 0
+        self._generation += 1
         if self._count:
-            self._nonempty.set()
+            self._has_untaken.set()
         else:
-            self._nonempty.clear()
+            self._has_untaken.clear()
 
     def _move_aside(self, exc: BaseException) -> None:
         target = store.move_aside(self.path)
@@ -171,7 +177,7 @@ class SqliteOutbox:
         """Store one item (one transaction, one fsync, on this thread). Prefer ``put_many``."""
         accepted = self.put_batch([item])
         if accepted:
-            self._nonempty.set()
+            self._has_untaken.set()
         return accepted == 1
 
     async def put_many(self, items: Sequence[Item]) -> int:
@@ -203,7 +209,7 @@ class SqliteOutbox:
                     continue
                 raise
             if accepted:
-                self._nonempty.set()
+                self._has_untaken.set()
             for group, done in waiting:
                 if not done.done():
                     done.set_result(len(group) if accepted else 0)
@@ -236,7 +242,7 @@ class SqliteOutbox:
                 max_items=self._max_items,
                 max_bytes=self._max_bytes,
                 fraction=self._fraction,
-                after_id=max(self._thin_cursor, self._handed[-1] if self._handed else 0),
+                after_id=max(self._thin_cursor, self._cursor),
                 cutoff=self._clock() - timedelta(seconds=self._policy.min_age_s),
                 policy=self._policy,
                 counters=self._counters,
@@ -297,12 +303,12 @@ class SqliteOutbox:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def oldest(self, limit: int) -> list[Item]:
-        """The ``limit`` oldest items, in order; they stay until ``confirm``."""
+    def take(self, limit: int) -> Taken:
+        """The ``limit`` oldest items not taken yet, in order; they stay until ``forget``."""
         with self._lock:
-            rows = store.oldest(self._db, limit)
+            rows = store.oldest(self._db, limit, after_id=self._cursor)
             items: list[Item] = []
-            handed: list[int] = []
+            first = 0
             bad: list[tuple[int, int, bytes]] = []
             for row_id, kind, body in rows:
                 try:
@@ -310,10 +316,25 @@ class SqliteOutbox:
                 except msgspec.DecodeError:
                     bad.append((row_id, kind, body))
                     continue
-                handed.append(row_id)
+                first = first or row_id
+            if rows:
+                self._cursor = rows[-1][0]
+            if len(rows) < limit:
+                self._has_untaken.clear()
             if bad:
                 self._drop_undecodable(bad)
-            self._handed = handed
+            if not items:
+                return Taken([], generation=self._generation)
+            return Taken(items, first, self._cursor, self._generation)
+
+    def oldest(self, limit: int) -> list[Item]:
+        """The ``limit`` oldest items held, taken or not, that decode (nothing changes)."""
+        with self._lock:
+            rows = store.oldest(self._db, limit)
+        items: list[Item] = []
+        for _, kind, body in rows:
+            with contextlib.suppress(msgspec.DecodeError):
+                items.append(store.decode(kind, body))
         return items
 
     def _drop_undecodable(self, bad: list[tuple[int, int, bytes]]) -> None:
@@ -336,45 +357,49 @@ class SqliteOutbox:
         )
         self._count -= len(bad)
 
-    def confirm(self, count: int) -> None:
-        """Forget the first ``count`` items of the last ``oldest`` (the broker has them)."""
-        n = min(count, len(self._handed))
-        if n <= 0:
-            return
-        last = self._handed[n - 1]
+    def forget(self, taken: Taken) -> int:
+        """Delete the rows of ``taken`` still here (ingest has them, or the broker with
+        ``await_stored = false``); returns how many went."""
+        if not taken.items or taken.generation != self._generation:
+            return 0  # nothing, or rows of a file moved aside since
         with self._lock:
-            clear = self._alarm and self._count - n < self._max_items // 2
+            clear = self._alarm and self._count - len(taken.items) < self._max_items // 2
             meta = [("alarm", 0)] if clear else []
             try:
                 removed = store.delete_unsynced(
                     self._db,
-                    "DELETE FROM item WHERE id <= ?",
-                    [(last,)],
+                    "DELETE FROM item WHERE id >= ? AND id <= ?",
+                    [(taken.first, taken.last)],
                     meta,
                     synchronous=self._synchronous,
                 )
             except sqlite3.Error as exc:
                 # E.g. a full disk. Nothing is lost: the items stay and are published again
-                # (ingest stores them once). Never crash the publisher over it.
-                log.error("cannot forget %d published items (%s): they will be sent again", n, exc)
-                self._handed = []
-                return
+                # after a restart (ingest stores them once). Never crash the publisher over it.
+                log.error(
+                    "cannot forget %d published items (%s): they will be sent again",
+                    len(taken.items),
+                    exc,
+                )
+                return 0
             self._count -= removed
             self._changes += removed
-            self._handed = self._handed[n:]
             if clear:
                 self._alarm = False
-            if not self._count:
-                self._nonempty.clear()
             self._bytes_used = store.used_bytes(self._db)
         if self._changes >= CHECKPOINT_EVERY_ROWS:
             self._schedule_checkpoint()
+        return removed
+
+    def untaken(self) -> bool:
+        """Whether items may wait that ``take`` has not handed out yet."""
+        return self._has_untaken.is_set()
 
     def __len__(self) -> int:
         return self._count
 
-    async def wait_nonempty(self) -> None:
-        await self._nonempty.wait()
+    async def wait_untaken(self) -> None:
+        await self._has_untaken.wait()
 
     # -- checkpoints, status, closing ----------------------------------------------------------
 

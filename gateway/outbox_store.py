@@ -152,9 +152,10 @@ def insert(db: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
     db.executemany("INSERT INTO item (kind, body) VALUES (?, ?)", rows)
 
 
-def oldest(db: sqlite3.Connection, limit: int) -> list[tuple[int, int, bytes]]:
+def oldest(db: sqlite3.Connection, limit: int, after_id: int = 0) -> list[tuple[int, int, bytes]]:
+    """The ``limit`` first rows whose id is above ``after_id``."""
     rows: list[tuple[int, int, bytes]] = db.execute(
-        "SELECT id, kind, body FROM item ORDER BY id LIMIT ?", (limit,)
+        "SELECT id, kind, body FROM item WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
     ).fetchall()
     return rows
 
@@ -260,7 +261,7 @@ def drop_oldest(db: sqlite3.Connection, n: int) -> dict[str, int]:
 def delete_unsynced(
     db: sqlite3.Connection,
     sql: str,
-    params: list[tuple[int]],
+    params: list[tuple[int]] | list[tuple[int, int]],
     meta: list[tuple[str, int]],
     *,
     synchronous: str,

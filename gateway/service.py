@@ -2,9 +2,11 @@
 
 Sources never wait for the broker: each decoded frame's items are committed to the outbox
 (on disk with ``[outbox] path``), and a separate publisher drains it in batches, forgetting a
-batch only after the broker's PUBACK. A failing source is reported once, clearly, and retried;
-the others keep running. Every ``status_interval_s`` the gateway publishes its health (retained;
-the last will says ``offline``) and writes it to ``status_file``.
+batch only when ingest acknowledges its storage on the gateway's ``stored`` topic
+(gateway/storage.py; with ``await_stored = false``, at the broker's PUBACK). A failing source
+is reported once, clearly, and retried; the others keep running. Every ``status_interval_s``
+the gateway publishes its health (retained; the last will says ``offline``) and writes it to
+``status_file``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from coldtrail import schema, topics
-from coldtrail.errors import ServiceUnavailable
+from coldtrail.errors import InvalidMessage, ServiceUnavailable
 from coldtrail.mqtt import MqttConnection, Will
 from coldtrail.settings import GatewaySettings
 from gateway import systemd
@@ -25,10 +28,14 @@ from gateway.intake import Intake, sensor_configs
 from gateway.outbox import MemoryOutbox, Outbox
 from gateway.outbox_sqlite import SqliteOutbox
 from gateway.ports import FrameSource
+from gateway.storage import AwaitingStorage
 
 log = logging.getLogger(__name__)
 
 SOURCE_RETRY_S = 30.0
+STOP_GRACE_S = 10.0
+"""A stopping gateway waits for storage acknowledgements while one comes at least this often
+(systemd's TimeoutStopSec is 30 s): what is left stays in the disk outbox for the next start."""
 
 
 def open_outbox(settings: GatewaySettings) -> Outbox:
@@ -63,13 +70,21 @@ class Gateway:
             "telemetry": topics.telemetry(gid, prefix),
             "status": topics.status(gid, prefix),
             "deadletter": topics.deadletter(gid, prefix),
+            "stored": topics.stored(gid, prefix),
         }
+        self._awaiting: AwaitingStorage | None = None
+        if settings.await_stored:
+            self._awaiting = AwaitingStorage(self._outbox, gid, resend_s=settings.stored_resend_s)
+        self._acknowledged = asyncio.Event()
+        self._stopping_since: float | None = None
+        self.bad_acks = 0
         offline = schema.GatewayStatus(gateway_id=gid, state="offline")
         self._mqtt = MqttConnection(
             settings.mqtt,
             client_id=gid,
             clean_session=False,
             will=Will(self._topics["status"], schema.encode(offline)),
+            subscriptions=[(self._topics["stored"], 1)] if self._awaiting is not None else [],
             on_connected=self._announce,
         )
         self._announcing: set[asyncio.Task[None]] = set()
@@ -85,7 +100,19 @@ class Gateway:
 
     @property
     def pending(self) -> int:
+        """Items in the outbox: not yet acknowledged as stored (or, without ``await_stored``,
+        not yet acknowledged by the broker)."""
         return len(self._outbox)
+
+    @property
+    def awaiting_storage(self) -> int:
+        """Items published whose storage ingest has not acknowledged yet."""
+        return self._awaiting.items if self._awaiting is not None else 0
+
+    @property
+    def resent(self) -> int:
+        """Messages published again because their storage was not acknowledged in time."""
+        return self._awaiting.resent if self._awaiting is not None else 0
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._mqtt.start()
@@ -98,6 +125,8 @@ class Gateway:
                     tasks.create_task(self._status_loop(stop)),
                     tasks.create_task(systemd.keep_alive()),
                 ]
+                if self._awaiting is not None:
+                    background.append(tasks.create_task(self._receive_acks(self._awaiting)))
                 await stop.wait()
                 systemd.notify("STOPPING=1")
                 for task in readers:
@@ -142,27 +171,45 @@ class Gateway:
     # -- publishing ----------------------------------------------------------------------------
 
     async def _publish_loop(self, stop: asyncio.Event) -> None:
-        """Drain the outbox; on stop, keep draining while the broker is there."""
+        """Drain the outbox; on stop, keep draining while the broker is there and ingest keeps
+        acknowledging (what is left stays in a disk outbox for the next start)."""
         dead = self._intake.dead
-        while not stop.is_set() or (self.pending and self._mqtt.connected.is_set()):
-            if not self.pending and not dead:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._outbox.wait_nonempty(), 0.5)
-                continue
+        awaiting = self._awaiting
+        while not stop.is_set() or self._draining():
             if not self._mqtt.connected.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._mqtt.connected.wait(), 1.0)
                 if stop.is_set():
                     break
                 continue
+            if awaiting is not None and not stop.is_set():
+                due = awaiting.due()
+                if due:
+                    log.warning(
+                        "storage of %d message(s) not acknowledged within %.0f s: publishing"
+                        " them again",
+                        len(due),
+                        awaiting.wait_s,
+                    )
+                    for sent in due:
+                        await self._mqtt.publish(self._topics["telemetry"], sent.payload, qos=1)
+                    awaiting.resent_round(due)
+                    continue
+            window_full = (
+                awaiting is not None and awaiting.items >= self._settings.max_awaiting_storage
+            )
+            if window_full or (not self._outbox.untaken() and not dead):
+                await self._wait_for_work(window_full)
+                continue
             if self.pending < self._settings.batch_max_items and not stop.is_set():
                 await asyncio.sleep(self._settings.batch_max_wait_s)
             while dead:
                 await self._mqtt.publish(self._topics["deadletter"], schema.encode(dead[0]))
                 dead.popleft()
-            items = self._outbox.oldest(self._settings.batch_max_items)
-            if not items:
+            taken = self._outbox.take(self._settings.batch_max_items)
+            if not taken.items:
                 continue
+            items = taken.items
             batch = schema.TelemetryBatch(
                 gateway_id=self._settings.gateway_id,
                 sent_at=datetime.now(UTC),
@@ -170,9 +217,57 @@ class Gateway:
                 positions=[i for i in items if isinstance(i, schema.Position)],
                 events=[i for i in items if isinstance(i, schema.Event)],
             )
-            await self._mqtt.publish(self._topics["telemetry"], schema.encode(batch), qos=1)
-            self._outbox.confirm(len(items))
+            payload = schema.encode(batch)
+            await self._mqtt.publish(self._topics["telemetry"], payload, qos=1)
+            if awaiting is not None:
+                awaiting.add(payload, taken)
+            else:
+                self._outbox.forget(taken)
             self.published += len(items)
+
+    def _draining(self) -> bool:
+        """Stopping: whether to go on. While the broker is there and items are left to
+        publish, or to await acknowledgements that keep coming (:data:`STOP_GRACE_S`)."""
+        if not self._mqtt.connected.is_set():
+            return False
+        if self._outbox.untaken():
+            return True
+        awaiting = self._awaiting
+        if awaiting is None or not awaiting.items or awaiting.due():
+            return False
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+        quiet_since = max(self._stopping_since, awaiting.last_acknowledged)
+        return time.monotonic() - quiet_since < STOP_GRACE_S
+
+    async def _wait_for_work(self, window_full: bool) -> None:
+        """Until new items, an acknowledgement, or half a second (resends fall due)."""
+        self._acknowledged.clear()
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._acknowledged.wait())]
+        if not window_full:
+            waits.append(asyncio.ensure_future(self._outbox.wait_untaken()))
+        try:
+            await asyncio.wait(waits, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def _receive_acks(self, awaiting: AwaitingStorage) -> None:
+        """Read ingest's storage acknowledgements and forget what they name."""
+        async for message in self._mqtt.messages():
+            try:
+                ack = schema.decode_stored(message.payload)
+            except InvalidMessage as exc:
+                self.bad_acks += 1
+                log.warning(
+                    "invalid storage acknowledgement on %s (%d so far; nothing forgotten): %s",
+                    message.topic,
+                    self.bad_acks,
+                    exc.reason,
+                )
+                continue
+            if awaiting.acknowledged(ack):
+                self._acknowledged.set()
 
     # -- status --------------------------------------------------------------------------------
 
@@ -185,6 +280,9 @@ class Gateway:
         ]
         if outbox.alarm:
             alarms.append("outbox-full" if outbox.dropped else "outbox-thinning")
+        awaiting = self._awaiting
+        if awaiting is not None and awaiting.overdue():
+            alarms.append("storage-unacknowledged")
         dropped = dict(outbox.dropped)
         if outbox.thinned:
             dropped["thinned"] = outbox.thinned
@@ -197,10 +295,14 @@ class Gateway:
             alarms=alarms,
             dropped=dropped,
             scanner_restarts=sum(s.restarts for s in scanners) if scanners else None,
+            stored_through=awaiting.stored_through if awaiting is not None else None,
+            awaiting_storage=awaiting.items if awaiting is not None else None,
         )
 
     def _announce(self) -> None:
         # Called on every (re)connect: replace the retained last will with "online".
+        if self._awaiting is not None:
+            self._awaiting.reconnected()
         task = asyncio.get_running_loop().create_task(self._publish_status("online"))
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)

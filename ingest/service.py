@@ -32,6 +32,7 @@ from ingest.classify import classify
 from ingest.derive import RuleRunner, runner_config
 from ingest.metrics import IngestMetrics, MetricsServer, oldest_item_time, serve
 from ingest.store import DeadLetter, PsycopgTelemetryStore, WriteBatch, WriteResult
+from ingest.stored_acks import stored_acks
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class IngestStats:
     dead_letters: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     write_retries: int = 0
+    stored_acks: int = 0
+    """Storage acknowledgements published to gateways (one per gateway per transaction)."""
 
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {r}" for r, n in self.dead_letters.most_common(5)) or "none"
@@ -66,9 +69,15 @@ class Ingester:
         mqtt: MqttConnection,
         store: PsycopgTelemetryStore,
         metrics: IngestMetrics | None = None,
+        acknowledgements: MqttConnection | None = None,
     ) -> None:
+        """``acknowledgements``: the connection that publishes the storage acknowledgements
+        (none: not published). Not ``mqtt``: paho reads as many packets per read call as the
+        connection has QoS 1 publishes in flight, which would let the consumer read past its
+        bound of held messages (coldtrail/mqtt.py)."""
         self._settings = settings
         self._mqtt = mqtt
+        self._acknowledgements = acknowledgements
         self._store = store
         self.stats = IngestStats()
         self.metrics = metrics or IngestMetrics()
@@ -127,6 +136,8 @@ class Ingester:
             batch, result = await self._write_one_by_one(messages)
         for message in messages:
             self._mqtt.ack(message)
+        if self._acknowledgements is not None:
+            self._acknowledge_storage(self._acknowledgements, messages)
         self.stats.messages += len(messages)
         self.stats.batches += 1
         self.stats.stored.update(result.inserted)
@@ -147,6 +158,19 @@ class Ingester:
             log.warning(
                 "dead letter from %s (%d bytes): %s", dead.topic, len(dead.payload), dead.reason
             )
+
+    def _acknowledge_storage(
+        self, connection: MqttConnection, messages: list[IncomingMessage]
+    ) -> None:
+        """Tell each gateway which of its messages are committed (ingest/stored_acks.py)."""
+        for topic, payload in stored_acks(messages, datetime.now(UTC)):
+            try:
+                connection.publish_nowait(topic, payload)
+            except ServiceUnavailable as exc:
+                # The gateway sends the message again later; ingest stores it once.
+                log.warning("cannot acknowledge storage on %s: %s", topic, exc)
+            else:
+                self.stats.stored_acks += 1
 
     async def _write_one_by_one(
         self, messages: list[IncomingMessage]
@@ -293,6 +317,13 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
         receive_maximum=settings.receive_maximum,
         max_held_bytes=settings.max_held_bytes,
     )
+    acknowledgements: MqttConnection | None = None
+    if settings.stored_acks:
+        # Publishes only; its queue of unacknowledged publishes lives in memory (paho resends
+        # them after a reconnection): a lost one only means the gateway sends a batch again.
+        acknowledgements = MqttConnection(
+            settings.mqtt, f"{settings.client_id}-stored", clean_session=True
+        )
     metrics = IngestMetrics()
     metrics.describe(settings.client_id, share, settings.mqtt.protocol)
     metrics.watch_connection(lambda: mqtt.held, lambda: mqtt.held_bytes, lambda: float(mqtt.paused))
@@ -303,10 +334,12 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
             metrics_server = serve(metrics, settings.metrics_host, settings.metrics_port)
         metrics.up.set(1)
         await mqtt.start(wait_s=30)
+        if acknowledgements is not None:
+            await acknowledgements.start(wait_s=30)
         if rules_config is not None:
             runner = RuleRunner(url, rules_config)
             rules_task = asyncio.create_task(runner.run(stop), name="rule-runner")
-        ingester = Ingester(settings, mqtt, store, metrics)
+        ingester = Ingester(settings, mqtt, store, metrics, acknowledgements)
         await ingester.run(stop)
         return ingester.stats
     finally:
@@ -314,6 +347,8 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
             stop.set()
             await _finish(rules_task)
         await mqtt.close()
+        if acknowledgements is not None:
+            await acknowledgements.close()
         await store.close()
         if metrics_server is not None:
             await metrics_server.close()

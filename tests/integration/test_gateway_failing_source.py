@@ -46,6 +46,7 @@ async def test_a_missing_adapter_is_one_error_line_and_the_rest_runs(
         gateway_id=f"gw-{uuid.uuid4().hex[:8]}",
         mqtt=MqttSettings(**parse_mqtt_url(mqtt_url), topic_prefix=topic_prefix),
         batch_max_wait_s=0.1,
+        await_stored=False,  # no ingest here: the broker's PUBACK is all that comes
     )
     ble = BleakFrameSource(adapter="hci9")  # bleak's real BlueZ backend: nothing to talk to here
     # Retrying often: still one line.

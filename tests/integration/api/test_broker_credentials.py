@@ -243,6 +243,23 @@ async def test_issued_credentials_publish_own_topics_only_and_revocation_locks_o
     assert await asyncio.to_thread(a.next_message) == ("coldtrail/v1/gw-a/cmd", b"for a")
     with pytest.raises(queue.Empty):
         await asyncio.to_thread(a.next_message, 1.0)
+
+    # ingest's storage acknowledgements: a gateway reads its own stored topic, not another's,
+    # and cannot write one (it would make another gateway forget unstored readings)
+    await asyncio.to_thread(a.subscribe, "coldtrail/v1/gw-b/stored")
+    await asyncio.to_thread(a.subscribe, "coldtrail/v1/gw-a/stored")
+    await asyncio.to_thread(ingest.publish, "coldtrail/v1/gw-b/stored", b"for b")
+    await asyncio.to_thread(ingest.publish, "coldtrail/v1/gw-a/stored", b"stored a")
+    assert await asyncio.to_thread(a.next_message) == ("coldtrail/v1/gw-a/stored", b"stored a")
+    with pytest.raises(queue.Empty):
+        await asyncio.to_thread(a.next_message, 1.0)
+    forger = await connect(broker, gw_b["username"], gw_b["password"])
+    clients.append(forger)
+    assert await asyncio.to_thread(
+        forger.publish_denied, "coldtrail/v1/gw-a/stored", b"forged ack", 1
+    ), "a gateway wrote another gateway's stored topic"
+    with pytest.raises(queue.Empty):
+        await asyncio.to_thread(a.next_message, 1.0)
     assert not a.lost.is_set()
 
     # revoke, regenerate, SIGHUP: the credential no longer connects

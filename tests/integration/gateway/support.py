@@ -21,15 +21,6 @@ from coldtrail.localservices.mosquitto import MosquittoBroker, mosquitto_executa
 from firmware_bridge.ble import bthome
 from firmware_bridge.frames import BleAdvert, Frame
 
-# What amqtt (the broker used where Mosquitto is not installed) cannot do for these tests; see
-# coldtrail/localservices/amqtt_broker.py.
-AMQTT_RESTART_LOSES_SESSIONS = (
-    "amqtt keeps sessions only in memory: after a broker restart the ingest's persistent"
-    " session (clean_session=False) is gone, so what the gateway publishes before ingest"
-    " subscribes again is acknowledged to the gateway and delivered to nobody (and amqtt does"
-    " not redeliver unacknowledged messages); install mosquitto for this test"
-)
-
 Key = tuple[str, datetime, int]  # the idempotency key: (device_id, time, seq)
 
 
@@ -97,11 +88,12 @@ class BthomeBurstSource:
 
 class RestartableBroker:
     """A broker on a fixed port that a test stops and starts again: Mosquitto with persistence
-    when installed (sessions survive), else amqtt (they do not: see
-    :data:`AMQTT_RESTART_LOSES_SESSIONS`)."""
+    (sessions survive), or amqtt (they do not: what waited for ingest is lost with the broker,
+    and comes again from the gateways, which keep it until ingest acknowledges its storage).
+    ``kind`` None: Mosquitto when installed, else amqtt."""
 
-    def __init__(self, port: int = 0) -> None:
-        self.kind = "mosquitto" if mosquitto_executable() else "amqtt"
+    def __init__(self, port: int = 0, kind: str | None = None) -> None:
+        self.kind = kind or ("mosquitto" if mosquitto_executable() else "amqtt")
         self._mosquitto = (
             MosquittoBroker(port, persistence=True) if self.kind == "mosquitto" else None
         )

@@ -60,6 +60,7 @@ async def test_a_full_outbox_thins_then_drops_counts_it_and_raises_the_alarm(
         batch_max_wait_s=0.1,
         status_interval_s=1,
         status_file=str(status_path),
+        await_stored=False,  # no ingest here: the gateway drains at the broker's PUBACK
         # The documented default policy (gateway/outbox_policy.py): thin only readings older
         # than an hour. The disk outbox, opened from the settings as `coldtrail gateway` does.
         outbox={"path": str(tmp_path / "outbox.sqlite"), "max_items": CAPACITY},  # type: ignore[arg-type]

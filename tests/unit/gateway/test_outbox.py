@@ -20,14 +20,19 @@ def reading(seq: int) -> schema.Reading:
     )
 
 
-def test_items_leave_only_when_confirmed_and_in_order() -> None:
+def test_items_leave_only_when_forgotten_and_in_order() -> None:
     outbox = MemoryOutbox(capacity=10)
     for seq in range(5):
         assert outbox.put(reading(seq))
-    assert [r.seq for r in outbox.oldest(3)] == [0, 1, 2]
+    first = outbox.take(3)
+    assert [r.seq for r in first.items] == [0, 1, 2]
     assert len(outbox) == 5  # handed out, not yet acknowledged
-    outbox.confirm(3)
-    assert [r.seq for r in outbox.oldest(10)] == [3, 4]
+    second = outbox.take(3)
+    assert [r.seq for r in second.items] == [3, 4] and not outbox.untaken()
+    assert outbox.forget(second) == 2  # the later one first
+    assert [r.seq for r in outbox.oldest(10)] == [0, 1, 2]
+    assert outbox.forget(first) == 3 and outbox.forget(first) == 0
+    assert len(outbox) == 0
 
 
 def test_a_full_outbox_refuses_and_counts() -> None:
@@ -38,12 +43,12 @@ def test_a_full_outbox_refuses_and_counts() -> None:
     assert [r.seq for r in outbox.oldest(5)] == [1, 2]
 
 
-async def test_wait_nonempty_wakes_on_put() -> None:
+async def test_wait_untaken_wakes_on_put() -> None:
     outbox = MemoryOutbox(capacity=2)
     outbox.put(reading(1))
-    await outbox.wait_nonempty()
-    outbox.confirm(1)
-    assert len(outbox) == 0
+    await outbox.wait_untaken()
+    outbox.forget(outbox.take(1))
+    assert len(outbox) == 0 and not outbox.untaken()
 
 
 async def test_the_gateway_keeps_the_outbox_it_is_given_even_when_empty(tmp_path: Path) -> None:

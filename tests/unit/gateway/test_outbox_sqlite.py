@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from coldtrail import schema
-from gateway.outbox import MemoryOutbox, Outbox
+from gateway.outbox import MemoryOutbox, Outbox, Taken
 from gateway.outbox_policy import ThinningPolicy, steady_doomed
 from gateway.outbox_sqlite import SqliteOutbox
 
@@ -95,24 +95,41 @@ async def test_each_item_type_comes_back_as_the_same_struct(db_path: Path) -> No
     await outbox.close()
 
 
-async def test_order_is_kept_and_confirm_removes_only_what_was_handed_out(db_path: Path) -> None:
+async def test_order_is_kept_and_forget_removes_only_what_was_taken(db_path: Path) -> None:
     outbox = open_outbox(db_path)
     for seq in range(5):
         assert outbox.put(reading(seq, device=f"d{seq % 2}"))
-    outbox.confirm(5)  # nothing handed out yet
+    assert outbox.forget(Taken([])) == 0  # nothing taken
     assert len(outbox) == 5
-    assert [i.seq for i in outbox.oldest(2)] == [0, 1]
+    first = outbox.take(2)
+    assert [i.seq for i in first.items] == [0, 1]
     await outbox.put_many([reading(seq) for seq in range(5, 8)])
-    outbox.confirm(10)  # only the two handed out go
-    assert len(outbox) == 6
-    assert [i.seq for i in outbox.oldest(100)] == [2, 3, 4, 5, 6, 7]
-    outbox.confirm(3)
+    second = outbox.take(3)  # after what was taken, not again from the start
+    assert [i.seq for i in second.items] == [2, 3, 4]
+    assert len(outbox) == 8  # taken, not forgotten
+    assert outbox.forget(second) == 3  # out of order: the later batch acknowledged first
+    assert [i.seq for i in outbox.oldest(100)] == [0, 1, 5, 6, 7]
+    assert outbox.forget(first) == 2
+    assert outbox.forget(first) == 0  # twice: nothing more
     assert [i.seq for i in outbox.oldest(100)] == [5, 6, 7]
-    outbox.oldest(3)
-    outbox.confirm(3)
+    last = outbox.take(100)
+    assert [i.seq for i in last.items] == [5, 6, 7]
+    assert not outbox.untaken() and outbox.take(10).items == []
+    outbox.forget(last)
     assert len(outbox) == 0
     await outbox.put_many([reading(8)])
+    assert outbox.untaken()
     assert [i.seq for i in outbox.oldest(100)] == [8]  # ids are never reused
+    await outbox.close()
+
+
+async def test_a_restarted_outbox_takes_everything_it_holds_again(db_path: Path) -> None:
+    outbox = open_outbox(db_path)
+    await outbox.put_many([reading(s) for s in range(4)])
+    outbox.take(3)  # published, never acknowledged
+    await outbox.close()
+    outbox = open_outbox(db_path)
+    assert [i.seq for i in outbox.take(10).items] == [0, 1, 2, 3]
     await outbox.close()
 
 
@@ -122,20 +139,19 @@ async def test_concurrent_put_many_are_committed_together_in_call_order(db_path:
         *(outbox.put_many([reading(10 * g + i) for i in range(10)]) for g in range(20))
     )
     assert counts == [10] * 20
-    await asyncio.wait_for(outbox.wait_nonempty(), 1)
+    await asyncio.wait_for(outbox.wait_untaken(), 1)
     assert [i.seq for i in outbox.oldest(1000)] == list(range(200))
     await outbox.close()
 
 
-async def test_reopening_keeps_items_and_waits_nonempty(db_path: Path) -> None:
+async def test_reopening_keeps_items_and_waits_untaken(db_path: Path) -> None:
     outbox = open_outbox(db_path)
     await outbox.put_many([reading(s) for s in range(3)])
-    outbox.oldest(1)
-    outbox.confirm(1)
+    outbox.forget(outbox.take(1))
     await outbox.close()
     outbox = open_outbox(db_path)
     assert len(outbox) == 2
-    await asyncio.wait_for(outbox.wait_nonempty(), 1)
+    await asyncio.wait_for(outbox.wait_untaken(), 1)
     assert [i.seq for i in outbox.oldest(10)] == [1, 2]
     assert outbox.stats().oldest_age_s == 0.0
     await outbox.close()
@@ -178,12 +194,12 @@ CHILD = textwrap.dedent(
             out.write(f"p {seq} {seq + n - 1}\\n"); out.flush()
             seq += n
             if random.random() < 0.2:
-                got = outbox.oldest(random.randint(1, 100))
-                if got:
-                    # Said before confirming: a kill between the delete's commit and this line
+                got = outbox.take(random.randint(1, 100))
+                if got.items:
+                    # Said before forgetting: a kill between the delete's commit and this line
                     # would otherwise look like a loss.
-                    out.write(f"c {got[-1].seq}\\n"); out.flush()
-                outbox.confirm(len(got))
+                    out.write(f"c {got.items[-1].seq}\\n"); out.flush()
+                outbox.forget(got)
 
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
     """
@@ -322,11 +338,9 @@ async def test_full_outbox_thins_steady_readings_first_then_drops_the_oldest(
     # the counters and the alarm survive a restart; draining below half clears the alarm
     outbox = open_outbox(db_path, max_items=100, reclaim_fraction=0.2, thinning=policy)
     assert outbox.stats().thinned == 44 and outbox.stats().alarm
-    outbox.oldest(30)
-    outbox.confirm(30)
+    outbox.forget(outbox.take(30))
     assert outbox.stats().alarm
-    outbox.oldest(1)
-    outbox.confirm(1)
+    outbox.forget(outbox.take(1))
     stats = outbox.stats()
     assert not stats.alarm and stats.depth == 49 and stats.dropped["reading"] == 16
     await outbox.close()
