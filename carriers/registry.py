@@ -201,7 +201,7 @@ CARRIERS: Mapping[str, Carrier] = {
         ),
         Carrier(
             "dpd",
-            "https://public-ws.dpd.com/services",
+            "https://wsshipper.dpd.be",
             dpd.request,
             dpd.parse,
             DPD_CODES,
