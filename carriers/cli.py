@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
         description="Carriers: " + ", ".join(CARRIERS) + ". Environment:"
         " COLDTRAIL_CARRIER_<NAME>_URL and _KEY per carrier, COLDTRAIL_CARRIERS_INTERVAL_S,"
         " _CYCLE_S, _BATCH, _CONCURRENCY, _RATE_PER_S, _BACKOFF_S, _MAX_BACKOFF_S,"
-        " _EXPIRY_DAYS, _TIMEOUT_S, _DATABASE__URL (or DATABASE_URL); see docs/carriers.md.",
+        " _EXPIRY_DAYS, _TIMEOUT_S, _DATABASE__URL (or DATABASE_URL);"
+        " COLDTRAIL_CARRIER_UPS_PUSH_SECRET and _DHL_PUSH_SECRET for push; see docs/carriers.md.",
     )
     sub = parser.add_subparsers(dest="carriers_command", required=True)
     poll = sub.add_parser("poll", help="poll the carrier legs that are due (a service)")
@@ -42,7 +43,10 @@ def register(subparsers: Any) -> None:
     poll.add_argument("--shipment", metavar="TN", help="only this shipment's legs (due or not)")
     add_connection_arguments(poll, database=True)
     poll.set_defaults(func=_poll)
-    push = sub.add_parser("push", help="receive the carriers' own push webhooks (UPS Track Alert)")
+    push = sub.add_parser(
+        "push",
+        help="receive the carriers' own push webhooks (UPS Track Alert, DHL Unified Push)",
+    )
     push.add_argument("--host", default="127.0.0.1", help="address to listen on")
     push.add_argument("--port", type=int, default=8010, help="port to listen on (default 8010)")
     add_connection_arguments(push, database=True)

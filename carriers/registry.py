@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from api.models_tracking import CheckpointStatus
-from carriers.connectors import HttpRequest, dhl, laposte, mondialrelay, ups
+from carriers.connectors import HttpRequest, dhl, dpd, gls, laposte, mondialrelay, ups
 from carriers.model import CarrierTracking
 from coldtrail.carriers import CARRIERS as INFO
 
@@ -83,6 +83,42 @@ MONDIALRELAY_GROUPS: Mapping[str, CheckpointStatus] = {
     "81": "InTransit",
     "82": "Delivered",
     "83": "Exception",
+}
+
+# DPD Parcel Lifecycle statusInfo.status (the steps of DPD's parcel lifecycle); no coarse status.
+DPD_CODES: Mapping[str, CheckpointStatus] = {
+    "PickedUp": "InTransit",  # DPD has received the parcel
+    "BetweenDepots": "InTransit",  # at the parcel dispatch centre, on its way
+    "Depot": "InTransit",  # at the parcel delivery centre
+    "Courier": "OutForDelivery",  # left the delivery centre, on its way to the consignee
+    "DeliveryFailure": "AttemptFail",  # not delivered
+    "ReturningFromDelivery": "AttemptFail",  # back at the depot after an unsuccessful attempt
+    "ParcelShop": "AvailableForPickup",  # delivered by the driver to a Pickup parcelshop
+    "Delivered": "Delivered",
+}
+
+# GLS Track And Trace event codes (the API's documented examples; GLS's /tracking/events/codes
+# lists them all for an account) …
+GLS_CODES: Mapping[str, CheckpointStatus] = {
+    "INTIAL.PREADVICE": "InfoReceived",  # parcel data entered, not yet handed over (sic: INTIAL)
+    "INTIAL.E48_DATA": "InfoReceived",  # provided by the sender for collection by GLS
+    "INTIAL.NORMAL": "InTransit",  # handed over to GLS
+    "DELIVD.PARCELSHOP": "AvailableForPickup",  # delivered at the ParcelShop, to be collected
+}
+# … and the parcel's status: the nearest status of its latest event when that code is unknown.
+GLS_GROUPS: Mapping[str, CheckpointStatus] = {
+    "PLANNEDPICKUP": "InfoReceived",
+    "INPICKUP": "InfoReceived",
+    "NOTPICKEDUP": "Exception",
+    "PREADVICE": "InfoReceived",
+    "INTRANSIT": "InTransit",
+    "INWAREHOUSE": "InTransit",
+    "INDELIVERY": "OutForDelivery",
+    "DELIVEREDPS": "AvailableForPickup",
+    "DELIVERED": "Delivered",
+    "NOTDELIVERED": "AttemptFail",
+    "CANCELED": "Exception",
+    "FINAL": "Expired",  # GLS closed the parcel's history: nothing more will come
 }
 
 
@@ -162,6 +198,26 @@ CARRIERS: Mapping[str, Carrier] = {
             UPS_GROUPS,
             True,
             api="UPS Tracking API v1 (developer.ups.com)",
+        ),
+        Carrier(
+            "dpd",
+            "https://wsshipper.dpd.be",
+            dpd.request,
+            dpd.parse,
+            DPD_CODES,
+            {},
+            False,
+            api="DPD Parcel Lifecycle service V2.0, getTrackingData (DPD Web Services)",
+        ),
+        Carrier(
+            "gls",
+            "https://api.gls-group.net/track-and-trace-v1",
+            gls.request,
+            gls.parse,
+            GLS_CODES,
+            GLS_GROUPS,
+            False,
+            api="GLS Track And Trace API V1 (dev-portal.gls-group.net)",
         ),
         Carrier(
             "mondialrelay",

@@ -61,7 +61,7 @@ def endpoints(environ: Mapping[str, str] | None = None) -> dict[str, Endpoint]:
     return out
 
 
-PUSH_CARRIERS = ("ups",)
+PUSH_CARRIERS = ("ups", "dhl")
 """Carriers whose own push webhook ``coldtrail carriers push`` receives."""
 
 

@@ -24,6 +24,8 @@ CARRIERS: dict[str, CarrierInfo] = {
         "Chronopost", "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={}"
     ),
     "dhl": CarrierInfo("DHL", "https://www.dhl.com/global-en/home/tracking.html?tracking-id={}"),
+    "dpd": CarrierInfo("DPD", "https://tracking.dpd.de/status/en_US/parcel/{}"),
+    "gls": CarrierInfo("GLS", "https://gls-group.com/track/{}"),
     "ups": CarrierInfo("UPS", "https://www.ups.com/track?tracknum={}"),
     "mondialrelay": CarrierInfo(
         "Mondial Relay", "https://www.mondialrelay.fr/suivi-de-colis/?numeroExpedition={}"

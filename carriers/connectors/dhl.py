@@ -21,7 +21,7 @@ def request(base_url: str, tracking_number: str, key: str | None) -> HttpRequest
     return HttpRequest("GET", f"{base_url.rstrip('/')}/track/shipments?{query}", headers)
 
 
-def _event(carrier: str, raw: dict[str, Any]) -> CarrierEvent:
+def event(carrier: str, raw: dict[str, Any]) -> CarrierEvent:
     if not raw.get("timestamp"):
         raise CarrierError(carrier, f"event without a timestamp: {raw!r}", retry=False)
     group = raw.get("statusCode") or "unknown"
@@ -51,6 +51,6 @@ def parse(carrier: str, tracking_number: str, body: bytes) -> CarrierTracking:
     eta_text = shipment.get("estimatedTimeOfDelivery")
     return CarrierTracking(
         tracking_number=str(shipment.get("id") or tracking_number),
-        events=[_event(carrier, raw) for raw in shipment.get("events") or []],
+        events=[event(carrier, raw) for raw in shipment.get("events") or []],
         eta=aware(carrier, eta_text) if eta_text else None,
     )

@@ -52,6 +52,27 @@ RECORDED = [
         "xml",
         ["InfoReceived", "InTransit", "AvailableForPickup", "Delivered"],
     ),
+    (
+        "dpd",
+        "05308801410058",
+        "xml",
+        [
+            "InTransit",
+            "InTransit",
+            "InTransit",
+            "OutForDelivery",
+            "AttemptFail",
+            "AttemptFail",
+            "AvailableForPickup",
+            "Delivered",
+        ],
+    ),
+    (
+        "gls",
+        "42249028960",
+        "json",
+        ["InfoReceived", "InfoReceived", "InTransit", "AvailableForPickup"],
+    ),
 ]
 
 

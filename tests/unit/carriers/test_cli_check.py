@@ -46,3 +46,20 @@ def test_a_bad_file_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "colissimo: response is not JSON" in done.stderr
     assert check("colissimo", str(tmp_path / "missing.json")).returncode == 2
+
+
+def test_dpd_and_gls_files() -> None:
+    done = check("dpd", str(DATA / "dpd" / "01905002719999.xml"))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(c["status"], c["sub_status"], c["known_code"]) for c in lines] == [
+        ("InTransit", "PickedUp", True),
+        ("Delivered", "Delivered", True),
+        ("Pending", "ZZCorrection", False),
+    ]
+    assert lines[1]["location"] == "Lyon (FR)"
+    done = check("gls", str(DATA / "gls" / "42249018928.json"))
+    assert (done.returncode, done.stderr.strip()) == (
+        1,
+        f"cannot map {DATA / 'gls' / '42249018928.json'}: gls: E_404_01: Resource Not Found",
+    )

@@ -30,3 +30,14 @@ def test_defaults_are_the_public_apis_and_the_environment_overrides() -> None:
 def test_a_bad_url_stops_start_up_naming_the_variable() -> None:
     with pytest.raises(ConfigError, match="COLDTRAIL_CARRIER_DHL_URL must be an http"):
         endpoints({"COLDTRAIL_CARRIER_DHL_URL": "ftp://example"})
+
+
+def test_push_secrets_of_ups_and_dhl() -> None:
+    from carriers.settings import PUSH_CARRIERS, push_secrets
+
+    assert set(PUSH_CARRIERS) == {"ups", "dhl"} and set(PUSH_CARRIERS) <= set(CARRIERS)
+    assert push_secrets({}) == {}
+    secrets = push_secrets({"COLDTRAIL_CARRIER_DHL_PUSH_SECRET": "d" * 16})
+    assert secrets == {"dhl": "d" * 16}
+    with pytest.raises(ConfigError, match="COLDTRAIL_CARRIER_DHL_PUSH_SECRET must be at least 16"):
+        push_secrets({"COLDTRAIL_CARRIER_DHL_PUSH_SECRET": "short"})
