@@ -161,6 +161,12 @@ class ScenarioRun(Demo):
         env.setdefault("COLDTRAIL_INGEST_CLIENT_ID", f"coldtrail-ingest-sim-{self.plan.run}")
         # The offline grace is compared with the wall clock: scale it to the simulated one.
         env.setdefault("COLDTRAIL_INGEST_OFFLINE_GRACE_MIN", f"{5.0 / self.scenario.speed:.4f}")
+        # So is the gateways' wait for a storage acknowledgement before they send a message
+        # again (60 s): at 60x, a broker that lost messages would otherwise get them back only
+        # after an hour of simulated time.
+        env.setdefault(
+            "COLDTRAIL_GATEWAY_STORED_RESEND_S", f"{max(1.0, 60.0 / self.scenario.speed):.2f}"
+        )
         return env
 
     # -- the run ------------------------------------------------------------------------------

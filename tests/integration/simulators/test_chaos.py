@@ -12,8 +12,9 @@ messages to a persistent session, so what the killed worker held would be lost b
 (coldtrail/localservices/amqtt_broker.py).
 
 The broker kills (``broker_kill``, ``broker_kill_ingest_down``) need a broker of chaos's own
-(Mosquitto with the shipped persistence settings, or amqtt in a child process): a separate test,
-which fails today (see its xfail reason).
+(Mosquitto with the shipped persistence settings, or amqtt in a child process): a separate test.
+A broker SIGKILL loses nothing because the gateways keep each reading until ingest acknowledges
+its storage (``coldtrail/v1/<gw>/stored``).
 """
 
 from __future__ import annotations
@@ -91,29 +92,21 @@ def test_chaos_loses_nothing(
     assert code == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a broker SIGKILL loses the readings it acknowledged since its last save: the gateway"
-    " forgets a reading at the broker's PUBACK. Passes once ingest acknowledges storage on"
-    " coldtrail/v1/<gw>/stored and the gateway keeps each reading until then (issue 15 item 2)",
-)
 def test_chaos_with_broker_kills_loses_nothing(database_url: str, tmp_path: Path) -> None:
     faults = ["broker_kill_ingest_down", "broker_kill", "gateway_kill"]
     summary = tmp_path / "chaos.json"
     code = asyncio.run(ChaosRun(_args(database_url, None, faults, summary)).run())
     result = json.loads(summary.read_text())
-    # The run itself (not under the xfail: RuntimeError is not what it expects).
+    # The run itself: the faults were applied and the ledgers written.
     applied = [f["what"] for f in result["faults"] if not f["outcome"].startswith("skipped")]
-    if not (
+    assert (
         result["broker"]["started_here"]
         and any("killed" in f and "ingest running" in f for f in applied)
         and any(f.startswith("ingest killed (SIGKILL), ") for f in applied)
         and result["ledgers"]["files"] == 2
         and result["readings"]["produced"] > 300
-    ):
-        raise RuntimeError(f"the broker kills were not applied: {result['faults']}")
-    # What fails until the stored acknowledgement lands: lost > 0, named in the examples.
+    ), f"the broker kills were not applied: {result['faults']}"
+    # Nothing lost though the broker was killed: the gateways resent what ingest had not stored.
     for table in TABLES:
         c = result[table]
         assert (c["lost"], c["duplicated"], c["unexpected"], c["mismatched"]) == (0, 0, 0, 0), (
