@@ -164,7 +164,8 @@ class AlertSink:
         context = {**_context(info, alert), "alert_id": stored.alert_id, "condition": condition}
         if stored.inserted:
             self.stats.opened += 1
-            log.warning(
+            log.log(
+                logging.INFO if alert.severity == "info" else logging.WARNING,
                 "alert %d: %s %s on %s %s (peak %.2f, limit %.2f, since %s)",
                 stored.alert_id,
                 alert.severity,
