@@ -86,7 +86,10 @@ async def test_the_shopper_sees_map_chart_and_timeline_and_live_updates(
     # The map: the offline basemap's countries, the route and the current position.
     await expect(page.locator("#map path.route-line")).to_have_count(1)
     await expect(page.locator("#map path.position-marker")).to_have_count(1)
-    assert await page.locator("#map .leaflet-overlay-pane path").count() > 20  # countries
+    # The countries: the basemap loads after the page (waited for, not counted at once).
+    await page.wait_for_function(
+        "document.querySelectorAll('#map .leaflet-overlay-pane path').length > 20"
+    )
     # The chart: the band, the line, the readings outside the band, a text alternative.
     await expect(page.locator("#chart svg .chart-band")).to_have_count(1)
     await expect(page.locator("#chart svg .chart-line")).to_have_count(1)
