@@ -57,6 +57,8 @@ class MailCatcher:
 
     async def start(self) -> int:
         """Listen (``port`` 0: any free port); the port it listens on."""
+        # aiosmtpd logs every SMTP command at INFO: the demo's output is for people.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.folder.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         handler = _Handler(self)
