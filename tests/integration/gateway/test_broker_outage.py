@@ -120,7 +120,7 @@ async def _outage(
             await wait_for(lambda: gateway.pending == 0, 30, "ingest's acknowledgements")
             await asyncio.sleep(1)  # anything more would be a duplicate or a stranger
     stats = ingest.result()
-    assert stats.dead_letters == {}
+    assert stats.dead_letters == {}, _dead_letters(database_url, topic_prefix)
 
     keys = stored_keys(database_url, GATEWAY_ID, "readings")
     emitted = [(e.device_id, e.time, e.seq) for e in source.emitted]
@@ -145,3 +145,14 @@ async def _outage(
     assert stored == sent
     for device_id, times in ingested.items():
         assert times == sorted(times), f"{device_id}: a later reading was stored earlier"
+
+
+def _dead_letters(database_url: str, topic_prefix: str) -> list[tuple[str, str, bytes]]:
+    """What ingest refused in this run (topic, reason, the payload's start), to tell why."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT topic, reason, substring(payload from 1 for 120) FROM dead_letters"
+            " WHERE topic LIKE %s ORDER BY dead_letter_id LIMIT 5",
+            (f"{topic_prefix}/%",),
+        ).fetchall()
+    return [(str(t), str(r), bytes(p)) for t, r, p in rows]
