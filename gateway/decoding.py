@@ -61,6 +61,7 @@ class FrameDecoder:
             out.rejects.append(exc)
             return
         out.samples.extend(decoded.samples)
+        out.rejects.extend(decoded.rejects)
         out.events.extend(self.ble_events.admit(decoded))
 
     def _gps(self, chunk: SerialChunk, out: Decoded) -> None:
