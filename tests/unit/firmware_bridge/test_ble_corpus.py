@@ -1,0 +1,98 @@
+"""Every real advert of ble_corpus.py decodes, auto-detected, to what its source says.
+
+The Inkbird and Govee captures carry their local name in the scan response: they decode once
+joined with it, and without it an Inkbird advert is not recognised at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from coldtrail.errors import DecodeError
+from firmware_bridge.ble import advertisement, registry
+from tests.unit.firmware_bridge.ble_corpus import CAPTURES, Capture
+from tests.unit.firmware_bridge.plausible import assert_plausible
+
+RECEIVED = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+ADDRESS = "A4:C1:38:12:34:56"
+TOLERANCE = 0.06
+"""theengs/decoder reports some Govee temperatures unrounded (-7.3481 °C), the libraries to 0.1."""
+
+
+def decode(capture: Capture) -> registry.DecodedAdvert:
+    return registry.decode_hex_advert(
+        capture.advert,
+        address=capture.address,
+        received_at=RECEIVED,
+        scan_responses=capture.scan_responses,
+    )
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda c: f"{c.kind}:{c.label}")
+def test_capture_decodes_to_what_its_source_says(capture: Capture) -> None:
+    at = {"address": capture.address, "received_at": RECEIVED}
+    advert = advertisement.parse_hex(capture.advert, **at)  # type: ignore[arg-type]
+    for response in capture.scan_responses:
+        advert = advertisement.join(advert, advertisement.parse_hex(response, **at))  # type: ignore[arg-type]
+    assert registry.detect_kind(advert) == capture.kind
+
+    decoded = decode(capture)
+    [sample] = decoded.samples
+    if not capture.refused:  # the "maximum values" vectors are beyond any real reading
+        assert_plausible(sample)
+    assert sample.device_id == capture.address
+    values = sample.values
+    for name, expected in capture.expect.items():
+        assert getattr(values, name) == pytest.approx(expected, abs=TOLERANCE), name
+    if not capture.expect:  # the library's own test asserts these; we check they are sane
+        assert values.temperature_c is not None
+    assert [reject.reason.split(": ")[1].split("=")[0] for reject in decoded.rejects] == list(
+        capture.refused
+    )
+    for name in capture.refused:
+        assert getattr(values, name) is None
+
+
+@pytest.mark.parametrize(
+    "capture", [c for c in CAPTURES if c.kind == "inkbird"], ids=lambda c: c.label
+)
+def test_inkbird_without_its_scan_response_is_not_recognised(capture: Capture) -> None:
+    with pytest.raises(DecodeError, match="no known sensor format"):
+        registry.decode_hex(capture.advert, address=ADDRESS, received_at=RECEIVED)
+
+
+@pytest.mark.parametrize(
+    "capture", [c for c in CAPTURES if c.kind == "inkbird"][:2], ids=lambda c: c.label
+)
+def test_configured_kind_without_the_name_says_which_library_refused(capture: Capture) -> None:
+    with pytest.raises(DecodeError, match="inkbird-ble does not recognise this advert") as info:
+        registry.decode_hex(capture.advert, kind="inkbird", address=ADDRESS, received_at=RECEIVED)
+    assert info.value.raw.hex() in capture.advert
+
+
+def test_refused_values_keep_the_raw_payload() -> None:
+    [maximum] = [c for c in CAPTURES if c.label == "RAWv2 maximum values"]
+    decoded = decode(maximum)
+    [reject] = decoded.rejects
+    assert "humidity_pct=163.8" in reject.reason
+    assert reject.raw.hex().upper() == maximum.advert.upper()[-48:]
+    assert reject.device == ADDRESS
+
+
+def test_wrong_kind_configured_is_a_clear_error() -> None:
+    [h5075] = [c for c in CAPTURES if c.label == "H5075"]
+    with pytest.raises(DecodeError, match="thermobeacon-ble does not recognise"):
+        registry.decode_hex(
+            h5075.advert,
+            kind="thermobeacon",
+            address=ADDRESS,
+            received_at=RECEIVED,
+            scan_responses=h5075.scan_responses,
+        )
+
+
+def test_every_new_family_has_real_bytes() -> None:
+    kinds = {capture.kind for capture in CAPTURES}
+    assert {"inkbird", "govee", "thermobeacon", "xiaomi", "ruuvi"} <= kinds
