@@ -28,7 +28,9 @@ downstream.
 
 * ``[sample]`` when the library recognised the device and reported at least one of the values
   above; ``[]`` when it recognised the device but the advert carried none (a Govee button, an
-  Inkbird probe without a probe plugged in, a MiBeacon frame that only announces the device);
+  Inkbird probe without a probe plugged in, a MiBeacon frame that only announces the device),
+  or when the advert carries no manufacturer or service data at all (a scan response that only
+  names the device: the gateway keeps the name for the device's next adverts);
 * :class:`~coldtrail.errors.DecodeError` with the raw manufacturer and service data when the
   library does not recognise the advert at all (wrong kind configured, a model it does not
   know, a corrupt packet it refuses), or a value outside the telemetry contract.
@@ -117,6 +119,8 @@ def parser_class(kind: str) -> Any:
 def decode(advert: BleAdvert, kind: str, bindkey: bytes | None = None) -> list[Sample]:
     """The measurements of one advert of ``kind``, decoded by its library (module docstring)."""
     device_id = advert.address.upper()
+    if not advert.manufacturer_data and not advert.service_data:
+        return []  # a scan response, or an advert that only names the device: no values
     parser_info = PARSERS[kind]
     cls = parser_class(kind)
     parser = cls(bindkey=bindkey) if parser_info.takes_bindkey else cls()
