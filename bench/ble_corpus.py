@@ -1,7 +1,7 @@
 """How many real BLE adverts coldtrail decodes: the captures of
-tests/unit/firmware_bridge/ble_corpus.py (Inkbird, Govee, ThermoBeacon, Xiaomi, RuuviTag RAWv1
-and RAWv2 edge vectors, BTHome), each auto-detected and decoded as the gateway would, joined
-with its scan response when the code can join them.
+tests/unit/firmware_bridge/ble_corpus.py (Inkbird, Govee, ThermoBeacon, SensorPush, Xiaomi,
+RuuviTag RAWv1 and RAWv2 edge vectors, BTHome), each auto-detected and decoded as the gateway
+would, joined with its scan response when the code can join them.
 
 Prints one JSON object: captures, decoded (at least one reading), per kind, and each failure
 with its reason. Run it against another checkout's code to compare (``before``/``after``):
@@ -47,6 +47,8 @@ def run() -> dict[str, Any]:
     for capture in captures:
         total[capture.kind] += 1
         extra: dict[str, Any] = {"scan_responses": capture.scan_responses} if joins else {}
+        if capture.bindkey is not None:
+            extra["bindkey"] = bytes.fromhex(capture.bindkey)
         try:
             result = registry.decode_hex_advert(
                 capture.advert, address=capture.address, received_at=RECEIVED, **extra

@@ -143,11 +143,8 @@ def decode(advert: BleAdvert, kind: str, bindkey: bytes | None = None) -> list[S
             raw,
             device=device_id,
         )
-    if parser_info.takes_bindkey and bindkey is not None:
-        if getattr(parser, "bindkey_verified", True) is False:
-            raise DecodeError(
-                "the bindkey does not decrypt this advert (wrong bindkey?)", raw, device=device_id
-            )
+    if parser_info.takes_bindkey:
+        _check_encryption(parser, bindkey, raw, device_id)
     fields = _fields(update, kind, raw, device_id)
     if not fields:
         return []
@@ -156,6 +153,22 @@ def decode(advert: BleAdvert, kind: str, bindkey: bytes | None = None) -> list[S
     except ValueError as exc:
         raise DecodeError(str(exc), raw, device=device_id) from None
     return [Sample(device_id=device_id, values=values, received_at=advert.received_at)]
+
+
+def _check_encryption(parser: Any, bindkey: bytes | None, raw: bytes, device_id: str) -> None:
+    """An encrypted advert needs the bindkey that decrypts it: without one the library reports
+    nothing, which would drop the sensor's readings without a word."""
+    scheme = getattr(getattr(parser, "encryption_scheme", None), "value", "none")
+    if scheme == "none":
+        return
+    if bindkey is None:
+        raise DecodeError(
+            f"an encrypted advert ({scheme}): configure the sensor's bindkey", raw, device=device_id
+        )
+    if not getattr(parser, "bindkey_verified", False):
+        raise DecodeError(
+            "the bindkey does not decrypt this advert (wrong bindkey?)", raw, device=device_id
+        )
 
 
 def _fields(update: Any, kind: str, raw: bytes, device_id: str) -> dict[str, float]:

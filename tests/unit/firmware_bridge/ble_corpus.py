@@ -39,6 +39,17 @@ RUUVI_DOCS_V2 = (
 )
 RUUVITAG_BLE = "ruuvitag-ble 0.4.0 (PyPI sdist) tests/test_v3.py and tests/test_v5.py"
 BTHOME_IO = "bthome.io format page, the example advert"
+SENSORPUSH = (
+    "Bluetooth-Devices/sensorpush-ble tests/test_parser.py @ "
+    "07c04c542a4dabcdfd954a6025e99a7bd77911d2 (the entry HTW_DETECT_CHANGED_2 and "
+    "HTPW_DETECT_CHANGE_2 add to _1, which test_ht_w_large_data_set / "
+    "test_htp_w_large_data_set decode)"
+)
+XIAOMI = (
+    "Bluetooth-Devices/xiaomi-ble tests/test_parser.py @ b0bb42f777c9c5bdc6bc12590334bfc741b199a0"
+    " (test_Xiaomi_LYWSD03MMC_encrypted, with its bindkey)"
+)
+_SENSORPUSH_SERVICE = "ef090000-11d6-42ba-93b8-9dd7ec090ab0"
 
 _INKBIRD_SERVICE = 0xFFF0
 _GOVEE_SERVICE = 0xEC88
@@ -49,6 +60,7 @@ def ad(
     flags: int | None = 0x06,
     name: str | None = None,
     uuids16: tuple[int, ...] = (),
+    uuids128: tuple[str, ...] = (),
     manufacturer: str | None = None,
     service_data16: tuple[int, str] | None = None,
 ) -> str:
@@ -60,6 +72,9 @@ def ad(
     if uuids16:
         body = b"".join(uuid.to_bytes(2, "little") for uuid in uuids16)
         out += bytes((len(body) + 1, 0x03)) + body
+    if uuids128:
+        body = b"".join(bytes.fromhex(uuid.replace("-", ""))[::-1] for uuid in uuids128)
+        out += bytes((len(body) + 1, 0x07)) + body
     if name is not None:
         encoded = name.encode()
         out += bytes((len(encoded) + 1, 0x09)) + encoded
@@ -91,6 +106,8 @@ class Capture:
     """Contract fields the advert carries out of range (left out of the reading, rejected)."""
     address: str = "A4:C1:38:12:34:56"
     """The sender's address: MiBeacon frames carry it and xiaomi-ble checks it."""
+    bindkey: str | None = None
+    """The sensor's bindkey (hex), for an encrypted advert."""
 
     @property
     def scan_responses(self) -> tuple[str, ...]:
@@ -318,6 +335,30 @@ CAPTURES: tuple[Capture, ...] = (
         THEENGS,
         {"temperature_c": 26.0, "humidity_pct": 61.4},
         address="58:2D:34:33:AA:DF",
+    ),
+    Capture(
+        "Xiaomi LYWSD03MMC, MiBeacon v5 encrypted",
+        "xiaomi",
+        ad(service_data16=(0xFE95, "58585b0550f4830238c1a495ef58763c26000097e2abb5")),
+        XIAOMI,
+        {"humidity_pct": 46.0},
+        address="A4:C1:38:02:83:F4",
+        bindkey="e9ea895fac7cca6d30532432a516f3a8",
+    ),
+    # --- SensorPush ---------------------------------------------------------------------------
+    Capture(
+        "SensorPush HT.w",
+        "sensorpush",
+        ad(uuids128=(_SENSORPUSH_SERVICE,), manufacturer=mfr(14596, b"6\xe7<")),
+        SENSORPUSH,
+        {"temperature_c": 20.44, "humidity_pct": 38.7},
+    ),
+    Capture(
+        "SensorPush HTP.xw",
+        "sensorpush",
+        ad(uuids128=(_SENSORPUSH_SERVICE,), manufacturer=mfr(24064, b"6[:\xbb\xb6")),
+        SENSORPUSH,
+        {"temperature_c": 22.3, "humidity_pct": 52.81, "pressure_hpa": 997.59},
     ),
     # --- RuuviTag -----------------------------------------------------------------------------
     _ruuvi(

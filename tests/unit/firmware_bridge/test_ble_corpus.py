@@ -27,6 +27,7 @@ def decode(capture: Capture) -> registry.DecodedAdvert:
         address=capture.address,
         received_at=RECEIVED,
         scan_responses=capture.scan_responses,
+        bindkey=None if capture.bindkey is None else bytes.fromhex(capture.bindkey),
     )
 
 
@@ -95,4 +96,25 @@ def test_wrong_kind_configured_is_a_clear_error() -> None:
 
 def test_every_new_family_has_real_bytes() -> None:
     kinds = {capture.kind for capture in CAPTURES}
-    assert {"inkbird", "govee", "thermobeacon", "xiaomi", "ruuvi"} <= kinds
+    assert {"inkbird", "govee", "thermobeacon", "sensorpush", "xiaomi", "ruuvi"} <= kinds
+
+
+ENCRYPTED = next(c for c in CAPTURES if c.bindkey is not None)
+
+
+def test_encrypted_mibeacon_without_its_bindkey_is_rejected_not_dropped() -> None:
+    with pytest.raises(
+        DecodeError, match=r"an encrypted advert \(mibeacon_4_5\): configure the sensor's bindkey"
+    ):
+        registry.decode_hex(ENCRYPTED.advert, address=ENCRYPTED.address, received_at=RECEIVED)
+
+
+def test_encrypted_mibeacon_with_another_bindkey_is_rejected() -> None:
+    with pytest.raises(DecodeError, match="the bindkey does not decrypt this advert"):
+        registry.decode_hex(
+            ENCRYPTED.advert,
+            address=ENCRYPTED.address,
+            received_at=RECEIVED,
+            kind="xiaomi",
+            bindkey=bytes(16),
+        )
