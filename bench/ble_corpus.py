@@ -4,7 +4,9 @@ RuuviTag RAWv1 and RAWv2 edge vectors, BTHome), each auto-detected and decoded a
 would, joined with its scan response when the code can join them.
 
 Prints one JSON object: captures, decoded (at least one reading), per kind, and each failure
-with its reason. Run it against another checkout's code to compare (``before``/``after``):
+with its reason; with the code of this checkout also the decoding rate of each kind (readings
+per second on one core, adverts already parsed, as the gateway has them) and the memory each
+parser library adds to a process that imports it (RSS, in a fresh interpreter each). Run it against another checkout's code to compare (``before``/``after``):
 
     PYTHONPATH=/path/to/other/checkout python bench/ble_corpus.py
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
+import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,8 +74,65 @@ def run() -> dict[str, Any]:
     }
 
 
+MIN_SECONDS = 0.5
+_RSS = (
+    "import resource, sys\n"
+    "def rss():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmRSS:'):\n"
+    "            return int(line.split()[1])\n"
+    "import firmware_bridge.ble.registry\n"
+    "before = rss()\n"
+    "__import__(sys.argv[1])\n"
+    "print(rss() - before)\n"
+)
+
+
+def rates() -> dict[str, float]:
+    """Readings per second of each kind (after one warm-up decode: the library's import)."""
+    from firmware_bridge.ble import advertisement
+
+    out: dict[str, float] = {}
+    for capture in _corpus().CAPTURES:
+        if capture.kind in out or capture.refused:
+            continue
+        advert = advertisement.parse_hex(
+            capture.advert, address=capture.address, received_at=RECEIVED
+        )
+        for response in capture.scan_responses:
+            advert = advertisement.join(
+                advert,
+                advertisement.parse_hex(response, address=capture.address, received_at=RECEIVED),
+            )
+        key = None if capture.bindkey is None else bytes.fromhex(capture.bindkey)
+        config = registry.SensorConfig(capture.address, capture.kind, bindkey=key)
+        registry.decode_advert(advert, config)
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < MIN_SECONDS:
+            count += len(registry.decode_advert(advert, config).samples)
+        out[capture.kind] = round(count / elapsed)
+    return out
+
+
+def import_rss_kib() -> dict[str, int]:
+    """KiB of RSS each parser library adds to a process that already has the registry."""
+    from firmware_bridge.ble import sensor_state
+
+    out = {}
+    for kind, parser in sensor_state.PARSERS.items():
+        done = subprocess.run(
+            [sys.executable, "-c", _RSS, parser.module], capture_output=True, text=True, check=True
+        )
+        out[kind] = int(done.stdout.strip())
+    return out
+
+
 def main() -> None:
-    print(json.dumps(run(), indent=2))
+    result = run()
+    if result["joins_scan_responses"]:
+        result["readings_per_s"] = rates()
+        result["import_rss_kib"] = import_rss_kib()
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
