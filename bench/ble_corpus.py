@@ -6,7 +6,8 @@ would, joined with its scan response when the code can join them.
 Prints one JSON object: captures, decoded (at least one reading), per kind, and each failure
 with its reason; with the code of this checkout also the decoding rate of each kind (readings
 per second on one core, adverts already parsed, as the gateway has them) and the memory each
-parser library adds to a process that imports it (RSS, in a fresh interpreter each). Run it against another checkout's code to compare (``before``/``after``):
+parser library adds to a process that imports it (RSS, in a fresh interpreter each). Run it
+against another checkout's code to compare (``before``/``after``):
 
     PYTHONPATH=/path/to/other/checkout python bench/ble_corpus.py
 """
