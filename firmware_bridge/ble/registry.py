@@ -131,36 +131,68 @@ DECODERS: Final[Mapping[str, _Decoder]] = {
 
 def matches(advert: BleAdvert, match: AdvertMatch) -> bool:
     """Whether ``advert`` meets every condition of ``match``."""
+    return _compiled(match)(advert)
+
+
+_Check = Callable[[BleAdvert], bool]
+
+
+def _compiled(match: AdvertMatch) -> _Check:
+    """``match`` as one function of the advert, its constants computed once (auto-detection
+    runs for every advert heard)."""
+    checks: list[_Check] = []
     if match.service_data_uuid is not None:
-        data = advert.service_data.get(sensor_kinds.uuid16(match.service_data_uuid))
-        if data is None:
-            return False
-        if match.service_data_lengths and len(data) not in match.service_data_lengths:
-            return False
+        checks.append(
+            _service_data(sensor_kinds.uuid16(match.service_data_uuid), match.service_data_lengths)
+        )
     if match.company_id is not None:
-        company = advert.manufacturer_data.get(match.company_id)
-        if company is None:
-            return False
-        if match.manufacturer_data_first and company[:1] not in {
-            bytes((b,)) for b in match.manufacturer_data_first
-        }:
-            return False
-    if match.manufacturer_ids and not match.manufacturer_ids & set(advert.manufacturer_data):
-        return False
-    if match.service_uuid is not None and match.service_uuid not in advert.service_uuids:
-        return False
-    name = (advert.name or "").lower()
-    if match.local_names and name not in match.local_names:
-        return False
-    return not match.local_name_prefixes or name.startswith(match.local_name_prefixes)
+        firsts = frozenset(bytes((b,)) for b in match.manufacturer_data_first)
+        checks.append(_company(match.company_id, firsts))
+    if match.manufacturer_ids:
+        ids = match.manufacturer_ids
+        checks.append(lambda a: not ids.isdisjoint(a.manufacturer_data))
+    if match.service_uuid is not None:
+        service = match.service_uuid
+        checks.append(lambda a: service in a.service_uuids)
+    if match.local_names:
+        names = match.local_names
+        checks.append(lambda a: a.name is not None and a.name.lower() in names)
+    if match.local_name_prefixes:
+        prefixes = match.local_name_prefixes
+        checks.append(lambda a: a.name is not None and a.name.lower().startswith(prefixes))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda a: all(check(a) for check in checks)
+
+
+def _service_data(uuid: str, lengths: frozenset[int]) -> _Check:
+    def check(advert: BleAdvert) -> bool:
+        data = advert.service_data.get(uuid)
+        return data is not None and (not lengths or len(data) in lengths)
+
+    return check
+
+
+def _company(company: int, firsts: frozenset[bytes]) -> _Check:
+    def check(advert: BleAdvert) -> bool:
+        data = advert.manufacturer_data.get(company)
+        return data is not None and (not firsts or data[:1] in firsts)
+
+    return check
+
+
+_DETECTORS: Final[tuple[tuple[str, tuple[_Check, ...]], ...]] = tuple(
+    (kind.name, tuple(_compiled(match) for match in kind.matches)) for kind in sensor_kinds.KINDS
+)
 
 
 def detect_kind(advert: BleAdvert) -> str | None:
     """The kind of sensor that sent ``advert``: the first kind of the registry one of whose
     matches it meets (table above), or None."""
-    for kind in sensor_kinds.KINDS:
-        if any(matches(advert, match) for match in kind.matches):
-            return kind.name
+    for name, checks in _DETECTORS:
+        for check in checks:
+            if check(advert):
+                return name
     return None
 
 
