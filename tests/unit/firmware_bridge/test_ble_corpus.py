@@ -118,3 +118,19 @@ def test_encrypted_mibeacon_with_another_bindkey_is_rejected() -> None:
             kind="xiaomi",
             bindkey=bytes(16),
         )
+
+
+@pytest.mark.parametrize(
+    "capture", [c for c in CAPTURES if c.kind == "govee"], ids=lambda c: c.label
+)
+def test_govee_without_its_scan_response(capture: Capture) -> None:
+    """Company ids 0xEC88 and 0x8801 are Govee's own: recognised without the name. The H5100
+    family sends its readings under company id 0x0001 and needs its name (or 0xEC88 UUID)."""
+    company = int.from_bytes(bytes.fromhex(capture.advert)[5:7], "little")
+    if company in (0xEC88, 0x8801):
+        [sample] = registry.decode_hex(capture.advert, address=ADDRESS, received_at=RECEIVED)
+        assert sample.values.temperature_c is not None
+    else:
+        assert company == 0x0001
+        with pytest.raises(DecodeError, match="no known sensor format"):
+            registry.decode_hex(capture.advert, address=ADDRESS, received_at=RECEIVED)
