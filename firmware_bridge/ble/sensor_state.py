@@ -33,12 +33,14 @@ downstream.
   names the device: the gateway keeps the name for the device's next adverts);
 * :class:`~coldtrail.errors.DecodeError` with the raw manufacturer and service data when the
   library does not recognise the advert at all (wrong kind configured, a model it does not
-  know, a corrupt packet it refuses), or a value outside the telemetry contract.
+  know, a corrupt packet it refuses), fails on it (:data:`LIBRARY_ERRORS`), or reports a value
+  outside the telemetry contract.
 """
 
 from __future__ import annotations
 
 import importlib
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -65,6 +67,10 @@ PARSERS: Final[Mapping[str, Parser]] = {
     "xiaomi": Parser("xiaomi_ble", "XiaomiBluetoothDeviceData", takes_bindkey=True),
 }
 """Kind -> its library's parser class, imported on first use."""
+
+LIBRARY_ERRORS = (IndexError, KeyError, ValueError, TypeError, struct.error)
+"""What the libraries raise on bytes they did not expect (a payload shorter than its model's):
+turned into a :class:`DecodeError` with the raw bytes, like any undecodable advert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +139,14 @@ def decode(advert: BleAdvert, kind: str, bindkey: bytes | None = None) -> list[S
         service_uuids=list(advert.service_uuids),
         time=advert.received_at.timestamp(),
     )
-    update = parser.update(info)
     raw = _raw(advert)
+    try:
+        update = parser.update(info)
+    except LIBRARY_ERRORS as exc:
+        # e.g. inkbird-ble 1.7.1 indexes past the end of a short payload from an "sps"
+        raise DecodeError(
+            f"{_library(kind)} failed on this advert: {exc!r}", raw, device=device_id
+        ) from None
     if not any(device.model for device in update.devices.values()):
         raise DecodeError(
             f"{_library(kind)} does not recognise this advert (name {advert.name!r}, "

@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coldtrail.errors import DecodeError
 from firmware_bridge.ble import advertisement, registry
+from firmware_bridge.frames import BleAdvert
 from tests.unit.firmware_bridge.ble_corpus import CAPTURES, Capture
 from tests.unit.firmware_bridge.plausible import assert_plausible
 
@@ -134,3 +137,60 @@ def test_govee_without_its_scan_response(capture: Capture) -> None:
         assert company == 0x0001
         with pytest.raises(DecodeError, match="no known sensor format"):
             registry.decode_hex(capture.advert, address=ADDRESS, received_at=RECEIVED)
+
+
+FAMILY_ADVERTS = [
+    # (kind, local name, manufacturer ids or service data UUID, service UUIDs) as the families
+    # send them (ble_corpus.py), with arbitrary payloads
+    ("inkbird", "sps", (2044, 9289), ("0000fff0-0000-1000-8000-00805f9b34fb",)),
+    ("inkbird", "ITH-21-B", (9289,), ("0000fff0-0000-1000-8000-00805f9b34fb",)),
+    ("inkbird", "xBBQ", (1, 0), ("0000fff0-0000-1000-8000-00805f9b34fb",)),
+    ("govee", "GVH5075_1234", (0xEC88, 0x8801, 1), ("0000ec88-0000-1000-8000-00805f9b34fb",)),
+    ("govee", "GV5121195A", (0xEF88,), ()),
+    ("thermobeacon", "ThermoBeacon", (0x10, 0x1B), ("0000fff0-0000-1000-8000-00805f9b34fb",)),
+    ("sensorpush", "", (14596, 24064), ("ef090000-11d6-42ba-93b8-9dd7ec090ab0",)),
+]
+
+
+@given(
+    family=st.sampled_from(FAMILY_ADVERTS),
+    pick=st.integers(min_value=0, max_value=2),
+    payload=st.binary(max_size=32),
+)
+def test_arbitrary_payloads_of_a_family_raise_only_decode_error(
+    family: tuple[str, str, tuple[int, ...], tuple[str, ...]], pick: int, payload: bytes
+) -> None:
+    kind, name, ids, uuids = family
+    advert = BleAdvert(ADDRESS, RECEIVED, -60, {}, {ids[pick % len(ids)]: payload}, name, uuids)
+    try:
+        samples = registry.decode(advert, registry.SensorConfig(ADDRESS, kind))
+    except DecodeError:
+        return
+    # random bytes may well decode: into values the contract accepts, or not at all
+    assert all(sample.device_id == ADDRESS for sample in samples)
+
+
+@given(payload=st.binary(max_size=32), keyed=st.booleans())
+def test_arbitrary_mibeacon_payloads_raise_only_decode_error(payload: bytes, keyed: bool) -> None:
+    advert = BleAdvert(ADDRESS, RECEIVED, -60, {"0000fe95-0000-1000-8000-00805f9b34fb": payload})
+    config = registry.SensorConfig(ADDRESS, "xiaomi", bindkey=bytes(16) if keyed else None)
+    try:
+        registry.decode(advert, config)
+    except DecodeError:
+        pass
+
+
+def test_a_short_inkbird_payload_is_a_decode_error_not_a_crash() -> None:
+    # inkbird-ble 1.7.1 raises IndexError on this 4-byte payload under the name "sps" with the
+    # 0xFFF0 service UUID (an IBS-TH reads byte 7 of its 9)
+    advert = BleAdvert(
+        ADDRESS,
+        RECEIVED,
+        -60,
+        {},
+        {2044: bytes.fromhex("56556d89")},
+        "sps",
+        ("0000fff0-0000-1000-8000-00805f9b34fb",),
+    )
+    with pytest.raises(DecodeError, match="inkbird-ble failed on this advert: IndexError"):
+        registry.decode(advert, registry.SensorConfig(ADDRESS, "inkbird"))
