@@ -194,3 +194,28 @@ def test_a_short_inkbird_payload_is_a_decode_error_not_a_crash() -> None:
     )
     with pytest.raises(DecodeError, match="inkbird-ble failed on this advert: IndexError"):
         registry.decode(advert, registry.SensorConfig(ADDRESS, "inkbird"))
+
+
+# Other people's devices of theengs/decoder's test_mfgdata (tests/BLE/test_ble.cpp @ 03159a79):
+# their manufacturer data as captured, with the names the test gives them. None is a kind of
+# ours: the gateway ignores them instead of dead-lettering every advert of a car park.
+OTHERS = [
+    ("BlueCharm_135727", "4c000215426c7565436861726d426561636f6e730efe1355c5"),  # iBeacon
+    ("Continuity", "4c0009060304c0a87b1e130c1adefc915b9ef8010401030c"),  # Apple
+    ("Battery Monitor", "4c000215655f83caae16a10a702e31f30d58dd82f644000064"),  # BM2
+    ("Standard", "5900035d41a4c150a8cc0323"),  # Mopeka
+    ("Laundry Sensor", "ae0156d708420000c84252006907"),  # SmartDry
+    ("Oral-B", "dc0004710502360000000f0004"),  # Braun toothbrush
+    ("Polar H10 75087320", "6b003b164446"),  # heart-rate strap
+    ("TP357", "c2100147022c"),  # ThermoPro (no parser library here)
+]
+
+
+@pytest.mark.parametrize(("name", "manufacturer"), OTHERS, ids=[n for n, _ in OTHERS])
+def test_other_devices_are_no_kind_of_ours(name: str, manufacturer: str) -> None:
+    from tests.unit.firmware_bridge.ble_corpus import ad
+
+    advert = advertisement.parse_hex(
+        ad(name=name, manufacturer=manufacturer), address=ADDRESS, received_at=RECEIVED
+    )
+    assert registry.detect_kind(advert) is None
