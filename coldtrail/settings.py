@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from coldtrail import topics
+from coldtrail import sensor_kinds, topics
 from coldtrail.errors import ConfigError
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -139,9 +139,11 @@ class SensorSettings(BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     mac: str = Field(pattern=_MAC)
-    kind: Literal["auto", "bthome", "ruuvi", "pvvx", "atc1441"] = "auto"
+    kind: str = sensor_kinds.AUTO
+    """A kind of :data:`coldtrail.sensor_kinds.KINDS` (``bthome``, ``ruuvi``, ``inkbird``,
+    ``govee``, ...), or ``auto`` (detected from each advert)."""
     bindkey: SecretStr | None = None
-    """Hex key of an encrypted BTHome sensor (32 hex digits)."""
+    """Hex key of an encrypted BTHome or Xiaomi MiBeacon sensor (32 hex digits)."""
     label: str | None = None
     compartment: str | None = None
 
@@ -149,6 +151,11 @@ class SensorSettings(BaseModel):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @pydantic.field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        return sensor_kinds.check_config_kind(value)
 
     @pydantic.field_validator("bindkey")
     @classmethod

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from coldtrail.errors import DecodeError
 from coldtrail.schema import EventKind, Fix, Measurements
 
 
@@ -31,6 +32,9 @@ class BleAdvert:
     """Full 128-bit service UUID in lower case -> payload bytes."""
     manufacturer_data: Mapping[int, bytes] = field(default_factory=dict)
     name: str | None = None
+    service_uuids: tuple[str, ...] = ()
+    """The service UUIDs the advert lists (full 128-bit, lower case); some families are told
+    apart by them (Inkbird and ThermoBeacon: 0xFFF0, Govee: 0xEC88)."""
 
 
 SerialProtocol = Literal["nmea", "board"]
@@ -116,3 +120,6 @@ class DecodedAdvert:
     packet_id: int | None = None
     """The advert's own number (BTHome's packet id): a sensor repeats an advert with the same
     one; None if the sensor sends none."""
+    rejects: list[DecodeError] = field(default_factory=list)
+    """Values the advert carried that break the telemetry contract (a RuuviTag's 163.835 %
+    humidity): left out of the samples, kept here with the raw bytes for the dead letters."""

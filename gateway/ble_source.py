@@ -44,6 +44,7 @@ from bleak.exc import (
 )
 from bleak.uuids import normalize_uuid_str
 
+from coldtrail import sensor_kinds
 from coldtrail.errors import ServiceUnavailable
 from firmware_bridge.frames import BleAdvert
 
@@ -64,20 +65,19 @@ letting memory grow on a 1 GB Raspberry Pi; a sensor repeats its advert seconds 
 _MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
-def _uuid16_le(uuid16: int) -> bytes:
-    return uuid16.to_bytes(2, "little")
-
+PASSIVE_FLAGS = (2, 4, 5, 6, 0x18, 0x1A)
+"""Flags values seen on real sensors (as Home Assistant's habluetooth uses)."""
 
 PASSIVE_PATTERNS: list[OrPatternLike] = [
-    # BlueZ passive scanning only reports adverts that match an "or pattern" (at most 16).
-    # Flags values seen on real sensors (as Home Assistant's habluetooth uses) ...
-    *(OrPattern(0, AdvertisementDataType.FLAGS, bytes([f])) for f in (2, 4, 5, 6, 0x18, 0x1A)),
-    # ... and the kinds we decode, for sensors that advertise without flags:
-    OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, _uuid16_le(0xFCD2)),  # BTHome v2
-    OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, _uuid16_le(0x181C)),  # BTHome v1
-    OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, _uuid16_le(0x181E)),  # v1 encrypted
-    OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID16, _uuid16_le(0x181A)),  # pvvx, atc1441
-    OrPattern(0, AdvertisementDataType.MANUFACTURER_SPECIFIC_DATA, _uuid16_le(0x0499)),  # Ruuvi
+    # BlueZ passive scanning only reports adverts that match an "or pattern" (at most 16):
+    # the flags of nearly every sensor ...
+    *(OrPattern(0, AdvertisementDataType.FLAGS, bytes([f])) for f in PASSIVE_FLAGS),
+    # ... and, for sensors that advertise without flags, the service data UUIDs and company ids
+    # of the kinds we decode, from the one registry of kinds.
+    *(
+        OrPattern(0, AdvertisementDataType(ad_type), prefix)
+        for ad_type, prefix in sensor_kinds.passive_prefixes()
+    ),
 ]
 
 
@@ -94,6 +94,7 @@ def to_advert(device: BLEDevice, adv: AdvertisementData, received_at: datetime) 
         service_data={normalize_uuid_str(k): bytes(v) for k, v in adv.service_data.items()},
         manufacturer_data={int(k): bytes(v) for k, v in adv.manufacturer_data.items()},
         name=adv.local_name or device.name,
+        service_uuids=tuple(normalize_uuid_str(u) for u in adv.service_uuids),
     )
 
 

@@ -1,8 +1,9 @@
 """``coldtrail decode``: decode device bytes offline, for support work.
 
 * ``coldtrail decode nmea FILE`` — an NMEA 0183 log (``-`` = standard input);
-* ``coldtrail decode ble HEX [--kind K] [--bindkey KEY]`` — raw advertisement bytes (AD
-  structures, as btmon prints them);
+* ``coldtrail decode ble HEX [SCAN_RESPONSE_HEX ...] [--kind K] [--bindkey KEY]`` — raw
+  advertisement bytes (AD structures, as btmon prints them), joined with the scan responses
+  given after them (Inkbird and Govee models send their name only there);
 * ``coldtrail decode board FILE`` — a byte stream of sensor-board frames
   (``docs/serial-protocol.md``).
 
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
+from coldtrail import sensor_kinds
 from coldtrail.errors import ConfigError, DecodeError
 from firmware_bridge.ble import registry
 from firmware_bridge.board.stream import BoardStream
@@ -48,12 +50,20 @@ def register(subparsers: Any) -> None:
     ble = kinds.add_parser("ble", help="raw advertisement bytes in hex (AD structures)")
     ble.add_argument("hex", help="e.g. 0201060c16d2fc40016402ca0903bf13")
     ble.add_argument(
+        "scan_responses",
+        nargs="*",
+        metavar="SCAN_RESPONSE",
+        help="the device's scan response(s) in hex, joined with the advert",
+    )
+    ble.add_argument(
         "--kind",
-        default="auto",
-        choices=["auto", "bthome", "ruuvi", "pvvx", "atc1441"],
+        default=sensor_kinds.AUTO,
+        choices=sensor_kinds.CONFIG_KINDS,
         help="the sensor kind (default: detected from the advert)",
     )
-    ble.add_argument("--bindkey", help="32 hex digits, for an encrypted BTHome sensor")
+    ble.add_argument(
+        "--bindkey", help="32 hex digits, for an encrypted BTHome or Xiaomi MiBeacon sensor"
+    )
     ble.add_argument("--address", default="00:00:00:00:00:00", help="the sensor's MAC address")
     ble.set_defaults(func=_decode_ble)
     board = kinds.add_parser("board", help="a byte stream of sensor-board frames ('-' = stdin)")
@@ -204,12 +214,22 @@ def decode_board(source: BinaryIO, report: Report) -> int:
 
 
 def decode_ble(
-    hex_text: str, kind: str, bindkey_hex: str | None, address: str, report: Report
+    hex_text: str,
+    kind: str,
+    bindkey_hex: str | None,
+    address: str,
+    report: Report,
+    scan_responses: Iterable[str] = (),
 ) -> int:
     bindkey = registry.bindkey_from_hex(bindkey_hex) if bindkey_hex else None
     try:
         decoded = registry.decode_hex_advert(
-            hex_text, kind=kind, bindkey=bindkey, address=address, received_at=datetime.now(UTC)
+            hex_text,
+            kind=kind,
+            bindkey=bindkey,
+            address=address,
+            received_at=datetime.now(UTC),
+            scan_responses=tuple(scan_responses),
         )
     except DecodeError as error:
         report.reject(error)
@@ -217,11 +237,15 @@ def decode_ble(
         report.samples(decoded.samples)
         report.events(decoded.events, decoded.packet_id)
         report.states(decoded.states, decoded.packet_id)
+        for refused in decoded.rejects:
+            report.reject(refused)
     return report.close()
 
 
 def _decode_ble(args: argparse.Namespace) -> int:
-    return decode_ble(args.hex, args.kind, args.bindkey, args.address, Report())
+    return decode_ble(
+        args.hex, args.kind, args.bindkey, args.address, Report(), args.scan_responses
+    )
 
 
 def _reader(source: BinaryIO) -> Callable[[], bytes]:

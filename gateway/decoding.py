@@ -6,13 +6,19 @@ and ignored). Their events and states go through :class:`~gateway.ble_events.Ble
 that a door is sent when it changes and a button press once. Serial chunks go to one stream
 decoder per port, by the port's protocol. Bytes that should have decoded but did not come back
 as rejects, which the gateway publishes as dead letters with the raw bytes.
+
+Some families send their local name only in the scan response (Inkbird's ``sps``/``tps``, Govee's
+``GVH5075_xxxx``), and their parser libraries tell the models apart by it. BlueZ merges a scan
+response into the device's properties, so bleak's adverts usually carry both; an advert that
+arrives without them (a backend that reports scan responses apart, BlueZ forgetting a device)
+gets the name and service UUIDs its device last sent (:class:`ScanResponses`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from coldtrail.errors import DecodeError
 from firmware_bridge.ble.registry import SensorConfig, SensorRegistry, detect_kind
@@ -31,6 +37,30 @@ class Decoded:
     rejects: list[DecodeError] = field(default_factory=list)
 
 
+class ScanResponses:
+    """The local name and service UUIDs each device last sent, for its adverts without them.
+
+    Bounded (least recently heard devices forgotten first): a car park holds thousands of
+    phones and tags."""
+
+    def __init__(self, devices: int = 4096) -> None:
+        self._devices = devices
+        self._known: OrderedDict[str, tuple[str | None, tuple[str, ...]]] = OrderedDict()
+
+    def join(self, advert: BleAdvert) -> BleAdvert:
+        known = self._known.get(advert.address)
+        name = advert.name or (known[0] if known else None)
+        uuids = advert.service_uuids or (known[1] if known else ())
+        if advert.name or advert.service_uuids:
+            self._known[advert.address] = (name, uuids)
+            self._known.move_to_end(advert.address)
+            if len(self._known) > self._devices:
+                self._known.popitem(last=False)
+        if known is None or (name == advert.name and uuids == advert.service_uuids):
+            return advert
+        return replace(advert, name=name, service_uuids=uuids)
+
+
 class FrameDecoder:
     """Stateful (serial streams are reassembled across chunks): one per gateway."""
 
@@ -39,6 +69,7 @@ class FrameDecoder:
         self._nmea: dict[str, NmeaStream] = {}
         self._boards: dict[str, BoardStream] = {}
         self.ble_events = BleEventGate()
+        self.scan_responses = ScanResponses()
         self.ignored: Counter[str] = Counter()
 
     def decode(self, frame: Frame) -> Decoded:
@@ -52,6 +83,7 @@ class FrameDecoder:
         return out
 
     def _advert(self, advert: BleAdvert, out: Decoded) -> None:
+        advert = self.scan_responses.join(advert)
         if self._registry.config_for(advert.address) is None and detect_kind(advert) is None:
             self.ignored["ble-unknown-kind"] += 1
             return
@@ -61,6 +93,7 @@ class FrameDecoder:
             out.rejects.append(exc)
             return
         out.samples.extend(decoded.samples)
+        out.rejects.extend(decoded.rejects)
         out.events.extend(self.ble_events.admit(decoded))
 
     def _gps(self, chunk: SerialChunk, out: Decoded) -> None:

@@ -2,8 +2,8 @@
 
 Runs :class:`~gateway.ble_source.BleakFrameSource` without a MAC filter for ``--seconds``,
 with a countdown on stderr, then prints one line per device heard (loudest first): address,
-name, RSSI (last and max), adverts heard, and the kind ``firmware_bridge`` recognises
-(``bthome``, ``ruuvi``, ``pvvx``, ``atc1441``, or ``?``). Copy the addresses into the gateway's
+name, RSSI (last and max), adverts heard, and the kind ``firmware_bridge`` recognises (a kind
+of :data:`coldtrail.sensor_kinds.KINDS`, or ``?``). Copy the addresses into the gateway's
 ``[[sensors]]``. Without a usable adapter it prints one line naming the cause and the fix and
 exits with status 1.
 """

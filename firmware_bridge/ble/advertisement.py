@@ -13,11 +13,16 @@ so that its bytes are dead-lettered rather than half-decoded:
 
 A zero length byte ends the data early (the Core Specification allows this for padding): what
 follows it is ignored.
+
+:func:`join` merges an advert with its scan response (what an active scanner receives after
+asking for it): some families send their local name only there (Inkbird's ``sps``/``tps``,
+Govee's ``GVH5075_xxxx``), and their parser libraries tell the models apart by that name.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 
 from bluetooth_data_tools import parse_advertisement_data_bytes
@@ -48,8 +53,8 @@ def parse(
     """The advert that ``raw`` (the AD structures of one advertisement) describes."""
     raw = bytes(raw)
     data = _significant(raw, address)
-    _local_name, _uuids, service_data, manufacturer_data, _tx_power = (
-        parse_advertisement_data_bytes(data)
+    local_name, uuids, service_data, manufacturer_data, _tx_power = parse_advertisement_data_bytes(
+        data
     )
     # bluetooth-data-tools caches and shares its dicts: copy them
     return BleAdvert(
@@ -58,7 +63,30 @@ def parse(
         rssi=rssi,
         service_data={uuid.lower(): bytes(value) for uuid, value in service_data.items()},
         manufacturer_data={company: bytes(value) for company, value in manufacturer_data.items()},
-        name=_local_name,
+        name=local_name,
+        service_uuids=tuple(uuid.lower() for uuid in uuids),
+    )
+
+
+def join(advert: BleAdvert, scan_response: BleAdvert) -> BleAdvert:
+    """``advert`` completed with what its ``scan_response`` carried, as BlueZ (and Home
+    Assistant's habluetooth) merge them: the scan response's name when the advert has none,
+    the union of service UUIDs, service data and manufacturer data (the advert's own values
+    win where both carry the same key). Raises ``ValueError`` for two different devices."""
+    if advert.address.upper() != scan_response.address.upper():
+        raise ValueError(
+            f"a scan response of {scan_response.address} does not belong to {advert.address}"
+        )
+    uuids = advert.service_uuids + tuple(
+        uuid for uuid in scan_response.service_uuids if uuid not in advert.service_uuids
+    )
+    return replace(
+        advert,
+        name=advert.name or scan_response.name,
+        service_uuids=uuids,
+        service_data={**scan_response.service_data, **advert.service_data},
+        manufacturer_data={**scan_response.manufacturer_data, **advert.manufacturer_data},
+        rssi=advert.rssi if advert.rssi is not None else scan_response.rssi,
     )
 
 

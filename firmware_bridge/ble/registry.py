@@ -1,43 +1,56 @@
 """Which decoder reads which sensor: configured by MAC, or detected from the advert.
 
-A :class:`SensorConfig` names a sensor's kind (``bthome``, ``ruuvi``, ``pvvx``, ``atc1441``,
-or ``auto``) and, for encrypted BTHome, its bindkey. :func:`decode` looks the kind up in one
-table (:data:`DECODERS`); ``auto`` asks :func:`detect_kind`, which goes by the service data
-UUID or the manufacturer's company id:
+The kinds, and how each is recognised, are the registry of :mod:`coldtrail.sensor_kinds` (one
+list for the settings, the decode CLI, the passive-scan patterns and this module; a test fails
+when they drift). A :class:`SensorConfig` names a sensor's kind (one of those, or ``auto``)
+and, for the kinds that can be encrypted (BTHome, Xiaomi MiBeacon), its bindkey.
+:func:`decode` looks the kind up in one table (:data:`DECODERS`); ``auto`` asks
+:func:`detect_kind`, which checks the advert against each kind's matches (service data UUID,
+manufacturer id, service UUID, local name), in registry order:
 
-=================================  ===========
-advert carries                     kind
-=================================  ===========
-service data 0xFCD2                bthome (v2)
-service data 0x181C or 0x181E      bthome (v1, plaintext or encrypted)
-manufacturer 0x0499, first byte 5  ruuvi (RAWv2)
-service data 0x181A, 15 bytes      pvvx
-service data 0x181A, 13 bytes      atc1441
-=================================  ===========
+=====================================================  ============
+advert carries                                         kind
+=====================================================  ============
+service data 0xFCD2, 0x181C or 0x181E                  bthome
+manufacturer 0x0499, first byte 3 or 5                 ruuvi (RAWv1, RAWv2)
+service data 0x181A, 15 bytes                          pvvx
+service data 0x181A, 13 bytes                          atc1441
+name sps, tps, ibs-p02b, ith-*-b, ibbq*, xbbq*, ...    inkbird
+manufacturer 0xEC88 or 0x8801, service 0xEC88, GVH*   govee
+manufacturer 0x10-0x30 with service 0xFFF0            thermobeacon
+SensorPush service UUIDs or name                       sensorpush
+service data 0xFE95 (MiBeacon)                         xiaomi
+=====================================================  ============
+
+The kinds decoded by Home Assistant's parser libraries go through
+:mod:`~firmware_bridge.ble.sensor_state`, which imports each library on first use.
 
 :class:`SensorRegistry` holds the configured sensors of a gateway and decodes each advert with
 its sensor's config (``auto`` for sensors nobody configured). :func:`decode_hex` decodes raw
-advertisement bytes, for ``coldtrail decode ble HEX``.
+advertisement bytes (and scan responses), for ``coldtrail decode ble HEX``.
 
 :func:`decode` returns the measurements; :func:`decode_advert` everything an advert carried
-(measurements, events, states, packet id), from :data:`ADVERT_DECODERS` for the kinds that
-report more than measurements (BTHome: doors, buttons, light), else from :data:`DECODERS`.
+(measurements, events, states, packet id, values refused by the contract), from
+:data:`ADVERT_DECODERS` for the kinds that report more than measurements (BTHome: doors,
+buttons, light; Ruuvi: values left out), else from :data:`DECODERS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal, get_args
+from typing import Final
 
+from coldtrail import sensor_kinds
 from coldtrail.errors import ConfigError, DecodeError
-from firmware_bridge.ble import advertisement, bthome, pvvx, ruuvi
+from coldtrail.sensor_kinds import AdvertMatch
+from firmware_bridge.ble import advertisement, bthome, pvvx, ruuvi, sensor_state
 from firmware_bridge.frames import BleAdvert, DecodedAdvert, Sample
 
-SensorKind = Literal["bthome", "ruuvi", "pvvx", "atc1441"]
-ConfigKind = Literal["bthome", "ruuvi", "pvvx", "atc1441", "auto"]
-KINDS: Final[tuple[str, ...]] = get_args(ConfigKind)
+KINDS: Final[tuple[str, ...]] = sensor_kinds.CONFIG_KINDS
+"""What a sensor's ``kind`` may be: a kind of the registry, or ``auto``."""
+BINDKEY_LENGTH = bthome.BINDKEY_LENGTH
 
 _Decoder = Callable[[BleAdvert, "SensorConfig"], list[Sample]]
 
@@ -47,9 +60,9 @@ class SensorConfig:
     """One configured sensor. Raises :class:`ConfigError` for a configuration that cannot work."""
 
     mac: str
-    kind: ConfigKind = "auto"
+    kind: str = sensor_kinds.AUTO
     bindkey: bytes | None = None
-    """The 16-byte AES key of an encrypted BTHome sensor."""
+    """The 16-byte AES key of an encrypted BTHome or Xiaomi MiBeacon sensor."""
     label: str | None = None
     """A name for people ("van 3, rear shelf"); not part of the readings."""
 
@@ -59,14 +72,15 @@ class SensorConfig:
                 f"sensor {self.mac}: unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}"
             )
         if self.bindkey is not None:
-            if self.kind not in ("bthome", "auto"):
+            keyed = [kind.name for kind in sensor_kinds.KINDS if kind.bindkey]
+            if self.kind not in (*keyed, sensor_kinds.AUTO):
                 raise ConfigError(
-                    f"sensor {self.mac}: a bindkey only applies to BTHome sensors, "
-                    f"not to kind {self.kind!r}"
+                    f"sensor {self.mac}: a bindkey only applies to {' and '.join(keyed)} "
+                    f"sensors, not to kind {self.kind!r}"
                 )
-            if len(self.bindkey) != bthome.BINDKEY_LENGTH:
+            if len(self.bindkey) != BINDKEY_LENGTH:
                 raise ConfigError(
-                    f"sensor {self.mac}: a BTHome bindkey is {bthome.BINDKEY_LENGTH} bytes "
+                    f"sensor {self.mac}: a bindkey is {BINDKEY_LENGTH} bytes "
                     f"(32 hex digits), got {len(self.bindkey)}"
                 )
 
@@ -98,31 +112,87 @@ def _atc1441(advert: BleAdvert, config: SensorConfig) -> list[Sample]:
     return pvvx.decode_atc1441(advert)
 
 
+def _by_library(kind: str) -> _Decoder:
+    def decode_kind(advert: BleAdvert, config: SensorConfig) -> list[Sample]:
+        return sensor_state.decode(advert, kind, bindkey=config.bindkey)
+
+    return decode_kind
+
+
 DECODERS: Final[Mapping[str, _Decoder]] = {
     "bthome": _bthome,
     "ruuvi": _ruuvi,
     "pvvx": _pvvx,
     "atc1441": _atc1441,
+    **{kind: _by_library(kind) for kind in sensor_state.PARSERS},
 }
-
-_BTHOME_UUIDS = (bthome.SERVICE_UUID, bthome.SERVICE_UUID_V1, bthome.SERVICE_UUID_V1_ENCRYPTED)
-_CUSTOM_BY_LENGTH = {layout.length: layout.kind for layout in pvvx.LAYOUTS.values()}
+"""Kind -> decoder: one per kind of :data:`coldtrail.sensor_kinds.KINDS`."""
 
 
-def detect_kind(advert: BleAdvert) -> SensorKind | None:
-    """The kind of sensor that sent ``advert``, from its UUIDs and company ids (table above)."""
-    if any(uuid in advert.service_data for uuid in _BTHOME_UUIDS):
-        return "bthome"
-    ruuvi_data = advert.manufacturer_data.get(ruuvi.COMPANY_ID)
-    if ruuvi_data and ruuvi_data[0] == ruuvi.DATA_FORMAT:
-        return "ruuvi"
-    custom = advert.service_data.get(pvvx.SERVICE_UUID)
-    if custom is not None:
-        kind = _CUSTOM_BY_LENGTH.get(len(custom))
-        if kind == "pvvx":
-            return "pvvx"
-        if kind == "atc1441":
-            return "atc1441"
+def matches(advert: BleAdvert, match: AdvertMatch) -> bool:
+    """Whether ``advert`` meets every condition of ``match``."""
+    return _compiled(match)(advert)
+
+
+_Check = Callable[[BleAdvert], bool]
+
+
+def _compiled(match: AdvertMatch) -> _Check:
+    """``match`` as one function of the advert, its constants computed once (auto-detection
+    runs for every advert heard)."""
+    checks: list[_Check] = []
+    if match.service_data_uuid is not None:
+        checks.append(
+            _service_data(sensor_kinds.uuid16(match.service_data_uuid), match.service_data_lengths)
+        )
+    if match.company_id is not None:
+        firsts = frozenset(bytes((b,)) for b in match.manufacturer_data_first)
+        checks.append(_company(match.company_id, firsts))
+    if match.manufacturer_ids:
+        ids = match.manufacturer_ids
+        checks.append(lambda a: not ids.isdisjoint(a.manufacturer_data))
+    if match.service_uuid is not None:
+        service = match.service_uuid
+        checks.append(lambda a: service in a.service_uuids)
+    if match.local_names:
+        names = match.local_names
+        checks.append(lambda a: a.name is not None and a.name.lower() in names)
+    if match.local_name_prefixes:
+        prefixes = match.local_name_prefixes
+        checks.append(lambda a: a.name is not None and a.name.lower().startswith(prefixes))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda a: all(check(a) for check in checks)
+
+
+def _service_data(uuid: str, lengths: frozenset[int]) -> _Check:
+    def check(advert: BleAdvert) -> bool:
+        data = advert.service_data.get(uuid)
+        return data is not None and (not lengths or len(data) in lengths)
+
+    return check
+
+
+def _company(company: int, firsts: frozenset[bytes]) -> _Check:
+    def check(advert: BleAdvert) -> bool:
+        data = advert.manufacturer_data.get(company)
+        return data is not None and (not firsts or data[:1] in firsts)
+
+    return check
+
+
+_DETECTORS: Final[tuple[tuple[str, tuple[_Check, ...]], ...]] = tuple(
+    (kind.name, tuple(_compiled(match) for match in kind.matches)) for kind in sensor_kinds.KINDS
+)
+
+
+def detect_kind(advert: BleAdvert) -> str | None:
+    """The kind of sensor that sent ``advert``: the first kind of the registry one of whose
+    matches it meets (table above), or None."""
+    for name, checks in _DETECTORS:
+        for check in checks:
+            if check(advert):
+                return name
     return None
 
 
@@ -136,8 +206,9 @@ def decode(advert: BleAdvert, config: SensorConfig | None = None) -> list[Sample
 
 ADVERT_DECODERS: Final[Mapping[str, Callable[[BleAdvert, SensorConfig], DecodedAdvert]]] = {
     "bthome": lambda advert, config: bthome.decode_advert(advert, bindkey=config.bindkey),
+    "ruuvi": lambda advert, config: ruuvi.decode_advert(advert),
 }
-"""The kinds whose adverts carry more than measurements (events, states)."""
+"""The kinds whose adverts carry more than measurements (events, states, refused values)."""
 
 
 def decode_advert(advert: BleAdvert, config: SensorConfig | None = None) -> DecodedAdvert:
@@ -175,14 +246,21 @@ def decode_hex(
     bindkey: bytes | None = None,
     address: str = "00:00:00:00:00:00",
     received_at: datetime,
+    scan_responses: Sequence[str] = (),
 ) -> list[Sample]:
-    """Decode raw advertisement bytes given as hex (AD structures, as btmon prints them).
+    """Decode raw advertisement bytes given as hex (AD structures, as btmon prints them),
+    joined with the device's ``scan_responses`` (hex too) when it sent any.
 
     Raises :class:`ConfigError` for an unknown ``kind`` or a bad bindkey, and
     :class:`DecodeError` carrying the whole advertisement's bytes for what cannot be decoded.
     """
     return decode_hex_advert(
-        hex_text, kind=kind, bindkey=bindkey, address=address, received_at=received_at
+        hex_text,
+        kind=kind,
+        bindkey=bindkey,
+        address=address,
+        received_at=received_at,
+        scan_responses=scan_responses,
     ).samples
 
 
@@ -193,11 +271,17 @@ def decode_hex_advert(
     bindkey: bytes | None = None,
     address: str = "00:00:00:00:00:00",
     received_at: datetime,
+    scan_responses: Sequence[str] = (),
 ) -> DecodedAdvert:
     """As :func:`decode_hex`, with everything the advert carried (:func:`decode_advert`)."""
-    config = SensorConfig(mac=address, kind=kind, bindkey=bindkey)  # type: ignore[arg-type]
+    config = SensorConfig(mac=address, kind=kind, bindkey=bindkey)
     raw = advertisement.from_hex(hex_text)
     advert = advertisement.parse(raw, address=address, received_at=received_at)
+    for response in scan_responses:
+        advert = advertisement.join(
+            advert,
+            advertisement.parse_hex(response, address=address, received_at=received_at),
+        )
     try:
         return decode_advert(advert, config)
     except DecodeError as exc:

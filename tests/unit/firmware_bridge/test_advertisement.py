@@ -148,3 +148,26 @@ def test_built_adverts_parse_back(
         f"0000{uuid:04x}-0000-1000-8000-00805f9b34fb": data for uuid, data in service.items()
     }
     assert advert.manufacturer_data == manufacturer
+
+
+def test_join_completes_an_advert_with_its_scan_response() -> None:
+    # an Inkbird IBS-TH1 (theengs/decoder): flags, service UUID 0xFFF0 and manufacturer data;
+    # the scan response names it "sps"
+    adv = advertisement.parse_hex(
+        "0201060303f0ff0aff660a03150010805908", address="49:21:09:09:65:49", received_at=RECEIVED
+    )
+    response = advertisement.parse_hex(
+        "0409737073", address="49:21:09:09:65:49", received_at=RECEIVED
+    )
+    joined = advertisement.join(adv, response)
+    assert joined.name == "sps"
+    assert joined.service_uuids == ("0000fff0-0000-1000-8000-00805f9b34fb",)
+    assert joined.manufacturer_data == adv.manufacturer_data
+    assert advertisement.join(response, adv).manufacturer_data == adv.manufacturer_data
+
+
+def test_join_refuses_another_device() -> None:
+    adv = advertisement.parse_hex("0409737073", address="49:21:09:09:65:49", received_at=RECEIVED)
+    other = advertisement.parse_hex("0409747073", address="49:21:09:09:65:4A", received_at=RECEIVED)
+    with pytest.raises(ValueError, match="does not belong"):
+        advertisement.join(adv, other)

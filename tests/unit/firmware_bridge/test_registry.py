@@ -98,7 +98,8 @@ def test_encrypted_bthome_with_the_wrong_bindkey() -> None:
         (advert({bthome.SERVICE_UUID_V1: b""}), "bthome"),
         (advert({bthome.SERVICE_UUID_V1_ENCRYPTED: b""}), "bthome"),
         (advert(manufacturer_data={ruuvi.COMPANY_ID: RUUVI_VALID}), "ruuvi"),
-        (advert(manufacturer_data={ruuvi.COMPANY_ID: b"\x03\x29"}), None),  # RAWv1
+        (advert(manufacturer_data={ruuvi.COMPANY_ID: b"\x03\x29"}), "ruuvi"),  # RAWv1
+        (advert(manufacturer_data={ruuvi.COMPANY_ID: b"\x06\x29"}), None),  # format 6
         (advert(manufacturer_data={ruuvi.COMPANY_ID: b""}), None),
         (advert({pvvx.SERVICE_UUID: PVVX_SAMPLE}), "pvvx"),
         (advert({pvvx.SERVICE_UUID: ATC_SAMPLE}), "atc1441"),
@@ -136,8 +137,8 @@ def test_every_kind_has_a_decoder() -> None:
 @pytest.mark.parametrize(
     ("options", "reason"),
     [
-        ({"kind": "govee"}, "unknown kind 'govee'"),
-        ({"kind": "ruuvi", "bindkey": BINDKEY}, "only applies to BTHome"),
+        ({"kind": "tuya"}, "unknown kind 'tuya'"),
+        ({"kind": "ruuvi", "bindkey": BINDKEY}, "only applies to bthome and xiaomi"),
         ({"kind": "bthome", "bindkey": b"\x01" * 8}, "16 bytes"),
     ],
 )

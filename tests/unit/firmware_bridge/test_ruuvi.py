@@ -163,10 +163,11 @@ def test_shock_is_the_magnitude_in_g() -> None:
     [
         (VALID[:-1], "24 bytes, got 23"),
         (VALID + b"\x00", "24 bytes, got 25"),
-        (b"", "24 bytes, got 0"),
-        # Ruuvi docs, data format 3 (RAWv1) valid data
-        (bytes.fromhex("03291A1ECE1EFC18F94202CA0B53"), "24 bytes, got 14"),
-        (b"\x03" + VALID[1:], "data format 3 is not supported"),
+        (b"", "data format none is not supported"),
+        # Ruuvi docs, data format 3 (RAWv1) valid data, one byte short
+        (bytes.fromhex("03291A1ECE1EFC18F94202CA0B"), "RAWv1 payload is 14 bytes, got 13"),
+        (b"\x03" + VALID[1:], "RAWv1 payload is 14 bytes, got 24"),
+        (b"\x06" + VALID[1:], "data format 6 is not supported"),
     ],
 )
 def test_malformed_raises_decode_error_with_hex(payload: bytes, reason: str) -> None:

@@ -147,6 +147,7 @@ async def test_bthome_advert_becomes_our_frame_and_decodes(backend: type[ReplayS
         service_data={BTHOME_UUID: BTHOME_PAYLOAD},
         manufacturer_data={0x0499: b"\x05"},
         name="ATC_000001",
+        service_uuids=(BTHOME_UUID,),
     )
     [sample] = bthome.decode(advert)
     assert sample.values.temperature_c == pytest.approx(25.06)

@@ -150,3 +150,35 @@ def test_ble_button_events() -> None:
         ("button", "press", 2.0, None),
         ("button", "triple_press", 3.0, None),
     ]
+
+
+def test_ble_advert_joined_with_its_scan_response() -> None:
+    # An Inkbird IBS-TH1 of theengs/decoder's tests: measurements in the advert, its name "sps"
+    # in the scan response (ble_corpus.py)
+    from tests.unit.firmware_bridge.ble_corpus import CAPTURES
+
+    [ibs_th1] = [c for c in CAPTURES if c.label == "IBS-TH1"]
+    out, err = io.StringIO(), io.StringIO()
+    status = decode_ble(
+        ibs_th1.advert, "auto", None, "49:21:09:09:65:49", Report(out, err), ibs_th1.scan_responses
+    )
+    [reading] = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert status == 0
+    assert (reading["temperature_c"], reading["humidity_pct"], reading["seq"]) == (
+        26.62,
+        53.79,
+        None,
+    )
+    status, items, err_text = run_ble(ibs_th1.advert)
+    assert (status, items) == (1, [])
+    assert "no known sensor format" in err_text
+
+
+def test_ble_value_outside_the_contract_is_reported_beside_the_reading() -> None:
+    # Ruuvi's RAWv2 "maximum values" test vector: humidity 163.835 % is left out and rejected
+    status, (reading,), err = run_ble(
+        "0201061bff9904057ffffffefffe7fff7fff7fffffdefefffecbb8334c884f"
+    )
+    assert status == 1
+    assert "humidity_pct" not in reading and reading["seq"] == 65534
+    assert "humidity_pct=163.84" in err and err.splitlines()[-1] == "1 decoded, 1 rejected"
