@@ -133,12 +133,70 @@ class Fix(_Struct, kw_only=True):
         _check_finite(self)
 
 
+CalibratedQuantity = Literal["temperature_c", "humidity_pct", "pressure_hpa"]
+CALIBRATED_QUANTITIES: tuple[CalibratedQuantity, ...] = typing.get_args(CalibratedQuantity)
+CertificateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Calibration(_Struct, kw_only=True):
+    """A sensor's calibration of one quantity, applied on the gateway:
+    ``value = slope * raw + offset``. An offset correction has ``slope`` 1; a two-point
+    correction maps the two raw readings onto their two reference values."""
+
+    slope: Annotated[float, msgspec.Meta(ge=0.5, le=2.0)] = 1.0
+    offset: Annotated[float, msgspec.Meta(ge=-100, le=100)] = 0.0
+    certificate: CertificateId | None = None
+    """The calibration record (certificate number) it comes from, for GDP audits."""
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+    def apply(self, raw: float) -> float:
+        return self.slope * raw + self.offset
+
+
+class RawValues(_Struct, kw_only=True):
+    """A calibrated reading's values as the sensor sent them (before its calibration)."""
+
+    temperature_c: float | None = None
+    humidity_pct: float | None = None
+    pressure_hpa: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+
 class Reading(Measurements, kw_only=True):
     device_id: DeviceId
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
     seq_source: SeqSource
+    raw: RawValues | None = None
+    """Calibrated readings only: the values before calibration (only the calibrated ones)."""
+    calibration: dict[CalibratedQuantity, Calibration] | None = None
+    """Calibrated readings only: the calibration applied to each calibrated quantity."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.raw is not None or self.calibration is not None:
+            _check_calibrated(self)
+
+
+def _check_calibrated(reading: Reading) -> None:
+    raw = reading.raw
+    raw_keys = (
+        set() if raw is None else {q for q in CALIBRATED_QUANTITIES if getattr(raw, q) is not None}
+    )
+    calibrated = set(reading.calibration or {})
+    if raw_keys != calibrated:
+        raise ValueError(
+            f"raw values ({', '.join(sorted(raw_keys)) or 'none'}) and calibration"
+            f" ({', '.join(sorted(calibrated)) or 'none'}) must name the same quantities"
+        )
+    for quantity in calibrated:
+        if getattr(reading, quantity) is None:
+            raise ValueError(f"calibration of {quantity}, but the reading has no {quantity}")
 
 
 class Position(Fix, kw_only=True):
@@ -235,6 +293,8 @@ class GatewayStatus(_Message, kw_only=True):
     """Items the gateway had to give up, by reason (e.g. thinned or dropped by a full outbox)."""
     sources: dict[str, str] = {}
     sensors: dict[str, SensorHealth] = {}
+    calibrations: dict[str, dict[CalibratedQuantity, Calibration]] = {}
+    """The calibration in effect for each calibrated sensor (device id), for GDP audits."""
     scanner_restarts: int | None = None
     cpu_pct: float | None = None
     rss_mb: float | None = None
@@ -367,6 +427,8 @@ def reading(
     seq: int,
     seq_source: SeqSource,
     measured_at: datetime | None = None,
+    raw: RawValues | None = None,
+    calibration: dict[CalibratedQuantity, Calibration] | None = None,
 ) -> Reading:
     """Stamp decoded measurements with their identity (who, when, idempotency key)."""
     return Reading(
@@ -376,6 +438,8 @@ def reading(
         received_at=received_at,
         seq=seq,
         seq_source=seq_source,
+        raw=raw,
+        calibration=calibration,
     )
 
 
