@@ -102,19 +102,23 @@ class Measurements(_Struct, kw_only=True):
     rssi_dbm: Annotated[int, msgspec.Meta(ge=-150, le=20)] | None = None
 
     def __post_init__(self) -> None:
-        # The hot path of ingest (once per reading): one getter, one loop.
-        values = _measurements(self)
-        for value in values:
-            if value.__class__ is float:
-                if value - value:  # NaN or an infinity
-                    _check_finite(self)
-            elif value.__class__ is tuple:
-                _check_finite(self)
-        if values.count(None) == len(values):
-            raise ValueError("a reading needs at least one measurement")
+        _check_measurements(self)
 
 
 _measurements = operator.attrgetter(*Measurements.__struct_fields__)
+
+
+def _check_measurements(struct: Measurements) -> None:
+    # The hot path of ingest (once per reading): one getter, one loop.
+    values = _measurements(struct)
+    for value in values:
+        if value.__class__ is float:
+            if value - value:  # NaN or an infinity
+                _check_finite(struct)
+        elif value.__class__ is tuple:
+            _check_finite(struct)
+    if values.count(None) == len(values):
+        raise ValueError("a reading needs at least one measurement")
 
 
 class Fix(_Struct, kw_only=True):
@@ -177,8 +181,8 @@ class Reading(Measurements, kw_only=True):
     calibration: dict[CalibratedQuantity, Calibration] | None = None
     """Calibrated readings only: the calibration applied to each calibrated quantity."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def __post_init__(self) -> None:  # the hot path of ingest: no super() call
+        _check_measurements(self)
         if self.raw is not None or self.calibration is not None:
             _check_calibrated(self)
 
