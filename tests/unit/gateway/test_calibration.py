@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from coldtrail import schema
+from coldtrail.cli import main
 from coldtrail.errors import ConfigError
 from coldtrail.settings import SensorSettings, load_gateway
 from firmware_bridge.frames import BleAdvert
@@ -143,3 +144,14 @@ def test_the_status_reports_each_sensors_calibration_in_effect(tmp_path: Path) -
         "certificate": "CAL-2026-0142",
     }
     assert set(payload["calibrations"][ADDRESS]) == {"temperature_c", "humidity_pct"}
+
+
+def test_check_config_lists_the_calibrations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG)
+    assert main(["gateway", "check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"calibration  {ADDRESS} temperature_c = 1 x raw -0.3 (CAL-2026-0142)" in out
+    assert f"calibration  {ADDRESS} humidity_pct = 0.994615 x raw +1.05385" in out
