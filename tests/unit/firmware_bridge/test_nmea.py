@@ -472,3 +472,24 @@ def test_gps_week_rollover_on_a_real_capture_matches_gpsd_3_22() -> None:
     assert stream.rollovers == len(result.fixes) == 10
     assert set(capture.gpsd) <= {f.measured_at for f in result.fixes}
     assert min(capture.gpsd) == datetime(2034, 3, 17, 0, 0, 1, 160000, tzinfo=UTC)
+
+
+def test_garmin_48_fixes_that_only_gll_carries() -> None:
+    """The Garmin 48 sends its GLL one second after its RMC/GGA: a fix of its own, which gpsd
+    reports (gpsd's capture, with its 2001 dates moved 1024 weeks on, as gpsd did)."""
+    capture = nmea_gpsd.load(DATA / "garmin48.log")
+    stream, result = decode([capture.receiver_bytes], at=capture.clock)
+    [reject] = result.rejects  # the capture's one truncated sentence ('*7')
+    assert reject.raw.endswith(b"*7") and "unparsable" in reject.reason
+    times = {f.measured_at: f for f in result.fixes}
+    gll_only = [t for t in capture.gpsd if t.second % 2 == 1]
+    assert len(gll_only) == 7
+    for at in gll_only:
+        fix = times[at].fix
+        assert (fix.lat, fix.lon) == (
+            pytest.approx(capture.gpsd[at][0], abs=1e-8),
+            pytest.approx(capture.gpsd[at][1], abs=1e-8),
+        )
+        assert fix.altitude_m is None  # GLL has none; the RMC/GGA cycle before it had
+    assert min(times) == datetime(2021, 1, 20, 22, 53, 8, tzinfo=UTC)
+    assert stream.rollovers == len(result.fixes)
