@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -142,8 +141,17 @@ def reading_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ..
 def calibration_json(
     calibration: dict[schema.CalibratedQuantity, schema.Calibration] | None,
 ) -> Jsonb | None:
-    """The ``calibration`` column: per quantity, the slope, offset and certificate applied."""
-    return None if calibration is None else Jsonb(msgspec.to_builtins(calibration))
+    """The ``calibration`` column: per quantity, the slope and offset applied (written out even
+    when they are the defaults that the message leaves out) and the certificate, if any."""
+    if calibration is None:
+        return None
+    return Jsonb(
+        {
+            quantity: {"slope": c.slope, "offset": c.offset}
+            | ({} if c.certificate is None else {"certificate": c.certificate})
+            for quantity, c in calibration.items()
+        }
+    )
 
 
 def position_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:
