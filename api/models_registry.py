@@ -67,9 +67,21 @@ class DevicePage(BaseModel):
     offset: int
 
 
+class SensorCalibration(BaseModel):
+    slope: float = 1.0
+    offset: float = 0.0
+    certificate: str | None = None
+
+
 class GatewayEntry(GatewayHealth):
     vehicle_id: str | None = Field(description="The vehicle it is installed in, if any.")
     first_seen: datetime
+    calibrations: dict[str, dict[str, SensorCalibration]] = Field(
+        default_factory=dict,
+        description="The calibration in effect for each calibrated sensor of the gateway, by"
+        " device id then quantity (value = slope x raw + offset, with its certificate), as"
+        " its last status said (docs/gateway.md, Calibration). Empty without calibration.",
+    )
 
 
 class GatewayPage(BaseModel):

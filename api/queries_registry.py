@@ -86,7 +86,9 @@ async def devices(
 
 
 _GATEWAYS = f"""
-SELECT {GATEWAY_HEALTH_COLUMNS}, v.vehicle_id, g.first_seen
+SELECT {GATEWAY_HEALTH_COLUMNS}, v.vehicle_id, g.first_seen,
+       CASE WHEN jsonb_typeof(g.status->'calibrations') = 'object'
+            THEN g.status->'calibrations' ELSE '{{}}'::jsonb END
 FROM gateways g LEFT JOIN vehicles v ON v.gateway_id = g.gateway_id
 ORDER BY g.gateway_id
 """
@@ -97,7 +99,14 @@ async def gateways(conn: Conn) -> list[GatewayEntry]:
     out = []
     for row in await cur.fetchall():
         health = gateway_health(row[:8])
-        out.append(GatewayEntry(**health.model_dump(), vehicle_id=row[8], first_seen=row[9]))
+        out.append(
+            GatewayEntry(
+                **health.model_dump(),
+                vehicle_id=row[8],
+                first_seen=row[9],
+                calibrations=row[10],
+            )
+        )
     return out
 
 

@@ -102,19 +102,23 @@ class Measurements(_Struct, kw_only=True):
     rssi_dbm: Annotated[int, msgspec.Meta(ge=-150, le=20)] | None = None
 
     def __post_init__(self) -> None:
-        # The hot path of ingest (once per reading): one getter, one loop.
-        values = _measurements(self)
-        for value in values:
-            if value.__class__ is float:
-                if value - value:  # NaN or an infinity
-                    _check_finite(self)
-            elif value.__class__ is tuple:
-                _check_finite(self)
-        if values.count(None) == len(values):
-            raise ValueError("a reading needs at least one measurement")
+        _check_measurements(self)
 
 
 _measurements = operator.attrgetter(*Measurements.__struct_fields__)
+
+
+def _check_measurements(struct: Measurements) -> None:
+    # The hot path of ingest (once per reading): one getter, one loop.
+    values = _measurements(struct)
+    for value in values:
+        if value.__class__ is float:
+            if value - value:  # NaN or an infinity
+                _check_finite(struct)
+        elif value.__class__ is tuple:
+            _check_finite(struct)
+    if values.count(None) == len(values):
+        raise ValueError("a reading needs at least one measurement")
 
 
 class Fix(_Struct, kw_only=True):
@@ -133,12 +137,70 @@ class Fix(_Struct, kw_only=True):
         _check_finite(self)
 
 
+CalibratedQuantity = Literal["temperature_c", "humidity_pct", "pressure_hpa"]
+CALIBRATED_QUANTITIES: tuple[CalibratedQuantity, ...] = typing.get_args(CalibratedQuantity)
+CertificateId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Calibration(_Struct, kw_only=True):
+    """A sensor's calibration of one quantity, applied on the gateway:
+    ``value = slope * raw + offset``. An offset correction has ``slope`` 1; a two-point
+    correction maps the two raw readings onto their two reference values."""
+
+    slope: Annotated[float, msgspec.Meta(ge=0.5, le=2.0)] = 1.0
+    offset: Annotated[float, msgspec.Meta(ge=-100, le=100)] = 0.0
+    certificate: CertificateId | None = None
+    """The calibration record (certificate number) it comes from, for GDP audits."""
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+    def apply(self, raw: float) -> float:
+        return self.slope * raw + self.offset
+
+
+class RawValues(_Struct, kw_only=True):
+    """A calibrated reading's values as the sensor sent them (before its calibration)."""
+
+    temperature_c: float | None = None
+    humidity_pct: float | None = None
+    pressure_hpa: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite(self)
+
+
 class Reading(Measurements, kw_only=True):
     device_id: DeviceId
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
     seq_source: SeqSource
+    raw: RawValues | None = None
+    """Calibrated readings only: the values before calibration (only the calibrated ones)."""
+    calibration: dict[CalibratedQuantity, Calibration] | None = None
+    """Calibrated readings only: the calibration applied to each calibrated quantity."""
+
+    def __post_init__(self) -> None:  # the hot path of ingest: no super() call
+        _check_measurements(self)
+        if self.raw is not None or self.calibration is not None:
+            _check_calibrated(self)
+
+
+def _check_calibrated(reading: Reading) -> None:
+    raw = reading.raw
+    raw_keys = (
+        set() if raw is None else {q for q in CALIBRATED_QUANTITIES if getattr(raw, q) is not None}
+    )
+    calibrated = set(reading.calibration or {})
+    if raw_keys != calibrated:
+        raise ValueError(
+            f"raw values ({', '.join(sorted(raw_keys)) or 'none'}) and calibration"
+            f" ({', '.join(sorted(calibrated)) or 'none'}) must name the same quantities"
+        )
+    for quantity in calibrated:
+        if getattr(reading, quantity) is None:
+            raise ValueError(f"calibration of {quantity}, but the reading has no {quantity}")
 
 
 class Position(Fix, kw_only=True):
@@ -235,6 +297,8 @@ class GatewayStatus(_Message, kw_only=True):
     """Items the gateway had to give up, by reason (e.g. thinned or dropped by a full outbox)."""
     sources: dict[str, str] = {}
     sensors: dict[str, SensorHealth] = {}
+    calibrations: dict[str, dict[CalibratedQuantity, Calibration]] = {}
+    """The calibration in effect for each calibrated sensor (device id), for GDP audits."""
     scanner_restarts: int | None = None
     cpu_pct: float | None = None
     rss_mb: float | None = None
@@ -367,6 +431,8 @@ def reading(
     seq: int,
     seq_source: SeqSource,
     measured_at: datetime | None = None,
+    raw: RawValues | None = None,
+    calibration: dict[CalibratedQuantity, Calibration] | None = None,
 ) -> Reading:
     """Stamp decoded measurements with their identity (who, when, idempotency key)."""
     return Reading(
@@ -376,6 +442,8 @@ def reading(
         received_at=received_at,
         seq=seq,
         seq_source=seq_source,
+        raw=raw,
+        calibration=calibration,
     )
 
 

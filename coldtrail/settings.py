@@ -6,6 +6,7 @@ Built in ``main()`` (never at import time). Invalid configuration stops start-up
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from coldtrail import sensor_kinds, topics
+from coldtrail import schema, sensor_kinds, topics
 from coldtrail.errors import ConfigError
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -133,6 +134,51 @@ _MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 _DEVICE_ID = r"^[^\s/+#]{1,64}$"
 
 
+class CalibrationSettings(BaseModel):
+    """One quantity's calibration (``[sensors.calibration.temperature_c]``): either an
+    ``offset`` added to every raw value, or two ``points``, each ``[raw, reference]`` (what the
+    sensor read, what the reference instrument read), which define a straight line through
+    both. ``certificate`` names the calibration record it comes from."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    offset: float | None = Field(None, ge=-20, le=20, allow_inf_nan=False)
+    points: tuple[tuple[float, float], tuple[float, float]] | None = None
+    certificate: str | None = Field(None, min_length=1, max_length=64)
+
+    @pydantic.model_validator(mode="after")
+    def _one_method(self) -> CalibrationSettings:
+        if (self.offset is None) == (self.points is None):
+            raise ValueError(
+                "give either offset = <number> or points = [[raw, reference], [raw, reference]]"
+            )
+        self.correction()  # the line through the points must be usable
+        return self
+
+    def correction(self) -> schema.Calibration:
+        """The calibration as the readings carry it: ``value = slope * raw + offset``."""
+        if self.points is None:
+            return schema.Calibration(offset=self.offset or 0.0, certificate=self.certificate)
+        (raw1, ref1), (raw2, ref2) = self.points
+        if not all(math.isfinite(v) for v in (raw1, ref1, raw2, ref2)):
+            raise ValueError("calibration points must be finite numbers")
+        if abs(raw2 - raw1) < 1e-6:
+            raise ValueError(
+                f"the two calibration points need different raw values, not {raw1} twice"
+            )
+        slope = (ref2 - ref1) / (raw2 - raw1)
+        if not 0.5 <= slope <= 2.0:
+            raise ValueError(
+                f"calibration points {self.points} give a slope of {slope:.4g}: a sensor that"
+                " needs a slope outside 0.5..2 is not fit for use (check the points' order:"
+                " [raw, reference])"
+            )
+        offset = ref1 - slope * raw1
+        if not -100 <= offset <= 100:
+            raise ValueError(f"calibration points {self.points} give an offset of {offset:.4g}")
+        return schema.Calibration(slope=slope, offset=offset, certificate=self.certificate)
+
+
 class SensorSettings(BaseModel):
     """A BLE sensor the gateway listens to (``[[sensors]]`` in the gateway's TOML file)."""
 
@@ -146,6 +192,12 @@ class SensorSettings(BaseModel):
     """Hex key of an encrypted BTHome or Xiaomi MiBeacon sensor (32 hex digits)."""
     label: str | None = None
     compartment: str | None = None
+    calibration: dict[schema.CalibratedQuantity, CalibrationSettings] = {}
+    """Per quantity (temperature_c, humidity_pct, pressure_hpa): applied on the gateway, the
+    raw value kept beside the corrected one (docs/gateway.md, "Calibration")."""
+
+    def corrections(self) -> dict[schema.CalibratedQuantity, schema.Calibration]:
+        return {quantity: c.correction() for quantity, c in self.calibration.items()}
 
     @pydantic.field_validator("mac")
     @classmethod

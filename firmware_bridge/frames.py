@@ -18,7 +18,14 @@ from datetime import datetime
 from typing import Literal
 
 from coldtrail.errors import DecodeError
-from coldtrail.schema import EventKind, Fix, Measurements
+from coldtrail.schema import (
+    CalibratedQuantity,
+    Calibration,
+    EventKind,
+    Fix,
+    Measurements,
+    RawValues,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,10 @@ class Sample:
     received_at: datetime
     measured_at: datetime | None = None
     sensor_seq: int | None = None
+    raw: RawValues | None = None
+    """Set by the gateway's calibration: the values before it."""
+    calibration: Mapping[CalibratedQuantity, Calibration] | None = None
+    """Set by the gateway's calibration: what it applied, per quantity."""
 
 
 @dataclass(frozen=True, slots=True)

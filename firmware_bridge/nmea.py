@@ -1,21 +1,35 @@
 """NMEA 0183 from a GNSS receiver's serial port: bytes in, one position fix per epoch out.
 
 :class:`NmeaStream` reassembles lines across serial chunks, parses each with
-``pynmea2.parse(line, check=True)`` and merges the sentences of one epoch (same UTC time of
-day, any GNSS talker) into one :class:`~firmware_bridge.frames.FixSample`:
+``pynmea2.parse(line, check=True)`` and merges the sentences of one reporting cycle into one
+:class:`~firmware_bridge.frames.FixSample`, the way gpsd's NMEA 0183 driver
+(``driver_nmea0183.c``) does:
 
+* Any talker: the sentence type decides, not the talker id (``GP``, ``GN``, ``GL``, ``GA``,
+  ``GB``/``BD``, ``QZ``, ``GI``, and ``IN`` from an integrated navigation system alike).
 * RMC: position, date, speed (knots -> km/h), course; GGA / GNS: position, fix quality,
-  satellites, HDOP, altitude; VTG: speed and course when RMC has none; ZDA: the date.
-* An epoch is emitted when a sentence of another epoch arrives, when both its RMC and its
-  GGA (or GNS) have been seen, or on :meth:`NmeaStream.flush`. Later sentences of an
-  emitted epoch (GLL, GST, ZDA, ...) are ignored.
-* An epoch without a date of its own (no RMC, no ZDA) takes the date of the last emitted fix,
-  one day later if its time of day is more than 12 h before that fix's.
+  satellites, HDOP, altitude; GLL: position; VTG: speed and course; ZDA: the date.
+* A cycle is the sentences whose UTC time of day agrees within 10 ms (gpsd's tolerance; a
+  Seapath sends ZDA at .17 and GGA/RMC at .16). Sentences without a time (VTG) join the open
+  cycle. When several sentences of a cycle disagree, the later one wins, field by field, as in
+  gpsd (each sentence overwrites the fix being built); the fix's time is that of the last
+  timestamped sentence. A fix quality from GGA/GNS beats one derived from an RMC/GLL mode.
+* A cycle is emitted when a sentence of another cycle arrives, on :meth:`NmeaStream.flush`,
+  or, once learned, at its end-of-cycle sentence: like gpsd, the stream remembers which
+  sentence type was the last timestamped one before the time last changed, and emits as soon
+  as that type arrives (one fix per cycle; gpsd reports again on each later sentence). Later
+  sentences of an emitted cycle are ignored.
+* A cycle without a date of its own (no RMC, no ZDA: GGA or GLL only) takes the date of the
+  last emitted fix, one day later if its time of day is more than 12 h before that fix's.
+* GPS week rollover, as gpsd's ``gpsd_utc_resolve``: a receiver with the 1024-week bug
+  reports dates 19.6 years late. When the gateway's clock (the chunk's ``received_at``) is at
+  or after 2017-01-01 (gpsd: leap seconds known to be >= 18) and the receiver's date is
+  before 2017-01-01, 1024 weeks are added. Counted in :attr:`NmeaStream.rollovers`.
 
 What is not a fix is counted in :attr:`NmeaStream.skipped` by reason: ``void-rmc`` (status V
-or mode N), ``no-fix-gga`` (quality 0), ``no-fix-gns`` (all modes N), ``no-date`` (no date known
-for the epoch), ``unknown-sentence`` (a sentence type pynmea2 does not know), ``other-talker``
-(not a GNSS talker). An epoch that any of its sentences calls void gives no fix.
+or mode N), ``void-gll`` (status V or mode N), ``no-fix-gga`` (quality 0), ``no-fix-gns`` (all
+modes N), ``no-date`` (no date known for the cycle), ``unknown-sentence`` (a sentence type
+pynmea2 does not know). A cycle that any of its sentences calls void gives no fix.
 
 Bad bytes are rejects (:class:`~coldtrail.errors.DecodeError` with the raw bytes): bad or
 missing checksum, unparsable sentence, malformed field (time, position, number), bytes before
@@ -39,12 +53,16 @@ from firmware_bridge.frames import FixSample, SerialChunk
 
 MAX_LINE_BYTES = 4096
 KMH_PER_KNOT = 1.852
-GNSS_TALKERS = frozenset({"GP", "GN", "GL", "GA", "BD", "GB", "QZ", "GQ", "GI"})
+CYCLE_TOLERANCE_S = 0.01
+"""gpsd's end-of-cycle detector: a time of day that moves by more than this starts a cycle."""
+GPS_WEEK_ROLLOVER = dt.timedelta(weeks=1024)
+ROLLOVER_PIVOT = dt.date(2017, 1, 1)
+"""gpsd's pivot: the leap second of 2017-01-01 (18 s) is known, so an NMEA date before it
+from a receiver read after it is a 1024-week rollover."""
 
 # Mode indicator (RMC, GNS, VTG) -> GGA fix quality; "N" is no fix.
 _MODE_QUALITY = {"A": 1, "D": 2, "P": 3, "R": 4, "F": 5, "E": 6, "M": 7, "S": 8}
 _QUALITY_MODE = {quality: mode for mode, quality in _MODE_QUALITY.items()} | {0: "N"}
-_EMIT_WHEN_SEEN = ({"rmc", "gga"}, {"rmc", "gns"})
 
 
 @dataclass(slots=True)
@@ -89,6 +107,10 @@ class NmeaStream:
         self._epoch: _Epoch | None = None
         self._closed: dt.time | None = None
         self._date_ref: tuple[dt.date, dt.time] | None = None
+        self._ender: str | None = None
+        self._last: tuple[dt.time, str] | None = None
+        self.rollovers = 0
+        """Fixes whose date was moved 1024 weeks forward (GPS week rollover)."""
 
     def feed(self, chunk: SerialChunk) -> NmeaResult:
         result = NmeaResult()
@@ -143,9 +165,6 @@ class NmeaStream:
         extract = _EXTRACTORS.get(sentence.sentence_type)
         if extract is None:
             return  # GSA, GSV, GLL, GST, ...: known, not needed
-        if sentence.talker not in GNSS_TALKERS:
-            self.skipped["other-talker"] += 1
-            return
         try:
             part = extract(sentence)
         except _BadField as exc:
@@ -157,18 +176,24 @@ class NmeaStream:
     def _merge(self, part: _Part, received_at: dt.datetime, out: NmeaResult) -> None:
         if part.no_fix:
             self.skipped[part.no_fix] += 1
+        timestamped = part.time is not None
+        if part.time is not None:  # gpsd: the sentence before the time moves ends cycles
+            if self._last is not None and not _same_cycle(part.time, self._last[0]):
+                self._ender = self._last[1]
+            self._last = (part.time, part.kind)
         if part.kind == "vtg" and self._epoch is not None:
-            part.time = self._epoch.time  # VTG has no time: it belongs to the open epoch
-        if part.time is None or part.time == self._closed:
+            part.time = self._epoch.time  # VTG has no time: it belongs to the open cycle
+        if part.time is None or _same_cycle(part.time, self._closed):
             return
-        if self._epoch is not None and self._epoch.time != part.time:
+        if self._epoch is not None and not _same_cycle(part.time, self._epoch.time):
             self._close(out)
         if self._epoch is None:
             self._epoch = _Epoch(time=part.time, received_at=received_at)
         self._epoch.parts.append(part)
         self._epoch.received_at = received_at
-        kinds = {p.kind for p in self._epoch.parts}
-        if any(needed <= kinds for needed in _EMIT_WHEN_SEEN):
+        if timestamped:
+            self._epoch.time = part.time
+        if timestamped and part.kind == self._ender:
             self._close(out)
 
     def _close(self, out: NmeaResult) -> None:
@@ -177,17 +202,21 @@ class NmeaStream:
         self._closed = epoch.time
         if any(part.no_fix for part in epoch.parts):
             return
-        merged: dict[str, float | int] = {}  # the first sentence that says a value wins
-        for part in reversed(epoch.parts):
+        merged: dict[str, float | int] = {}  # as gpsd: a later sentence overwrites
+        for part in epoch.parts:
             merged |= part.fallback
-        for part in reversed(epoch.parts):
+        for part in epoch.parts:
             merged |= part.values
         if "lat" not in merged:
             return  # only ZDA / VTG
-        date = next((p.date for p in epoch.parts if p.date), None) or self._date_for(epoch.time)
+        dates = [p.date for p in epoch.parts if p.date]
+        date = dates[-1] if dates else self._date_for(epoch.time)
         if date is None:
             self.skipped["no-date"] += 1
             return
+        if date < ROLLOVER_PIVOT and epoch.received_at.date() >= ROLLOVER_PIVOT:
+            date += GPS_WEEK_ROLLOVER  # gpsd_utc_resolve: the receiver's week counter wrapped
+            self.rollovers += 1
         try:
             fix = msgspec.convert(merged, Fix)
         except msgspec.ValidationError as exc:
@@ -217,8 +246,16 @@ def _seconds(time: dt.time) -> float:
     return time.hour * 3600 + time.minute * 60 + time.second + time.microsecond / 1e6
 
 
+def _same_cycle(time: dt.time, other: dt.time | None) -> bool:
+    if other is None:
+        return False
+    delta = abs(_seconds(time) - _seconds(other))
+    return min(delta, 86400 - delta) <= CYCLE_TOLERANCE_S + 1e-9
+
+
 def _time(sentence: Any) -> dt.time:
-    raw: str = sentence.data[0] if sentence.data else ""
+    index = sentence.name_to_idx["timestamp"]
+    raw: str = sentence.data[index] if len(sentence.data) > index else ""
     value = sentence.timestamp
     if not isinstance(value, dt.time):
         raise _BadField(f"time {raw!r}")
@@ -318,6 +355,14 @@ def _gns(s: Any) -> _Part:
     return _Part("gns", time=_time(s), values=values)
 
 
+def _gll(s: Any) -> _Part:
+    mode = s.faa_mode or None
+    if s.status != "A" or mode == "N":
+        return _Part("gll", time=_time_or_none(s), no_fix="void-gll")
+    fallback = _present(fix_quality=_MODE_QUALITY.get(mode or ""))
+    return _Part("gll", time=_time(s), values=_position(s), fallback=fallback)
+
+
 def _vtg(s: Any) -> _Part:
     if s.faa_mode == "N":
         return _Part("vtg")
@@ -343,6 +388,7 @@ _EXTRACTORS: dict[str, Callable[[Any], _Part]] = {
     "RMC": _rmc,
     "GGA": _gga,
     "GNS": _gns,
+    "GLL": _gll,
     "VTG": _vtg,
     "ZDA": _zda,
 }

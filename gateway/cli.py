@@ -98,6 +98,13 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  outbox       {settings.outbox.path or 'in memory'}")
     for line in describe_sources(settings, sources):
         print(f"  source       {line}")
+    for sensor in settings.sensors:
+        for quantity, calibration in sensor.corrections().items():
+            certificate = f" ({calibration.certificate})" if calibration.certificate else ""
+            print(
+                f"  calibration  {sensor.mac} {quantity} = {calibration.slope:.6g} x raw"
+                f" {calibration.offset:+.6g}{certificate}"
+            )
     problems = _missing_files(settings)
     if not sources:
         problems.append("no sources: the gateway would refuse to start")

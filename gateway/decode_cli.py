@@ -164,13 +164,17 @@ def _open(path: str) -> BinaryIO:
 
 
 def decode_nmea(source: BinaryIO, device_id: str, report: Report) -> int:
-    """Lines starting with ``#`` are comments (the convention of gpsd's test logs)."""
+    """Lines starting with ``#`` are comments (the convention of gpsd's test logs); a
+    ``# Date: YYYY-MM-DD`` comment says when the capture was recorded and is used as the
+    gateway's clock from there on, as gpsd does, so that the GPS week rollover rule judges the
+    receiver's dates against the day of the capture rather than today."""
     stream = NmeaStream(device_id)
     now = datetime.now(UTC)
     comments = 0
     for line in source:
         if line.startswith(b"#"):
             comments += 1
+            now = _capture_date(line) or now
             continue
         result = stream.feed(SerialChunk(device_id, now, line))
         report.fixes(result.fixes)
@@ -184,6 +188,16 @@ def decode_nmea(source: BinaryIO, device_id: str, report: Report) -> int:
     if comments:
         skipped["comment-line"] = comments
     return report.close(skipped)
+
+
+def _capture_date(comment: bytes) -> datetime | None:
+    text = comment.decode("ascii", errors="replace")
+    if not text.startswith("# Date:"):
+        return None
+    try:
+        return datetime.fromisoformat(text.split(":", 1)[1].strip()[:10]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def decode_board(source: BinaryIO, report: Report) -> int:

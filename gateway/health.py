@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,6 +100,8 @@ class HealthMonitor:
         scanner_restarts: int | None,
         stored_through: datetime | None = None,
         awaiting_storage: int | None = None,
+        calibrations: Mapping[str, Mapping[schema.CalibratedQuantity, schema.Calibration]]
+        | None = None,
     ) -> schema.GatewayStatus:
         try:
             disk_free = round(shutil.disk_usage(self._disk_path).free / 1_000_000, 1)
@@ -131,6 +133,7 @@ class HealthMonitor:
             clock=clock,
             stored_through=stored_through,
             awaiting_storage=awaiting_storage,
+            calibrations={d: dict(c) for d, c in sorted((calibrations or {}).items())},
         )
 
 

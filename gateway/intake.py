@@ -20,6 +20,7 @@ from coldtrail.errors import DecodeError
 from coldtrail.settings import SensorSettings
 from firmware_bridge.ble.registry import SensorConfig
 from firmware_bridge.frames import Frame
+from gateway.calibration import Calibrator
 from gateway.decoding import FrameDecoder
 from gateway.health import HealthMonitor
 from gateway.outbox import Item
@@ -44,8 +45,17 @@ def sensor_configs(sensors: list[SensorSettings]) -> list[SensorConfig]:
 
 
 class Intake:
-    def __init__(self, gateway_id: str, sensors: list[SensorConfig], health: HealthMonitor) -> None:
+    def __init__(
+        self,
+        gateway_id: str,
+        sensors: list[SensorConfig],
+        health: HealthMonitor,
+        calibrator: Calibrator | None = None,
+    ) -> None:
         self._gateway_id = gateway_id
+        self.calibrator = calibrator or Calibrator({})
+        """Applied to every decoded sample before it is stamped (replace it to change the
+        calibrations: the status reports this one)."""
         self._decoder = FrameDecoder(sensors)
         self._stamper = Stamper()
         self._health = health
@@ -54,7 +64,7 @@ class Intake:
     def take(self, frame: Frame) -> list[Item]:
         decoded = self._decoder.decode(frame)
         items: list[Item | None] = []
-        for sample in decoded.samples:
+        for sample in map(self.calibrator.apply, decoded.samples):
             self._health.heard(sample.device_id, sample.received_at, sample.values.rssi_dbm)
             items.append(
                 self._stamp(

@@ -23,6 +23,7 @@ from coldtrail.mqtt import MqttConnection, Will
 from coldtrail.settings import GatewaySettings
 from gateway import systemd
 from gateway.ble_source import BleakFrameSource
+from gateway.calibration import Calibrator, calibrations
 from gateway.health import HealthMonitor, write_status_file
 from gateway.intake import Intake, sensor_configs
 from gateway.outbox import MemoryOutbox, Outbox
@@ -61,7 +62,12 @@ class Gateway:
         self._sources = sources
         self._outbox = outbox if outbox is not None else open_outbox(settings)
         self._health = HealthMonitor(settings.gateway_id, disk_path=settings.outbox.path)
-        self._intake = Intake(settings.gateway_id, sensor_configs(settings.sensors), self._health)
+        self._intake = Intake(
+            settings.gateway_id,
+            sensor_configs(settings.sensors),
+            self._health,
+            Calibrator(calibrations(settings.sensors)),
+        )
         self._source_state: dict[str, str] = {s.name: "starting" for s in sources}
         self.published = 0
         prefix = settings.mqtt.topic_prefix
@@ -297,6 +303,7 @@ class Gateway:
             scanner_restarts=sum(s.restarts for s in scanners) if scanners else None,
             stored_through=awaiting.stored_through if awaiting is not None else None,
             awaiting_storage=awaiting.items if awaiting is not None else None,
+            calibrations=self._intake.calibrator.by_device,
         )
 
     def _announce(self) -> None:

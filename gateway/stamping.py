@@ -69,6 +69,8 @@ class Stamper:
                 received_at=sample.received_at,
                 seq=seq,
                 seq_source=source,
+                raw=sample.raw,
+                calibration=None if sample.calibration is None else dict(sample.calibration),
             ),
         )
 

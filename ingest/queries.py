@@ -6,11 +6,13 @@ READING_COLUMNS = (
     "time", "device_id", "seq", "seq_source", "gateway_id", "measured_at", "received_at",
     "temperature_c", "humidity_pct", "pressure_hpa", "accel_x_g", "accel_y_g", "accel_z_g",
     "shock_g", "battery_pct", "rssi_dbm",
+    "raw_temperature_c", "raw_humidity_pct", "raw_pressure_hpa", "calibration",
 )  # fmt: skip
 READING_TYPES = (
     "timestamptz", "text", "int8", "text", "text", "timestamptz", "timestamptz",
     "float8", "float8", "float8", "float8", "float8", "float8",
     "float8", "float8", "int4",
+    "float8", "float8", "float8", "jsonb",
 )  # fmt: skip
 
 POSITION_COLUMNS = (

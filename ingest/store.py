@@ -105,6 +105,12 @@ def reading_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ..
         gateway_id = b.gateway_id
         for r in b.readings:
             ax, ay, az = r.accel_g or no_accel
+            raw = r.raw  # calibrated readings only (migration 0024)
+            if raw is None:
+                raw_t = raw_h = raw_p = calibration = None
+            else:
+                raw_t, raw_h, raw_p = raw.temperature_c, raw.humidity_pct, raw.pressure_hpa
+                calibration = calibration_json(r.calibration)
             append(
                 (
                     r.measured_at or r.received_at,  # _time(r), inlined: once per reading
@@ -123,9 +129,29 @@ def reading_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ..
                     r.shock_g,
                     r.battery_pct,
                     r.rssi_dbm,
+                    raw_t,
+                    raw_h,
+                    raw_p,
+                    calibration,
                 )
             )
     return rows
+
+
+def calibration_json(
+    calibration: dict[schema.CalibratedQuantity, schema.Calibration] | None,
+) -> Jsonb | None:
+    """The ``calibration`` column: per quantity, the slope and offset applied (written out even
+    when they are the defaults that the message leaves out) and the certificate, if any."""
+    if calibration is None:
+        return None
+    return Jsonb(
+        {
+            quantity: {"slope": c.slope, "offset": c.offset}
+            | ({} if c.certificate is None else {"certificate": c.certificate})
+            for quantity, c in calibration.items()
+        }
+    )
 
 
 def position_rows(batches: Iterable[schema.TelemetryBatch]) -> list[tuple[Any, ...]]:

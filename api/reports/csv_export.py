@@ -8,7 +8,9 @@ prints the hash of the very same bytes.
 
 After line 1 come the summary sections, one ``# <section>,...`` line per row, each section
 introduced by ``# columns,<section>,<column names>``; then one header line and one row per
-reading: ``time,parcel_id,device_id,seq,temperature_c,humidity_pct,in_band``. Text that a
+reading: ``time,parcel_id,device_id,seq,temperature_c,humidity_pct,in_band,raw_temperature_c,
+raw_humidity_pct`` (the raw values are those of a calibrated reading, before its calibration,
+which the ``calibration`` section names; empty for a reading that was not calibrated). Text that a
 spreadsheet would take for a formula is written with a leading apostrophe (:func:`cell`).
 """
 
@@ -35,6 +37,8 @@ READING_COLUMNS = (
     "temperature_c",
     "humidity_pct",
     "in_band",
+    "raw_temperature_c",
+    "raw_humidity_pct",
 )
 MEDIA_TYPE = "text/csv; charset=utf-8"
 
@@ -291,6 +295,23 @@ def summary(report: Report) -> str:
             for a in x.audit
         ],
     )
+    section(
+        "calibration",
+        _columns("device_id quantity slope offset certificate readings first_at last_at"),
+        [
+            [
+                c.device_id,
+                c.quantity,
+                repr(c.slope),
+                repr(c.offset),
+                fmt_text(c.certificate),
+                str(c.readings),
+                fmt_time(c.first_at),
+                fmt_time(c.last_at),
+            ]
+            for c in report.calibrations
+        ],
+    )
     w.writerow(READING_COLUMNS)
     return out.getvalue()
 
@@ -322,6 +343,8 @@ class ReadingsSection:
         seq: int,
         temperature_c: float | None,
         humidity_pct: float | None,
+        raw_temperature_c: float | None = None,
+        raw_humidity_pct: float | None = None,
     ) -> None:
         in_band = ""
         if temperature_c is not None and self._band is not None:
@@ -335,6 +358,8 @@ class ReadingsSection:
                 "" if temperature_c is None else repr(temperature_c),
                 "" if humidity_pct is None else repr(humidity_pct),
                 in_band,
+                "" if raw_temperature_c is None else repr(raw_temperature_c),
+                "" if raw_humidity_pct is None else repr(raw_humidity_pct),
             )
         )
 

@@ -26,6 +26,7 @@ from api.reports.model import (
     ChartSeries,
     Checkpoint,
     CustodySpan,
+    DeviceCalibration,
     DeviceCompleteness,
     ExceptionCase,
     Excursion,
@@ -183,15 +184,19 @@ async def gather(
             current_id: str | None = None
             current = _ParcelPass()
             total = 0
-            async for parcel_id, time, device_id, seq, temperature_c, humidity in q.readings(
-                conn, shipment_id
-            ):
+            async for row in q.readings(conn, shipment_id):
+                parcel_id, time, device_id, seq, temperature_c, humidity, raw_t, raw_h = row
                 if parcel_id != current_id:
                     current_id = parcel_id
                     current = passes.setdefault(parcel_id, _ParcelPass())
                 current.add(time, temperature_c)
-                readings.write(time, parcel_id, device_id, seq, temperature_c, humidity)
+                readings.write(
+                    time, parcel_id, device_id, seq, temperature_c, humidity, raw_t, raw_h
+                )
                 total += 1
+            calibrations = tuple(
+                DeviceCalibration(**row) for row in await q.calibrations(conn, shipment_id)
+            )
             devices = tuple(_device(row) for row in await q.completeness(conn, shipment_id))
             excursions = tuple(Excursion(**row) for row in await q.alerts(conn, shipment_id))
             routes = tuple(_route(row) for row in await q.routes(conn, shipment_id))
@@ -229,6 +234,7 @@ async def gather(
             generated_at=generated_at,
             charts=charts,
             chart_range=chart_range,
+            calibrations=calibrations,
         )
         summary = csv_export.summary(report)
         report = replace(report, content_sha256=csv_export.content_sha256(summary, readings))

@@ -83,6 +83,21 @@ class ParcelStats:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceCalibration:
+    """A calibration the gateway applied to a device's readings of one quantity within the
+    shipment's custody ranges (``value = slope * raw + offset``), and over which readings."""
+
+    device_id: str
+    quantity: str
+    slope: float
+    offset: float
+    certificate: str | None
+    readings: int
+    first_at: datetime
+    last_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceCompleteness:
     """A device's readings within the shipment's custody ranges. ``missing_seq``: numbers
     skipped in its sequence (in time order; a decrease is a counter reset, counted apart);
@@ -213,3 +228,5 @@ class Report:
     charts: dict[str, ChartSeries] = field(default_factory=dict)
     chart_range: tuple[float, float] | None = None
     """The time axis shared by every parcel's chart (epoch seconds), None with no reading."""
+    calibrations: tuple[DeviceCalibration, ...] = ()
+    """The calibrations applied to the readings reported (empty: none was calibrated)."""

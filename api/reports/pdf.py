@@ -243,6 +243,31 @@ def render(report: Report, language: Language) -> bytes:
         t["no_devices"],
     )
 
+    calibrations = [
+        [
+            c.device_id, c.quantity, f"{c.slope:.5g}", f"{c.offset:+.4g}", c.certificate or "",
+            c.readings, _time(c.first_at), _time(c.last_at),
+        ]
+        for c in report.calibrations
+    ]  # fmt: skip
+    story += section(
+        t["calibration"],
+        [
+            para(t["calibration_note"], "small"),
+            table(
+                [
+                    *(t["device"], t["quantity"], t["slope"], t["offset"], t["certificate"]),
+                    *(t["readings"], t["from"], t["to"]),
+                ],
+                calibrations,
+                [18, 12, 9, 9, 16, 9, 14, 14],
+            ),
+        ]
+        if calibrations
+        else [],
+        t["no_calibration"],
+    )
+
     custody = [
         [
             c.parcel_id, c.vehicle_id or "", c.compartment or "", c.device_id or "",

@@ -15,8 +15,9 @@ from api import custody_sql
 from api.reports.model import LONG_GAP_FACTOR
 
 Conn = AsyncConnection[Any]
-ReadingRow = tuple[str, datetime, str, int, float | None, float | None]
-"""(parcel_id, time, device_id, seq, temperature_c, humidity_pct)"""
+ReadingRow = tuple[str, datetime, str, int, float | None, float | None, float | None, float | None]
+"""(parcel_id, time, device_id, seq, temperature_c, humidity_pct, raw_temperature_c,
+raw_humidity_pct): the raw values are set for a calibrated reading only."""
 
 READINGS_FETCH = 5000
 """Rows fetched per round trip from the server-side cursor over the readings."""
@@ -71,10 +72,36 @@ async def custody(conn: Conn, shipment_id: int) -> list[dict[str, Any]]:
 
 _READINGS = f"""
 WITH {_SPANS}
-SELECT s.parcel_id, r.time, r.device_id, r.seq, r.temperature_c, r.humidity_pct
+SELECT s.parcel_id, r.time, r.device_id, r.seq, r.temperature_c, r.humidity_pct,
+       r.raw_temperature_c, r.raw_humidity_pct
 FROM spans s JOIN readings r ON {_IN_READING_SPAN}
 ORDER BY s.parcel_id, r.time, r.device_id, r.seq
 """
+
+# Per device and quantity, each calibration applied (migration 0024's readings.calibration),
+# over which readings; a reading shared by two parcels (one compartment logger) counts once.
+_CALIBRATIONS = f"""
+WITH {_SPANS},
+device_readings AS (
+    SELECT DISTINCT r.device_id, r.time, r.seq, r.calibration
+    FROM spans s JOIN readings r ON {_IN_READING_SPAN}
+    WHERE r.calibration IS NOT NULL
+)
+SELECT d.device_id, c.key AS quantity,
+       coalesce((c.value->>'slope')::float8, 1.0) AS slope,
+       coalesce((c.value->>'offset')::float8, 0.0) AS "offset",
+       c.value->>'certificate' AS certificate,
+       count(*)::int AS readings, min(d.time) AS first_at, max(d.time) AS last_at
+FROM device_readings d, jsonb_each(d.calibration) c
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY d.device_id, quantity, first_at
+"""
+
+
+async def calibrations(conn: Conn, shipment_id: int) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_CALIBRATIONS, {"shipment_id": shipment_id})
+        return await cur.fetchall()
 
 
 async def readings(conn: Conn, shipment_id: int) -> AsyncIterator[ReadingRow]:

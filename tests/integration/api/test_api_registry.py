@@ -73,7 +73,17 @@ def _heard_from(url: str) -> None:
             "INSERT INTO gateways (gateway_id, state, status, last_seen, state_since) VALUES"
             " ('gw-1', 'online', %s, %s, %s), ('gw-9', 'offline', NULL, %s, %s)",
             (
-                Jsonb({"v": 1, "gateway_id": "gw-1", "state": "online", "pending": 3}),
+                Jsonb(
+                    {
+                        "v": 1,
+                        "gateway_id": "gw-1",
+                        "state": "online",
+                        "pending": 3,
+                        "calibrations": {
+                            "tag-a": {"temperature_c": {"offset": -0.3, "certificate": "CAL-1"}}
+                        },
+                    }
+                ),
                 T0,
                 T0,
                 T0,
@@ -105,6 +115,11 @@ async def test_devices_and_gateways_list_what_ingest_heard_from(
         ("gw-1", "online", "van-1", 3),
         ("gw-9", "offline", None, None),
     ]
+    # each calibrated sensor's calibration in effect, from the gateway's status (GDP audits)
+    assert gateways[0]["calibrations"] == {
+        "tag-a": {"temperature_c": {"slope": 1.0, "offset": -0.3, "certificate": "CAL-1"}}
+    }
+    assert gateways[1]["calibrations"] == {}
     assert (await client.get("/v1/gateways")).status_code == 401
     assert (await client.get("/v1/devices?limit=0", headers=OPS)).status_code == 422
 

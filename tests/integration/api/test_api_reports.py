@@ -393,3 +393,54 @@ async def create_shipment_as_admin(client: httpx.AsyncClient) -> dict[str, Any]:
     )  # fmt: skip
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+CALIBRATION = '{"temperature_c": {"slope": 1.0, "offset": -0.2, "certificate": "CAL-2026-7"}}'
+
+
+async def test_calibrated_readings_are_shown_with_their_raw_values_and_calibration(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await seed(client, migrated_url)
+    with psycopg.connect(migrated_url) as conn:  # tag-2 calibrated on its gateway (0024)
+        conn.execute(
+            "UPDATE readings SET raw_temperature_c = temperature_c + 0.2, calibration = %s"
+            " WHERE device_id = 'tag-2'",
+            (CALIBRATION,),
+        )
+    _, sections, readings = parse_csv((await get_csv(client)).text)
+    assert sections["calibration"] == [
+        {
+            "device_id": "tag-2",
+            "quantity": "temperature_c",
+            "slope": "1.0",
+            "offset": "-0.2",
+            "certificate": "CAL-2026-7",
+            "readings": str(len(tag2_rows())),
+            "first_at": "2026-05-04T08:00:00.000000Z",
+            "last_at": "2026-05-04T09:58:00.000000Z",
+        }
+    ]
+    for row in readings:
+        if row["device_id"] == "tag-2":
+            assert float(row["raw_temperature_c"]) == pytest.approx(
+                float(row["temperature_c"]) + 0.2
+            )
+        else:
+            assert row["raw_temperature_c"] == "" and row["raw_humidity_pct"] == ""
+    everything = "\n".join(pdf_texts((await get_pdf(client, "en")).content))
+    assert "Calibration applied on the gateway" in everything
+    assert "CAL-2026-7" in everything and "-0.2" in everything
+    french = "\n".join(pdf_texts((await get_pdf(client, "fr")).content))
+    assert "Étalonnage appliqué par la passerelle" in french
+
+
+async def test_report_without_calibration_says_so(
+    client: httpx.AsyncClient, migrated_url: str
+) -> None:
+    await seed(client, migrated_url)
+    _, sections, readings = parse_csv((await get_csv(client)).text)
+    assert sections["calibration"] == []
+    assert {row["raw_temperature_c"] for row in readings} == {""}
+    everything = "\n".join(pdf_texts((await get_pdf(client, "en")).content))
+    assert "No reading was calibrated." in everything

@@ -132,3 +132,44 @@ def test_migrations_are_idempotent_and_report_status(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         recorded = conn.execute("SELECT DISTINCT backend FROM schema_migrations").fetchall()
     assert recorded == [(backend,)]
+
+
+async def test_calibrated_readings_keep_raw_values_and_calibration(
+    store: PsycopgTelemetryStore, database_url: str
+) -> None:
+    calibration = schema.Calibration(slope=1.0, offset=-0.3, certificate="CAL-2026-0142")
+    calibrated = schema.reading(
+        schema.Measurements(temperature_c=4.2, humidity_pct=61.0),
+        device_id="54:48:E6:8F:80:A5",
+        received_at=T0,
+        seq=1,
+        seq_source="sensor",
+        raw=schema.RawValues(temperature_c=4.5),
+        calibration={"temperature_c": calibration},
+    )
+    plain = schema.reading(
+        schema.Measurements(temperature_c=5.0),
+        device_id="54:48:E6:8F:80:A5",
+        received_at=T0 + timedelta(seconds=1),
+        seq=2,
+        seq_source="sensor",
+    )
+    batch = schema.TelemetryBatch(gateway_id="gw-1", sent_at=T0, readings=[calibrated, plain])
+    first = await store.write(WriteBatch(telemetry=[batch]))  # COPY straight into the table
+    again = await store.write(WriteBatch(telemetry=[batch]))  # redelivery: the staging path
+    assert first.inserted == {"readings": 2} and again.duplicates == {"readings": 2}
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT seq, temperature_c, raw_temperature_c, raw_humidity_pct, calibration"
+            " FROM readings WHERE device_id = '54:48:E6:8F:80:A5' ORDER BY seq"
+        ).fetchall()
+    assert rows == [
+        (
+            1,
+            4.2,
+            4.5,
+            None,
+            {"temperature_c": {"slope": 1.0, "offset": -0.3, "certificate": "CAL-2026-0142"}},
+        ),
+        (2, 5.0, None, None, None),
+    ]

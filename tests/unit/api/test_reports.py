@@ -69,12 +69,14 @@ def test_csv_formats() -> None:
     try:
         section.write(T0, "P,1", "tag-1", 7, 8.5, None)
         section.write(T0, "P2", "tag-2", 8, None, 40.25)
+        section.write(T0, "P3", "tag-3", 9, 4.2, 55.0, 4.5, 53.49)  # calibrated on the gateway
         text = "".join(section.chunks())
     finally:
         section.close()
     assert text == (
-        '2026-05-04T08:00:00.000000Z,"P,1",tag-1,7,8.5,,false\r\n'
-        "2026-05-04T08:00:00.000000Z,P2,tag-2,8,,40.25,\r\n"
+        '2026-05-04T08:00:00.000000Z,"P,1",tag-1,7,8.5,,false,,\r\n'
+        "2026-05-04T08:00:00.000000Z,P2,tag-2,8,,40.25,,,\r\n"
+        "2026-05-04T08:00:00.000000Z,P3,tag-3,9,4.2,55.0,true,4.5,53.49\r\n"
     )
 
 
@@ -100,4 +102,4 @@ def test_csv_text_is_never_a_formula() -> None:
         text = "".join(section.chunks())
     finally:
         section.close()
-    assert text == "2026-05-04T08:00:00.000000Z,P1,'=cmd,1,-1.5,,\r\n"
+    assert text == "2026-05-04T08:00:00.000000Z,P1,'=cmd,1,-1.5,,,,\r\n"

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench import nmea_gpsd
 from coldtrail.schema import Fix
 from firmware_bridge.frames import FixSample, SerialChunk
 from firmware_bridge.nmea import NmeaResult, NmeaStream, encode_fix
@@ -39,6 +40,16 @@ def receiver_bytes(name: str) -> bytes:
     return b"".join(line for line in lines if not line.startswith(b"#"))
 
 
+def capture_date(name: str) -> datetime:
+    """The capture's ``# Date:`` line: when it was recorded. Replayed with that as the gateway's
+    clock, as gpsd's regression harness does (``gpsd_set_century``), so that the GPS week
+    rollover rule sees the receiver's dates as it did then."""
+    for line in (DATA / name).read_text().splitlines():
+        if line.startswith("# Date:"):
+            return datetime.fromisoformat(line.split(":", 1)[1].strip()).replace(tzinfo=UTC)
+    raise AssertionError(f"{name} has no '# Date:' line")
+
+
 def gpsd_fixes(name: str) -> dict[datetime, dict[str, float]]:
     """gpsd's last TPV report of each epoch that has a position."""
     reports: dict[datetime, dict[str, float]] = {}
@@ -51,14 +62,16 @@ def gpsd_fixes(name: str) -> dict[datetime, dict[str, float]]:
     return reports
 
 
-def decode(chunks: list[bytes], stream: NmeaStream | None = None) -> tuple[NmeaStream, NmeaResult]:
+def decode(
+    chunks: list[bytes], stream: NmeaStream | None = None, at: datetime = RECEIVED
+) -> tuple[NmeaStream, NmeaResult]:
     stream = stream or NmeaStream("gps-1")
     total = NmeaResult()
     for i, data in enumerate(chunks):
-        result = stream.feed(SerialChunk("/dev/ttyUSB0", RECEIVED + timedelta(seconds=i), data))
+        result = stream.feed(SerialChunk("/dev/ttyUSB0", at + timedelta(seconds=i), data))
         total.fixes += result.fixes
         total.rejects += result.rejects
-    last = stream.flush(RECEIVED + timedelta(seconds=len(chunks)))
+    last = stream.flush(at + timedelta(seconds=len(chunks)))
     total.fixes += last.fixes
     total.rejects += last.rejects
     return stream, total
@@ -75,9 +88,10 @@ def sentence(body: str) -> bytes:
 
 @pytest.mark.parametrize(("name", "count"), CAPTURES.items())
 def test_capture_gives_the_fixes_gpsd_gives(name: str, count: int) -> None:
-    _, result = decode([receiver_bytes(name)])
+    stream, result = decode([receiver_bytes(name)], at=capture_date(name))
     expected = gpsd_fixes(name)
     assert result.rejects == []
+    assert stream.rollovers == 0
     assert len(expected) == count
     ours: dict[datetime, FixSample] = {}
     for decoded in result.fixes:
@@ -109,7 +123,7 @@ def test_garmin_counts_its_void_epochs() -> None:
 
 
 def test_merged_epoch_carries_rmc_and_gga_fields() -> None:
-    _, result = decode([receiver_bytes("bu353s4.log")])
+    _, result = decode([receiver_bytes("bu353s4.log")], at=capture_date("bu353s4.log"))
     first = result.fixes[0]
     # $GPGGA,030719.000,3747.0873,S,17518.8938,E,1,08,1.1,59.9,M,... and
     # $GPRMC,030719.000,A,3747.0873,S,17518.8938,E,0.69,181.39,311214,,,A
@@ -227,9 +241,9 @@ def test_gga_only_epochs_take_the_last_date_and_roll_over_midnight() -> None:
 
 
 def test_rmc_only_epoch_is_emitted_on_flush() -> None:
-    _, result = decode([sentence("GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,,")])
+    _, result = decode([sentence("GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230324,,")])
     [fix] = result.fixes
-    assert fix.measured_at == datetime(1994, 3, 23, 12, 35, 19, tzinfo=UTC)
+    assert fix.measured_at == datetime(2024, 3, 23, 12, 35, 19, tzinfo=UTC)
     assert fix.fix.speed_kmh == pytest.approx(22.4 * 1.852)
 
 
@@ -262,13 +276,15 @@ def test_fix_outside_the_contract_is_rejected_with_the_epoch_lines() -> None:
     assert reject.raw == rmc.strip()
 
 
-def test_unknown_sentences_and_other_talkers_are_counted() -> None:
+def test_unknown_sentences_are_counted_and_any_talker_is_read() -> None:
     stream, result = decode(
-        [sentence("GPXYZ,1,2,3"), sentence("IIRMC,123519,A,4807.038,N,01131.000,E,,,230394,,")]
+        [sentence("GPXYZ,1,2,3"), sentence("IIRMC,123519,A,4807.038,N,01131.000,E,,,230324,,")]
     )
-    assert result.fixes == []
+    assert positions(result.fixes) == [
+        (datetime(2024, 3, 23, 12, 35, 19, tzinfo=UTC), 48 + 7.038 / 60, 11 + 31 / 60)
+    ]
     assert result.rejects == []
-    assert stream.skipped == {"unknown-sentence": 1, "other-talker": 1}
+    assert stream.skipped == {"unknown-sentence": 1}
 
 
 fixes = st.builds(
@@ -287,9 +303,11 @@ times = st.datetimes(
 ).map(lambda at: at.replace(microsecond=at.microsecond // 1000 * 1000))
 
 
-@given(fix=fixes, at=times, talker=st.sampled_from(["GP", "GN", "GL", "GA", "BD", "GB", "QZ"]))
+@given(
+    fix=fixes, at=times, talker=st.sampled_from(["GP", "GN", "GL", "GA", "BD", "GB", "QZ", "IN"])
+)
 def test_encode_fix_round_trip(fix: Fix, at: datetime, talker: str) -> None:
-    _, result = decode([encode_fix(fix, at, talker)])
+    _, result = decode([encode_fix(fix, at, talker)], at=at)  # the gateway's clock agrees
     assert result.rejects == []
     [sample] = result.fixes
     decoded = sample.fix
@@ -350,3 +368,128 @@ def test_arbitrary_fields_with_good_checksums_raise_nothing(
     for sample in result.fixes:
         assert -90 <= sample.fix.lat <= 90
         assert -180 <= sample.fix.lon <= 180
+
+
+def test_every_capture_gives_every_fix_gpsd_reports() -> None:
+    """All captures, the new talkers and GLL included, against gpsd's own reports."""
+    for capture in nmea_gpsd.captures():
+        counts = nmea_gpsd.compare(capture)
+        assert counts["gpsd"] > 0, capture.name
+        assert counts["found"] == counts["gpsd"], (capture.name, counts)
+
+
+def test_integrated_navigation_talker_in_gives_its_fixes() -> None:
+    # Kongsberg Seapath 330: $INZDA at .17 and $INGGA/$INRMC at .16 are one cycle (10 ms)
+    capture = nmea_gpsd.load(DATA / "seapath330-in.log")
+    stream, result = decode([capture.receiver_bytes], at=datetime(2014, 8, 1, tzinfo=UTC))
+    assert result.rejects == []
+    assert len(result.fixes) == 10
+    first = result.fixes[0]
+    # $INRMC,000000.16,A,2200.110899,S,01756.359432,W,9.1,215.11,010814,24.7,W,A
+    assert first.measured_at == datetime(2014, 8, 1, 0, 0, 0, 160000, tzinfo=UTC)
+    assert first.fix.lat == pytest.approx(-(22 + 0.110899 / 60), abs=1e-9)
+    assert first.fix.lon == pytest.approx(-(17 + 56.359432 / 60), abs=1e-9)
+    assert first.fix.speed_kmh == pytest.approx(9.1 * 1.852)
+    assert first.fix.altitude_m == -2.76
+    assert stream.rollovers == 0
+
+
+def test_gll_alone_gives_fixes_dated_by_zda() -> None:
+    """The Seapath capture as a receiver set to send only ZDA and GLL would send it (its own
+    lines, the others left out)."""
+    lines = receiver_bytes("seapath-gll.log").splitlines(keepends=True)
+    kept = [line for line in lines if line[3:6] in (b"ZDA", b"GLL")]
+    assert len(kept) == 10
+    stream, result = decode([b"".join(kept)], at=datetime(2018, 12, 6, tzinfo=UTC))
+    assert result.rejects == []
+    # $GPGLL,4812.030845,N,12307.411216,W,000000.69,A,D and $GPZDA,000000.69,06,12,2018
+    assert positions(result.fixes)[0] == (
+        datetime(2018, 12, 6, 0, 0, 0, 690000, tzinfo=UTC),
+        pytest.approx(48 + 12.030845 / 60, abs=1e-9),
+        pytest.approx(-(123 + 7.411216 / 60), abs=1e-9),
+    )
+    assert len(result.fixes) == 5
+    assert {f.fix.fix_quality for f in result.fixes} == {2}  # mode D: differential
+    assert stream.skipped == {}
+
+
+def test_void_gll_gives_no_fix() -> None:
+    stream, result = decode(
+        [
+            sentence("GPZDA,000000.69,06,12,2018,,"),
+            sentence("GPGLL,4812.030845,N,12307.411216,W,000000.69,V,N"),
+        ]
+    )
+    assert result.fixes == []
+    assert stream.skipped == {"void-gll": 1}
+
+
+def test_when_sentences_of_a_cycle_disagree_the_later_one_wins_as_in_gpsd() -> None:
+    gga = sentence("GPGGA,120000.00,4807.000,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")
+    rmc = sentence("GPRMC,120000.00,A,4807.100,N,01131.100,E,1.0,90.0,230324,,,A")
+    gll = sentence("GPGLL,4807.200,N,01131.200,E,120000.00,A,A")
+    _, result = decode([gga + rmc + gll])
+    [fix] = result.fixes
+    assert fix.fix.lat == pytest.approx(48 + 7.2 / 60)  # GLL, the last one
+    assert fix.fix.lon == pytest.approx(11 + 31.2 / 60)
+    assert fix.fix.altitude_m == 545.4  # what only GGA says is kept
+    _, result = decode([gll + rmc + gga])
+    [fix] = result.fixes
+    assert fix.fix.lat == pytest.approx(48 + 7.0 / 60)  # GGA, the last one
+    assert fix.fix.lon == pytest.approx(11 + 31 / 60)
+
+
+def test_cycle_ends_at_the_learned_end_of_cycle_sentence() -> None:
+    """After one change of time, the sentence type that closed a cycle closes the next ones at
+    once (no waiting for the next second), as gpsd's cycle-ender detection."""
+    lines = receiver_bytes("bu353s4.log").splitlines(keepends=True)
+    stream = NmeaStream("gps-1")
+    emitted_after: list[bytes] = []
+    for line in lines:
+        result = stream.feed(SerialChunk("/dev/ttyUSB0", datetime(2014, 12, 31, tzinfo=UTC), line))
+        if result.fixes:
+            emitted_after.append(line[3:6])
+    assert set(emitted_after[1:]) == {b"RMC"}  # GGA, GSA, (GSV), RMC: RMC ends each cycle
+
+
+def test_gps_week_rollover_is_corrected_as_gpsd_does() -> None:
+    # 2026-12-07 - 1024 weeks = 2007-04-23: what a receiver with the rollover bug reports
+    rmc = sentence("GPRMC,081500.00,A,4807.038,N,01131.000,E,0.0,,230407,,,A")
+    stream, result = decode([rmc], at=datetime(2026, 12, 7, 8, 15, tzinfo=UTC))
+    assert [f.measured_at for f in result.fixes] == [datetime(2026, 12, 7, 8, 15, tzinfo=UTC)]
+    assert stream.rollovers == 1
+    # the gateway's clock unset (a Pi without RTC boots in 1970): nothing to compare with
+    stream, result = decode([rmc], at=datetime(1970, 1, 1, tzinfo=UTC))
+    assert [f.measured_at for f in result.fixes] == [datetime(2007, 4, 23, 8, 15, tzinfo=UTC)]
+    assert stream.rollovers == 0
+
+
+def test_gps_week_rollover_on_a_real_capture_matches_gpsd_3_22() -> None:
+    """gpsd 3.22, run on 2026-12-07, reports the 2014 Seapath fixes in 2034 (1024 weeks on)."""
+    capture = nmea_gpsd.load(DATA / "seapath330-in.log")
+    assert capture.clock == datetime(2026, 12, 7, tzinfo=UTC)
+    stream, result = decode([capture.receiver_bytes], at=capture.clock)
+    assert stream.rollovers == len(result.fixes) == 10
+    assert set(capture.gpsd) <= {f.measured_at for f in result.fixes}
+    assert min(capture.gpsd) == datetime(2034, 3, 17, 0, 0, 1, 160000, tzinfo=UTC)
+
+
+def test_garmin_48_fixes_that_only_gll_carries() -> None:
+    """The Garmin 48 sends its GLL one second after its RMC/GGA: a fix of its own, which gpsd
+    reports (gpsd's capture, with its 2001 dates moved 1024 weeks on, as gpsd did)."""
+    capture = nmea_gpsd.load(DATA / "garmin48.log")
+    stream, result = decode([capture.receiver_bytes], at=capture.clock)
+    [reject] = result.rejects  # the capture's one truncated sentence ('*7')
+    assert reject.raw.endswith(b"*7") and "unparsable" in reject.reason
+    times = {f.measured_at: f for f in result.fixes}
+    gll_only = [t for t in capture.gpsd if t.second % 2 == 1]
+    assert len(gll_only) == 7
+    for at in gll_only:
+        fix = times[at].fix
+        assert (fix.lat, fix.lon) == (
+            pytest.approx(capture.gpsd[at][0], abs=1e-8),
+            pytest.approx(capture.gpsd[at][1], abs=1e-8),
+        )
+        assert fix.altitude_m is None  # GLL has none; the RMC/GGA cycle before it had
+    assert min(times) == datetime(2021, 1, 20, 22, 53, 8, tzinfo=UTC)
+    assert stream.rollovers == 7  # the RMC-dated cycles; the GLL ones take their corrected date
