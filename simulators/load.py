@@ -23,6 +23,7 @@ Mind the file descriptors: one socket per gateway in the generator and one in th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import multiprocessing
@@ -61,6 +62,23 @@ class LoadResult:
     """``time.time()`` of the last PUBACK."""
 
 
+@dataclass(slots=True)
+class _Start:
+    """The common start of one process's gateways: publishing begins once all are connected."""
+
+    count: int
+    connected: int = 0
+    all_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    begin: float = 0.0
+    """``time.monotonic()`` of the start."""
+
+    def arrived(self) -> None:
+        self.connected += 1
+        if self.connected == self.count:
+            self.all_connected.set()
+
+
 def gateway_id(run: str, index: int) -> str:
     """The id of gateway ``index`` (from 0) of a load run."""
     return f"load-{run}-{index + 1}"
@@ -90,13 +108,11 @@ async def _gateway(
     sensors: int,
     rate: float,
     batch: int,
-    started: asyncio.Event,
-    begin: list[float],
+    start: _Start,
     duration_s: float,
     result: LoadResult,
     slot: int,
     seed: int,
-    connected: list[MqttConnection],
 ) -> None:
     gateway = gateway_id(run, index)
     rng = random.Random(seed + index)
@@ -105,12 +121,12 @@ async def _gateway(
     period = batch / rate
     mqtt = MqttConnection(settings, client_id=gateway)
     await mqtt.start(wait_s=120)
-    connected.append(mqtt)
+    start.arrived()
     try:
-        await started.wait()
-        until = begin[0] + duration_s
+        await start.go.wait()
+        until = start.begin + duration_s
         # Spread the gateways' publications over one period, as a real fleet's would be.
-        next_at = begin[0] + period * rng.random()
+        next_at = start.begin + period * rng.random()
         k = 0  # readings published so far
         while next_at < until:
             wait = next_at - time.monotonic()
@@ -163,9 +179,7 @@ async def _run_slice(
     multiprocessing barrier), start publishing when every process has connected its own."""
     result = LoadResult(count, rate * count / gateways, duration_s, batch)
     result.messages_by_gateway = [0] * count
-    started = asyncio.Event()
-    begin = [0.0]
-    connected: list[MqttConnection] = []
+    start = _Start(count)
     began_connecting = time.monotonic()
     async with asyncio.TaskGroup() as tasks:
         for slot in range(count):
@@ -177,24 +191,21 @@ async def _run_slice(
                     sensors=sensors,
                     rate=rate / gateways,
                     batch=batch,
-                    started=started,
-                    begin=begin,
+                    start=start,
                     duration_s=duration_s,
                     result=result,
                     slot=slot,
                     seed=seed,
-                    connected=connected,
                 )
             )
-        while len(connected) < count:
-            await asyncio.sleep(0.05)
+        await start.all_connected.wait()
         result.connect_s = time.monotonic() - began_connecting
         if ready is not None:
             await asyncio.get_running_loop().run_in_executor(None, ready.wait, 600)
-        begin[0] = time.monotonic()
+        start.begin = time.monotonic()
         result.began_at = time.time()
-        started.set()
-    result.publish_s = time.monotonic() - begin[0]
+        start.go.set()
+    result.publish_s = time.monotonic() - start.begin
     result.ended_at = time.time()
     return result
 
@@ -272,7 +283,7 @@ def run_fleet(
         bounds = [gateways * p // processes for p in range(processes + 1)]
         args = [
             (settings, run, lo, hi - lo, gateways, rate, duration_s, sensors, batch, seed, ready)
-            for lo, hi in zip(bounds, bounds[1:], strict=False)
+            for lo, hi in itertools.pairwise(bounds)
         ]
         queue = ctx.Queue()
         children = [ctx.Process(target=_child, args=(queue, i, *a)) for i, a in enumerate(args)]
