@@ -143,9 +143,9 @@ def fleet_table(fleet: dict[str, Any]) -> list[str]:
         f" {fleet.get('load_average_after')} after. CPU in % of one core while publishing.",
         "",
         "| workers | readings/s stored | ratio to 1 worker | published readings/s | lost"
-        " | duplicated | unexpected | drain after publishing (s) | CPU: load generator / broker"
-        " / workers / PostgreSQL / other processes | bottleneck |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | duplicated | unexpected | drain after publishing (s) | drain readings/s"
+        " | CPU: load generator / broker / workers / PostgreSQL / other processes | bottleneck |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in fleet.get("cases", {}).values():
         cpu = case.get("cpu_pct_while_publishing", {})
@@ -158,7 +158,7 @@ def fleet_table(fleet: dict[str, Any]) -> list[str]:
             f" | {_format(case.get('ratio_to_1_worker'))}"
             f" | {_format(case['published_readings_per_s'])} | {_format(case['lost'])}"
             f" | {_format(case['duplicated'])} | {_format(case['unexpected'])}"
-            f" | {_format(case['drain_s'])}"
+            f" | {_format(case['drain_s'])} | {_format(case.get('drain_readings_per_s'))}"
             f" | {shares} / {_format(case.get('other_processes_cpu_pct', '-'))}"
             f" | {case['bottleneck']} |"
         )

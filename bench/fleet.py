@@ -19,10 +19,12 @@ For each number of workers, on a Mosquitto started here (``coldtrail.localservic
 
 Figures: ``published_readings_per_s`` (what the load generator reached), ``readings_per_s``
 (readings stored / seconds from the start of publishing to the moment the last one was stored),
-``ratio_to_1_worker``, the backlog when publishing ended, and the CPU each part used while
-publishing (% of one core: broker, workers, PostgreSQL, load generator; from /proc), from which
-``bottleneck`` is named: the load generator when the workers kept up with it (nothing left to
-drain), else the part that used the most CPU while the backlog grew.
+``ratio_to_1_worker``, the backlog when publishing ended and how fast the workers drained it
+(``drain_readings_per_s``: the workers with the load generator done), and the CPU each part
+used while publishing (% of one core: broker, workers, PostgreSQL, load generator; from /proc),
+from which ``bottleneck`` is named: the load generator when the workers kept up with it (nothing
+left to drain); else the machine's CPU when its cores were saturated (this machine is shared:
+what other processes took is given); else the part that used the most CPU.
 
 Environment: ``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL; else an embedded PostgreSQL with
 fsync on, whose CPU is then measured too), ``COLDTRAIL_BENCH_FLEET_GATEWAYS`` (10000),
@@ -380,6 +382,8 @@ def _summary(
         "publish_ms_p99": load["publish_ms_p99"],
         "backlog_at_end_of_publishing": backlog,
         "drain_s": round(drain_s, 1),
+        # The workers alone on the backlog, the load generator done (other jobs still running).
+        "drain_readings_per_s": round(backlog / drain_s) if backlog and drain_s >= 2.0 else None,
         "stored_by_worker": by_worker,
         "cpu_pct_while_publishing": cpu,
         "cpu_pct_total": round(ours, 1),
