@@ -99,6 +99,8 @@ def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _format(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "**no**"
     if isinstance(value, int):
@@ -123,7 +125,11 @@ def render(results: dict[str, Any]) -> str:
         "",
         "| benchmark | figure | value |",
         "|---|---|---|",
-        *(f"| {b} | `{f}` | {v} |" for b, f, v in headline_figures(results)),
+        *(
+            f"| {b} | `{f}` | {v} |"
+            for b, f, v in headline_figures(results)
+            if b != "fleet"  # its own table below
+        ),
         "",
     ]
     fleet = results.get("benchmarks", {}).get("fleet")
