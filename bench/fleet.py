@@ -400,7 +400,13 @@ def _bottleneck(cpu: dict[str, float], machine: float, others: float, drain_s: f
     capacity = 100.0 * (os.cpu_count() or 1)
     busiest = max((p for p in cpu if p != "load_generator"), key=lambda p: cpu[p])
     if drain_s < 2.0:
-        return "load_generator: the workers kept up with what it published"
+        starved = (
+            f" (which had {cpu['load_generator']:.0f} % of a core: the machine's {capacity:.0f} %"
+            f" were used, {others:.0f} % by other processes)"
+            if machine >= 0.9 * capacity
+            else ""
+        )
+        return f"load_generator{starved}: the workers kept up with what it published"
     if machine >= 0.9 * capacity:
         return (
             f"cpu: the machine's {capacity:.0f} % were used ({others:.0f} % by other processes);"

@@ -16,8 +16,9 @@ Many gateways need more than one process: ``processes`` splits them between chil
 (each its own event loop), which all connect first, then start publishing together. The report
 says how long connecting took and how many gateways each process ran.
 
-Mind the file descriptors: one socket per gateway in the generator and one in the broker
-(``ulimit -n``; Mosquitto's ``max_connections`` is unlimited by default).
+Mind the file descriptors: one socket per gateway in the generator and one in the broker. Each
+load process raises its own soft ``ulimit -n`` to what its gateways need (up to the hard
+limit); the broker's is its own (Mosquitto's ``max_connections`` is unlimited by default).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import math
 import multiprocessing
 import random
+import resource
 import statistics
 import time
 from collections.abc import Iterator
@@ -177,6 +179,7 @@ async def _run_slice(
 ) -> LoadResult:
     """Gateways ``first`` to ``first + count - 1`` of ``gateways``; with ``ready`` (a
     multiprocessing barrier), start publishing when every process has connected its own."""
+    _raise_fd_limit(count + 100)
     result = LoadResult(count, rate * count / gateways, duration_s, batch)
     result.messages_by_gateway = [0] * count
     start = _Start(count)
@@ -259,6 +262,7 @@ def run_fleet(
     if processes is None:
         processes = default_processes(gateways)
     _check(gateways, rate, duration_s, sensors, batch, processes)
+    _raise_fd_limit(math.ceil(gateways / processes) + 100)  # the children inherit it
     run = run or new_run_id()
     if processes == 1:
         results = [
@@ -345,6 +349,20 @@ def _child(
         ready.abort()  # the others stop waiting for this one
         result = f"{type(exc).__name__}: {exc}"
     queue.put((index, result))
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """One socket per gateway: raise this process's soft ``ulimit -n`` if it is below
+    ``needed`` (up to the hard limit), or say why the run cannot work."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ValueError(
+            f"{needed - 100} gateways in one process need about {needed} file descriptors;"
+            f" ulimit -n allows {hard}: use more --processes or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def default_processes(gateways: int) -> int:
