@@ -4,12 +4,15 @@ file here (docs/scaling.md says so): this parses it and checks what the scaling 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from coldtrail.settings import IngestSettings, load
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -108,3 +111,24 @@ def test_the_emqx_acl_grants_what_the_mosquitto_acl_grants() -> None:
     mosquitto = (ROOT / "deploy" / "mosquitto" / "acl").read_text()
     for topic in ("telemetry", "status", "deadletter"):
         assert f"pattern write coldtrail/v1/%u/{topic}" in mosquitto
+
+
+def test_each_workers_environment_loads_into_its_settings(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def resolve(value: str) -> str:  # ${VAR:?...} -> a test value, ${VAR:-default} -> default
+        value = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
+        return re.sub(r"\$\{[A-Z0-9_]+:\?[^}]*\}", "test-secret", value)
+
+    settings = []
+    for service in _workers(compose).values():
+        with monkeypatch.context() as env:
+            for key in [k for k in os.environ if k.startswith("COLDTRAIL_")]:
+                env.delenv(key)
+            for key, value in service["environment"].items():
+                env.setenv(key, resolve(str(value)))
+            settings.append(load(IngestSettings))
+    assert {s.share_group for s in settings} == {"ingest"}
+    assert len({s.client_id for s in settings}) == len(settings)
+    assert {s.mqtt.host for s in settings} == {"mosquitto"}
+    assert all(s.mqtt.protocol == "5" and not s.migrate for s in settings)
