@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -208,7 +209,7 @@ def _wait_ready(procs: list[subprocess.Popen[bytes]], ports: list[int], logs: Pa
                 tail = "\n".join(
                     (logs / f).read_text(errors="replace")[-2000:] for f in os.listdir(logs)
                 )
-                raise RuntimeError(f"an ingest worker did not start:\n{tail}")
+                raise RuntimeError(f"an ingest worker did not start (logs in {logs}):\n{tail}")
             time.sleep(0.2)
     time.sleep(3)  # connected and subscribed (the metrics endpoint comes up first)
 
@@ -336,6 +337,7 @@ def case(workers: int, db_url: str, broker: MosquittoBroker, postgres_pid: int |
     finally:
         _stop(procs)
         _end_sessions(broker, [_client_id(run, i) for i in range(workers)])
+    shutil.rmtree(logs, ignore_errors=True)  # kept when the case failed (the error names it)
     exact = _count(db_url, run, load.pop("messages_by_gateway"))
     return _summary(workers, load, samples, last_change, by_worker, exact)
 
