@@ -99,6 +99,8 @@ def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _format(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, bool):
         return "yes" if value else "**no**"
     if isinstance(value, int):
@@ -123,7 +125,47 @@ def render(results: dict[str, Any]) -> str:
         "",
         "| benchmark | figure | value |",
         "|---|---|---|",
-        *(f"| {b} | `{f}` | {v} |" for b, f, v in headline_figures(results)),
+        *(
+            f"| {b} | `{f}` | {v} |"
+            for b, f, v in headline_figures(results)
+            if b != "fleet"  # its own table below
+        ),
         "",
     ]
+    fleet = results.get("benchmarks", {}).get("fleet")
+    if fleet:
+        lines += fleet_table(fleet)
     return "\n".join(lines)
+
+
+def fleet_table(fleet: dict[str, Any]) -> list[str]:
+    """``bench/fleet.py``'s cases as one table: workers, readings/s, lost, duplicated, ..."""
+    lines = [
+        "## Fleet",
+        "",
+        f"`python -m bench.fleet`: {fleet.get('gateways', '?'):,} gateways (one MQTT connection"
+        f" each), {fleet.get('rate', 0):,.0f} readings/s offered for {fleet.get('duration_s')} s,"
+        f" {fleet.get('database')}; load average {fleet.get('load_average_before')} before,"
+        f" {fleet.get('load_average_after')} after. CPU in % of one core while publishing.",
+        "",
+        "| workers | readings/s stored | ratio to 1 worker | published readings/s | lost"
+        " | duplicated | unexpected | drain after publishing (s) | drain readings/s"
+        " | CPU: load generator / broker / workers / PostgreSQL / other processes | bottleneck |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in fleet.get("cases", {}).values():
+        cpu = case.get("cpu_pct_while_publishing", {})
+        shares = " / ".join(
+            _format(cpu.get(part, "-"))
+            for part in ("load_generator", "broker", "workers", "postgresql")
+        )
+        lines.append(
+            f"| {case['workers']} | {_format(case['readings_per_s'])}"
+            f" | {_format(case.get('ratio_to_1_worker'))}"
+            f" | {_format(case['published_readings_per_s'])} | {_format(case['lost'])}"
+            f" | {_format(case['duplicated'])} | {_format(case['unexpected'])}"
+            f" | {_format(case['drain_s'])} | {_format(case.get('drain_readings_per_s'))}"
+            f" | {shares} / {_format(case.get('other_processes_cpu_pct', '-'))}"
+            f" | {case['bottleneck']} |"
+        )
+    return [*lines, ""]

@@ -86,6 +86,12 @@ def register(subparsers: Any) -> None:
     load.add_argument("--duration", type=float, default=30.0, help="seconds")
     load.add_argument("--sensors", type=int, default=20, help="sensors per gateway")
     load.add_argument("--batch", type=int, default=50, help="readings per message")
+    load.add_argument(
+        "--processes",
+        type=int,
+        help="processes sharing the gateways (default: one per 2,500 gateways, at most the"
+        " machine's cores)",
+    )
     load.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
     load.set_defaults(func=_load)
 
@@ -134,19 +140,18 @@ def _chaos(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from coldtrail.settings import MqttSettings
-    from simulators.load import run_load
+    from simulators.load import run_fleet
 
     try:
         settings = MqttSettings(url=args.mqtt_url)
-        report = asyncio.run(
-            run_load(
-                settings,
-                gateways=args.gateways,
-                rate=args.rate,
-                duration_s=args.duration,
-                sensors=args.sensors,
-                batch=args.batch,
-            )
+        report = run_fleet(
+            settings,
+            gateways=args.gateways,
+            rate=args.rate,
+            duration_s=args.duration,
+            sensors=args.sensors,
+            batch=args.batch,
+            processes=args.processes,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -153,6 +153,11 @@ class MosquittoBroker(StoppableService):
             raise RuntimeError("MosquittoBroker.start() has not been called (or stop() has)")
         return f"mqtt://{LOOPBACK}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The mosquitto process's id while it runs (e.g. to measure its CPU time)."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> str:
         """Start mosquitto and wait until it accepts connections; return :attr:`url`."""
         with self._lock:

@@ -314,6 +314,11 @@ class EmbeddedPostgres(StoppableService):
                 return
         log.error("PostgreSQL postmaster %d survived SIGKILL", pid)
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (its backends are its children)."""
+        return self._postmaster_pid()
+
     def _postmaster_pid(self) -> int | None:
         """The pid in ``postmaster.pid``, if there is one."""
         if self._data_dir is None:
