@@ -117,9 +117,19 @@ async def test_sigkill_at_20_random_moments_loses_no_reading(
                 seen[table] |= keys
 
         # A last run, stopped cleanly: SIGTERM stops the sources and drains the outbox.
+        # Once it is connected: its SIGTERM handler is set by then, however slow the machine
+        # (new rows alone would not tell: ingest may still be storing the killed run's).
+        connections = log.read_text().count("MQTT connected")
         proc = _spawn(config, log)
         try:
-            await asyncio.sleep(3)
+            await wait_for(
+                lambda: (
+                    proc.poll() is None and log.read_text().count("MQTT connected") > connections
+                ),
+                30,
+                "the last gateway run to connect",
+            )
+            await asyncio.sleep(2)
         finally:
             proc.send_signal(signal.SIGTERM)
             returncode = await asyncio.to_thread(proc.wait, 30)
