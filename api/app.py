@@ -3,6 +3,7 @@ builds the app, and its lifespan opens (and closes) the database pool."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -13,9 +14,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors, limits, ratelimit, stream_limits, web
+from api import errors, limits, live, ratelimit, response_cache, stream_limits, web
 from api.auth import OpsTokens
+from api.change_feed import ChangeFeed
 from api.deps import Conn
+from api.live_hub import LiveHub
+from api.response_cache import ResponseCache
 from api.routes import (
     alerts,
     checkpoints,
@@ -78,6 +82,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # Not waiting: the API starts (and /health says 503) while the database is away.
         await pool.open(wait=False)
         app.state.pool = pool
+        # One change-log reader per process feeds the response cache and every live stream.
+        feed = ChangeFeed(pool, settings.live_poll_s)
+        cache = ResponseCache(
+            settings.cache_ttl_s, settings.cache_max_entries, healthy=lambda: feed.healthy
+        )
+        hub = LiveHub(pool, live.fetch_for, recheck_s=settings.live_recheck_s)
+        feed.add(cache)
+        feed.add(hub)
+        app.state.change_feed, app.state.response_cache, app.state.live_hub = feed, cache, hub
+        background = [asyncio.create_task(feed.run()), asyncio.create_task(hub.recheck_forever())]
         # Long-lived objects (the app, its routes and models) leave the garbage collector's
         # generations: a full collection then walks only what requests allocate, which keeps
         # its pauses out of the latency tail.
@@ -86,6 +100,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, hub.close(), return_exceptions=True)
             await pool.close()
             logging.getLogger("psycopg.pool").removeFilter(redact)
 
@@ -138,6 +155,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Tracking-Token"],
             max_age=600,
         )
+    app.add_middleware(response_cache.InvalidateOnWrite)  # read your own writes
     # Outermost: nothing reads a body over the limit, and no route sees text it cannot store.
     app.add_middleware(limits.InvalidText)
     app.add_middleware(limits.BodyLimit, max_bytes=settings.max_body_bytes)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import re
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from api import users_cli
 from api.app import create_app
 from coldtrail import settings as config
-from coldtrail.cli import add_connection_arguments, connection_overrides
+from coldtrail.cli import add_connection_arguments, configure_logging, connection_overrides
 from coldtrail.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -33,11 +36,18 @@ def register(subparsers: Any) -> None:
         " password login answers 503), COLDTRAIL_API_JWT_EXPIRY_S, COLDTRAIL_API_LINK_TTL_DAYS"
         " (shopper links' life), COLDTRAIL_API_PUBLIC_RATE_PER_MIN / _PUBLIC_BURST /"
         " _TRUSTED_PROXIES (public rate limit), COLDTRAIL_API_CORS_ORIGINS (default: CORS closed),"
-        " COLDTRAIL_API_LIVE_POLL_S / _LIVE_MAX_STREAMS (live streams). Tokens are never taken on"
+        " COLDTRAIL_API_LIVE_POLL_S / _LIVE_MAX_STREAMS (live streams), COLDTRAIL_API_WORKERS"
+        " (processes; default one per core), COLDTRAIL_API_CACHE_TTL_S (the shoppers' cache)."
+        " Tokens are never taken on"
         " the command line.",
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes sharing the port (default COLDTRAIL_API_WORKERS, else one per core)",
+    )
     add_connection_arguments(parser, database=True)
     parser.set_defaults(func=_run_api)
     users_cli.register(parser)  # `coldtrail api users ...`, `coldtrail api broker-auth`
@@ -49,7 +59,43 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if getattr(args, "workers", None) is not None:
+        overrides["workers"] = args.workers
     return config.load(ApiSettings, **overrides)
+
+
+def worker_count(settings: ApiSettings) -> int:
+    """``workers`` if set, else one per core."""
+    return settings.workers or os.cpu_count() or 1
+
+
+def per_worker(settings: ApiSettings, workers: int) -> ApiSettings:
+    """The settings of one of ``workers`` processes: the limits that protect against one client
+    (its requests per minute and burst, its failed logins, its streams per link and per
+    address) are kept in each process's memory, so each process gets its share and all of them
+    together never allow more than configured. The capacity of a process (its live streams,
+    its database pool, its cache) is per process as configured. docs/api.md#workers."""
+    if workers <= 1:
+        return settings
+    return settings.model_copy(
+        update={
+            "workers": workers,
+            "public_rate_per_min": settings.public_rate_per_min / workers,
+            "public_burst": max(1, settings.public_burst // workers),
+            "login_max_failures": max(1, settings.login_max_failures // workers),
+            "live_max_streams_per_link": max(1, settings.live_max_streams_per_link // workers),
+            "live_max_streams_per_address": max(
+                1, settings.live_max_streams_per_address // workers
+            ),
+        }
+    )
+
+
+def worker_app(settings: ApiSettings, log_level: int) -> FastAPI:
+    """The app of one worker process (spawned: it configures its own logging first)."""
+    configure_logging(logging.getLevelName(log_level))
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    return create_app(settings)
 
 
 class RedactTokens(logging.Filter):
@@ -69,10 +115,13 @@ class RedactTokens(logging.Filter):
 
 def _run_api(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    workers = worker_count(settings)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    log.info("serving the API on http://%s:%d", settings.host, settings.port)
-    uvicorn.run(
-        functools.partial(create_app, settings),
+    log.info(
+        "serving the API on http://%s:%d (%d worker(s))", settings.host, settings.port, workers
+    )
+    config = uvicorn.Config(
+        functools.partial(worker_app, per_worker(settings, workers), logging.getLogger().level),
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -84,5 +133,16 @@ def _run_api(args: argparse.Namespace) -> int:
         proxy_headers=False,
         # Live streams never end by themselves: at shutdown, give them this long, then cancel.
         timeout_graceful_shutdown=5,
+        workers=workers,
     )
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return 0
+    # Several processes on one socket (bound here, inherited by each): the kernel spreads the
+    # connections; the supervisor restarts a worker that dies.
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
     return 0

@@ -1,40 +1,36 @@
 """Server-sent event streams: event ids, the wire format, the stream loop and its limit.
 
-A stream polls the database every ``live_poll_s`` for changes after its cursor (see
+A stream is a subscription of the process's live hub (:mod:`api.live_hub`), which reads the
+changes after its cursor when the change feed says its shipment changed (see
 :mod:`api.queries_live` for why the cursor is a transaction id, a sequence number and a reading's
-place in its change row, not a time), writes each as one SSE event whose ``id`` is the change's
-cursor, ``<xid>-<seq>-<k>``, and a ``ping`` event every :data:`PING_S` seconds. It borrows a
-pooled connection for each poll only, so idle streams hold none. The first thing sent is
+place in its change row, not a time). Each change is one SSE event whose ``id`` is the change's
+cursor, ``<xid>-<seq>-<k>``; a ``ping`` event comes every :data:`PING_S` seconds of silence.
+Idle streams hold no database connection. The first thing sent is
 ``retry`` and the starting ``id`` (no event): a browser that reconnects before any event arrived
 still resumes where it began.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
 
-import psycopg
-import psycopg_pool
-
+from api import live_hub
+from api import queries_live as ql
 from api.errors import ApiError
-from api.queries_live import PROGRESS, Change, ChangeKey, Conn
+from api.queries_live import Change, ChangeKey, Conn
 
 log = logging.getLogger(__name__)
 
 PING_S = 15.0
 """Keep-alive: a ``ping`` event when nothing else was sent for this long."""
 RETRY_MS = 3000
+BATCH = live_hub.BATCH
+"""Changes read per query; a full batch is followed by the next one at once."""
 """The reconnection delay suggested to EventSource."""
-BATCH = 500
-"""Changes read per poll; a full batch is followed by the next one at once."""
-_BACKOFF_S = 5.0
 _ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})-([0-9]{1,20})$")
 _MAX_BIGINT = 2**63 - 1
 
@@ -123,50 +119,46 @@ class Slot:
                 self._on_release()
 
 
-Fetch = Callable[[Conn, ChangeKey], Awaitable[list[Change]]]
-StillAllowed = Callable[[Conn], Awaitable[bool]]
+StillAllowed = live_hub.StillAllowed
+
+
+def fetch_for(channel: live_hub.Channel) -> live_hub.Fetch:
+    """How the hub reads a channel's changes after a cursor."""
+    if channel == live_hub.EXCEPTIONS:
+
+        async def exceptions(conn: Conn, after: ChangeKey) -> list[Change]:
+            return await ql.exception_changes(conn, after, live_hub.BATCH)
+
+        return exceptions
+    if not isinstance(channel, int):
+        raise ValueError(f"unknown live channel {channel!r}")
+    shipment_id = channel
+
+    async def shipment(conn: Conn, after: ChangeKey) -> list[Change]:
+        return await ql.shipment_changes(conn, shipment_id, after, live_hub.BATCH)
+
+    return shipment
 
 
 async def stream(
-    pool: psycopg_pool.AsyncConnectionPool[Any],
-    fetch: Fetch,
-    start: ChangeKey,
+    hub: live_hub.LiveHub,
+    subscription: live_hub.Subscription,
     *,
     slot: Slot,
-    poll_s: float,
-    still_allowed: StillAllowed | None = None,
     ping_s: float = PING_S,
 ) -> AsyncIterator[bytes]:
-    """The events after ``start``, until the client goes away (Starlette then cancels this) or
-    ``still_allowed`` says no (a shopper link revoked or expired while open, an ops user
-    disabled or given a new password)."""
+    """The events of ``subscription`` from its cursor, until the client goes away (Starlette
+    then cancels this), the hub closes it (access withdrawn: a shopper link revoked or expired
+    while open, an ops user disabled or given a new password; or a ``resync`` for a client too
+    slow to keep up)."""
     try:
-        yield sse_start(start)
-        after = start
-        last_write = time.monotonic()
+        yield sse_start(subscription.cursor)
+        hub.subscribe(subscription)
         while True:
-            try:
-                async with pool.connection() as conn:
-                    if still_allowed is not None and not await still_allowed(conn):
-                        return
-                    changes = await fetch(conn, after)
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-                log.warning("live stream: database unavailable (%s); retrying", exc)
-                changes = []
-                await asyncio.sleep(_BACKOFF_S)
-            sent = False
-            for change in changes:
-                if change.event != PROGRESS:  # a PROGRESS change only moves the cursor
-                    yield sse_event(change)
-                    sent = True
-                after = change.key
-            if sent:
-                last_write = time.monotonic()
-            if len(changes) >= BATCH:
-                continue
-            if time.monotonic() - last_write >= ping_s:
-                yield sse_ping()
-                last_write = time.monotonic()
-            await asyncio.sleep(poll_s)
+            chunk = await subscription.next(ping_s)
+            if chunk is None:
+                return
+            yield chunk if chunk else sse_ping()
     finally:
+        hub.unsubscribe(subscription)
         slot.release()

@@ -435,6 +435,20 @@ class ApiSettings(BaseSettings):
     CORS headers at all (closed)."""
     live_poll_s: float = Field(1.0, ge=0.05, le=60)
     """How often each live stream looks for new rows."""
+    live_recheck_s: float = Field(2.0, ge=0.05, le=300)
+    """How often an open stream's access is checked again (a shopper link revoked or expired,
+    an ops user disabled): the stream ends within about this long."""
+    live_queue_bytes: int = Field(1024 * 1024, ge=4096)
+    """Events waiting for one slow stream, at most (bytes); past it the stream gets a ``resync``
+    event and is closed (the browser reconnects with its last event id and misses nothing)."""
+    workers: int | None = Field(None, ge=1, le=64)
+    """Worker processes of ``coldtrail api`` (one socket shared by all); default: one per core.
+    The per-address, per-link and login limits below are split between them (see docs/api.md)."""
+    cache_ttl_s: float = Field(10.0, ge=0, le=3600)
+    """How long a shipment's timeline or tracking JSON may be served from this process's cache;
+    a change to the shipment (change log) drops it sooner. 0: no cache."""
+    cache_max_entries: int = Field(2000, ge=1)
+    """Cached responses per process, at most (least recently used go first)."""
     live_max_streams: int = Field(200, ge=1)
     """Shoppers' live streams (a tracking token, no bearer token) open at once in this process;
     one more gets 503."""

@@ -45,6 +45,7 @@ SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = %s::regclass
 """
 _PRUNE_CHANGES = "DELETE FROM reading_changes WHERE changed_at < now() - %s"
+_PRUNE_TOUCHES = "DELETE FROM shipment_touches WHERE touched_at < now() - %s"
 _PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('coldtrail_partitions'), hashtext(%s))"
 """The lock ``coldtrail_ensure_partitions`` takes (migration 0002): not while ingest adds one."""
 
@@ -82,6 +83,9 @@ def prune_change_log(conn: psycopg.Connection, days: int = CHANGE_LOG_DAYS) -> i
     if not (exists and exists[0]):
         return 0
     deleted = conn.execute(_PRUNE_CHANGES, (timedelta(days=days),)).rowcount
+    touches = conn.execute("SELECT to_regclass('shipment_touches') IS NOT NULL").fetchone()
+    if touches and touches[0]:  # migration 0027: what the API's caches are told
+        deleted += conn.execute(_PRUNE_TOUCHES, (timedelta(days=days),)).rowcount
     if deleted:
         log.info("deleted %d change rows of the live streams older than %d days", deleted, days)
     return deleted

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api import auth, deps, live, queries, queries_users, shopper_view
+from api import auth, deps, live, live_hub, queries, queries_users, shopper_view
 from api import queries_live as ql
 from api.errors import ApiError
 from api.models import Identifier
@@ -74,24 +74,37 @@ class _StreamResponse(StreamingResponse):
             self._slot.release()
 
 
+def _hub(request: Request) -> live_hub.LiveHub:
+    hub = getattr(request.app.state, "live_hub", None)
+    if not isinstance(hub, live_hub.LiveHub):
+        raise RuntimeError(
+            "app.state.live_hub is missing: was the app started through its lifespan?"
+        )
+    return hub
+
+
 def _response(
     request: Request,
-    fetch: live.Fetch,
+    channel: live_hub.Channel,
     start: ql.ChangeKey,
     still_allowed: live.StillAllowed | None = None,
     *,
+    shopper_view_: bool,
+    allowed_key: object = None,
     shopper_link: bytes | None,
 ) -> StreamingResponse:
     slot = _place(request, shopper_link)
     settings = request.app.state.settings
-    body = live.stream(
-        deps.pool(request),
-        fetch,
-        start,
-        slot=slot,
-        poll_s=settings.live_poll_s,
+    subscription = live_hub.Subscription(
+        channel=channel,
+        cursor=start,
+        render=_render_shopper if shopper_view_ else live.sse_event,
+        view=shopper_view_,
+        queue_bytes=settings.live_queue_bytes,
         still_allowed=still_allowed,
+        allowed_key=allowed_key,
     )
+    body = live.stream(_hub(request), subscription, slot=slot)
     return _StreamResponse(body, slot)
 
 
@@ -104,12 +117,8 @@ def _for_shopper(change: ql.Change) -> ql.Change:
     return ql.Change(change.key, change.event, shopper_view.live_event(change.event, change.data))
 
 
-def _shipment_fetch(shipment_id: int, shopper: bool) -> live.Fetch:
-    async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
-        changes = await ql.shipment_changes(conn, shipment_id, after, live.BATCH)
-        return [_for_shopper(c) for c in changes] if shopper else changes
-
-    return fetch
+def _render_shopper(change: ql.Change) -> bytes:
+    return live.sse_event(_for_shopper(change))
 
 
 def _not_found() -> ApiError:
@@ -141,8 +150,15 @@ async def track_live(
     async def still_allowed(conn: deps.Conn) -> bool:
         return await queries.shipment_for_token(conn, digest) is not None
 
-    fetch = _shipment_fetch(shipment.shipment_id, shopper=True)
-    return _response(request, fetch, start, still_allowed, shopper_link=digest)
+    return _response(
+        request,
+        shipment.shipment_id,
+        start,
+        still_allowed,
+        shopper_view_=True,
+        allowed_key=digest,
+        shopper_link=digest,
+    )
 
 
 @router.get(
@@ -176,6 +192,7 @@ async def shipment_live(
         start = await _start(conn, last_event_id, last_event_id_query)
 
     still_allowed: live.StillAllowed | None = None
+    allowed_key: object = digest
     if digest is not None:
 
         async def still_allowed(conn: deps.Conn) -> bool:
@@ -183,9 +200,17 @@ async def shipment_live(
 
     elif access.user is not None:
         still_allowed = _still_signed_in(access.user)
+        allowed_key = (access.user.name, access.user.signed_in_at)
 
-    fetch = _shipment_fetch(shipment.shipment_id, shopper=not access.ops)
-    return _response(request, fetch, start, still_allowed, shopper_link=digest)
+    return _response(
+        request,
+        shipment.shipment_id,
+        start,
+        still_allowed,
+        shopper_view_=not access.ops,
+        allowed_key=(tracking_number, allowed_key),
+        shopper_link=digest,
+    )
 
 
 @router.get(
@@ -207,10 +232,15 @@ async def exceptions_live(
     async with deps.pool(request).connection(timeout=deps.POOL_TIMEOUT_S) as conn:
         start = await _start(conn, last_event_id, last_event_id_query)
 
-    async def fetch(conn: deps.Conn, after: ql.ChangeKey) -> list[ql.Change]:
-        return await ql.exception_changes(conn, after, live.BATCH)
-
-    return _response(request, fetch, start, _still_signed_in(user), shopper_link=None)
+    return _response(
+        request,
+        live_hub.EXCEPTIONS,
+        start,
+        _still_signed_in(user),
+        shopper_view_=False,
+        allowed_key=(user.name, user.signed_in_at),
+        shopper_link=None,
+    )
 
 
 def _still_signed_in(user: auth.OpsUser) -> live.StillAllowed | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api import auth, cursor, queries, shopper_view, tracking
+from api import auth, cursor, queries, response_cache, shopper_view, tracking
 from api import queries_condition as qc
 from api import queries_tracking as qt
-from api.deps import Connection
+from api.deps import Conn, Connection
 from api.errors import ApiError
 from api.models import Alert, Identifier
 from api.models_tracking import ShipmentTimeline
@@ -57,22 +57,46 @@ def _not_found(tracking_number: str) -> ApiError:
     response_model=ShipmentTimeline,
 )
 async def timeline(
+    request: Request,
     tracking_number: Annotated[Identifier, Path()],  # as created: refuses NUL and the like
     access: Annotated[auth.TimelineAccess, Depends(auth.timeline_access)],
     conn: Connection,
-    response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=cursor.MAX_LENGTH)] = None,
-) -> ShipmentTimeline | Response:
+) -> Response:
     after = None
     if cursor_ is not None:
         try:
             after = cursor.decode(cursor_)
         except cursor.InvalidCursor as exc:
             raise ApiError(400, "invalid_cursor", str(exc)) from None
+    # Access first, never from the cache: a revoked link is refused at once.
     shipment = await queries.find_shipment(conn, tracking_number, access.token_sha256)
     if shipment is None:
         raise _not_found(tracking_number)
+    # Labels in the shopper's language for the shopper, in English for the ops team.
+    language = "en" if access.ops else shipment.shopper_language
+    key = ("timeline", access.ops, language, limit, cursor_)
+
+    async def compute() -> bytes:
+        view = await _view(conn, shipment, after, limit, language, ops=access.ops)
+        return view.model_dump_json().encode() if access.ops else shopper_view.timeline(view)
+
+    # The shoppers' views only: the operations team reads the database.
+    cache = None if access.ops else response_cache.of(request.app.state)
+    body = await response_cache.through(cache, shipment.shipment_id, key, compute)
+    return Response(body, media_type="application/json", headers=_PRIVATE)
+
+
+async def _view(
+    conn: Conn,
+    shipment: queries.ShipmentRef,
+    after: cursor.TimelineKey | None,
+    limit: int,
+    language: str,
+    *,
+    ops: bool,
+) -> ShipmentTimeline:
     parcels = await queries.timeline_parcels(conn, shipment.shipment_id)
     condition = await qc.shipment_condition(conn, shipment.shipment_id)
     alerts = [
@@ -90,13 +114,10 @@ async def timeline(
         for a in await qc.temperature_alerts(conn, shipment.shipment_id)
     ]
     items, next_key = await queries.timeline_items(conn, shipment.shipment_id, after, limit)
-    # Labels in the shopper's language for the shopper, in English for the ops team.
-    language = "en" if access.ops else shipment.shopper_language
     checkpoints = await qt.checkpoints(conn, shipment.shipment_id, language)
-    events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=access.ops)
+    events = await qt.merged_events(conn, shipment.shipment_id, checkpoints, ops=ops)
     summary = await tracking.summary(conn, shipment, parcels, checkpoints, condition, language)
-    response.headers.update(_PRIVATE)
-    view = ShipmentTimeline(
+    return ShipmentTimeline(
         tracking_number=shipment.tracking_number,
         shopper_language=shipment.shopper_language,
         profile=shipment.profile,
@@ -108,6 +129,3 @@ async def timeline(
         next_cursor=cursor.encode(next_key) if next_key else None,
         summary=summary,
     )
-    if access.ops:
-        return view
-    return Response(shopper_view.timeline(view), media_type="application/json", headers=_PRIVATE)

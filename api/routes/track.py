@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from api import auth, queries, queries_kpis, shopper_view, tracking
+from api import auth, queries, queries_kpis, response_cache, shopper_view, tracking
 from api.deps import Connection
 from api.errors import ApiError
 from api.models_tracking import TrackView
@@ -43,26 +43,35 @@ def _not_found() -> ApiError:
     " and the temperatures are thinned to at most 500 points each. live_url is the server-sent"
     " events stream of the same shipment.",
     responses=_RESPONSES,
+    response_model=TrackView,
     response_model_exclude=shopper_view.TRACK_EXCLUDE,
 )
 async def track(
+    request: Request,
     token: Annotated[str, Path(description="The shipment's access token.")],
     conn: Connection,
-    response: Response,
-) -> TrackView:
-    response.headers.update(_PRIVATE)
+) -> Response:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise _not_found()
     try:
         digest = auth.sha256(token)
     except UnicodeEncodeError:  # not text any token could be
         raise _not_found() from None
+    # The link is checked on every request, never from the cache.
     shipment = await queries.shipment_for_token(conn, digest)
     if shipment is None:
         raise _not_found()
     await queries_kpis.count_view(conn, shipment.shipment_id, page=False)
     live_url = f"/v1/track/{quote(token, safe='')}/live"
+
+    async def compute() -> bytes:
+        view = await tracking.track_view(conn, shipment, live_url)
+        return view.model_dump_json(exclude=shopper_view.TRACK_EXCLUDE).encode()
+
+    cache = response_cache.of(request.app.state)
     try:
-        return await tracking.track_view(conn, shipment, live_url)
+        # Keyed by the link: live_url names it.
+        body = await response_cache.through(cache, shipment.shipment_id, ("track", digest), compute)
     except LookupError:  # deleted between the token lookup and now
         raise _not_found() from None
+    return Response(body, media_type="application/json", headers=_PRIVATE)

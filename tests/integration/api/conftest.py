@@ -25,6 +25,10 @@ def api_settings(url: str, *, ops_tokens: Iterable[str] = (OPS_TOKEN,), **more: 
     # Tests call public endpoints from one address, faster than shoppers: the rate limit is
     # tested on its own (test_api_public_limits.py).
     more.setdefault("public_burst", 100_000)
+    # The shoppers' response cache lags what others write to the database (ingest, the rule
+    # runner, SQL here) by up to one change-feed poll; these tests read right after such writes,
+    # so they read uncached. The cache has its own tests (test_api_cache.py), which turn it on.
+    more.setdefault("cache_ttl_s", 0)
     return ApiSettings(
         database=DatabaseSettings(url=SecretStr(url), pool_min=1, pool_max=4),
         ops_tokens=[SecretStr(t) for t in ops_tokens],

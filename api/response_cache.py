@@ -1,0 +1,209 @@
+"""The per-process cache of a shipment's timeline and tracking JSON as the shopper sees them
+(the response bytes). The ops views are never cached: the operations team reads the database.
+
+- **Key**: the route, the shipment and everything else the bytes depend on (the view, ops or
+  shopper; the language; the page: limit and cursor; for the tracking JSON the link's digest,
+  since its ``live_url`` names the link). Access is never cached: each request checks its token
+  or bearer token against the database first, then looks here.
+- **Invalidation**: each shipment has a generation, bumped by the change feed
+  (:mod:`api.change_feed`) when the change log shows a change of that shipment, and by nothing
+  else: a reading of one shipment leaves another's entries alone. A write request through this
+  process makes all its entries stale (:class:`InvalidateOnWrite`). An entry is stored with the
+  generation read *before* its queries ran, so a change committed while they ran makes it stale
+  at once. A shipment whose response is being computed counts as cached for the feed.
+- **Bounds**: entries live at most ``ttl_s`` (what the change log does not show, e.g. the ETA's
+  drift with the clock, a new profile revision, is at most that old), at most ``max_entries``
+  (least recently used go first), and nothing is served while the feed is not healthy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.queries_feed import Window
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    body: bytes
+    generation: tuple[int, int]
+    stored_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A computation under way: the shipment, its key and the generation before it began."""
+
+    shipment_id: int
+    key: Hashable
+    generation: tuple[int, int]
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        ttl_s: float,
+        max_entries: int,
+        healthy: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._healthy = healthy
+        self._clock = clock
+        self._entries: OrderedDict[tuple[int, Hashable], _Entry] = OrderedDict()
+        self._generations: dict[int, int] = {}
+        self._epoch = 0
+        """Bumped by :meth:`invalidate_all` (a write through this process)."""
+        self._cached: Counter[int] = Counter()
+        self._computing: Counter[int] = Counter()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl_s > 0
+
+    def get(self, shipment_id: int, key: Hashable) -> bytes | None:
+        """The cached bytes, if fresh (same generation, younger than ``ttl_s``, feed healthy)."""
+        if not self.enabled:
+            return None
+        entry = self._entries.get((shipment_id, key))
+        if (
+            entry is None
+            or entry.generation != self._generation(shipment_id)
+            or self._clock() - entry.stored_at > self.ttl_s
+            or not self._healthy()
+        ):
+            self.misses += 1
+            return None
+        self._entries.move_to_end((shipment_id, key))
+        self.hits += 1
+        return entry.body
+
+    def begin(self, shipment_id: int, key: Hashable) -> Ticket:
+        """Before the queries of a response: from now on a change of the shipment counts."""
+        self._computing[shipment_id] += 1
+        return Ticket(shipment_id, key, self._generation(shipment_id))
+
+    def finish(self, ticket: Ticket, body: bytes | None) -> None:
+        """After them: stores ``body`` unless the shipment changed meanwhile (None: nothing to
+        store, the computation failed)."""
+        sid = ticket.shipment_id
+        self._computing[sid] -= 1
+        if self._computing[sid] <= 0:
+            del self._computing[sid]
+        if body is None or not self.enabled:
+            return
+        if ticket.generation != self._generation(sid):
+            return
+        full = (sid, ticket.key)
+        if full not in self._entries:
+            self._cached[sid] += 1
+        self._entries[full] = _Entry(body, ticket.generation, self._clock())
+        self._entries.move_to_end(full)
+        while len(self._entries) > self.max_entries:
+            (old_sid, _), _ = self._entries.popitem(last=False)
+            self._forget(old_sid)
+
+    def invalidate(self, shipment_ids: set[int] | frozenset[int]) -> None:
+        """Every entry of these shipments is stale, and so is what is being computed now."""
+        for sid in shipment_ids:
+            if sid in self._cached or sid in self._computing:
+                self._generations[sid] = self._generations.get(sid, 0) + 1
+
+    def invalidate_all(self) -> None:
+        """Every entry is stale (this process wrote something: its next read sees it)."""
+        self._epoch += 1
+
+    def _generation(self, shipment_id: int) -> tuple[int, int]:
+        return self._epoch, self._generations.get(shipment_id, 0)
+
+    def _forget(self, shipment_id: int) -> None:
+        self._cached[shipment_id] -= 1
+        if self._cached[shipment_id] <= 0:
+            del self._cached[shipment_id]
+            if shipment_id not in self._computing:
+                # No entry left: the generation is not needed (keeps the map small).
+                self._generations.pop(shipment_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # The change feed's listener.
+
+    def interest(self) -> set[int]:
+        self._purge()
+        return set(self._cached) | set(self._computing)
+
+    def _purge(self) -> None:
+        """Drops the entries that can no longer be served (stale or expired)."""
+        now = self._clock()
+        dead = [
+            full
+            for full, entry in self._entries.items()
+            if entry.generation != self._generation(full[0]) or now - entry.stored_at > self.ttl_s
+        ]
+        for full in dead:
+            del self._entries[full]
+            self._forget(full[0])
+
+    def changed(self, window: Window, asked: frozenset[int]) -> None:
+        self.invalidate(window.shipments | (self.interest() - asked))
+
+
+async def through(
+    cache: ResponseCache | None,
+    shipment_id: int,
+    key: Hashable,
+    compute: Callable[[], Awaitable[bytes]],
+) -> bytes:
+    """The response bytes from ``cache``, or computed by ``compute`` and stored there (when the
+    shipment did not change meanwhile). ``cache`` None: computed."""
+    if cache is None:
+        return await compute()
+    body = cache.get(shipment_id, key)
+    if body is not None:
+        return body
+    ticket = cache.begin(shipment_id, key)
+    computed: bytes | None = None
+    try:
+        computed = await compute()
+    finally:
+        cache.finish(ticket, computed)
+    return computed
+
+
+class InvalidateOnWrite:
+    """ASGI middleware: a request that may write (not GET, HEAD or OPTIONS) makes this process's
+    cache stale before its answer goes out, so whoever wrote reads their write through this
+    process (other processes see it at their next change-feed poll)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_invalidating(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cache = of(scope["app"].state) if "app" in scope else None
+                if cache is not None:
+                    cache.invalidate_all()
+            await send(message)
+
+        await self.app(scope, receive, send_after_invalidating)
+
+
+def of(state: Any) -> ResponseCache | None:
+    """The app's cache (``app.state.response_cache``), None when there is none."""
+    cache = getattr(state, "response_cache", None)
+    return cache if isinstance(cache, ResponseCache) else None

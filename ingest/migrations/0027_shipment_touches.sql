@@ -1,0 +1,44 @@
+-- What the API's per-process cache of timelines and tracking pages is told (api/change_feed.py).
+--
+-- The change log of the live streams (migration 0011) stamps what ingest and the carriers write:
+-- readings, positions, checkpoints, alerts, conditions, the exceptions' audit. A shopper's
+-- timeline also depends on rows the API itself writes (a shipment's fields and its link, its
+-- parcels, custody and legs, an exception's fields). Each write of those rows leaves one row
+-- here with the id of its transaction, so that every API process (several workers, several
+-- machines) drops its cached copies of that shipment, not only the process that wrote.
+-- Deleted with the change rows of readings by `coldtrail db retention` (ingest/retention.py).
+
+CREATE TABLE shipment_touches (
+    shipment_id bigint NOT NULL,
+    change_xid  xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    touched_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX shipment_touches_change ON shipment_touches (change_xid);
+CREATE INDEX shipment_touches_at ON shipment_touches (touched_at);
+
+CREATE FUNCTION coldtrail_touch_shipment() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    touched bigint;
+    row_data jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+BEGIN
+    IF row_data ? 'shipment_id' THEN
+        touched := (row_data ->> 'shipment_id')::bigint;
+    ELSE  -- custody: through its parcel
+        SELECT p.shipment_id INTO touched FROM parcels p WHERE p.parcel_id = row_data ->> 'parcel_id';
+    END IF;
+    IF touched IS NOT NULL THEN
+        INSERT INTO shipment_touches (shipment_id) VALUES (touched);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER shipments_touch AFTER UPDATE OR DELETE ON shipments
+    FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();
+CREATE TRIGGER parcels_touch AFTER INSERT OR UPDATE OR DELETE ON parcels
+    FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();
+CREATE TRIGGER custody_touch AFTER INSERT OR UPDATE OR DELETE ON custody
+    FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();
+CREATE TRIGGER shipment_legs_touch AFTER INSERT OR UPDATE OR DELETE ON shipment_legs
+    FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();
+CREATE TRIGGER exceptions_touch AFTER INSERT OR UPDATE OR DELETE ON exceptions
+    FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();

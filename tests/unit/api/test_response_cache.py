@@ -1,0 +1,114 @@
+"""The response cache's rules (api/response_cache.py) and a live stream's bounded queue
+(api/live_hub.py), with an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+
+from api.live_hub import RESYNC, Subscription
+from api.queries_feed import Window
+from api.queries_live import ChangeKey
+from api.response_cache import ResponseCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cache(
+    ttl_s: float = 10, max_entries: int = 100, healthy: bool = True
+) -> tuple[ResponseCache, Clock, dict[str, bool]]:
+    clock = Clock()
+    state = {"healthy": healthy}
+    return ResponseCache(ttl_s, max_entries, lambda: state["healthy"], clock), clock, state
+
+
+def store(c: ResponseCache, shipment_id: int, key: Hashable, body: bytes) -> None:
+    c.finish(c.begin(shipment_id, key), body)
+
+
+def test_an_entry_is_served_until_its_shipment_changes_and_others_stay() -> None:
+    c, _, _ = cache()
+    store(c, 1, "k", b"one")
+    store(c, 2, "k", b"two")
+    assert (c.get(1, "k"), c.get(2, "k")) == (b"one", b"two")
+    assert c.interest() == {1, 2}
+    c.changed(Window(10, frozenset({1}), False), frozenset({1, 2}))
+    assert (c.get(1, "k"), c.get(2, "k")) == (None, b"two")
+
+
+def test_a_change_during_the_computation_keeps_its_result_out() -> None:
+    c, _, _ = cache()
+    ticket = c.begin(1, "k")
+    assert c.interest() == {1}  # asked about while being computed
+    c.invalidate({1})
+    c.finish(ticket, b"old")
+    assert c.get(1, "k") is None
+    store(c, 1, "k", b"new")
+    assert c.get(1, "k") == b"new"
+
+
+def test_a_shipment_not_asked_about_by_the_poll_counts_as_changed() -> None:
+    c, _, _ = cache()
+    ticket = c.begin(7, "k")  # began after the poll took its interest
+    c.changed(Window(10, frozenset(), False), frozenset())
+    c.finish(ticket, b"maybe stale")
+    assert c.get(7, "k") is None
+
+
+def test_entries_expire_are_bounded_and_need_a_healthy_feed() -> None:
+    c, clock, state = cache(ttl_s=10, max_entries=2)
+    store(c, 1, "a", b"1")
+    clock.now += 11
+    assert c.get(1, "a") is None
+    store(c, 1, "a", b"1")
+    store(c, 2, "a", b"2")
+    store(c, 3, "a", b"3")  # the least recently used (1) goes
+    assert (c.get(1, "a"), len(c)) == (None, 2)
+    state["healthy"] = False
+    assert c.get(3, "a") is None
+    state["healthy"] = True
+    assert c.get(3, "a") == b"3"
+    c.invalidate_all()  # a write through this process
+    assert c.get(3, "a") is None and c.get(2, "a") is None
+
+
+def test_the_key_separates_views_of_one_shipment() -> None:
+    c, _, _ = cache()
+    store(c, 1, ("timeline", False, "fr", 500, None), b"fr")
+    store(c, 1, ("timeline", False, "en", 500, None), b"en")
+    assert c.get(1, ("timeline", False, "fr", 500, None)) == b"fr"
+    assert c.get(1, ("timeline", False, "en", 500, None)) == b"en"
+    assert c.get(1, ("timeline", False, "fr", 1, None)) is None
+
+
+def test_no_cache_at_ttl_zero() -> None:
+    c, _, _ = cache(ttl_s=0)
+    store(c, 1, "k", b"x")
+    assert c.get(1, "k") is None and len(c) == 0
+
+
+async def test_a_slow_stream_gets_a_resync_and_is_closed() -> None:
+    sub = Subscription(
+        channel=1, cursor=ChangeKey(1, 0), render=lambda c: b"", view=False, queue_bytes=100
+    )
+    sub.push(b"x" * 60)
+    assert await sub.next(0.01) == b"x" * 60  # read in time: nothing is dropped
+    sub.push(b"y" * 60)
+    sub.push(b"z" * 60)  # over 100 bytes unread
+    assert sub.closed
+    sub.push(b"w")  # nothing more is queued
+    assert await sub.next(0.01) == RESYNC
+    assert await sub.next(0.01) is None
+
+
+async def test_an_idle_stream_times_out_with_nothing() -> None:
+    sub = Subscription(
+        channel=1, cursor=ChangeKey(1, 0), render=lambda c: b"", view=False, queue_bytes=100
+    )
+    assert await asyncio.wait_for(sub.next(0.01), 1) == b""
