@@ -4,10 +4,12 @@ builds the app, and its lifespan opens (and closes) the database pool."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -56,6 +58,14 @@ async def _configure(conn: AsyncConnection[object]) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
+async def _feed_connection(settings: ApiSettings) -> AsyncConnection[Any]:
+    conn = await AsyncConnection.connect(
+        settings.database.url.get_secret_value(), autocommit=True, connect_timeout=10
+    )
+    await _configure(conn)
+    return conn
+
+
 def create_app(settings: ApiSettings) -> FastAPI:
     """The API, wired to ``settings``; start it with uvicorn (or enter its lifespan in tests)."""
     tokens = OpsTokens(settings.ops_tokens)
@@ -83,7 +93,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await pool.open(wait=False)
         app.state.pool = pool
         # One change-log reader per process feeds the response cache and every live stream.
-        feed = ChangeFeed(pool, settings.live_poll_s)
+        feed = ChangeFeed(functools.partial(_feed_connection, settings), settings.live_poll_s)
         cache = ResponseCache(
             settings.cache_ttl_s, settings.cache_max_entries, healthy=lambda: feed.healthy
         )

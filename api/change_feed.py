@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import psycopg
-import psycopg_pool
+from psycopg import AsyncConnection
 
 from api import queries_feed
 from api import queries_live as ql
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_S = 2.0
 HEALTHY_POLLS = 3
-"""The feed is healthy while its last poll is at most this many intervals old."""
+HEALTHY_S = 5.0
+"""The feed is healthy while its last poll began at most this many intervals (or seconds, if
+longer) ago."""
 
 
 def stop_if_cancelled() -> None:
@@ -50,16 +52,21 @@ class Listener(Protocol):
         ...
 
 
+Connect = Callable[[], Awaitable[AsyncConnection[Any]]]
+
+
 class ChangeFeed:
-    """The process's reader of the change log; :meth:`run` is its task."""
+    """The process's reader of the change log; :meth:`run` is its task. It has a connection of
+    its own (not one of the pool's, where requests would keep it waiting under load)."""
 
     def __init__(
         self,
-        pool: psycopg_pool.AsyncConnectionPool[Any],
+        connect: Connect,
         poll_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._pool = pool
+        self._connect = connect
+        self._conn: AsyncConnection[Any] | None = None
         self.poll_s = poll_s
         self._clock = clock
         self._listeners: list[Listener] = []
@@ -72,23 +79,24 @@ class ChangeFeed:
     @property
     def healthy(self) -> bool:
         """Whether a poll succeeded lately (what is cached is then at most a poll behind)."""
-        return (
-            self._last_poll is not None
-            and self._clock() - self._last_poll <= HEALTHY_POLLS * self.poll_s
+        return self._last_poll is not None and self._clock() - self._last_poll <= max(
+            HEALTHY_POLLS * self.poll_s, HEALTHY_S
         )
 
     async def poll(self) -> Window | None:
         """One poll: tell the listeners what changed; None before the first horizon."""
         started = self._clock()
-        async with self._pool.connection() as conn:
-            if self._horizon is None:
-                self._horizon = (await ql.horizon(conn)).xid
-                self._last_poll = started
-                return None
-            ids: set[int] = set()
-            for listener in self._listeners:
-                ids |= listener.interest()
-            window = await queries_feed.changes_since(conn, self._horizon, sorted(ids))
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._connect()
+        conn = self._conn
+        if self._horizon is None:
+            self._horizon = (await ql.horizon(conn)).xid
+            self._last_poll = started
+            return None
+        ids: set[int] = set()
+        for listener in self._listeners:
+            ids |= listener.interest()
+        window = await queries_feed.changes_since(conn, self._horizon, sorted(ids))
         self._horizon = window.horizon
         self._last_poll = started
         asked = frozenset(ids)
@@ -97,14 +105,29 @@ class ChangeFeed:
         return window
 
     async def run(self) -> None:
-        """Poll until cancelled; database errors are logged and retried."""
-        while True:
-            try:
-                await self.poll()
-                delay = self.poll_s
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        """Poll until cancelled. The service's top loop: any failure is logged, the connection
+        dropped, and the poll retried after a pause (the cache meanwhile serves nothing)."""
+        try:
+            while True:
+                try:
+                    await self.poll()
+                    delay = self.poll_s
+                except psycopg.OperationalError as exc:
+                    stop_if_cancelled()
+                    log.warning("change feed: database unavailable (%s); retrying", exc)
+                    await self._drop()
+                    delay = max(self.poll_s, BACKOFF_S)
+                except Exception:
+                    stop_if_cancelled()
+                    log.exception("change feed: poll failed; retrying")
+                    await self._drop()
+                    delay = max(self.poll_s, BACKOFF_S)
                 stop_if_cancelled()
-                log.warning("change feed: database unavailable (%s); retrying", exc)
-                delay = max(self.poll_s, BACKOFF_S)
-            stop_if_cancelled()  # a cancellation lost in the pool's wait_for (Python 3.11)
-            await asyncio.sleep(delay)
+                await asyncio.sleep(delay)
+        finally:
+            await self._drop()
+
+    async def _drop(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()

@@ -9,6 +9,11 @@
 2. A real uvicorn server (poll interval ``live_poll_s`` 1 s, the default) with 50 open streams
    on one shipment; 40 readings committed 100 ms apart; for each, the time from its commit to
    its arrival on every stream: p50, p99 and max, and that every stream got every reading once.
+3. ``fanout``: ``coldtrail api`` with its default workers (one per core) and 5,000 open streams
+   over 100 shipments; a reading per shipment, five times; the time from each commit to its
+   arrival on every stream of its shipment (target: within 2 s), see bench/_live_fanout.py.
+
+``python -m bench.live --fanout-only`` runs the third part alone.
 
 Uses COLDTRAIL_BENCH_DATABASE_URL (a server admin URL) if set, else an embedded PostgreSQL.
 """
@@ -20,6 +25,7 @@ import contextlib
 import json
 import socket
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +38,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from bench import ingest_write
 from bench._db import fresh_database, print_run
+from bench._live_fanout import fanout
 from coldtrail.settings import ApiSettings, DatabaseSettings
 from ingest.store import NewRows, PsycopgTelemetryStore, WriteBatch
 
@@ -192,6 +199,11 @@ async def delivery(url: str) -> dict[str, Any]:
     }
 
 
+def run_fanout(server_url: str) -> dict[str, Any]:
+    with fresh_database(server_url) as url:
+        return {"fanout": fanout(url)}
+
+
 def run(server_url: str) -> dict[str, Any]:
     rates: dict[str, list[int]] = {variant: [] for variant in VARIANTS}
     for _ in range(ROUNDS):  # alternated, so that a busy moment does not favour one side
@@ -207,11 +219,12 @@ def run(server_url: str) -> dict[str, Any]:
         },
         "ingest_rounds": rates,
         **live,
+        **run_fanout(server_url),
     }
 
 
 def main() -> None:
-    print_run(run, durable=True)
+    print_run(run_fanout if sys.argv[1:] == ["--fanout-only"] else run, durable=True)
 
 
 if __name__ == "__main__":
