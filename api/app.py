@@ -47,6 +47,7 @@ from api.routes import live as live_routes
 from api.routes import places as places_routes
 from api.routes import profiles as profiles_routes
 from api.security import JwtCodec, LoginThrottle
+from api.timeline_fastpath import CachedTimeline
 from coldtrail import __version__
 from coldtrail.settings import ApiSettings
 
@@ -151,6 +152,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(dead_letters.router)  # /v1/dead-letters: what ingest refused
     app.include_router(kpis_routes.router)  # /v1/kpis, the shopper's rating, WISMO contacts
     web.install(app, settings)  # /t/{token}, /ops and /static (api/web)
+    app.add_middleware(CachedTimeline)  # a shopper's cached timeline, inside the rate limit
     app.add_middleware(
         ratelimit.PublicRateLimit,
         rate_per_min=settings.public_rate_per_min,

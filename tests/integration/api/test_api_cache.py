@@ -20,10 +20,12 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from api import timeline_fastpath
 from api.app import create_app
 from api.change_feed import ChangeFeed
 from api.queries_feed import Window
 from api.response_cache import ResponseCache
+from api.routes import timeline as timeline_routes
 from tests.integration.api.conftest import OPS, api_settings, create_shipment, insert_readings, post
 from tests.integration.api.exception_rows import open_exception
 
@@ -208,3 +210,31 @@ async def test_shipment_touches_record_the_apis_own_writes(migrated_url: str) ->
             " WHERE s.tracking_number = 'TN-A'"
         ).fetchone()
     assert row is not None and row[0] >= 2  # its parcel, its custody
+
+
+async def test_a_cached_timeline_is_answered_alike_by_the_fast_path_and_the_route(
+    migrated_url: str,
+) -> None:
+    """With the token in the header, a hit is answered before FastAPI's routing
+    (api/timeline_fastpath.py); with ?token=, by the route: the same bytes and headers."""
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        await feed_of(app).poll()
+        path = "/v1/shipments/TN-A/timeline"
+        for query in ("", "?limit=1", "?limit=500"):
+            miss = await client.get(path + query, headers={"X-Tracking-Token": tokens["A"]})
+            assert miss.status_code == 200
+            hits = cache_of(app).hits
+            fast = await client.get(path + query, headers={"X-Tracking-Token": tokens["A"]})
+            sep = "&" if query else "?"
+            routed = await client.get(f"{path}{query}{sep}token={tokens['A']}")
+            assert cache_of(app).hits == hits + 2, query
+            assert fast.content == routed.content == miss.content, query
+            assert dict(fast.headers) == dict(routed.headers) == dict(miss.headers), query
+        # A wrong token is refused whatever is cached.
+        wrong = await client.get(path, headers={"X-Tracking-Token": tokens["B"]})
+        assert wrong.status_code == 404
+
+
+def test_the_fast_path_knows_the_routes_default_limit() -> None:
+    assert timeline_fastpath.DEFAULT_LIMIT == timeline_routes.DEFAULT_LIMIT
