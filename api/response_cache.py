@@ -14,10 +14,14 @@
 - **Bounds**: entries live at most ``ttl_s`` (what the change log does not show, e.g. the ETA's
   drift with the clock, a new profile revision, is at most that old), at most ``max_entries``
   (least recently used go first), and nothing is served while the feed is not healthy.
+- **One computation at a time** per entry: requests that miss while the same response is being
+  computed (since the shipment's last change) wait for it instead of computing it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -27,6 +31,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.queries_feed import Window
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class ResponseCache:
         """Bumped by :meth:`invalidate_all` (a write through this process)."""
         self._cached: Counter[int] = Counter()
         self._computing: Counter[int] = Counter()
+        self._flights: dict[tuple[int, Hashable], tuple[Ticket, asyncio.Future[bytes]]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -90,7 +97,19 @@ class ResponseCache:
     def begin(self, shipment_id: int, key: Hashable) -> Ticket:
         """Before the queries of a response: from now on a change of the shipment counts."""
         self._computing[shipment_id] += 1
-        return Ticket(shipment_id, key, self._generation(shipment_id))
+        ticket = Ticket(shipment_id, key, self._generation(shipment_id))
+        if (shipment_id, key) not in self._flights:
+            future = asyncio.get_running_loop().create_future()
+            self._flights[(shipment_id, key)] = (ticket, future)
+        return ticket
+
+    def in_flight(self, shipment_id: int, key: Hashable) -> asyncio.Future[bytes] | None:
+        """The computation of this response under way, if it began after the shipment's last
+        change seen (its result is then as fresh as a cached one)."""
+        flight = self._flights.get((shipment_id, key))
+        if flight is None or flight[0].generation != self._generation(shipment_id):
+            return None
+        return flight[1]
 
     def finish(self, ticket: Ticket, body: bytes | None) -> None:
         """After them: stores ``body`` unless the shipment changed meanwhile (None: nothing to
@@ -99,6 +118,14 @@ class ResponseCache:
         self._computing[sid] -= 1
         if self._computing[sid] <= 0:
             del self._computing[sid]
+        flight = self._flights.get((sid, ticket.key))
+        if flight is not None and flight[0] is ticket:
+            del self._flights[(sid, ticket.key)]
+            if body is None:
+                flight[1].set_exception(LookupError("the shared computation failed"))
+                flight[1].exception()  # retrieved: no "never retrieved" warning without waiters
+            else:
+                flight[1].set_result(body)
         if body is None or not self.enabled:
             return
         if ticket.generation != self._generation(sid):
@@ -171,6 +198,14 @@ async def through(
     body = cache.get(shipment_id, key)
     if body is not None:
         return body
+    shared = cache.in_flight(shipment_id, key)
+    if shared is not None:
+        # Many shoppers of one shipment asking at once (a page shared, a change just seen):
+        # one computation, begun since the last change seen, answers them all.
+        try:
+            return await asyncio.shield(shared)
+        except LookupError:  # it failed: its own request reports why; this one computes anew
+            log.debug("a shared computation failed; computing again")
     ticket = cache.begin(shipment_id, key)
     computed: bytes | None = None
     try:

@@ -9,7 +9,7 @@ from collections.abc import Hashable
 from api.live_hub import RESYNC, Subscription
 from api.queries_feed import Window
 from api.queries_live import ChangeKey
-from api.response_cache import ResponseCache
+from api.response_cache import ResponseCache, through
 
 
 class Clock:
@@ -32,7 +32,7 @@ def store(c: ResponseCache, shipment_id: int, key: Hashable, body: bytes) -> Non
     c.finish(c.begin(shipment_id, key), body)
 
 
-def test_an_entry_is_served_until_its_shipment_changes_and_others_stay() -> None:
+async def test_an_entry_is_served_until_its_shipment_changes_and_others_stay() -> None:
     c, _, _ = cache()
     store(c, 1, "k", b"one")
     store(c, 2, "k", b"two")
@@ -42,7 +42,7 @@ def test_an_entry_is_served_until_its_shipment_changes_and_others_stay() -> None
     assert (c.get(1, "k"), c.get(2, "k")) == (None, b"two")
 
 
-def test_a_change_during_the_computation_keeps_its_result_out() -> None:
+async def test_a_change_during_the_computation_keeps_its_result_out() -> None:
     c, _, _ = cache()
     ticket = c.begin(1, "k")
     assert c.interest() == {1}  # asked about while being computed
@@ -53,7 +53,7 @@ def test_a_change_during_the_computation_keeps_its_result_out() -> None:
     assert c.get(1, "k") == b"new"
 
 
-def test_a_shipment_not_asked_about_by_the_poll_counts_as_changed() -> None:
+async def test_a_shipment_not_asked_about_by_the_poll_counts_as_changed() -> None:
     c, _, _ = cache()
     ticket = c.begin(7, "k")  # began after the poll took its interest
     c.changed(Window(10, frozenset(), False), frozenset())
@@ -61,7 +61,7 @@ def test_a_shipment_not_asked_about_by_the_poll_counts_as_changed() -> None:
     assert c.get(7, "k") is None
 
 
-def test_entries_expire_are_bounded_and_need_a_healthy_feed() -> None:
+async def test_entries_expire_are_bounded_and_need_a_healthy_feed() -> None:
     c, clock, state = cache(ttl_s=10, max_entries=2)
     store(c, 1, "a", b"1")
     clock.now += 11
@@ -78,7 +78,7 @@ def test_entries_expire_are_bounded_and_need_a_healthy_feed() -> None:
     assert c.get(3, "a") is None and c.get(2, "a") is None
 
 
-def test_the_key_separates_views_of_one_shipment() -> None:
+async def test_the_key_separates_views_of_one_shipment() -> None:
     c, _, _ = cache()
     store(c, 1, ("timeline", False, "fr", 500, None), b"fr")
     store(c, 1, ("timeline", False, "en", 500, None), b"en")
@@ -87,7 +87,7 @@ def test_the_key_separates_views_of_one_shipment() -> None:
     assert c.get(1, ("timeline", False, "fr", 1, None)) is None
 
 
-def test_no_cache_at_ttl_zero() -> None:
+async def test_no_cache_at_ttl_zero() -> None:
     c, _, _ = cache(ttl_s=0)
     store(c, 1, "k", b"x")
     assert c.get(1, "k") is None and len(c) == 0
@@ -112,3 +112,52 @@ async def test_an_idle_stream_times_out_with_nothing() -> None:
         channel=1, cursor=ChangeKey(1, 0), render=lambda c: b"", view=False, queue_bytes=100
     )
     assert await asyncio.wait_for(sub.next(0.01), 1) == b""
+
+
+async def test_concurrent_misses_share_one_computation_unless_the_shipment_changed() -> None:
+    c, _, _ = cache()
+    release = asyncio.Event()
+    calls = 0
+
+    async def compute() -> bytes:
+        nonlocal calls
+        calls += 1
+        mine = calls
+        await release.wait()
+        return f"body {mine}".encode()
+
+    first = asyncio.create_task(through(c, 1, "k", compute))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(through(c, 1, "k", compute))
+    await asyncio.sleep(0)
+    c.invalidate({1})  # a change seen while computing: a later request may not share it
+    third = asyncio.create_task(through(c, 1, "k", compute))
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == await second == b"body 1"
+    assert await third == b"body 2" and calls == 2
+
+
+async def test_a_failed_shared_computation_is_done_again_by_each_waiter() -> None:
+    c, _, _ = cache()
+    release = asyncio.Event()
+
+    async def fails() -> bytes:
+        await release.wait()
+        raise LookupError("deleted meanwhile")
+
+    async def works() -> bytes:
+        return b"ok"
+
+    first = asyncio.create_task(through(c, 1, "k", fails))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(through(c, 1, "k", works))
+    await asyncio.sleep(0)
+    release.set()
+    assert await second == b"ok"
+    try:
+        await first
+    except LookupError:
+        pass
+    else:
+        raise AssertionError("the failing computation's own request must see its error")
