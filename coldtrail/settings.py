@@ -434,7 +434,8 @@ class ApiSettings(BaseSettings):
     """Origins allowed to call the API from a browser (``["https://shop.example"]``); empty: no
     CORS headers at all (closed)."""
     live_poll_s: float = Field(1.0, ge=0.05, le=60)
-    """How often each live stream looks for new rows."""
+    """How often each API process's change-log reader looks for changes (one query for all its
+    live streams and cached responses): the most a live event or a cached response lags."""
     live_recheck_s: float = Field(2.0, ge=0.05, le=300)
     """How often an open stream's access is checked again (a shopper link revoked or expired,
     an ops user disabled): the stream ends within about this long."""

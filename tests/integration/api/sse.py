@@ -16,20 +16,24 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from coldtrail.settings import ApiSettings
 
 
 @asynccontextmanager
-async def serve(settings: ApiSettings) -> AsyncIterator[str]:
-    """The API on a free port; yields its base URL."""
+async def serve(settings: ApiSettings, apps: list[FastAPI] | None = None) -> AsyncIterator[str]:
+    """The API on a free port; yields its base URL (and appends the app to ``apps``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    app = create_app(settings)
+    if apps is not None:
+        apps.append(app)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_level="warning",
         proxy_headers=False,  # the rate limiter's own X-Forwarded-For handling is under test
         timeout_graceful_shutdown=2,
