@@ -1,0 +1,85 @@
+"""The gateway's side of the ``cmd`` and ``cmdresult`` topics: commands in, one at a time, and
+their results out over the gateway's own MQTT session (QoS 1).
+
+Results wait in the command log until the broker acknowledges them: a broker that is away, or
+a gateway that restarts first, delays a result but does not lose it (the unpublished ones go
+out at the next start). A ``restart`` command stops the gateway once its result is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from coldtrail import commands
+from coldtrail.errors import ServiceUnavailable
+from coldtrail.mqtt import MqttConnection
+from gateway.command_log import CommandLog
+from gateway.commands import CommandHandler, Handled
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 10.0
+
+
+class CommandChannel:
+    def __init__(
+        self,
+        handler: CommandHandler,
+        command_log: CommandLog,
+        mqtt: MqttConnection,
+        result_topic: str,
+        on_restart: Callable[[], None],
+    ) -> None:
+        self._handler = handler
+        self._log = command_log
+        self._mqtt = mqtt
+        self._topic = result_topic
+        self._on_restart = on_restart
+        self._incoming: asyncio.Queue[bytes] = asyncio.Queue()
+        self._results: asyncio.Queue[Handled] = asyncio.Queue()
+        for key, result in command_log.unpublished():
+            self._results.put_nowait(Handled(result, key, restart=False))
+        self.published = 0
+
+    def received(self, payload: bytes) -> None:
+        self._incoming.put_nowait(payload)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._handle_loop())
+            tasks.create_task(self._publish_loop())
+
+    async def _handle_loop(self) -> None:
+        while True:
+            payload = await self._incoming.get()
+            self._results.put_nowait(await self._handler.handle(payload))
+
+    async def _publish_loop(self) -> None:
+        while True:
+            handled = await self._results.get()
+            while True:
+                await self._mqtt.connected.wait()
+                try:
+                    await asyncio.wait_for(
+                        self._mqtt.publish(self._topic, commands.encode(handled.result), qos=1),
+                        PUBLISH_TIMEOUT_S,
+                    )
+                    break
+                except (TimeoutError, ServiceUnavailable) as exc:
+                    log.warning(
+                        "result of command %s not acknowledged by the broker (%s): trying again",
+                        handled.result.command_id,
+                        exc or "timeout",
+                    )
+                    await asyncio.sleep(1.0)
+            if handled.key is not None:
+                self._log.published(handled.key)
+            self.published += 1
+            if handled.restart:
+                log.warning("restart command %s: restarting", handled.result.command_id)
+                self._on_restart()
+
+    def close(self) -> None:
+        self._log.close()
