@@ -163,6 +163,8 @@ class CommandResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     at: schema.UtcDatetime
     status: schema.GatewayStatus | None = None
     """The gateway's status, for a ``status`` command."""
+    first_outcome: Outcome | None = None
+    """For a ``duplicate``: the outcome of the first time the gateway handled this id."""
 
 
 class _Id(msgspec.Struct):
@@ -263,6 +265,11 @@ def redacted(value: Any) -> Any:
     if isinstance(value, list):
         return [redacted(v) for v in value]
     return value
+
+
+def to_builtins(message: Command | CommandResult) -> Any:
+    """The message as JSON-compatible builtins (for JSON columns and API responses)."""
+    return msgspec.to_builtins(message)
 
 
 def result(

@@ -132,6 +132,7 @@ class CommandHandler:
         result = msgspec.structs.replace(
             first,
             outcome="duplicate",
+            first_outcome=first.outcome,
             message=f"handled before, at {first.at.isoformat()}: {first.outcome}: {first.message}",
             at=self._clock(),
         )
