@@ -11,16 +11,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from coldtrail import commands
 from coldtrail.errors import ServiceUnavailable
-from coldtrail.mqtt import MqttConnection
 from gateway.command_log import CommandLog
 from gateway.commands import CommandHandler, Handled
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 10.0
+RETRY_S = 1.0
+
+
+class Publisher(Protocol):
+    """The gateway's MQTT session, as the channel uses it (an ``MqttConnection``)."""
+
+    @property
+    def connected(self) -> asyncio.Event: ...
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Return once the broker acknowledged it (QoS 1)."""
+        ...
 
 
 class CommandChannel:
@@ -28,15 +42,20 @@ class CommandChannel:
         self,
         handler: CommandHandler,
         command_log: CommandLog,
-        mqtt: MqttConnection,
+        mqtt: Publisher,
         result_topic: str,
         on_restart: Callable[[], None],
+        *,
+        publish_timeout_s: float = PUBLISH_TIMEOUT_S,
+        retry_s: float = RETRY_S,
     ) -> None:
         self._handler = handler
         self._log = command_log
         self._mqtt = mqtt
         self._topic = result_topic
         self._on_restart = on_restart
+        self._timeout_s = publish_timeout_s
+        self._retry_s = retry_s
         self._incoming: asyncio.Queue[bytes] = asyncio.Queue()
         self._results: asyncio.Queue[Handled] = asyncio.Queue()
         for key, result in command_log.unpublished():
@@ -64,7 +83,7 @@ class CommandChannel:
                 try:
                     await asyncio.wait_for(
                         self._mqtt.publish(self._topic, commands.encode(handled.result), qos=1),
-                        PUBLISH_TIMEOUT_S,
+                        self._timeout_s,
                     )
                     break
                 except (TimeoutError, ServiceUnavailable) as exc:
@@ -73,7 +92,7 @@ class CommandChannel:
                         handled.result.command_id,
                         exc or "timeout",
                     )
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(self._retry_s)
             if handled.key is not None:
                 self._log.published(handled.key)
             self.published += 1
