@@ -221,15 +221,30 @@ async def test_a_command_through_the_api_reconfigures_a_running_gateway_once(
             # 4. ... also after a restart: a new gateway process, same files
             restarted = start_gateway(config)
             assert [s.mac for s in restarted.settings.sensors] == [OLD, NEW]
-            async with running(restarted.run):
+            async with running(restarted.run) as (_stop, task):
                 await redeliver(added)
                 await wait_for(lambda: duplicates(2), 30, "the duplicate's result after restart")
                 assert [s.mac for s in restarted.settings.sensors] == [OLD, NEW]
                 assert TomlConfigFile(config).revision() == revision
 
+                # 5. restart: the result is stored, then the gateway stops by itself (systemd
+                # would start it again)
+                restart = await client.post(
+                    f"/v1/gateways/{gateway_id}/commands", json={"kind": "restart"}, headers=OPS
+                )
+                assert restart.status_code == 201, restart.text
+                restarting = await settled(client, restart.json()["command_id"])
+                assert (restarting["status"], restarting["message"]) == (
+                    "applied",
+                    "restarting now",
+                )
+                await wait_for(task.done, 30, "the gateway to stop for its restart")
+                assert restarted.restart_requested
+
             # listed with their results, newest first, and audited in the gateway's trail
             listed = (await client.get(f"/v1/gateways/{gateway_id}/commands", headers=OPS)).json()
             assert [(c["kind"], c["status"]) for c in listed["commands"]] == [
+                ("restart", "applied"),
                 ("patch_config", "refused"),
                 ("add_sensor", "applied"),
             ]
@@ -242,6 +257,8 @@ async def test_a_command_through_the_api_reconfigures_a_running_gateway_once(
                 (f"gateway:{gateway_id}", "command.applied", added["command_id"]),
                 ("ops", "command.issued", refused["command_id"]),
                 (f"gateway:{gateway_id}", "command.refused", refused["command_id"]),
+                ("ops", "command.issued", restarting["command_id"]),
+                (f"gateway:{gateway_id}", "command.applied", restarting["command_id"]),
             ]
     finally:
         await operator.close()
