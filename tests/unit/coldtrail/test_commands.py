@@ -111,3 +111,13 @@ def test_the_result_topic() -> None:
     assert topics.cmdresult(GW) == "coldtrail/v1/van-7/cmdresult"
     assert topics.parse(topics.cmdresult(GW, "t/x")).channel == "cmdresult"
     assert topics.subscription("cmdresult") == "coldtrail/v1/+/cmdresult"
+
+
+def test_a_configuration_is_checked_as_given_not_with_this_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLDTRAIL_GATEWAY_BATCH_MAX_ITEMS", "0")  # e.g. the API's host
+    assert commands.check("replace_config", {"config": {"gateway_id": GW}})
+    monkeypatch.delenv("COLDTRAIL_GATEWAY_BATCH_MAX_ITEMS")
+    with pytest.raises(ValueError, match="config.gateway_id"):
+        commands.check("replace_config", {"config": {"gateway_id": "two words"}})
