@@ -73,7 +73,12 @@ class CommandChannel:
     async def _handle_loop(self) -> None:
         while True:
             payload = await self._incoming.get()
-            self._results.put_nowait(await self._handler.handle(payload))
+            try:
+                handled = await self._handler.handle(payload)
+            except Exception as exc:  # the channel's top loop: a command never stops the gateway
+                log.exception("a command could not be handled")
+                handled = self._handler.failed(payload, exc)
+            self._results.put_nowait(handled)
 
     async def _publish_loop(self) -> None:
         while True:

@@ -123,6 +123,15 @@ class CommandHandler:
         log.info("command %s (%s) %s: %s", command.id, command.kind, outcome, message)
         return self._record(command.id, outcome, message)
 
+    def failed(self, payload: bytes, exc: Exception) -> Handled:
+        """The result of a command whose handling raised what nothing foresaw."""
+        return self._record(
+            commands.command_id(payload),
+            "failed",
+            f"unexpected error: {type(exc).__name__}: {exc}; the previous configuration keeps"
+            " running",
+        )
+
     def _prior(self, command_id: uuid.UUID | None) -> Handled | None:
         if command_id is None:
             return None

@@ -143,3 +143,32 @@ async def test_a_restart_comes_after_its_result_is_published(log: SqliteCommandL
         assert commands.decode_result(publisher.published[0][1]).outcome == "applied"
     finally:
         task.cancel()
+
+
+class BrokenTarget(StillTarget):
+    def status(self, state: str = "online") -> schema.GatewayStatus:
+        raise RuntimeError("status file system gone")
+
+
+async def test_a_command_that_breaks_unexpectedly_fails_and_the_next_one_runs(
+    log: SqliteCommandLog,
+) -> None:
+    publisher = FlakyPublisher()
+    publisher.connected.set()
+    channel = CommandChannel(
+        CommandHandler(BrokenTarget(), log, None), log, publisher, TOPIC, lambda: None
+    )
+    task = asyncio.create_task(channel.run())
+    try:
+        broken_id, broken = command("status")
+        _, restart = command("restart")
+        channel.received(broken)
+        channel.received(restart)
+        await wait(lambda: len(publisher.published) == 2, "two results")
+        first, second = (commands.decode_result(p) for _, p in publisher.published)
+        assert (first.command_id, first.outcome) == (broken_id, "failed")
+        assert "RuntimeError: status file system gone" in first.message
+        assert second.outcome == "applied"
+        assert not task.done()
+    finally:
+        task.cancel()
