@@ -119,5 +119,5 @@ def test_a_configuration_is_checked_as_given_not_with_this_process_environment(
     monkeypatch.setenv("COLDTRAIL_GATEWAY_BATCH_MAX_ITEMS", "0")  # e.g. the API's host
     assert commands.check("replace_config", {"config": {"gateway_id": GW}})
     monkeypatch.delenv("COLDTRAIL_GATEWAY_BATCH_MAX_ITEMS")
-    with pytest.raises(ValueError, match="config.gateway_id"):
+    with pytest.raises(ValueError, match=r"config\.gateway_id"):
         commands.check("replace_config", {"config": {"gateway_id": "two words"}})
