@@ -44,6 +44,16 @@ STOP_GRACE_S = 10.0
 (systemd's TimeoutStopSec is 30 s): what is left stays in the disk outbox for the next start."""
 
 
+def _source_settings(settings: GatewaySettings) -> tuple[object, ...]:
+    """What the sources are built from: a change of anything else keeps them running."""
+    return (
+        settings.sources,
+        [(s.mac, s.kind) for s in settings.sensors],
+        settings.ble,
+        settings.serial,
+    )
+
+
 def open_outbox(settings: GatewaySettings) -> Outbox:
     if settings.outbox.path is None:
         log.warning(
@@ -199,9 +209,10 @@ class Gateway:
         """Run with ``settings`` from now on: new sources (if this gateway builds them from its
         settings), sensors and calibrations, intervals. Everything is built before anything is
         swapped, so a failure (raised) leaves the gateway running as before."""
-        new_sources = (
-            self._build_sources(settings) if self._build_sources is not None else self._sources
-        )
+        build = self._build_sources
+        new_sources = self._sources
+        if build is not None and _source_settings(settings) != _source_settings(self._settings):
+            new_sources = build(settings)
         self._intake.reconfigure(
             sensor_configs(settings.sensors), Calibrator(calibrations(settings.sensors))
         )
@@ -210,8 +221,11 @@ class Gateway:
             self._awaiting.resend_s = settings.stored_resend_s
         if new_sources is self._sources:
             return
-        for task in self._readers.values():
+        old = list(self._readers.values())
+        for task in old:
             task.cancel()
+        if old:  # closed before they open again (a serial port is opened exclusively)
+            await asyncio.wait(old)
         self._readers = {}
         self._sources = new_sources
         self._source_state = {s.name: "starting" for s in new_sources}
