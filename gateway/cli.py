@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,12 @@ def _check_config(args: argparse.Namespace) -> int:
                 f"  calibration  {sensor.mac} {quantity} = {calibration.slope:.6g} x raw"
                 f" {calibration.offset:+.6g}{certificate}"
             )
+    folder = Path(args.file).resolve().parent
+    writable = os.access(folder, os.W_OK)
+    print(
+        f"  remote       configuration commands {'can' if writable else 'cannot'} replace this"
+        f" file ({folder} is {'' if writable else 'not '}writable by this user)"
+    )
     problems = _missing_files(settings)
     if not sources:
         problems.append("no sources: the gateway would refuse to start")
