@@ -15,6 +15,7 @@ wherever a command is shown or logged.
 
 from __future__ import annotations
 
+import copy
 import typing
 import uuid
 from datetime import datetime
@@ -242,7 +243,7 @@ class _FileSettings(settings.GatewaySettings):
 def check(kind: CommandKind, table: Table) -> Body:
     """:func:`body`, and what goes into the configuration validated with the gateway's own
     settings models (a patch can only be checked against the gateway's configuration, there)."""
-    typed = body(kind, table)
+    typed = body(kind, copy.deepcopy(table))  # the models may change what they validate
     where = "config"
     try:
         if isinstance(typed, AddSensor):

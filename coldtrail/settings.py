@@ -53,7 +53,8 @@ class MqttSettings(BaseModel):
     @classmethod
     def _from_url(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("url"):
-            data = {**parse_mqtt_url(str(data.pop("url"))), **data}
+            rest = {k: v for k, v in data.items() if k != "url"}  # never change the input
+            data = {**parse_mqtt_url(str(data["url"])), **rest}
         return data
 
     @pydantic.field_validator("topic_prefix")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime
 
 import msgspec
 import pytest
 
-from coldtrail import commands, topics
+from coldtrail import commands, settings, topics
 from coldtrail.errors import InvalidMessage
 
 GW = "van-7"
@@ -121,3 +122,17 @@ def test_a_configuration_is_checked_as_given_not_with_this_process_environment(
     monkeypatch.delenv("COLDTRAIL_GATEWAY_BATCH_MAX_ITEMS")
     with pytest.raises(ValueError, match=r"config\.gateway_id"):
         commands.check("replace_config", {"config": {"gateway_id": "two words"}})
+
+
+def test_checking_a_configuration_leaves_the_body_as_sent() -> None:
+    body = {"config": {"gateway_id": GW, "mqtt": {"url": "mqtt://broker.example:1883"}}}
+    sent = copy.deepcopy(body)
+    commands.check("replace_config", body)
+    assert body == sent
+
+
+def test_mqtt_settings_from_a_url_leave_their_input_as_it_was() -> None:
+    table = {"url": "mqtt://gw:secret@broker.example:8883", "topic_prefix": "t"}
+    mqtt = settings.MqttSettings.model_validate(table)
+    assert (mqtt.host, mqtt.port, mqtt.username) == ("broker.example", 8883, "gw")
+    assert table == {"url": "mqtt://gw:secret@broker.example:8883", "topic_prefix": "t"}

@@ -3,6 +3,7 @@ the old configuration kept on any refusal or failure. Fakes implement the ports.
 
 from __future__ import annotations
 
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,17 @@ def test_edit_sets_and_removes_a_calibration() -> None:
         ),
     )
     assert cleared == table
+
+
+async def test_replace_config_with_a_broker_url_applies_on_a_gateway_configured_by_url(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG.replace('host = "broker.example"', 'url = "mqtt://broker.example"'))
+    target = RecordingTarget(load_gateway(str(path)))
+    table = tomllib.loads(path.read_text())
+    table["status_interval_s"] = 60
+    handled = await handler(target, path).handle(command("replace_config", {"config": table}))
+    assert handled.result.outcome == "applied", handled.result.message
+    assert target.settings.status_interval_s == 60
+    assert tomllib.loads(path.read_text())["mqtt"] == {"url": "mqtt://broker.example"}
