@@ -3,9 +3,11 @@
 It runs in each API process that has a broker (``COLDTRAIL_API_MQTT__...``), connected with the
 API's own broker identity, the only one the broker's ACL lets write a ``cmd`` topic. Every
 ``poll_s``, or at once when a command is stored here, it claims the commands due (pending ones,
-and those sent ``command_resend_s`` ago without a result) with ``FOR UPDATE SKIP LOCKED``, so
-that several API processes never send one command at the same moment; publishes each (QoS 1,
-waiting for the broker's PUBACK) and marks it sent, in the same transaction. A command is sent
+and those sent ``command_resend_s`` ago without a result) with ``FOR UPDATE SKIP LOCKED`` and
+marks them sent in the same short statement, so that several API processes never send one
+command at the same moment; only once that is committed does it publish each (QoS 1, waiting
+for the broker's PUBACK): no row lock is held across network I/O, and a publish that fails
+leaves the command to its next resend. A command is sent
 again until the gateway's result arrives (ingest closes it): the gateway applies each id once,
 so the copies only bring the stored result back.
 """
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from typing import Protocol
 
 import psycopg
 from fastapi import FastAPI
@@ -33,6 +36,21 @@ BATCH = 100
 PUBLISH_TIMEOUT_S = 10.0
 
 
+class Broker(Protocol):
+    """The relay's MQTT session (an ``MqttConnection``; tests give others)."""
+
+    @property
+    def connected(self) -> asyncio.Event: ...
+
+    async def start(self, wait_s: float | None = None) -> None: ...
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class CommandRelay:
     def __init__(
         self,
@@ -42,10 +60,11 @@ class CommandRelay:
         *,
         resend_s: float,
         poll_s: float = 1.0,
+        connection: Broker | None = None,
     ) -> None:
         self._pool = pool
         self._prefix = mqtt.topic_prefix
-        self._mqtt = MqttConnection(mqtt, client_id, clean_session=True)
+        self._mqtt: Broker = connection or MqttConnection(mqtt, client_id, clean_session=True)
         self._resend_s = resend_s
         self._poll_s = poll_s
         self._wake = asyncio.Event()
@@ -74,38 +93,33 @@ class CommandRelay:
             await self._mqtt.close()
 
     async def relay_once(self) -> int:
-        """Claim the commands due, publish them, mark them sent; returns how many."""
+        """Claim the commands due (marked sent, committed), then publish them; returns how many
+        were claimed. A publish that fails stops this round: that command and the rest claimed
+        with it wait for their next resend (they are marked sent, never sent again at once)."""
         async with self._pool.connection() as conn, conn.transaction():
             due = await queries_commands.claim_due(conn, self._resend_s, BATCH)
-            published = []
-            try:
-                for stored in due:
-                    command = commands.Command(
-                        id=stored.command_id,
-                        gateway_id=stored.gateway_id,
-                        kind=stored.kind,  # type: ignore[arg-type]  # checked when stored
-                        body=stored.body,
-                        issued_at=stored.created_at,
-                        issued_by=stored.created_by,
-                    )
-                    topic = topics.cmd(stored.gateway_id, self._prefix)
-                    await asyncio.wait_for(
-                        self._mqtt.publish(topic, commands.encode(command), qos=1),
-                        PUBLISH_TIMEOUT_S,
-                    )
-                    published.append(stored.command_id)
-                    if stored.sends:
-                        log.info(
-                            "command %s sent again to %s (no result after %d sends)",
-                            stored.command_id,
-                            stored.gateway_id,
-                            stored.sends,
-                        )
-            finally:
-                if published:
-                    await queries_commands.mark_sent(conn, published)
-        self.sent += len(published)
-        return len(published)
+        for stored in due:
+            command = commands.Command(
+                id=stored.command_id,
+                gateway_id=stored.gateway_id,
+                kind=stored.kind,  # type: ignore[arg-type]  # checked when stored
+                body=stored.body,
+                issued_at=stored.created_at,
+                issued_by=stored.created_by,
+            )
+            topic = topics.cmd(stored.gateway_id, self._prefix)
+            await asyncio.wait_for(
+                self._mqtt.publish(topic, commands.encode(command), qos=1), PUBLISH_TIMEOUT_S
+            )
+            self.sent += 1
+            if stored.sends > 1:
+                log.info(
+                    "command %s sent again to %s (send %d, no result yet)",
+                    stored.command_id,
+                    stored.gateway_id,
+                    stored.sends,
+                )
+        return len(due)
 
 
 def start(app: FastAPI, settings: ApiSettings, pool: Pool) -> asyncio.Task[None] | None:

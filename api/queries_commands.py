@@ -1,6 +1,7 @@
 """SQL of the gateway commands (migration 0025): store one (with its audit entry), list them,
-and the relay's claim of the commands due (``FOR UPDATE SKIP LOCKED``: several API processes
-never send one command at the same time)."""
+and the relay's claim of the commands due (``FOR UPDATE SKIP LOCKED`` and marked sent in the same
+statement: several API processes never send one command at the same time, and no lock is held
+while a command is published)."""
 
 from __future__ import annotations
 
@@ -55,19 +56,16 @@ SELECT {_COLUMNS} FROM gateway_commands WHERE gateway_id = %s
 ONE = f"SELECT {_COLUMNS} FROM gateway_commands WHERE gateway_id = %s AND command_id = %s"
 
 CLAIM_DUE = f"""
-SELECT {_COLUMNS} FROM gateway_commands
- WHERE status IN ('pending', 'sent')
-   AND (sent_at IS NULL OR sent_at < clock_timestamp() - make_interval(secs => %s))
- ORDER BY created_at
- LIMIT %s
-   FOR UPDATE SKIP LOCKED
-"""
-
-MARK_SENT = """
-UPDATE gateway_commands
-   SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
-       sent_at = clock_timestamp(), sends = sends + 1
- WHERE command_id = ANY(%s)
+UPDATE gateway_commands AS c
+   SET status = 'sent', sent_at = clock_timestamp(), sends = c.sends + 1
+  FROM (SELECT command_id FROM gateway_commands
+         WHERE status IN ('pending', 'sent')
+           AND (sent_at IS NULL OR sent_at < clock_timestamp() - make_interval(secs => %s))
+         ORDER BY created_at
+         LIMIT %s
+           FOR UPDATE SKIP LOCKED) AS due
+ WHERE c.command_id = due.command_id
+RETURNING {", ".join("c." + column.strip() for column in _COLUMNS.split(","))}
 """
 
 AUDIT = """
@@ -114,14 +112,13 @@ async def one(conn: Conn, gateway_id: str, command_id: uuid.UUID) -> StoredComma
 
 
 async def claim_due(conn: Conn, resend_s: float, limit: int) -> list[StoredCommand]:
-    """The commands to publish now, locked until the caller's transaction ends."""
+    """The commands to publish now, oldest first, marked sent (``sends`` counts this one) in
+    one statement: the caller commits before it publishes, so no row stays locked while it
+    waits for the broker."""
     async with conn.cursor(row_factory=class_row(StoredCommand)) as cur:
         await cur.execute(CLAIM_DUE, (resend_s, limit))
-        return await cur.fetchall()
-
-
-async def mark_sent(conn: Conn, command_ids: list[uuid.UUID]) -> None:
-    await conn.execute(MARK_SENT, (command_ids,))
+        claimed = await cur.fetchall()
+    return sorted(claimed, key=lambda stored: (stored.created_at, stored.command_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.command_relay import CommandRelay
 from api.deps import Conn
 from coldtrail import commands, topics
+from coldtrail.errors import ServiceUnavailable
 from coldtrail.mqtt import MqttConnection
 from coldtrail.settings import MqttSettings, parse_mqtt_url
 from ingest import migrate
@@ -100,3 +102,111 @@ async def test_two_relays_send_each_command_once_then_again_until_a_result(
         await asyncio.gather(*tasks, listening, return_exceptions=True)
         await listener.close()
         await pool.close()
+
+
+class FakeBroker:
+    """The relay's broker session, held in the test's hand: each publish waits for ``release``
+    (when given one) and may be made to fail."""
+
+    def __init__(self, release: asyncio.Event | None = None, fail_at: int | None = None) -> None:
+        self.connected = asyncio.Event()
+        self.connected.set()
+        self.publishing = asyncio.Event()
+        self.release = release
+        self.fail_at = fail_at
+        self.published: list[uuid.UUID] = []
+        self.attempts = 0
+
+    async def start(self, wait_s: float | None = None) -> None:
+        pass
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        self.attempts += 1
+        self.publishing.set()
+        if self.release is not None:
+            await self.release.wait()
+        if self.attempts == self.fail_at:
+            raise ServiceUnavailable("the broker went away")
+        self.published.append(commands.decode_command(payload).id)
+
+    async def close(self) -> None:
+        pass
+
+
+def insert_commands(database_url: str, count: int) -> list[uuid.UUID]:
+    migrate.migrate(database_url)
+    ids = [uuid.uuid4() for _ in range(count)]
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO gateways (gateway_id) VALUES ('gw-a')")
+        for command_id in ids:
+            conn.execute(
+                "INSERT INTO gateway_commands (command_id, gateway_id, kind, body, created_by)"
+                " VALUES (%s, 'gw-a', 'status', '{}', 'ops')",
+                (command_id,),
+            )
+    return ids
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool[Conn]]:
+    pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        database_url, kwargs={"autocommit": True}, min_size=1, max_size=2, open=False
+    )
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def relay_with(
+    pool: AsyncConnectionPool[Conn], broker: FakeBroker, resend_s: float = 3600.0
+) -> CommandRelay:
+    mqtt = MqttSettings(host="127.0.0.1")
+    return CommandRelay(pool, mqtt, "relay-test", resend_s=resend_s, connection=broker)
+
+
+def lock_now(database_url: str, command_id: uuid.UUID) -> tuple[str, int]:
+    """The command's status and sends, its row locked at once (LockNotAvailable if it is held)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT status, sends FROM gateway_commands WHERE command_id = %s FOR UPDATE NOWAIT",
+            (command_id,),
+        ).fetchone()
+        assert row is not None
+        return str(row[0]), int(row[1])
+
+
+async def test_no_row_lock_is_held_while_a_command_is_published(
+    database_url: str, pool: AsyncConnectionPool[Conn]
+) -> None:
+    (command_id,) = await asyncio.to_thread(insert_commands, database_url, 1)
+    release = asyncio.Event()
+    broker = FakeBroker(release=release)
+    relay = relay_with(pool, broker)
+    relaying = asyncio.create_task(relay.relay_once())
+    try:
+        await asyncio.wait_for(broker.publishing.wait(), 30)
+        # the PUBACK has not come: the row is already marked sent, and nothing holds it
+        assert await asyncio.to_thread(lock_now, database_url, command_id) == ("sent", 1)
+    finally:
+        release.set()
+        claimed = await relaying
+    assert (claimed, broker.published) == (1, [command_id])
+
+
+async def test_a_failed_publish_leaves_the_commands_to_their_next_resend(
+    database_url: str, pool: AsyncConnectionPool[Conn]
+) -> None:
+    ids = await asyncio.to_thread(insert_commands, database_url, 3)
+    broker = FakeBroker(fail_at=2)
+    relay = relay_with(pool, broker)
+    with pytest.raises(ServiceUnavailable):
+        await relay.relay_once()
+    assert broker.published == ids[:1]
+    assert [await asyncio.to_thread(lock_now, database_url, c) for c in ids] == [("sent", 1)] * 3
+    # the next round sends nothing again at once: not the one published, nor the others
+    assert await relay.relay_once() == 0
+    assert (broker.published, broker.attempts) == (ids[:1], 2)
