@@ -7,9 +7,11 @@ and those sent ``command_resend_s`` ago without a result) with ``FOR UPDATE SKIP
 marks them sent in the same short statement, so that several API processes never send one
 command at the same moment; only once that is committed does it publish each (QoS 1, waiting
 for the broker's PUBACK): no row lock is held across network I/O, and a publish that fails
-leaves the command to its next resend. A command is sent
-again until the gateway's result arrives (ingest closes it): the gateway applies each id once,
-so the copies only bring the stored result back.
+leaves the command to its next resend. The resend interval doubles after each send (up to
+``2**DOUBLINGS`` times), and a command without a result ``command_expire_s`` after it was
+issued is closed as ``expired`` (audited), no longer sent. A command is sent again until the
+gateway's result arrives (ingest closes it) or it expires: the gateway applies each id once, so
+the copies only bring the stored result back.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 PUBLISH_TIMEOUT_S = 10.0
+DOUBLINGS = 7
+"""The resend interval doubles after each send without a result, up to ``2**7`` times
+``resend_s`` (64 min at 30 s): a gateway away for hours finds a few copies queued, not one
+per ``resend_s``."""
+ACTOR = "api:command-relay"
 
 
 class Broker(Protocol):
@@ -59,6 +66,7 @@ class CommandRelay:
         client_id: str,
         *,
         resend_s: float,
+        expire_s: float = 7 * 86_400,
         poll_s: float = 1.0,
         connection: Broker | None = None,
     ) -> None:
@@ -66,6 +74,7 @@ class CommandRelay:
         self._prefix = mqtt.topic_prefix
         self._mqtt: Broker = connection or MqttConnection(mqtt, client_id, clean_session=True)
         self._resend_s = resend_s
+        self._expire_s = expire_s
         self._poll_s = poll_s
         self._wake = asyncio.Event()
         self.sent = 0
@@ -96,8 +105,14 @@ class CommandRelay:
         """Claim the commands due (marked sent, committed), then publish them; returns how many
         were claimed. A publish that fails stops this round: that command and the rest claimed
         with it wait for their next resend (they are marked sent, never sent again at once)."""
-        async with self._pool.connection() as conn, conn.transaction():
-            due = await queries_commands.claim_due(conn, self._resend_s, BATCH)
+        async with self._pool.connection() as conn:
+            expired = await queries_commands.expire(conn, self._expire_s, ACTOR)
+            if expired:
+                log.warning(
+                    "%d command(s) expired: no result within %.0f s", expired, self._expire_s
+                )
+            async with conn.transaction():
+                due = await queries_commands.claim_due(conn, self._resend_s, DOUBLINGS, BATCH)
         for stored in due:
             command = commands.Command(
                 id=stored.command_id,
@@ -131,6 +146,7 @@ def start(app: FastAPI, settings: ApiSettings, pool: Pool) -> asyncio.Task[None]
         settings.mqtt,
         f"coldtrail-api-relay-{uuid.uuid4().hex[:8]}",
         resend_s=settings.command_resend_s,
+        expire_s=settings.command_expire_s,
     )
     app.state.command_relay = relay
     return asyncio.get_running_loop().create_task(relay.run(), name="command-relay")

@@ -32,9 +32,10 @@ class CommandOut(BaseModel):
     gateway_id: str
     kind: str
     body: dict[str, Any] = Field(description="As stored, bindkeys and passwords shown as ***.")
-    status: Literal["pending", "sent", "applied", "refused", "failed"] = Field(
+    status: Literal["pending", "sent", "applied", "refused", "failed", "expired"] = Field(
         description="pending (stored), sent (published, no result yet: sent again until one"
-        " comes), then the gateway's outcome: applied, refused or failed."
+        " comes), then the gateway's outcome: applied, refused or failed; expired when no"
+        " result came within the API's command_expire_s (no longer sent)."
     )
     created_by: str
     created_at: datetime

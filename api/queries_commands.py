@@ -60,12 +60,30 @@ UPDATE gateway_commands AS c
    SET status = 'sent', sent_at = clock_timestamp(), sends = c.sends + 1
   FROM (SELECT command_id FROM gateway_commands
          WHERE status IN ('pending', 'sent')
-           AND (sent_at IS NULL OR sent_at < clock_timestamp() - make_interval(secs => %s))
+           AND (sent_at IS NULL OR sent_at < clock_timestamp()
+                - make_interval(secs => %s * 2 ^ least(greatest(sends - 1, 0), %s)))
          ORDER BY created_at
          LIMIT %s
            FOR UPDATE SKIP LOCKED) AS due
  WHERE c.command_id = due.command_id
 RETURNING {", ".join("c." + column.strip() for column in _COLUMNS.split(","))}
+"""
+
+EXPIRING_GATEWAYS = """
+SELECT DISTINCT gateway_id FROM gateway_commands
+ WHERE status IN ('pending', 'sent') AND created_at < clock_timestamp() - make_interval(secs => %s)
+"""
+
+LOCK_GATEWAY = "SELECT 1 FROM gateways WHERE gateway_id = %s FOR UPDATE"
+
+EXPIRE = """
+UPDATE gateway_commands SET status = 'expired'
+ WHERE command_id IN (
+       SELECT command_id FROM gateway_commands
+        WHERE gateway_id = %s AND status IN ('pending', 'sent')
+          AND created_at < clock_timestamp() - make_interval(secs => %s)
+          FOR UPDATE SKIP LOCKED)
+RETURNING command_id, kind, sends
 """
 
 AUDIT = """
@@ -111,14 +129,40 @@ async def one(conn: Conn, gateway_id: str, command_id: uuid.UUID) -> StoredComma
         return await cur.fetchone()
 
 
-async def claim_due(conn: Conn, resend_s: float, limit: int) -> list[StoredCommand]:
+async def claim_due(
+    conn: Conn, resend_s: float, doublings: int, limit: int
+) -> list[StoredCommand]:
     """The commands to publish now, oldest first, marked sent (``sends`` counts this one) in
     one statement: the caller commits before it publishes, so no row stays locked while it
-    waits for the broker."""
+    waits for the broker. A command is sent again ``resend_s`` after its first send, then
+    after twice as long each time, up to ``resend_s * 2**doublings``."""
     async with conn.cursor(row_factory=class_row(StoredCommand)) as cur:
-        await cur.execute(CLAIM_DUE, (resend_s, limit))
+        await cur.execute(CLAIM_DUE, (resend_s, doublings, limit))
         claimed = await cur.fetchall()
     return sorted(claimed, key=lambda stored: (stored.created_at, stored.command_id))
+
+
+async def expire(conn: Conn, expire_s: float, actor: str) -> int:
+    """Close as ``expired`` the open commands older than ``expire_s``, each with its audit entry
+    (one transaction per gateway, its row locked before its commands' rows, in the order ingest
+    locks them); returns how many."""
+    cur = await conn.execute(EXPIRING_GATEWAYS, (expire_s,))
+    expired = 0
+    for (gateway_id,) in await cur.fetchall():
+        async with conn.transaction():
+            await conn.execute(LOCK_GATEWAY, (gateway_id,))
+            rows = await (await conn.execute(EXPIRE, (gateway_id, expire_s))).fetchall()
+            for command_id, kind, sends in rows:
+                await append_gateway_entry(
+                    conn,
+                    gateway_id,
+                    actor,
+                    "command.expired",
+                    {"command_id": str(command_id), "kind": kind, "sends": sends},
+                    reason=f"no result from the gateway within {expire_s:.0f} s",
+                )
+            expired += len(rows)
+    return expired
 
 
 @dataclass(frozen=True, slots=True)

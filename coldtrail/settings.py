@@ -461,7 +461,11 @@ class ApiSettings(BaseSettings):
     own identity (the only one the broker's ACL lets write the gateways' ``cmd`` topics); none:
     commands are stored and stay pending until an API process with a broker relays them."""
     command_resend_s: float = Field(30.0, gt=0)
-    """A command sent without a result yet is published again after this long (and again)."""
+    """A command sent without a result yet is published again after this long, then after twice
+    as long each time (up to 128 times this)."""
+    command_expire_s: float = Field(7 * 86_400, gt=0)
+    """A command without a result this long after it was issued is closed as ``expired``
+    (audited) and no longer sent."""
 
     @pydantic.field_validator("jwt_secret")
     @classmethod

@@ -1,8 +1,9 @@
 -- Remote configuration and commands to gateways (docs/api.md, "Gateway commands";
 -- docs/mqtt-contract.md, "Commands"). An ops admin's command is stored here (pending), published
--- by the API's relay on the gateway's cmd topic (sent; again every resend interval until a
--- result comes), and closed by the gateway's result, which ingest stores (applied, refused or
--- failed). body holds the command as sent (bindkeys included: the API shows it redacted).
+-- by the API's relay on the gateway's cmd topic (sent; again after the resend interval, which
+-- doubles each time, until a result comes), closed by the gateway's result, which ingest stores
+-- (applied, refused or failed), or expired by the relay when none came within
+-- COLDTRAIL_API_COMMAND_EXPIRE_S (a late result still closes it). body holds the command as sent (bindkeys included: the API shows it redacted).
 
 CREATE TABLE gateway_commands (
     command_id      uuid PRIMARY KEY,
@@ -10,7 +11,7 @@ CREATE TABLE gateway_commands (
     kind            text NOT NULL,
     body            jsonb NOT NULL DEFAULT '{}',
     status          text NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'sent', 'applied', 'refused', 'failed')),
+                    CHECK (status IN ('pending', 'sent', 'applied', 'refused', 'failed', 'expired')),
     created_by      text NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     sent_at         timestamptz,

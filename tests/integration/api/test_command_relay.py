@@ -210,3 +210,78 @@ async def test_a_failed_publish_leaves_the_commands_to_their_next_resend(
     # the next round sends nothing again at once: not the one published, nor the others
     assert await relay.relay_once() == 0
     assert (broker.published, broker.attempts) == (ids[:1], 2)
+
+
+def set_rows(database_url: str, sql: str, *params: object) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(sql, params)
+
+
+def audit_actions(database_url: str) -> list[tuple[str, str, str | None]]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT action, detail->>'command_id', reason FROM gateway_audit ORDER BY seq"
+        ).fetchall()
+    return [(str(r[0]), str(r[1]), r[2]) for r in rows]
+
+
+async def test_resends_back_off_doubling_up_to_a_cap(
+    database_url: str, pool: AsyncConnectionPool[Conn]
+) -> None:
+    ids = await asyncio.to_thread(insert_commands, database_url, 4)
+    # (sends so far, seconds since the last send): due after 30 s * 2**min(sends - 1, 7)
+    history = [(1, 40), (3, 100), (3, 130), (20, 30 * 128 + 60)]
+    for command_id, (sends, ago) in zip(ids, history, strict=True):
+        await asyncio.to_thread(
+            set_rows,
+            database_url,
+            "UPDATE gateway_commands SET status = 'sent', sends = %s,"
+            " sent_at = clock_timestamp() - make_interval(secs => %s) WHERE command_id = %s",
+            sends,
+            ago,
+            command_id,
+        )
+    broker = FakeBroker()
+    assert await relay_with(pool, broker, resend_s=30.0).relay_once() == 3
+    assert broker.published == [ids[0], ids[2], ids[3]]  # 100 s after a 3rd send is < 120 s
+
+
+async def test_a_command_without_a_result_expires_audited_and_is_no_longer_sent(
+    database_url: str, pool: AsyncConnectionPool[Conn]
+) -> None:
+    old, sent, fresh = await asyncio.to_thread(insert_commands, database_url, 3)
+    await asyncio.to_thread(
+        set_rows,
+        database_url,
+        "UPDATE gateway_commands SET created_at = clock_timestamp() - interval '8 days'"
+        " WHERE command_id = ANY(%s)",
+        [old, sent],
+    )
+    await asyncio.to_thread(
+        set_rows,
+        database_url,
+        "UPDATE gateway_commands SET status = 'sent', sends = 9,"
+        " sent_at = clock_timestamp() - interval '1 day' WHERE command_id = %s",
+        sent,
+    )
+    broker = FakeBroker()
+    relay = CommandRelay(
+        pool,
+        MqttSettings(host="127.0.0.1"),
+        "relay-test",
+        resend_s=30.0,
+        expire_s=7 * 86_400,
+        connection=broker,
+    )
+    assert await relay.relay_once() == 1
+    assert broker.published == [fresh]
+    assert await asyncio.to_thread(lock_now, database_url, old) == ("expired", 0)
+    assert await asyncio.to_thread(lock_now, database_url, sent) == ("expired", 9)
+    expired = {c for action, c, _ in await asyncio.to_thread(audit_actions, database_url)}
+    assert expired == {str(old), str(sent)}
+    assert all(
+        a == "command.expired" and r and "604800 s" in r
+        for a, _, r in await asyncio.to_thread(audit_actions, database_url)
+    )
+    assert await relay.relay_once() == 0  # nothing expires twice, nothing is sent again
+    assert len(await asyncio.to_thread(audit_actions, database_url)) == 2
