@@ -129,9 +129,7 @@ async def one(conn: Conn, gateway_id: str, command_id: uuid.UUID) -> StoredComma
         return await cur.fetchone()
 
 
-async def claim_due(
-    conn: Conn, resend_s: float, doublings: int, limit: int
-) -> list[StoredCommand]:
+async def claim_due(conn: Conn, resend_s: float, doublings: int, limit: int) -> list[StoredCommand]:
     """The commands to publish now, oldest first, marked sent (``sends`` counts this one) in
     one statement: the caller commits before it publishes, so no row stays locked while it
     waits for the broker. A command is sent again ``resend_s`` after its first send, then
