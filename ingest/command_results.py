@@ -1,6 +1,8 @@
 """The gateways' command results (``<prefix>/v1/<gw>/cmdresult``), stored on their commands.
 
-In the write transaction, for each result: the command's row is locked; a result for no known
+In the write transaction, the rows of the gateways it touches are locked first, sorted
+(:func:`lock_gateways`: the order bookkeeping takes them in), then, for each result, the command's
+row is locked; a result for no known
 command, or from another gateway than the command's, becomes a dead letter with the reason
 (the topic is the gateway's identity). The first ``applied``/``refused``/``failed`` result closes
 the command (status, message, the gateway's configuration revision, the whole result) and is
@@ -12,6 +14,7 @@ the first outcome it names.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,10 @@ from coldtrail.commands import CommandResult
 log = logging.getLogger(__name__)
 
 FINAL = ("applied", "refused", "failed")
+
+LOCK_GATEWAYS = """
+SELECT gateway_id FROM gateways WHERE gateway_id = ANY(%s) ORDER BY gateway_id FOR UPDATE
+"""
 
 LOCK_COMMAND = """
 SELECT gateway_id, status FROM gateway_commands WHERE command_id = %s FOR UPDATE
@@ -48,6 +55,18 @@ class ReceivedResult:
     """The gateway of the topic it came on."""
     payload: bytes
     result: CommandResult
+
+
+async def lock_gateways(
+    conn: psycopg.AsyncConnection[Any], results: list[ReceivedResult], others: Iterable[str]
+) -> None:
+    """With results to store, lock the rows of their gateways and of ``others`` (the gateways
+    the rest of the transaction touches), sorted, before any of them or of the commands' rows:
+    two ingest workers then take gateway rows in one order and never deadlock. Nothing without
+    results (the telemetry path stays as it is)."""
+    if results:
+        gateway_ids = sorted({received.gateway_id for received in results}.union(others))
+        await conn.execute(LOCK_GATEWAYS, (gateway_ids,))
 
 
 async def store_results(

@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from coldtrail import schema
 from ingest import queries
 from ingest.bindings import bound_only
-from ingest.command_results import ReceivedResult, store_results
+from ingest.command_results import ReceivedResult, lock_gateways, store_results
 from ingest.scans import (
     ScanItem,
     ScanReport,
@@ -257,6 +257,12 @@ class PsycopgTelemetryStore:
                         if table == "readings" and new:
                             await self._record_reading_changes(new)
                 await apply_scans(self._conn, scans, scan_report)
+                await lock_gateways(
+                    self._conn,
+                    batch.command_results,
+                    {b.gateway_id for b in stored.telemetry}
+                    | {s.gateway_id for s in batch.statuses},
+                )
                 await self._bookkeeping(stored)
                 result_dead = [
                     DeadLetter(received.topic, received.payload, reason, received.gateway_id)
