@@ -83,8 +83,10 @@ UPDATE gateway_commands SET status = 'expired'
         WHERE gateway_id = %s AND status IN ('pending', 'sent')
           AND created_at < clock_timestamp() - make_interval(secs => %s)
           FOR UPDATE SKIP LOCKED)
-RETURNING command_id, kind, sends
+RETURNING command_id, kind, sends, body
 """
+
+REDACT_BODY = "UPDATE gateway_commands SET body = %s WHERE command_id = %s"
 
 AUDIT = """
 SELECT gateway_id, seq, at, actor, action, detail, reason, prev_hash, hash FROM gateway_audit
@@ -141,7 +143,8 @@ async def claim_due(conn: Conn, resend_s: float, doublings: int, limit: int) -> 
 
 
 async def expire(conn: Conn, expire_s: float, actor: str) -> int:
-    """Close as ``expired`` the open commands older than ``expire_s``, each with its audit entry
+    """Close as ``expired`` the open commands older than ``expire_s`` (their bodies redacted: no
+    secret is kept once a command is closed), each with its audit entry
     (one transaction per gateway, its row locked before its commands' rows, in the order ingest
     locks them); returns how many."""
     cur = await conn.execute(EXPIRING_GATEWAYS, (expire_s,))
@@ -150,7 +153,8 @@ async def expire(conn: Conn, expire_s: float, actor: str) -> int:
         async with conn.transaction():
             await conn.execute(LOCK_GATEWAY, (gateway_id,))
             rows = await (await conn.execute(EXPIRE, (gateway_id, expire_s))).fetchall()
-            for command_id, kind, sends in rows:
+            for command_id, kind, sends, body in rows:
+                await conn.execute(REDACT_BODY, (Jsonb(commands.redacted(body)), command_id))
                 await append_gateway_entry(
                     conn,
                     gateway_id,

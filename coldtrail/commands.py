@@ -9,13 +9,14 @@ nothing is applied), a message for people, and the gateway's configuration revis
 
 :func:`check` validates a command's body with the gateway's own settings models (sensors,
 calibrations, whole configurations), so the API refuses bad commands before storing them and
-the gateway refuses them with the same words. Bindkeys are secrets: :func:`redacted` hides them
-wherever a command is shown or logged.
+the gateway refuses them with the same words. Bindkeys, passwords and URLs' passwords are
+secrets: :func:`redacted` hides them wherever a command is shown, logged or kept once closed.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import typing
 import uuid
 from datetime import datetime
@@ -272,8 +273,12 @@ def describe(exc: pydantic.ValidationError, where: str = "") -> str:
     return "; ".join(problems)
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*):[^\s/?#@]*@")
+
+
 def redacted(value: Any) -> Any:
-    """``value`` (a body, a table) with every secret (bindkeys, passwords) replaced by ``***``."""
+    """``value`` (a body, a table) with every secret replaced by ``***``: bindkeys, passwords,
+    and the password of any URL (``mqtt://gw:***@broker``)."""
     if isinstance(value, dict):
         return {
             k: ("***" if k in SECRET_KEYS and v is not None else redacted(v))
@@ -281,6 +286,8 @@ def redacted(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [redacted(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _URL_PASSWORD.sub(r"\g<head>:***@", value)
     return value
 
 

@@ -5,7 +5,8 @@ In the write transaction, the rows of the gateways it touches are locked first, 
 row is locked; a result for no known
 command, or from another gateway than the command's, becomes a dead letter with the reason
 (the topic is the gateway's identity). The first ``applied``/``refused``/``failed`` result closes
-the command (status, message, the gateway's configuration revision, the whole result) and is
+the command (status, message, the gateway's configuration revision, the whole result; its
+body keeps no secret from then on: bindkeys and passwords become ``***``) and is
 appended to the gateway's audit trail; the same result delivered again changes nothing. A
 ``duplicate`` (the gateway saw the id before) is counted, and closes a command still open with
 the first outcome it names.
@@ -34,12 +35,12 @@ SELECT gateway_id FROM gateways WHERE gateway_id = ANY(%s) ORDER BY gateway_id F
 """
 
 LOCK_COMMAND = """
-SELECT gateway_id, status FROM gateway_commands WHERE command_id = %s FOR UPDATE
+SELECT gateway_id, status, body FROM gateway_commands WHERE command_id = %s FOR UPDATE
 """
 
 CLOSE_COMMAND = """
 UPDATE gateway_commands
-   SET status = %s, result_at = %s, message = %s, config_revision = %s, result = %s
+   SET status = %s, result_at = %s, message = %s, config_revision = %s, result = %s, body = %s
  WHERE command_id = %s
 """
 
@@ -90,7 +91,7 @@ async def _store(conn: psycopg.AsyncConnection[Any], received: ReceivedResult) -
     row = await cur.fetchone()
     if row is None:
         return f"a result for command {result.command_id}, which is not a known command"
-    gateway_id, status = row[0], row[1]
+    gateway_id, status, body = row[0], row[1], row[2]
     if gateway_id != received.gateway_id:
         return (
             f"a result for command {result.command_id}, sent to gateway {gateway_id!r}, came"
@@ -109,6 +110,7 @@ async def _store(conn: psycopg.AsyncConnection[Any], received: ReceivedResult) -
             result.message,
             result.config_revision,
             Jsonb(commands.to_builtins(result)),
+            Jsonb(commands.redacted(body)),  # no secret is kept once the command is closed
             result.command_id,
         ),
     )

@@ -3,7 +3,9 @@
 -- by the API's relay on the gateway's cmd topic (sent; again after the resend interval, which
 -- doubles each time, until a result comes), closed by the gateway's result, which ingest stores
 -- (applied, refused or failed), or expired by the relay when none came within
--- COLDTRAIL_API_COMMAND_EXPIRE_S (a late result still closes it). body holds the command as sent (bindkeys included: the API shows it redacted).
+-- COLDTRAIL_API_COMMAND_EXPIRE_S (a late result still closes it). body holds the command as sent
+-- (bindkeys included: the API shows it redacted) while it is open; once closed, its redacted
+-- form (secrets as ***).
 
 CREATE TABLE gateway_commands (
     command_id      uuid PRIMARY KEY,

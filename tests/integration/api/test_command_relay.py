@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from api.command_relay import CommandRelay
@@ -25,6 +26,7 @@ from tests.integration.gateway.support import wait_for
 pytestmark = pytest.mark.integration
 
 COMMANDS = 40
+KEY = "231d39c1d7cc1ab1aee224cd096db932"
 
 
 async def test_two_relays_send_each_command_once_then_again_until_a_result(
@@ -260,6 +262,13 @@ async def test_a_command_without_a_result_expires_audited_and_is_no_longer_sent(
     await asyncio.to_thread(
         set_rows,
         database_url,
+        "UPDATE gateway_commands SET kind = 'set_bindkey', body = %s WHERE command_id = %s",
+        Jsonb({"mac": "A4:C1:38:00:00:01", "bindkey": KEY}),
+        old,
+    )
+    await asyncio.to_thread(
+        set_rows,
+        database_url,
         "UPDATE gateway_commands SET status = 'sent', sends = 9,"
         " sent_at = clock_timestamp() - interval '1 day' WHERE command_id = %s",
         sent,
@@ -283,5 +292,8 @@ async def test_a_command_without_a_result_expires_audited_and_is_no_longer_sent(
         a == "command.expired" and r and "604800 s" in r
         for a, _, r in await asyncio.to_thread(audit_actions, database_url)
     )
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT body FROM gateway_commands WHERE command_id = %s", (old,))
+        assert row.fetchone() == ({"mac": "A4:C1:38:00:00:01", "bindkey": "***"},)
     assert await relay.relay_once() == 0  # nothing expires twice, nothing is sent again
     assert len(await asyncio.to_thread(audit_actions, database_url)) == 2

@@ -1,6 +1,7 @@
 """Two ingest workers, each storing one gateway's status and a command result of the other
 gateway, on a real PostgreSQL: the gateway rows are locked in one order before any command row,
-so neither waits on the other in a cycle (no deadlock, both commands closed)."""
+so neither waits on the other in a cycle (no deadlock, both commands closed). A closed command
+keeps no secret."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from coldtrail import commands, schema, topics
 from ingest import migrate
@@ -83,3 +85,25 @@ async def test_results_of_crossed_gateways_do_not_deadlock(database_url: str) ->
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT status FROM gateway_commands").fetchall()
     assert [r[0] for r in rows] == ["applied", "applied"]
+
+
+async def test_a_closed_command_keeps_no_secret_in_its_body(database_url: str) -> None:
+    await asyncio.to_thread(migrate.migrate, database_url)
+    key = "231d39c1d7cc1ab1aee224cd096db932"
+    command_id = uuid.uuid4()
+    body = {"mac": "A4:C1:38:00:00:01", "bindkey": key}
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO gateways (gateway_id) VALUES ('gw-a')")
+        conn.execute(
+            "INSERT INTO gateway_commands (command_id, gateway_id, kind, body, created_by)"
+            " VALUES (%s, 'gw-a', 'set_bindkey', %s, 'ops')",
+            (command_id, Jsonb(body)),
+        )
+    store = await PsycopgTelemetryStore.connect(database_url)
+    try:
+        await store.write(WriteBatch(command_results=[received("gw-a", command_id)]))
+    finally:
+        await store.close()
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT status, body FROM gateway_commands").fetchone()
+    assert row == ("applied", {"mac": "A4:C1:38:00:00:01", "bindkey": "***"})

@@ -136,3 +136,11 @@ def test_mqtt_settings_from_a_url_leave_their_input_as_it_was() -> None:
     mqtt = settings.MqttSettings.model_validate(table)
     assert (mqtt.host, mqtt.port, mqtt.username) == ("broker.example", 8883, "gw")
     assert table == {"url": "mqtt://gw:secret@broker.example:8883", "topic_prefix": "t"}
+
+
+def test_redacted_hides_the_password_of_a_url() -> None:
+    body = {"config": {"mqtt": {"url": "mqtt://gw-7:s3cr%40t@broker.example:8883"}}}
+    assert commands.redacted(body) == {
+        "config": {"mqtt": {"url": "mqtt://gw-7:***@broker.example:8883"}}
+    }
+    assert commands.redacted("mqtts://broker.example:8883") == "mqtts://broker.example:8883"
