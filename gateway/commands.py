@@ -15,7 +15,10 @@
 4. ``status`` answers with the gateway's status; ``restart`` is ``applied`` and the gateway
    restarts once the result is published (systemd starts it again).
 
-Every result but a duplicate's is recorded in the log before it is published.
+Every result but a duplicate's is recorded in the log before it is published. The revision a
+configuration command is about to write is recorded before the file is replaced: a command
+delivered again after a crash in between is answered ``applied`` if the file is at that
+revision (it was applied), and applied normally if not.
 """
 
 from __future__ import annotations
@@ -174,6 +177,12 @@ class CommandHandler:
                 " to change remotely"
             )
         running = self._target.settings
+        begun = self._log.begun(command.id)
+        if begun is not None and begun == self.revision():
+            return "applied", (
+                f"{command.kind} applied before the gateway restarted: configuration revision"
+                f" {begun}"
+            )
         try:
             before = config.revision()
             table = edit(config.table(), commands.body(command.kind, command.body))
@@ -191,6 +200,7 @@ class CommandHandler:
                 f"the gateway could not take it ({exc}); the previous configuration keeps running",
             )
         try:
+            self._log.begin(command.id, candidate.revision)
             config.commit(candidate)
         except OSError as exc:
             config.discard(candidate)

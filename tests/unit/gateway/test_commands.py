@@ -255,3 +255,40 @@ async def test_replace_config_with_a_broker_url_applies_on_a_gateway_configured_
     assert handled.result.outcome == "applied", handled.result.message
     assert target.settings.status_interval_s == 60
     assert tomllib.loads(path.read_text())["mqtt"] == {"url": "mqtt://broker.example"}
+
+
+class CrashingLog(SqliteCommandLog):
+    """A gateway that dies after the file was replaced, before the result is recorded."""
+
+    def record(self, result: Any) -> str:
+        raise SystemExit("power cut")
+
+
+async def test_a_command_delivered_again_after_a_crash_is_applied_not_applied_twice(
+    target: RecordingTarget, config_path: Path, tmp_path: Path
+) -> None:
+    payload = command("add_sensor", {"sensor": {"mac": NEW, "kind": "bthome"}})
+    crashing = CrashingLog(tmp_path / "commands.sqlite")
+    with pytest.raises(SystemExit):
+        await handler(target, config_path, crashing).handle(payload)
+    crashing.close()
+    applied = contents(config_path)
+    restarted = RecordingTarget(load_gateway(str(config_path)))  # systemd starts it again
+    log = SqliteCommandLog(tmp_path / "commands.sqlite")
+    again = await handler(restarted, config_path, log).handle(payload)
+    assert again.result.outcome == "applied", again.result.message
+    assert again.result.config_revision == TomlConfigFile(config_path).revision()
+    assert restarted.taken == []
+    assert contents(config_path) == applied
+    assert log.get(uuid.UUID(msgspec.json.decode(payload)["id"])) == again.result
+
+
+async def test_a_command_whose_file_was_not_replaced_before_a_crash_is_applied(
+    target: RecordingTarget, config_path: Path, tmp_path: Path
+) -> None:
+    payload = command("set_intervals", {"status_interval_s": 5})
+    log = SqliteCommandLog(tmp_path / "commands.sqlite")
+    log.begin(uuid.UUID(msgspec.json.decode(payload)["id"]), "0123456789abcdef")  # then died
+    handled = await handler(target, config_path, log).handle(payload)
+    assert handled.result.outcome == "applied"
+    assert target.settings.status_interval_s == 5
