@@ -33,7 +33,7 @@ from gateway.health import HealthMonitor, write_status_file
 from gateway.intake import Intake, sensor_configs
 from gateway.outbox import MemoryOutbox, Outbox
 from gateway.outbox_sqlite import SqliteOutbox
-from gateway.ports import FrameSource
+from gateway.ports import FrameSource, ProbedSource
 from gateway.storage import AwaitingStorage
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,15 @@ def _source_settings(settings: GatewaySettings) -> tuple[object, ...]:
         settings.ble,
         settings.serial,
     )
+
+
+async def _probe(new: list[FrameSource], running: list[FrameSource]) -> None:
+    """Open each new source that can be checked (serial ports) once; raise if one cannot. A
+    port a running source holds is not probed (it is open exclusively, and it works)."""
+    held = {source.path for source in running if isinstance(source, ProbedSource)}
+    for source in new:
+        if isinstance(source, ProbedSource) and source.path not in held:
+            await source.probe()
 
 
 def open_outbox(settings: GatewaySettings) -> Outbox:
@@ -208,11 +217,13 @@ class Gateway:
     async def reconfigure(self, settings: GatewaySettings) -> None:
         """Run with ``settings`` from now on: new sources (if this gateway builds them from its
         settings), sensors and calibrations, intervals. Everything is built before anything is
-        swapped, so a failure (raised) leaves the gateway running as before."""
+        swapped, and the new serial ports are opened once (:func:`_probe`), so a failure (raised:
+        the command is ``failed``) leaves the gateway running as before."""
         build = self._build_sources
         new_sources = self._sources
         if build is not None and _source_settings(settings) != _source_settings(self._settings):
             new_sources = build(settings)
+            await _probe(new_sources, self._sources)
         self._intake.reconfigure(
             sensor_configs(settings.sensors), Calibrator(calibrations(settings.sensors))
         )
