@@ -4,6 +4,9 @@ their results out over the gateway's own MQTT session (QoS 1).
 Results wait in the command log until the broker acknowledges them: a broker that is away, or
 a gateway that restarts first, delays a result but does not lose it (the unpublished ones go
 out at the next start). A ``restart`` command stops the gateway once its result is published.
+An error of the command log itself (SQLite: disk full, a corrupt file) never stops the channel:
+the command is answered ``failed`` (published without being recorded) and the next one is
+handled.
 """
 
 from __future__ import annotations
@@ -77,7 +80,11 @@ class CommandChannel:
                 handled = await self._handler.handle(payload)
             except Exception as exc:  # the channel's top loop: a command never stops the gateway
                 log.exception("a command could not be handled")
-                handled = self._handler.failed(payload, exc)
+                try:
+                    handled = self._handler.failed(payload, exc)
+                except Exception:  # the command log itself (a SQLite error): answer anyway
+                    log.exception("the command log cannot record the result: sent unrecorded")
+                    handled = self._handler.failed(payload, exc, record=False)
             self._results.put_nowait(handled)
 
     async def _publish_loop(self) -> None:
@@ -99,7 +106,10 @@ class CommandChannel:
                     )
                     await asyncio.sleep(self._retry_s)
             if handled.key is not None:
-                self._log.published(handled.key)
+                try:
+                    self._log.published(handled.key)
+                except Exception:  # a SQLite error: the result may go out again at the next start
+                    log.exception("the command log cannot mark result %s published", handled.key)
             self.published += 1
             if handled.restart:
                 log.warning("restart command %s: restarting", handled.result.command_id)

@@ -126,14 +126,17 @@ class CommandHandler:
         log.info("command %s (%s) %s: %s", command.id, command.kind, outcome, message)
         return self._record(command.id, outcome, message)
 
-    def failed(self, payload: bytes, exc: Exception) -> Handled:
-        """The result of a command whose handling raised what nothing foresaw."""
-        return self._record(
-            commands.command_id(payload),
-            "failed",
+    def failed(self, payload: bytes, exc: Exception, *, record: bool = True) -> Handled:
+        """The result of a command whose handling raised what nothing foresaw; with ``record``
+        false (the command log itself failed), a result that is published but not recorded."""
+        command_id = commands.command_id(payload)
+        message = (
             f"unexpected error: {type(exc).__name__}: {exc}; the previous configuration keeps"
-            " running",
+            " running"
         )
+        if record:
+            return self._record(command_id, "failed", message)
+        return Handled(self._result(command_id, "failed", message), None)
 
     def _prior(self, command_id: uuid.UUID | None) -> Handled | None:
         if command_id is None:
@@ -158,7 +161,18 @@ class CommandHandler:
         *,
         status: schema.GatewayStatus | None = None,
     ) -> Handled:
-        result = commands.result(
+        result = self._result(command_id, outcome, message, status=status)
+        return Handled(result, self._log.record(result))
+
+    def _result(
+        self,
+        command_id: uuid.UUID | None,
+        outcome: Outcome,
+        message: str,
+        *,
+        status: schema.GatewayStatus | None = None,
+    ) -> CommandResult:
+        return commands.result(
             command_id,
             self.gateway_id,
             outcome,
@@ -167,7 +181,6 @@ class CommandHandler:
             config_revision=self.revision(),
             status=status,
         )
-        return Handled(result, self._log.record(result))
 
     async def _configure(self, command: Command) -> tuple[Outcome, str]:
         config = self._config

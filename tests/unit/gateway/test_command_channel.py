@@ -5,6 +5,7 @@ publisher implements the port."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -172,3 +173,48 @@ async def test_a_command_that_breaks_unexpectedly_fails_and_the_next_one_runs(
         assert not task.done()
     finally:
         task.cancel()
+
+
+class BrokenLog(SqliteCommandLog):
+    """A command log whose SQLite file went bad (disk full, corrupt) for a while."""
+
+    broken = True
+
+    def get(self, command_id: uuid.UUID) -> commands.CommandResult | None:
+        if self.broken:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().get(command_id)
+
+    def record(self, result: commands.CommandResult) -> str:
+        if self.broken:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().record(result)
+
+
+async def test_a_command_log_error_is_answered_failed_and_the_channel_keeps_running(
+    tmp_path: Path,
+) -> None:
+    log = BrokenLog(tmp_path / "commands.sqlite")
+    publisher = FlakyPublisher()
+    publisher.connected.set()
+    channel = CommandChannel(
+        CommandHandler(StillTarget(), log, None), log, publisher, TOPIC, lambda: None
+    )
+    task = asyncio.create_task(channel.run())
+    try:
+        first_id, first = command("status")
+        channel.received(first)
+        await wait(lambda: publisher.published, "the first result")
+        result = commands.decode_result(publisher.published[0][1])
+        assert (result.command_id, result.outcome) == (first_id, "failed")
+        assert "disk is full" in result.message
+        log.broken = False  # the disk has room again: the channel still runs
+        second_id, second = command("status")
+        channel.received(second)
+        await wait(lambda: len(publisher.published) == 2, "the second result")
+        result = commands.decode_result(publisher.published[1][1])
+        assert (result.command_id, result.outcome) == (second_id, "applied")
+        assert not task.done()
+    finally:
+        task.cancel()
+        log.close()
