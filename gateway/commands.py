@@ -38,7 +38,7 @@ from coldtrail.commands import Command, CommandResult, Outcome
 from coldtrail.errors import ColdtrailError, InvalidMessage
 from coldtrail.settings import GatewaySettings
 from gateway.command_log import CommandLog
-from gateway.config_file import ConfigFile, Refused, edit
+from gateway.config_file import ConfigFile, Refused, at_restart, edit
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,13 @@ class CommandHandler:
                 " keeps running",
             )
         sensors = len(candidate.settings.sensors)
+        later = at_restart(candidate.settings, running)
         return "applied", (
             f"{command.kind} applied: configuration revision {before} -> {candidate.revision},"
             f" {sensors} sensor{'s' if sensors != 1 else ''} configured"
+            + (
+                f"; {', '.join(later)} takes effect at the next restart (send a restart command)"
+                if later
+                else ""
+            )
         )

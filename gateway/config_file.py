@@ -32,6 +32,10 @@ from coldtrail.settings import GatewaySettings
 LOCKED = ("gateway_id", "mqtt", "outbox")
 """Settings a remote command may not change."""
 
+AT_RESTART = ("await_stored",)
+"""Settings a remote command changes in the file, that the running gateway takes only at its
+next start (the result's message says so)."""
+
 
 class Refused(ValueError):
     """A command that cannot apply to this configuration (the message says why)."""
@@ -142,6 +146,11 @@ def check_locked(new: GatewaySettings, running: GatewaySettings) -> None:
                 f"{key} cannot be changed by a remote command (a mistake would cut the gateway"
                 " off); change it on the gateway itself"
             )
+
+
+def at_restart(new: GatewaySettings, running: GatewaySettings) -> list[str]:
+    """The settings changed that take effect only at the next start."""
+    return [key for key in AT_RESTART if getattr(new, key) != getattr(running, key)]
 
 
 class TomlConfigFile:

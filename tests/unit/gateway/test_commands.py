@@ -292,3 +292,18 @@ async def test_a_command_whose_file_was_not_replaced_before_a_crash_is_applied(
     handled = await handler(target, config_path, log).handle(payload)
     assert handled.result.outcome == "applied"
     assert target.settings.status_interval_s == 5
+
+
+async def test_a_setting_taken_only_at_a_restart_is_applied_saying_so(
+    target: RecordingTarget, config_path: Path
+) -> None:
+    handled = await handler(target, config_path).handle(
+        command("patch_config", {"config": {"await_stored": False}})
+    )
+    assert handled.result.outcome == "applied"
+    assert "await_stored takes effect at the next restart" in handled.result.message
+    assert load_gateway(str(config_path)).await_stored is False
+    plain = await handler(target, config_path).handle(
+        command("patch_config", {"config": {"status_interval_s": 12}})
+    )
+    assert "restart" not in plain.result.message
