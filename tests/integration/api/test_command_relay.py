@@ -1,6 +1,7 @@
 """The API's command relay on a real PostgreSQL and broker: two relays (two API processes) over
 one table send each pending command once (FOR UPDATE SKIP LOCKED), and a command without a
-result is sent again after the resend interval, with the same id."""
+result is sent again after the resend interval, with the same id. The relays' rounds are driven
+by the tests (``relay_once``) and time is moved in the table, so the counts depend on no sleep."""
 
 from __future__ import annotations
 
@@ -60,48 +61,61 @@ async def test_two_relays_send_each_command_once_then_again_until_a_result(
             received[command.id] += 1
             gateway_of[command.id] = topics.parse(message.topic).gateway_id
 
-    def sent_rows() -> list[tuple[str, int]]:
+    def sent_rows() -> Counter[tuple[str, int]]:
         with psycopg.connect(database_url) as conn:
-            return [
-                (str(r[0]), int(r[1]))
-                for r in conn.execute("SELECT status, sends FROM gateway_commands").fetchall()
-            ]
+            rows = conn.execute("SELECT status, sends FROM gateway_commands").fetchall()
+        return Counter((str(r[0]), int(r[1])) for r in rows)
 
     pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
         database_url, kwargs={"autocommit": True}, min_size=2, max_size=4, open=False
     )
     await pool.open(wait=True)
     listening = asyncio.create_task(listen())
-    relays = [
-        CommandRelay(pool, mqtt, f"relay-{n}-{uuid.uuid4().hex[:6]}", resend_s=3.0, poll_s=0.05)
+    sessions = [
+        MqttConnection(mqtt, f"relay-{n}-{uuid.uuid4().hex[:6]}", clean_session=True)
         for n in range(2)
     ]
-    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    # The relays' rounds are driven here (relay_once), not by their clocks: a resend is due
+    # when the test moves the last send an hour back.
+    relays = [
+        CommandRelay(pool, mqtt, "unused", resend_s=3600.0, connection=session)
+        for session in sessions
+    ]
+
+    async def both_rounds() -> list[int]:
+        return list(await asyncio.gather(*(relay.relay_once() for relay in relays)))
+
     try:
-        await wait_for(lambda: sum(received.values()) >= COMMANDS, 30, "every command sent")
-        await asyncio.sleep(1.0)  # both relays keep polling: nothing is sent twice meanwhile
-        assert set(received) == set(ids)
-        assert set(received.values()) == {1}
-        assert sum(relay.sent for relay in relays) == COMMANDS
-        assert set(sent_rows()) == {("sent", 1)}
+        for session in sessions:
+            await session.start(wait_s=10)
+        claimed = await both_rounds()  # at the same moment: FOR UPDATE SKIP LOCKED
+        assert sum(claimed) == COMMANDS
+        assert [relay.sent for relay in relays] == claimed
+        assert await both_rounds() == [0, 0]  # nothing is due again before resend_s
+        assert sent_rows() == {("sent", 1): COMMANDS}
+        expected = Counter({command_id: 1 for command_id in ids})
+        await wait_for(lambda: received == expected, 30, "every command received once")
         for i, command_id in enumerate(ids):
             assert gateway_of[command_id] == ("gw-a" if i % 2 else "gw-b")
 
-        # a result closes half of them; the others are sent again after resend_s
+        # a result closes half of them; the others are sent again once resend_s has passed
         with psycopg.connect(database_url) as conn:
             conn.execute(
                 "UPDATE gateway_commands SET status = 'applied', result = '{}'"
                 " WHERE command_id = ANY(%s)",
                 (ids[: COMMANDS // 2],),
             )
-        await wait_for(lambda: sum(received.values()) >= COMMANDS + COMMANDS // 2, 30, "resends")
-        await asyncio.sleep(0.5)
-        assert {received[c] for c in ids[: COMMANDS // 2]} == {1}
-        assert {received[c] for c in ids[COMMANDS // 2 :]} == {2}
+            conn.execute("UPDATE gateway_commands SET sent_at = sent_at - interval '1 hour'")
+        assert sum(await both_rounds()) == COMMANDS // 2
+        assert await both_rounds() == [0, 0]
+        assert sent_rows() == {("applied", 1): COMMANDS // 2, ("sent", 2): COMMANDS // 2}
+        expected.update(ids[COMMANDS // 2 :])
+        await wait_for(lambda: received == expected, 30, "the open commands received again")
     finally:
-        for task in [*tasks, listening]:
-            task.cancel()
-        await asyncio.gather(*tasks, listening, return_exceptions=True)
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        for session in sessions:
+            await session.close()
         await listener.close()
         await pool.close()
 
