@@ -105,6 +105,9 @@ async def create(
     """Store a new command (pending) and its audit entry, in one transaction."""
     command_id = uuid.uuid4()
     async with conn.transaction():
+        # The gateway's row first (the audit entry needs it): inserting the command first would
+        # hold a key-share lock on it that two concurrent commands then both try to upgrade.
+        await conn.execute(LOCK_GATEWAY, (gateway_id,))
         async with conn.cursor(row_factory=class_row(StoredCommand)) as cur:
             await cur.execute(INSERT, (command_id, gateway_id, kind, Jsonb(body), actor))
             stored = await cur.fetchone()

@@ -15,6 +15,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from api import queries_commands
 from api.command_relay import CommandRelay
 from api.deps import Conn
 from coldtrail import commands, topics
@@ -311,3 +312,40 @@ async def test_a_command_without_a_result_expires_audited_and_is_no_longer_sent(
         assert row.fetchone() == ({"mac": "A4:C1:38:00:00:01", "bindkey": "***"},)
     assert await relay.relay_once() == 0  # nothing expires twice, nothing is sent again
     assert len(await asyncio.to_thread(audit_actions, database_url)) == 2
+
+
+def lock_waiters(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_two_commands_stored_at_once_for_one_gateway_do_not_deadlock(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(insert_commands, database_url, 0)
+    # ingest holds the gateway's row a moment (its bookkeeping), so both commands wait for it
+    blocker = await psycopg.AsyncConnection.connect(database_url)
+    await blocker.execute("SELECT 1 FROM gateways WHERE gateway_id = 'gw-a' FOR UPDATE")
+    conns = [await psycopg.AsyncConnection.connect(database_url, autocommit=True) for _ in range(2)]
+    try:
+        stores = [
+            asyncio.create_task(queries_commands.create(c, "gw-a", "status", {}, "ops"))
+            for c in conns
+        ]
+        await wait_for(lambda: lock_waiters(database_url) >= 2, 30, "both waiting")
+        await blocker.commit()
+        outcomes = await asyncio.gather(*stores, return_exceptions=True)
+        assert [type(o).__name__ for o in outcomes] == ["StoredCommand", "StoredCommand"]
+    finally:
+        await blocker.close()
+        for c in conns:
+            await c.close()
+    assert [a for a, _, _ in await asyncio.to_thread(audit_actions, database_url)] == [
+        "command.issued",
+        "command.issued",
+    ]
