@@ -40,7 +40,10 @@ class CommandOut(BaseModel):
     created_by: str
     created_at: datetime
     sent_at: datetime | None = Field(description="When it was last published.")
-    sends: int = Field(description="How many times it was published.")
+    sends: int = Field(
+        description="How many times it was sent (claimed by the relay and published; a publish"
+        " that failed counts too: the command waits for its next resend)."
+    )
     result_at: datetime | None = Field(description="When the gateway handled it (its clock).")
     message: str | None = Field(description="The gateway's message about it.")
     config_revision: str | None = Field(
