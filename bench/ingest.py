@@ -51,6 +51,7 @@ from coldtrail.localservices.mosquitto import MosquittoBroker
 from coldtrail.mqtt import MqttConnection
 from coldtrail.settings import IngestSettings, MqttSettings, parse_mqtt_url
 from ingest import migrate, queries, service
+from ingest.derive import RuleRunner
 from ingest.store import PsycopgTelemetryStore, WriteBatch, WriteResult, reading_rows
 
 PREFIX = "bench"
@@ -68,8 +69,11 @@ ONLY = {
     name.strip() for name in os.environ.get("COLDTRAIL_BENCH_INGEST_ONLY", "").split(",") if name
 }
 """Runs to do (e.g. ``batched,two_workers`` for a quick comparison); empty: all of them."""
-RUNS = ("raw_copy", "batched", "one_per_message", "one_per_message_mqtt_3_1_1",
-        "one_per_message_window_20", "two_workers", "latency_at_half_rate")  # fmt: skip
+RUNS = ("raw_copy", "batched", "batched_rules", "one_per_message", "one_per_message_rules",
+        "one_per_message_mqtt_3_1_1", "one_per_message_window_20", "two_workers",
+        "latency_at_half_rate")  # fmt: skip
+PROFILE = "pharma-2-8"
+"""Every bench device watches one parcel on this built-in profile (the ``*_rules`` runs)."""
 GOALS = {"batched_readings_per_s": 150_000, "ratio_to_raw_copy": 0.25, "latency_p99_ms": 500}
 
 
@@ -233,14 +237,24 @@ async def _ingest(
     latencies: list[float] | None = None,
     on_connected: Callable[[], None] | None = None,
     done_elsewhere: Callable[[int], int] | None = None,
+    rules: bool = False,
 ) -> dict[str, Any]:
     """Run ingest until ``expected()`` readings were committed (None: not known yet); with
-    ``done_elsewhere`` (given this worker's count, returns all workers' count), by all workers."""
+    ``done_elsewhere`` (given this worker's count, returns all workers' count), by all workers.
+    With ``rules``, the rule runner runs in the same process and loop, as ``coldtrail ingest``
+    deploys it (ingest/service.py), and the run also waits until it has judged every reading."""
     mqtt = _connection(settings)
     url = settings.database.url.get_secret_value()
     store = TimedStore(await PsycopgTelemetryStore.connect(url), latencies)
     ingester = service.Ingester(settings, mqtt, store)  # type: ignore[arg-type]
     stop = asyncio.Event()
+    rules_stop = asyncio.Event()
+    runner = RuleRunner(url) if rules else None
+    rules_task = None if runner is None else asyncio.create_task(runner.run(rules_stop))
+    for _ in range(1000 if runner is not None else 0):  # until it leads (at most 10 s)
+        if runner is not None and runner.stats.leading:
+            break
+        await asyncio.sleep(0.01)
     await mqtt.start(wait_s=10)
     began = time.perf_counter()
     began_wall = time.time()
@@ -266,6 +280,11 @@ async def _ingest(
     await mqtt.close()
     await store.close()
     seconds = store.last_commit - began
+    judged: dict[str, Any] = {}
+    if runner is not None and rules_task is not None:
+        judged = await _rules_caught_up(url, runner, began)
+        rules_stop.set()
+        await rules_task
     return {
         "began_wall": began_wall,
         "last_commit_wall": began_wall + seconds,
@@ -279,6 +298,28 @@ async def _ingest(
         "duplicates": sum(stats.duplicates.values()),
         "dead_letters": sum(stats.dead_letters.values()),
         "read_pauses": mqtt.pauses,
+        **judged,
+    }
+
+
+async def _rules_caught_up(url: str, runner: RuleRunner, began: float) -> dict[str, Any]:
+    """Wait until the rule runner has taken the whole queue; when (from ingest's start) and
+    what it did."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        while True:
+            cur = await conn.execute("SELECT count(*) FROM rule_queue")
+            row = await cur.fetchone()
+            if row is not None and row[0] == 0:
+                break
+            await asyncio.sleep(0.01)
+        cur = await conn.execute("SELECT count(*), max(readings) FROM parcel_conditions")
+        conditions = await cur.fetchone()
+    # The last pass took the queue in a transaction that has committed: the count is 0.
+    return {
+        "rules_caught_up_s": round(time.perf_counter() - began, 3),
+        "rule_passes": runner.stats.passes,
+        "rule_readings": runner.stats.readings,
+        "parcel_conditions": conditions[0] if conditions else 0,
     }
 
 
@@ -300,8 +341,31 @@ def _check_exactly_once(url: str, expected: int) -> None:
 
 def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE readings")
+        conn.execute(
+            "TRUNCATE readings, rule_queue, reading_changes, alerts, parcel_conditions, devices"
+            " CASCADE"
+        )
         conn.execute("VACUUM ANALYZE readings")
+
+
+def _seed_parcels(url: str, since: datetime) -> None:
+    """One parcel per bench device, on :data:`PROFILE`, watched by it from ``since``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO shipments (tracking_number, access_token_sha256, profile)"
+            " VALUES ('BENCH-INGEST', sha256('bench'), %s) RETURNING shipment_id",
+            (PROFILE,),
+        ).fetchone()
+        assert row is not None
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO parcels (parcel_id, shipment_id) VALUES (%s, %s)",
+                [(f"P-{i:04d}", row[0]) for i in range(DEVICES)],
+            )
+            cur.executemany(
+                "INSERT INTO custody (parcel_id, device_id, from_time) VALUES (%s, %s, %s)",
+                [(f"P-{i:04d}", f"dev-{i}", since) for i in range(DEVICES)],
+            )
 
 
 def throughput(
@@ -312,17 +376,19 @@ def throughput(
     per_message: int,
     window: int | None = None,
     protocol: str = "5",
+    rules: bool = False,
 ) -> dict[str, Any]:
     _truncate(url)
     settings = _settings(url, mqtt_url, window, protocol)
     asyncio.run(_subscribe(settings))
     publish_s = pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message))
-    result = asyncio.run(_ingest(settings, lambda: readings))
+    result = asyncio.run(_ingest(settings, lambda: readings, rules=rules))
     for key in ("began_wall", "last_commit_wall", "stored_here"):
         del result[key]
     _check_exactly_once(url, readings)
     return {
         "readings_per_message": per_message,
+        "rules": "on" if rules else "off",
         "mqtt_protocol": protocol,
         "window": settings.receive_maximum if protocol == "5" else "max_inflight_messages 10000",
         **result,
@@ -470,6 +536,7 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
     url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
     try:
         migrate.migrate(url)
+        _seed_parcels(url, datetime.now(UTC) - timedelta(days=2))
         log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
         unknown = ONLY - set(RUNS)
         if unknown:
@@ -482,9 +549,19 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
         if wanted("batched") or wanted("latency_at_half_rate"):
             log("100 readings per message")
             out["batched"] = throughput(url, mqtt_url, pool, BATCHED_READINGS, 100)
+        if wanted("batched_rules"):
+            log("100 readings per message, rules on")
+            out["batched_rules"] = throughput(
+                url, mqtt_url, pool, BATCHED_READINGS, 100, rules=True
+            )
         if wanted("one_per_message"):
             log("1 reading per message")
             out["one_per_message"] = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1)
+        if wanted("one_per_message_rules"):
+            log("1 reading per message, rules on")
+            out["one_per_message_rules"] = throughput(
+                url, mqtt_url, pool, SINGLE_READINGS, 1, rules=True
+            )
         if wanted("one_per_message_mqtt_3_1_1"):
             log("1 reading per message, MQTT 3.1.1")
             out["one_per_message_mqtt_3_1_1"] = throughput(
