@@ -42,10 +42,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from bench import _node_red
 from coldtrail import schema, topics
 from coldtrail.localservices.mosquitto import MosquittoBroker
 from coldtrail.mqtt import MqttConnection
@@ -74,6 +76,10 @@ RUNS = ("raw_copy", "batched", "batched_rules", "one_per_message", "one_per_mess
         "latency_at_half_rate")  # fmt: skip
 PROFILE = "pharma-2-8"
 """Every bench device watches one parcel on this built-in profile (the ``*_rules`` runs)."""
+PEER_BATCHED_READINGS = int(300_000 * SCALE) // 100 * 100
+PEER_SINGLE_READINGS = int(40_000 * SCALE)
+PEER_GOALS = {"batched_rules_to_node_red": 2.0, "batched_rules_of_raw_copy": 0.5,
+              "one_per_message_to_node_red": 2.5}  # fmt: skip
 GOALS = {"batched_readings_per_s": 150_000, "ratio_to_raw_copy": 0.25, "latency_p99_ms": 500}
 
 
@@ -588,25 +594,102 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def main() -> None:
+def node_red(url: str, mqtt_url: str, pool: Any, readings: int, per_message: int) -> dict[str, Any]:
+    """The Node-RED peer (bench/_node_red.py) on the same backlog as :func:`throughput`."""
+    _truncate(url)
+    topic = topics.telemetry(GATEWAY, PREFIX)
+    result = _node_red.throughput(
+        url,
+        mqtt_url,
+        topic,
+        readings,
+        lambda: pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message)),
+    )
+    _check_exactly_once(url, readings)
+    return {"readings_per_message": per_message, **result, "stored_exactly_once": True}
+
+
+def peer_run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
+    """``--peer node-red``: coldtrail (rules off and on), Node-RED and raw COPY in one run, on
+    the same broker, database and messages, and the ratios."""
+    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
+    batched, single = PEER_BATCHED_READINGS, PEER_SINGLE_READINGS
+    try:
+        migrate.migrate(url)
+        _seed_parcels(url, datetime.now(UTC) - timedelta(days=2))
+        _node_red.ensure_installed()
+        log("raw COPY")
+        copy = raw_copy(url, COPY_ROWS)
+        out: dict[str, Any] = {}
+        for per_message, readings in ((100, batched), (1, single)):
+            key = "batched" if per_message == 100 else "one_per_message"
+            log(f"{per_message} per message: Node-RED")
+            out[f"node_red_{key}"] = node_red(url, mqtt_url, pool, readings, per_message)
+            log(f"{per_message} per message: coldtrail, rules off")
+            out[key] = throughput(url, mqtt_url, pool, readings, per_message)
+            log(f"{per_message} per message: coldtrail, rules on")
+            out[f"{key}_rules"] = throughput(url, mqtt_url, pool, readings, per_message, rules=True)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    rate = lambda run: out[run]["readings_per_s"]  # noqa: E731
+    ratios = {
+        f"{run}_to_node_red": round(rate(run) / rate(f"node_red_{peer}"), 2)
+        for run, peer in (
+            ("batched", "batched"),
+            ("batched_rules", "batched"),
+            ("one_per_message", "one_per_message"),
+            ("one_per_message_rules", "one_per_message"),
+        )
+    }
+    for run in ("batched", "batched_rules", "node_red_batched"):
+        ratios[f"{run}_of_raw_copy"] = round(rate(run) / copy["rows_per_s"], 3)
+    return {
+        "raw_copy": copy,
+        **out,
+        "ratios": ratios,
+        "goals": PEER_GOALS,
+        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["--peer", "node-red"]):
+        raise SystemExit("usage: python -m bench.ingest [--peer node-red]")
+    peer = bool(args)
+    runner = peer_run if peer else run
+    loadavg_before = Path("/proc/loadavg").read_text().split()[:3]
     broker = MosquittoBroker()
     broker.start()
     try:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
             if url:
-                result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url, broker.url, pool)}
+                result = {
+                    "database": "COLDTRAIL_BENCH_DATABASE_URL",
+                    **runner(url, broker.url, pool),
+                }
             else:
                 from coldtrail.localservices.postgres import EmbeddedPostgres
 
                 with EmbeddedPostgres(durable=True) as server:
                     result = {
                         "database": "embedded PostgreSQL (fsync on)",
-                        **run(server.url, broker.url, pool),
+                        **runner(server.url, broker.url, pool),
                     }
     finally:
         broker.close()
-    result = {"broker": "mosquitto (coldtrail.localservices)", "cores": os.cpu_count(), **result}
+    result = {
+        "broker": "mosquitto (coldtrail.localservices)",
+        "cores": os.cpu_count(),
+        "loadavg_before": loadavg_before,
+        **result,
+    }
     print(json.dumps(result))
 
 
