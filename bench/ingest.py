@@ -53,7 +53,9 @@ from coldtrail.localservices.mosquitto import MosquittoBroker
 from coldtrail.mqtt import MqttConnection
 from coldtrail.settings import IngestSettings, MqttSettings, parse_mqtt_url
 from ingest import migrate, queries, service
-from ingest.derive import RuleRunner
+from ingest.derive import RuleRunner, RunnerConfig
+from ingest.derive_queries import LEADER_LOCK
+from ingest.rules_process import run_in_process
 from ingest.store import PsycopgTelemetryStore, WriteBatch, WriteResult, reading_rows
 
 PREFIX = "bench"
@@ -74,6 +76,9 @@ ONLY = {
 RUNS = ("raw_copy", "batched", "batched_rules", "one_per_message", "one_per_message_rules",
         "one_per_message_mqtt_3_1_1", "one_per_message_window_20", "two_workers",
         "latency_at_half_rate")  # fmt: skip
+RULES = os.environ.get("COLDTRAIL_BENCH_INGEST_RULES", "process")
+"""Where the ``*_rules`` runs run the rule runner: ``process`` (the default of ``coldtrail
+ingest``) or ``loop`` (in ingest's own event loop)."""
 PROFILE = "pharma-2-8"
 """Every bench device watches one parcel on this built-in profile (the ``*_rules`` runs)."""
 PEER_BATCHED_READINGS = int(300_000 * SCALE) // 100 * 100
@@ -243,24 +248,27 @@ async def _ingest(
     latencies: list[float] | None = None,
     on_connected: Callable[[], None] | None = None,
     done_elsewhere: Callable[[int], int] | None = None,
-    rules: bool = False,
+    rules: str | None = None,
 ) -> dict[str, Any]:
     """Run ingest until ``expected()`` readings were committed (None: not known yet); with
     ``done_elsewhere`` (given this worker's count, returns all workers' count), by all workers.
-    With ``rules``, the rule runner runs in the same process and loop, as ``coldtrail ingest``
-    deploys it (ingest/service.py), and the run also waits until it has judged every reading."""
+    With ``rules`` (``process`` or ``loop``), the rule runner runs as ``coldtrail ingest`` runs it
+    (ingest/service.py): in a child process (ingest/rules_process.py) or in ingest's own loop;
+    the run then also waits until it has judged every reading."""
     mqtt = _connection(settings)
     url = settings.database.url.get_secret_value()
     store = TimedStore(await PsycopgTelemetryStore.connect(url), latencies)
     ingester = service.Ingester(settings, mqtt, store)  # type: ignore[arg-type]
     stop = asyncio.Event()
     rules_stop = asyncio.Event()
-    runner = RuleRunner(url) if rules else None
-    rules_task = None if runner is None else asyncio.create_task(runner.run(rules_stop))
-    for _ in range(1000 if runner is not None else 0):  # until it leads (at most 10 s)
-        if runner is not None and runner.stats.leading:
-            break
-        await asyncio.sleep(0.01)
+    runner = RuleRunner(url) if rules == "loop" else None
+    rules_task = None
+    if runner is not None:
+        rules_task = asyncio.create_task(runner.run(rules_stop))
+    elif rules == "process":
+        rules_task = asyncio.create_task(run_in_process(url, RunnerConfig(), rules_stop))
+    if rules_task is not None:
+        await _until_leading(url)
     await mqtt.start(wait_s=10)
     began = time.perf_counter()
     began_wall = time.time()
@@ -287,7 +295,7 @@ async def _ingest(
     await store.close()
     seconds = store.last_commit - began
     judged: dict[str, Any] = {}
-    if runner is not None and rules_task is not None:
+    if rules_task is not None:
         judged = await _rules_caught_up(url, runner, began)
         rules_stop.set()
         await rules_task
@@ -308,7 +316,23 @@ async def _ingest(
     }
 
 
-async def _rules_caught_up(url: str, runner: RuleRunner, began: float) -> dict[str, Any]:
+async def _until_leading(url: str) -> None:
+    """Until a rule runner holds the leader lock (ingest/derive_queries.py), at most 30 s."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for _ in range(3000):
+            cur = await conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+                " AND granted",
+                (LEADER_LOCK,),
+            )
+            row = await cur.fetchone()
+            if row is not None and row[0] > 0:
+                return
+            await asyncio.sleep(0.01)
+    raise RuntimeError("no rule runner took the lead in 30 s")
+
+
+async def _rules_caught_up(url: str, runner: RuleRunner | None, began: float) -> dict[str, Any]:
     """Wait until the rule runner has taken the whole queue; when (from ingest's start) and
     what it did."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -321,11 +345,12 @@ async def _rules_caught_up(url: str, runner: RuleRunner, began: float) -> dict[s
         cur = await conn.execute("SELECT count(*), max(readings) FROM parcel_conditions")
         conditions = await cur.fetchone()
     # The last pass took the queue in a transaction that has committed: the count is 0.
+    seconds = time.perf_counter() - began
     return {
-        "rules_caught_up_s": round(time.perf_counter() - began, 3),
-        "rule_passes": runner.stats.passes,
-        "rule_readings": runner.stats.readings,
+        "rules_caught_up_s": round(seconds, 3),
+        **({} if runner is None else {"rule_passes": runner.stats.passes}),
         "parcel_conditions": conditions[0] if conditions else 0,
+        "parcel_readings_judged": conditions[1] if conditions else 0,
     }
 
 
@@ -382,7 +407,7 @@ def throughput(
     per_message: int,
     window: int | None = None,
     protocol: str = "5",
-    rules: bool = False,
+    rules: str | None = None,
 ) -> dict[str, Any]:
     _truncate(url)
     settings = _settings(url, mqtt_url, window, protocol)
@@ -394,7 +419,7 @@ def throughput(
     _check_exactly_once(url, readings)
     return {
         "readings_per_message": per_message,
-        "rules": "on" if rules else "off",
+        "rules": f"on ({rules})" if rules else "off",
         "mqtt_protocol": protocol,
         "window": settings.receive_maximum if protocol == "5" else "max_inflight_messages 10000",
         **result,
@@ -558,7 +583,7 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
         if wanted("batched_rules"):
             log("100 readings per message, rules on")
             out["batched_rules"] = throughput(
-                url, mqtt_url, pool, BATCHED_READINGS, 100, rules=True
+                url, mqtt_url, pool, BATCHED_READINGS, 100, rules=RULES
             )
         if wanted("one_per_message"):
             log("1 reading per message")
@@ -566,7 +591,7 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
         if wanted("one_per_message_rules"):
             log("1 reading per message, rules on")
             out["one_per_message_rules"] = throughput(
-                url, mqtt_url, pool, SINGLE_READINGS, 1, rules=True
+                url, mqtt_url, pool, SINGLE_READINGS, 1, rules=RULES
             )
         if wanted("one_per_message_mqtt_3_1_1"):
             log("1 reading per message, MQTT 3.1.1")
@@ -632,7 +657,9 @@ def peer_run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
             log(f"{per_message} per message: coldtrail, rules off")
             out[key] = throughput(url, mqtt_url, pool, readings, per_message)
             log(f"{per_message} per message: coldtrail, rules on")
-            out[f"{key}_rules"] = throughput(url, mqtt_url, pool, readings, per_message, rules=True)
+            out[f"{key}_rules"] = throughput(
+                url, mqtt_url, pool, readings, per_message, rules=RULES
+            )
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -372,6 +372,10 @@ class IngestSettings(BaseSettings):
     rules: bool = True
     """Run the alert rules and position tracking (ingest/derive.py). With several workers, one
     of them runs them at a time (the others stand by); false keeps a worker out of that."""
+    rules_process: bool = True
+    """Run the rule runner in a child process of its own (ingest/rules_process.py), so that the
+    rules and the write path each have a core; false runs it in ingest's own event loop (one
+    process, about a third of the batched throughput while the rules are busy: docs/scaling.md)."""
     shock_g: float = Field(6.0, gt=0)
     """A parcel's shock alert threshold, in g."""
     silent_after_min: float = Field(15.0, gt=0)
