@@ -35,6 +35,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -272,6 +273,7 @@ async def _ingest(
     await mqtt.start(wait_s=10)
     began = time.perf_counter()
     began_wall = time.time()
+    cpu_began = _cpu_s(resource.RUSAGE_SELF)
     task = asyncio.create_task(ingester.run(stop))
     if on_connected is not None:
         on_connected()
@@ -291,14 +293,20 @@ async def _ingest(
         await asyncio.sleep(0.01)
     stop.set()
     await task
+    cpu = _cpu_s(resource.RUSAGE_SELF) - cpu_began
     await mqtt.close()
     await store.close()
     seconds = store.last_commit - began
     judged: dict[str, Any] = {}
     if rules_task is not None:
+        children = _cpu_s(resource.RUSAGE_CHILDREN)
         judged = await _rules_caught_up(url, runner, began)
         rules_stop.set()
         await rules_task
+        if rules == "process":  # the child has been joined: its CPU time is counted now
+            judged["rules_process_cpu_us_per_reading"] = round(
+                (_cpu_s(resource.RUSAGE_CHILDREN) - children) / target * 1e6, 2
+            )
     return {
         "began_wall": began_wall,
         "last_commit_wall": began_wall + seconds,
@@ -312,6 +320,7 @@ async def _ingest(
         "duplicates": sum(stats.duplicates.values()),
         "dead_letters": sum(stats.dead_letters.values()),
         "read_pauses": mqtt.pauses,
+        "ingest_cpu_us_per_reading": round(cpu / target * 1e6, 2),
         **judged,
     }
 
@@ -352,6 +361,11 @@ async def _rules_caught_up(url: str, runner: RuleRunner | None, began: float) ->
         "parcel_conditions": conditions[0] if conditions else 0,
         "parcel_readings_judged": conditions[1] if conditions else 0,
     }
+
+
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _histogram_sum(histogram: Any) -> float:
