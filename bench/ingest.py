@@ -331,7 +331,8 @@ async def _until_leading(url: str) -> None:
         for _ in range(3000):
             cur = await conn.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
-                " AND granted",
+                " AND granted AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())",
                 (LEADER_LOCK,),
             )
             row = await cur.fetchone()

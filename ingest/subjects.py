@@ -23,6 +23,7 @@ SubjectKind = Literal["parcel", "device", "gateway"]
 RowKey = tuple[datetime, str, int]
 """(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
 device is tagged (:func:`fix_key`): a device may send readings and fixes with the same seq."""
+Row = tuple[RowKey, Sample]
 
 
 def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
@@ -78,6 +79,36 @@ class SubjectInfo:
     def covers_fix(self, gateway_id: str, at: datetime) -> bool:
         return any(c.covers(gateway_id, at) for c in self.fixes)
 
+    def covered(self, device_id: str, rows: Sequence[Row]) -> list[Row]:
+        """The rows of ``device_id`` that the subject takes (those :meth:`covers`), for a whole
+        list at once: the runner's hot path, once per row and subject."""
+        return _within([(c.start, c.end) for c in self.coverage if c.device_id == device_id], rows)
+
+    def covered_fixes(self, gateway_id: str, rows: Sequence[Row]) -> list[Row]:
+        """The fixes of ``gateway_id`` that the subject takes (those :meth:`covers_fix`)."""
+        return _within([(c.start, c.end) for c in self.fixes if c.device_id == gateway_id], rows)
+
+
+def _within(
+    ranges: list[tuple[datetime | None, datetime | None]], rows: Sequence[Row]
+) -> list[Row]:
+    if not ranges:
+        return []
+    if len(ranges) > 1:
+        return [
+            row
+            for row in rows
+            if any(
+                (a is None or row[0][0] >= a) and (b is None or row[0][0] < b) for a, b in ranges
+            )
+        ]
+    start, end = ranges[0]
+    if start is None:
+        return list(rows) if end is None else [row for row in rows if row[0][0] < end]
+    if end is None:
+        return [row for row in rows if row[0][0] >= start]
+    return [row for row in rows if start <= row[0][0] < end]
+
 
 @dataclass(slots=True)
 class Subject:
@@ -99,6 +130,29 @@ class Subject:
         if key in self.recent:
             return Arrival.SEEN
         return Arrival.LATE
+
+    def feed_all(self, rows: Sequence[Row]) -> list[tuple[list[Alert], Any]]:
+        """Step the rules with NEW rows, in order, as :meth:`feed` would one by one; returns,
+        for each row that raised alerts, those alerts and the rules' state right after it."""
+        if not rows:
+            return []
+        step = self.rules.step
+        state = self.state
+        raised: list[tuple[list[Alert], Any]] = []
+        for _, sample in rows:
+            state, alerts = step(state, sample)
+            if alerts:
+                raised.append((alerts, state))
+        self.state = state
+        keys = [key for key, _ in rows]
+        self.through = keys[-1]
+        self.recent.update(keys)
+        self.order.extend(keys)
+        horizon = keys[-1][0] - REMEMBER
+        order = self.order
+        while order[0][0] < horizon:
+            self.recent.discard(order.popleft())
+        return raised
 
     def feed(self, key: RowKey, sample: Sample) -> list[Alert]:
         """Step the rules with a NEW row (the caller checked :meth:`arrival`)."""
@@ -131,7 +185,5 @@ def replay(
 ) -> tuple[Subject, list[Alert]]:
     """A subject rebuilt from its whole stored history (sorted by key), and every alert it gives."""
     subject = Subject.fresh(info, rules)
-    alerts: list[Alert] = []
-    for key, sample in rows:
-        alerts.extend(subject.feed(key, sample))
+    alerts = [alert for raised, _ in subject.feed_all(rows) for alert in raised]
     return subject, alerts

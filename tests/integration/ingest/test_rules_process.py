@@ -176,7 +176,8 @@ async def test_the_child_process_stops_with_ingest_and_frees_the_leader_lock(
     task = asyncio.create_task(run_in_process(database_url, RunnerConfig(), stop))
     lock = (
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = x'72756C65'::int"
-        " AND granted"
+        " AND granted AND database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())"
     )
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         for _ in range(300):
@@ -187,5 +188,10 @@ async def test_the_child_process_stops_with_ingest_and_frees_the_leader_lock(
         assert row == (1,), "the child process never took the lead"
         stop.set()
         await asyncio.wait_for(task, 30)
-        row = await (await conn.execute(lock)).fetchone()
-        assert row == (0,)
+        # The child has exited; its server process ends right after (asynchronously).
+        for _ in range(100):
+            row = await (await conn.execute(lock)).fetchone()
+            if row == (0,):
+                break
+            await asyncio.sleep(0.1)
+        assert row == (0,), "the leader lock is still held after the child process stopped"
