@@ -4,21 +4,21 @@ One run, on this machine, side by side:
 
 - ``batched``: 1,000,000 readings in messages of 100; ``one_per_message``: 100,000 readings in
   messages of 1; ``batched_rules`` and ``one_per_message_rules``: the same with the rule runner on,
-  as ``coldtrail ingest`` runs it (its own process; ``COLDTRAIL_BENCH_INGEST_RULES=loop`` runs it
-  in ingest's loop instead), every bench device watching one parcel on ``pharma-2-8``: the
-  figure is readings stored (and acknowledged), and ``rules_caught_up_s`` says when the runner
-  had judged them all (from ingest's start). Each is a backlog published first (by a separate
-  process) to ingest's persistent session; the clock runs from ingest's connection to its last
-  commit, so the figure is ingest's capacity (broker → decode → COPY + insert-on-conflict → commit → acknowledgement), with no
-  publisher competing for the two cores (in production the publishers are the gateways).
-- ``one_per_message_mqtt_3_1_1``: the same over MQTT 3.1.1 (the broker's
-  ``max_inflight_messages 10000`` is the window; paho parses no MQTT 5 properties per message).
+  as ``coldtrail ingest`` runs it (its own process; ``COLDTRAIL_BENCH_INGEST_RULES=loop`` runs it in
+  ingest's loop instead), every bench device watching one parcel on ``pharma-2-8``: the figure is
+  readings stored (and acknowledged), and ``rules_caught_up_s`` says when the runner had judged them
+  all (from ingest's start). Each is a backlog published first (by a separate process) to ingest's
+  persistent session; the clock runs from ingest's connection to its last commit, so the figure is
+  ingest's capacity (broker → decode → COPY + insert-on-conflict → commit → acknowledgement), with
+  no publisher competing for the two cores (in production the publishers are the gateways).
+- ``one_per_message_mqtt_3_1_1``: the same over MQTT 3.1.1 (the broker's ``max_inflight_messages
+  10000`` is the window; paho parses no MQTT 5 properties per message).
 - ``one_per_message_window_20``: the same with a window of 20 messages, Mosquitto's default
-  ``max_inflight_messages`` (announced here as Receive Maximum 20): a transaction then holds at
-  most 20 readings.
-- ``two_workers``: the batched backlog split between two ingest worker processes on one MQTT
-  shared subscription (``$share/bench/...``, each with its persistent session); the clock runs
-  from the first worker's connection to the last commit of either.
+  ``max_inflight_messages`` (announced here as Receive Maximum 20): a transaction then holds at most
+  20 readings.
+- ``two_workers``: the batched backlog split between two ingest worker processes on one MQTT shared
+  subscription (``$share/bench/...``, each with its persistent session); the clock runs from the
+  first worker's connection to the last commit of either.
 - ``raw_copy``: binary COPY of the same rows straight into ``readings`` (5,000-row transactions,
   rows built beforehand): the ceiling of the database path.
 - ``latency``: a publisher process paced at half the batched rate, each reading stamped with its
@@ -34,10 +34,9 @@ Each run also gives ingest's CPU time per reading (and the rule process's).
 (300,000 and 40,000 readings) Node-RED 4 (bench/_node_red.py), coldtrail with the rules off and
 coldtrail with the rules on, on the same broker, database and messages, and the ratios.
 
-Mosquitto is started here (``coldtrail.localservices``: ``max_queued_messages 0``), never the
-system one. ``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL) is used if set, else an embedded PostgreSQL
-with fsync on.
-"""
+Mosquitto is started here (``coldtrail.localservices``: ``max_queued_messages 0``), never the system
+one. ``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL) is used if set, else an embedded
+PostgreSQL with fsync on."""
 
 from __future__ import annotations
 
