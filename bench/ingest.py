@@ -26,7 +26,7 @@ One run, on this machine, side by side:
   minus that time.
 
 Every run checks that each published reading was stored exactly once (row count = distinct
-idempotency keys = readings published). Ingest runs with the settings' defaults (5,000 rows or
+idempotency keys = readings published). Ingest runs with the settings' defaults (10,000 rows or
 200 ms per batch), the rule runner off (the write path alone) but in the ``*_rules`` runs.
 Each run also gives ingest's CPU time per reading (and the rule process's).
 
