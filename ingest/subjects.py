@@ -11,7 +11,7 @@ rebuilt from the stored history, so that live and replay give the same alerts).
 from __future__ import annotations
 
 import enum
-from collections import deque
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -116,9 +116,10 @@ class Subject:
     rules: Rule[Any]
     state: Any = ()
     through: RowKey | None = None
-    recent: set[RowKey] = field(default_factory=set)
-    """The keys fed in the last :data:`REMEMBER` before ``through`` (``order`` in feed order)."""
-    order: deque[RowKey] = field(default_factory=deque)
+    seen: list[RowKey] = field(default_factory=list)
+    """The keys fed in the last :data:`REMEMBER` before ``through``, in key order (rows are fed
+    in key order): a sorted list, searched by bisection, rather than a set that hashes every
+    key on the hot path."""
 
     @classmethod
     def fresh(cls, info: SubjectInfo, rules: Rule[Any]) -> Subject:
@@ -127,7 +128,9 @@ class Subject:
     def arrival(self, key: RowKey) -> Arrival:
         if self.through is None or key > self.through:
             return Arrival.NEW
-        if key in self.recent:
+        seen = self.seen
+        i = bisect_left(seen, key)
+        if i < len(seen) and seen[i] == key:
             return Arrival.SEEN
         return Arrival.LATE
 
@@ -145,25 +148,27 @@ class Subject:
                 raised.append((alerts, state))
         self.state = state
         keys = [key for key, _ in rows]
-        self.through = keys[-1]
-        self.recent.update(keys)
-        self.order.extend(keys)
-        horizon = keys[-1][0] - REMEMBER
-        order = self.order
-        while order[0][0] < horizon:
-            self.recent.discard(order.popleft())
+        self._remember(keys)
         return raised
 
     def feed(self, key: RowKey, sample: Sample) -> list[Alert]:
         """Step the rules with a NEW row (the caller checked :meth:`arrival`)."""
         self.state, alerts = self.rules.step(self.state, sample)
-        self.through = key
-        self.recent.add(key)
-        self.order.append(key)
-        horizon = key[0] - REMEMBER
-        while self.order[0][0] < horizon:
-            self.recent.discard(self.order.popleft())
+        self._remember([key])
         return alerts
+
+    def _remember(self, keys: list[RowKey]) -> None:
+        """``keys`` (NEW, in order) were fed: forget those older than :data:`REMEMBER`."""
+        self.through = keys[-1]
+        seen = self.seen
+        seen.extend(keys)
+        horizon = keys[-1][0] - REMEMBER
+        if seen[0][0] < horizon:
+            del seen[: bisect_left(seen, horizon, key=_time_of)]
+
+
+def _time_of(key: RowKey) -> datetime:
+    return key[0]
 
 
 def split_by_arrival(
