@@ -31,8 +31,10 @@ idempotency keys = readings published). Ingest runs with the settings' defaults 
 Each run also gives ingest's CPU time per reading (and the rule process's).
 
 ``python -m bench.ingest --peer node-red``: raw COPY, then for 100 and 1 reading(s) per message
-(300,000 and 40,000 readings) Node-RED 4 (bench/_node_red.py), coldtrail with the rules off and
-coldtrail with the rules on, on the same broker, database and messages, and the ratios.
+(200,000 and 20,000 readings) Node-RED 4 (bench/_node_red.py), coldtrail with the rules off and
+coldtrail with the rules on, on the same broker, database and messages, and the ratios; in three
+rounds (``COLDTRAIL_BENCH_INGEST_ROUNDS``), Node-RED first in one, last in the next, with the
+medians.
 
 Mosquitto is started here (``coldtrail.localservices``: ``max_queued_messages 0``), never the system
 one. ``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL) is used if set, else an embedded
@@ -91,8 +93,10 @@ RULES = os.environ.get("COLDTRAIL_BENCH_INGEST_RULES", "process")
 ingest``) or ``loop`` (in ingest's own event loop)."""
 PROFILE = "pharma-2-8"
 """Every bench device watches one parcel on this built-in profile (the ``*_rules`` runs)."""
-PEER_BATCHED_READINGS = int(300_000 * SCALE) // 100 * 100
-PEER_SINGLE_READINGS = int(40_000 * SCALE)
+PEER_BATCHED_READINGS = int(200_000 * SCALE) // 100 * 100
+PEER_SINGLE_READINGS = int(20_000 * SCALE)
+PEER_ROUNDS = int(os.environ.get("COLDTRAIL_BENCH_INGEST_ROUNDS", "3"))
+"""Rounds of ``--peer node-red`` (the figures are their medians)."""
 PEER_GOALS = {"batched_rules_ratio_to_node_red": 2.0, "batched_rules_of_raw_copy": 0.5,
               "one_per_message_ratio_to_node_red": 2.5}  # fmt: skip
 GOALS = {"batched_readings_per_s": 150_000, "ratio_to_raw_copy": 0.25, "latency_p99_ms": 500}
@@ -659,53 +663,78 @@ def node_red(url: str, mqtt_url: str, pool: Any, readings: int, per_message: int
 
 
 def peer_run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
-    """``--peer node-red``: coldtrail (rules off and on), Node-RED and raw COPY in one run, on
-    the same broker, database and messages, and the ratios."""
+    """``--peer node-red``: raw COPY, Node-RED and coldtrail (rules off and on) on the same
+    broker, database and messages, in :data:`PEER_ROUNDS` rounds (the order of the systems
+    alternating from one round to the next, as the machine's other load comes and goes); each
+    round's figures and ratios, and their medians."""
     name = f"ct_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
-    batched, single = PEER_BATCHED_READINGS, PEER_SINGLE_READINGS
+    rounds: list[dict[str, Any]] = []
     try:
         migrate.migrate(url)
         _seed_parcels(url, datetime.now(UTC) - timedelta(days=2))
         _node_red.ensure_installed()
-        log("raw COPY")
-        copy = raw_copy(url, COPY_ROWS)
-        out: dict[str, Any] = {}
-        for per_message, readings in ((100, batched), (1, single)):
-            key = "batched" if per_message == 100 else "one_per_message"
-            log(f"{per_message} per message: Node-RED")
-            out[f"node_red_{key}"] = node_red(url, mqtt_url, pool, readings, per_message)
-            log(f"{per_message} per message: coldtrail, rules off")
-            out[key] = throughput(url, mqtt_url, pool, readings, per_message)
-            log(f"{per_message} per message: coldtrail, rules on")
-            out[f"{key}_rules"] = throughput(
-                url, mqtt_url, pool, readings, per_message, rules=RULES
-            )
+        for n in range(PEER_ROUNDS):
+            rounds.append(_peer_round(url, mqtt_url, pool, node_red_first=n % 2 == 0))
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    rate = lambda run: out[run]["readings_per_s"]  # noqa: E731
-    ratios = {
-        f"{run}_ratio_to_node_red": round(rate(run) / rate(f"node_red_{peer}"), 2)
-        for run, peer in (
-            ("batched", "batched"),
-            ("batched_rules", "batched"),
-            ("one_per_message", "one_per_message"),
-            ("one_per_message_rules", "one_per_message"),
-        )
+    median = {
+        key: round(statistics.median(r["figures"][key] for r in rounds), 3)
+        for key in rounds[0]["figures"]
     }
-    for run in ("batched", "batched_rules", "node_red_batched"):
-        ratios[f"{run}_of_raw_copy"] = round(rate(run) / copy["rows_per_s"], 3)
     return {
-        "raw_copy": copy,
-        **out,
-        "ratios": ratios,
+        "rounds": PEER_ROUNDS,
+        "readings_per_message_100": PEER_BATCHED_READINGS,
+        "readings_per_message_1": PEER_SINGLE_READINGS,
+        "median": median,
         "goals": PEER_GOALS,
+        "by_round": rounds,
         "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
     }
+
+
+def _peer_round(url: str, mqtt_url: str, pool: Any, node_red_first: bool) -> dict[str, Any]:
+    log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
+    log("raw COPY")
+    out: dict[str, Any] = {"loadavg_before": Path("/proc/loadavg").read_text().split()[:3]}
+    out["raw_copy"] = raw_copy(url, COPY_ROWS)
+    for per_message, readings in ((100, PEER_BATCHED_READINGS), (1, PEER_SINGLE_READINGS)):
+        key = "batched" if per_message == 100 else "one_per_message"
+
+        def peer(key: str = key, per_message: int = per_message, readings: int = readings) -> None:
+            log(f"{per_message} per message: Node-RED")
+            out[f"node_red_{key}"] = node_red(url, mqtt_url, pool, readings, per_message)
+
+        if node_red_first:
+            peer()
+        log(f"{per_message} per message: coldtrail, rules off")
+        out[key] = throughput(url, mqtt_url, pool, readings, per_message)
+        log(f"{per_message} per message: coldtrail, rules on")
+        out[f"{key}_rules"] = throughput(url, mqtt_url, pool, readings, per_message, rules=RULES)
+        if not node_red_first:
+            peer()
+    rate = lambda run: out[run]["readings_per_s"]  # noqa: E731
+    figures: dict[str, float] = {"raw_copy_rows_per_s": out["raw_copy"]["rows_per_s"]}
+    for run in ("node_red_batched", "batched", "batched_rules", "node_red_one_per_message",
+                "one_per_message", "one_per_message_rules"):  # fmt: skip
+        figures[f"{run}_readings_per_s"] = rate(run)
+    for run, peer_run_ in (
+        ("batched", "batched"),
+        ("batched_rules", "batched"),
+        ("one_per_message", "one_per_message"),
+        ("one_per_message_rules", "one_per_message"),
+    ):
+        figures[f"{run}_ratio_to_node_red"] = round(rate(run) / rate(f"node_red_{peer_run_}"), 2)
+    for run in ("batched", "batched_rules", "node_red_batched"):
+        figures[f"{run}_of_raw_copy"] = round(rate(run) / out["raw_copy"]["rows_per_s"], 3)
+    for run in ("batched_rules", "one_per_message_rules"):
+        figures[f"{run}_caught_up_s"] = out[run]["rules_caught_up_s"]
+    for run in ("node_red_batched", "node_red_one_per_message"):
+        figures[f"{run}_peak_rss_mb"] = out[run]["peak_rss_mb"]
+    return {"figures": figures, **out}
 
 
 def main(argv: list[str] | None = None) -> None:
