@@ -106,3 +106,22 @@ def test_a_batch_fed_at_once_gives_the_alerts_states_and_memory_of_one_by_one() 
     # Only the last REMEMBER of keys is kept, and they are still recognised as seen.
     assert batched.seen[0][0] >= batched.seen[-1][0] - REMEMBER
     assert batched.arrival(batched.seen[0]) is Arrival.SEEN
+
+
+def test_covered_takes_the_rows_that_covers_takes() -> None:
+    history = rows(range(0, 400, 5))  # T0 .. T0 + 6 h 35 min, in time order
+    hour = timedelta(hours=1)
+    coverages = [
+        (Coverage("D1"),),
+        (Coverage("D1", T0 - hour),),  # the whole list
+        (Coverage("D1", T0 + hour),),
+        (Coverage("D1", None, T0 + hour),),
+        (Coverage("D1", T0 + hour, T0 + 2 * hour),),
+        (Coverage("D1", T0, T0 + hour), Coverage("D1", T0 + 3 * hour, T0 + 4 * hour)),
+        (Coverage("D2", T0),),
+    ]
+    for coverage in coverages:
+        info = SubjectInfo("parcel", "P-1", coverage, RULES.name)
+        expected = [row for row in history if info.covers("D1", row[0][0])]
+        assert info.covered("D1", history) == expected, coverage
+    assert len(SubjectInfo("parcel", "P-1", coverages[4], RULES.name).covered("D1", history)) == 12
