@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             registrar = entry.load()
         except ImportError as exc:
-            # e.g. a gateway installed without the server dependencies: the other commands work.
+            # e.g. a gateway installed without the `server` extra: the gateway's commands work.
             _unavailable(subparsers, entry.name, exc)
             continue
         registrar(subparsers)
@@ -100,18 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _unavailable(subparsers: Any, name: str, exc: ImportError) -> None:
-    reason = f"'coldtrail {name}' is not available here: {exc} (install the missing package)"
-    parser = subparsers.add_parser(name, help=f"(unavailable: {exc.name or exc})")
+    # A gateway installs only the base package; the services' packages are the `server` extra.
+    reason = (
+        f"'coldtrail {name}' is not available here: {exc}. It needs the server packages:"
+        " pip install 'coldtrail[server]' (a gateway needs only the base package)"
+    )
+    parser = subparsers.add_parser(name, help="(needs coldtrail[server])", description=reason)
 
     def fail(args: argparse.Namespace) -> int:
         raise ConfigError(reason)
 
-    parser.set_defaults(func=fail)
+    parser.set_defaults(func=fail, unavailable=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # An unavailable command's own options are unknown here: say why it is unavailable instead.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "unavailable", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
