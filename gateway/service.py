@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -22,7 +23,6 @@ from coldtrail.errors import InvalidMessage, ServiceUnavailable
 from coldtrail.mqtt import MqttConnection, Will
 from coldtrail.settings import GatewaySettings
 from gateway import systemd
-from gateway.ble_source import BleakFrameSource
 from gateway.calibration import Calibrator, calibrations
 from gateway.health import HealthMonitor, write_status_file
 from gateway.intake import Intake, sensor_configs
@@ -292,7 +292,10 @@ class Gateway:
         dropped = dict(outbox.dropped)
         if outbox.thinned:
             dropped["thinned"] = outbox.thinned
-        scanners = [s for s in self._sources if isinstance(s, BleakFrameSource)]
+        # Only a BLE source restarts its scanner; its module (and bleak) is loaded only if one
+        # is configured.
+        ble = sys.modules.get("gateway.ble_source")
+        scanners = [s for s in self._sources if ble and isinstance(s, ble.BleakFrameSource)]
         return self._health.status(
             state,
             pending=outbox.depth,
