@@ -75,7 +75,20 @@ def run_until_signalled(service: Callable[[asyncio.Event], Coroutine[Any, Any, o
     asyncio.run(main())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word that is not an option), or None."""
+    words = iter(argv)
+    for word in words:
+        if word == "--log-level":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only``, just that sub-command's (if it is one): a gateway
+    then imports its own command's modules, not the services' (FastAPI, psycopg...)."""
     parser = argparse.ArgumentParser(
         prog="coldtrail",
         description="Cold-chain and parcel telemetry: gateway, ingest, API, simulators.",
@@ -88,7 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (default INFO)",
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for entry in sorted(entry_points(group="coldtrail.commands"), key=lambda e: e.name):
+    entries = sorted(entry_points(group="coldtrail.commands"), key=lambda e: e.name)
+    if any(entry.name == only for entry in entries):
+        entries = [entry for entry in entries if entry.name == only]
+    for entry in entries:
         try:
             registrar = entry.load()
         except ImportError as exc:
@@ -114,7 +130,7 @@ def _unavailable(subparsers: Any, name: str, exc: ImportError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(requested_command(sys.argv[1:] if argv is None else argv))
     # An unavailable command's own options are unknown here: say why it is unavailable instead.
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, "unavailable", False):

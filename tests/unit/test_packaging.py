@@ -245,3 +245,30 @@ def test_a_server_command_on_a_gateway_says_install_the_server_extra(argv: list[
     assert result.returncode == 2
     assert "pip install 'coldtrail[server]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_gateway_command_loads_no_server_package_even_where_they_are_installed(
+    tmp_path: Path,
+) -> None:
+    """``coldtrail gateway`` on a server (every extra installed) imports only its own command:
+    the services' modules (FastAPI, psycopg, ... ~60 MiB) stay out of the gateway's memory."""
+    config = tmp_path / "gateway.toml"
+    config.write_text('gateway_id = "gw-pi"\nsources = ["sim:vehicle=van-1,seed=7"]\n')
+    code = (
+        "import json, sys\n"
+        "from coldtrail.cli import main\n"
+        "status = main(['--log-level', 'WARNING', 'gateway', 'check-config', sys.argv[1]])\n"
+        "print(json.dumps(sorted({m.partition('.')[0] for m in sys.modules})))\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert loaded & set(_refused_modules()) == set()
+    assert loaded & {"ingest", "api", "alerts", "carriers"} == set()
