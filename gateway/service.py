@@ -34,6 +34,10 @@ from gateway.storage import AwaitingStorage
 log = logging.getLogger(__name__)
 
 SOURCE_RETRY_S = 30.0
+RECONNECT_MAX_S = 2.0
+"""The longest wait between two attempts to reach the broker (1-2 s with jitter): a gateway
+back from a dead zone, or a broker back from a restart, drains its backlog within seconds, not
+after a 30 s backoff. One TCP connection attempt every ~2 s costs nothing worth saving."""
 STOP_GRACE_S = 10.0
 """A stopping gateway waits for storage acknowledgements while one comes at least this often
 (systemd's TimeoutStopSec is 30 s): what is left stays in the disk outbox for the next start."""
@@ -45,7 +49,11 @@ def open_outbox(settings: GatewaySettings) -> Outbox:
             "no [outbox] path: readings wait in memory and are lost if the gateway restarts"
         )
         return MemoryOutbox(settings.outbox.max_items)
-    return SqliteOutbox(settings.outbox.path, max_items=settings.outbox.max_items)
+    return SqliteOutbox(
+        settings.outbox.path,
+        max_items=settings.outbox.max_items,
+        commit_interval_s=settings.outbox.commit_interval_s,
+    )
 
 
 class Gateway:
@@ -92,6 +100,7 @@ class Gateway:
             will=Will(self._topics["status"], schema.encode(offline)),
             subscriptions=[(self._topics["stored"], 1)] if self._awaiting is not None else [],
             on_connected=self._announce,
+            backoff_max_s=RECONNECT_MAX_S,
         )
         self._announcing: set[asyncio.Task[None]] = set()
         username = settings.mqtt.username
