@@ -483,6 +483,11 @@ class SqliteOutbox:
             alarm=self._alarm,
         )
 
+    async def flush(self) -> None:
+        """Return once what ``put_many`` handed over (write-behind) is committed."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
     async def close(self) -> None:
         """Finish pending puts, checkpoint the WAL into the database file and close it."""
         if self._flusher is not None:

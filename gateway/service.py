@@ -146,6 +146,7 @@ class Gateway:
                 systemd.notify("STOPPING=1")
                 for task in readers:
                     task.cancel()
+                await self._outbox.flush()  # what the readers handed over, for the drain
                 await publisher
                 for task in background:
                     task.cancel()

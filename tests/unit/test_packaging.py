@@ -30,6 +30,8 @@ OURS += ("carriers",)
 GATEWAY_COMMANDS = ("gateway", "decode")
 # The test suite's throw-away services: never on a gateway, never imported by it at run time.
 LOCAL_ONLY = ("coldtrail.localservices",)
+# The services' settings (pydantic-settings), which coldtrail.settings re-exports on first use.
+SERVER_ONLY = ("coldtrail.service_settings",)
 # The server packages the issue names (and a few they bring), refused outright in the
 # subprocess, whatever the extras' metadata says.
 ALWAYS_REFUSED = (
@@ -134,7 +136,7 @@ def gateway_import_closure() -> tuple[set[str], set[str]]:
     todo = _entry_modules()
     while todo:
         module = todo.pop()
-        if module in ours or module.startswith(LOCAL_ONLY):
+        if module in ours or module.startswith(LOCAL_ONLY + SERVER_ONLY):
             continue
         path = _module_file(module)
         if path is None:
