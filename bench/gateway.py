@@ -4,9 +4,10 @@ Input, the same for both (there is no Bluetooth on the bench machine): **50 sens
 reading a second each** (temperature, humidity, battery; spread over the second), as the frames
 of the sensor-board protocol (docs/serial-protocol.md). coldtrail's gateway (``coldtrail gateway
 --config``, the real command, in its own process, disk outbox) reads them from a serial port (a
-pty, ``protocol = "board"``); the peer (bench/_thingsboard.py) gets the same frames as UDP
-datagrams on its socket connector. Both publish with QoS 1 to a Mosquitto started here, with
-persistence, on 127.0.0.1.
+pty, ``protocol = "board"``); the peer (bench/_thingsboard.py) gets the same frames as MQTT
+messages on a second Mosquitto that stays up, read by its MQTT connector (its socket connector
+handles at most 5 datagrams a second). Both publish with QoS 1 to a Mosquitto started here, with
+persistence, on 127.0.0.1. Readings lost are counted ``SETTLE_S`` after the input stops.
 
 Per system and round:
 
@@ -285,6 +286,24 @@ def run_system(system: str, root: Path) -> dict[str, object]:
     return result
 
 
+def summary(runs: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Per system, over its rounds: the worst RSS and drain, the mean CPU, readings lost."""
+    out: dict[str, dict[str, object]] = {}
+    for system in dict.fromkeys(str(r["system"]) for r in runs):
+        mine = [r for r in runs if r["system"] == system]
+        drains = [r["drain_s"] for r in mine]
+        out[system] = {
+            "rss_mb_max": max(float(r["rss_mb_max"]) for r in mine),
+            "cpu_s_per_1000_readings": round(
+                sum(float(r["cpu_s_per_1000_readings"]) for r in mine) / len(mine),
+                3,
+            ),
+            "drain_s_max": None if None in drains else max(float(d) for d in drains),
+            "lost": sum(int(r["lost"]) for r in mine),
+        }
+    return out
+
+
 def main(peer: str | None, rounds: int) -> dict[str, object]:
     systems = ["coldtrail"] + ([peer] if peer else [])
     runs: list[dict[str, object]] = []
@@ -298,10 +317,12 @@ def main(peer: str | None, rounds: int) -> dict[str, object]:
         "warmup_s": WARMUP_S,
         "measured_s": MEASURE_S,
         "outage_s": OUTAGE_S,
+        "lost_counted_s_after_input_end": SETTLE_S,
         "broker": "mosquitto (persistence on)",
         "runs": runs,
         "goals": GOALS,
     }
+    out["summary"] = summary(runs)
     if peer:
         out["input"][peer] = thingsboard.INPUT  # type: ignore[index]
         out["peer_version"] = thingsboard.VERSION
