@@ -1,6 +1,7 @@
 """The gateway's disk outbox: store-and-forward in SQLite (WAL), so that no reading is lost.
 
-Every item is committed to disk before ``put``/``put_many`` return, and deleted only by
+Every item is committed to disk before ``put``/``put_many`` return (with ``commit_interval_s``,
+within that interval: write-behind, below), and deleted only by
 ``forget(taken)``, which the publisher calls when ingest acknowledges the items' storage (or at
 the broker's PUBACK with ``await_stored = false``). ``take`` hands out the oldest rows after
 the last one it handed out (a cursor in memory: after a restart everything is taken again).
