@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors, limits, ratelimit, stream_limits, web
+from api import command_relay, errors, limits, ratelimit, stream_limits, web
 from api.auth import OpsTokens
 from api.deps import Conn
 from api.routes import (
@@ -36,6 +36,7 @@ from api.routes import (
     vehicles,
     webhooks,
 )
+from api.routes import commands as commands_routes
 from api.routes import kpis as kpis_routes
 from api.routes import live as live_routes
 from api.routes import places as places_routes
@@ -78,6 +79,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # Not waiting: the API starts (and /health says 503) while the database is away.
         await pool.open(wait=False)
         app.state.pool = pool
+        relay_task = command_relay.start(app, settings, pool)
         # Long-lived objects (the app, its routes and models) leave the garbage collector's
         # generations: a full collection then walks only what requests allocate, which keeps
         # its pauses out of the latency tail.
@@ -86,6 +88,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             yield
         finally:
+            await command_relay.stop(relay_task)
             await pool.close()
             logging.getLogger("psycopg.pool").removeFilter(redact)
 
@@ -117,6 +120,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(subscriptions.router)  # /v1/track/{token}/subscriptions
     app.include_router(users.router)  # /v1/auth/token (password login) and /v1/users
     app.include_router(gateway_credentials.router)
+    app.include_router(commands_routes.router)  # /v1/gateways/{id}/commands and /audit
     app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv
     app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
     app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways

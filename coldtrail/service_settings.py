@@ -149,6 +149,12 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     """The largest request body accepted (1 MiB); a larger one gets 413 before anything reads
     it. A batch of 500 carrier checkpoints with every text field at its longest fits."""
+    mqtt: MqttSettings | None = None
+    """The broker through which the API relays the gateway commands ops admins send, with its
+    own identity (the only one the broker's ACL lets write the gateways' ``cmd`` topics); none:
+    commands are stored and stay pending until an API process with a broker relays them."""
+    command_resend_s: float = Field(30.0, gt=0)
+    """A command sent without a result yet is published again after this long (and again)."""
 
     @pydantic.field_validator("jwt_secret")
     @classmethod

@@ -307,6 +307,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
         (topics.subscription("telemetry", prefix, share=share), 1),
         (topics.subscription("deadletter", prefix, share=share), 1),
         (topics.subscription("status", prefix), 1),
+        (topics.subscription("cmdresult", prefix, share=share), 1),
     ]
     mqtt = MqttConnection(
         settings.mqtt,
