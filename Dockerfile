@@ -17,7 +17,11 @@ COPY ingest/ ingest/
 COPY alerts/ alerts/
 COPY api/ api/
 COPY simulators/ simulators/
-RUN pip install . \
+COPY carriers/ carriers/
+# The services' image: the base package (what a gateway needs) and the `server` extra (ingest,
+# API, alerts, carriers; build argument EXTRAS).
+ARG EXTRAS=server
+RUN pip install ".[${EXTRAS}]" \
     && rm -rf /build
 
 # Run as an unprivileged user.

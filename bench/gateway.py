@@ -1,26 +1,32 @@
-"""The gateway as it runs in a van: steady-state RSS and CPU, and the outbox drain after an outage.
+"""The gateway as it runs in a van, side by side with thingsboard-gateway 3.8.5 (``--peer``).
 
-1. **Steady state.** A ``Gateway`` in a child process (``python -m bench.gateway --child``: the
-   real service class, disk outbox, real decoders) reads 50 BLE sensors at one BTHome v2 advert
-   per second each (spread over the second, as they arrive over the air) and a 1 Hz GPS (NMEA
-   RMC+GGA from :func:`firmware_bridge.nmea.encode_fix`) and publishes to a broker started here
-   (Mosquitto if installed, else amqtt). After a 10 s warm-up, its RSS (``/proc/<pid>/statm``)
-   and CPU (``utime + stime`` of ``/proc/<pid>/stat``, all threads, as % of one core) are
-   measured over 30 s. Goals: under 60 MB RSS, under 5 % of one core.
-2. **Drain after an outage.** A disk outbox is filled with 50,000 readings while no broker is
-   there; a gateway (in this process) is started on it, then the broker; the time until the
-   outbox is empty gives readings/s, counted from the gateway's (re)connection (and, for
-   information, from the broker's start, which adds the gateway's reconnection backoff).
-   Goal: at least 5,000 readings/s.
+Input, the same for both (there is no Bluetooth on the bench machine): **50 sensor boards, one
+reading a second each** (temperature, humidity, battery; spread over the second), as the frames
+of the sensor-board protocol (docs/serial-protocol.md). coldtrail's gateway (``coldtrail gateway
+--config``, the real command, in its own process, disk outbox) reads them from a serial port (a
+pty, ``protocol = "board"``); the peer (bench/_thingsboard.py) gets the same frames as MQTT
+messages on a second Mosquitto that stays up, read by its MQTT connector (its socket connector
+handles at most 5 datagrams a second). Both publish with QoS 1 to a Mosquitto started here, with
+persistence, on 127.0.0.1. Readings lost are counted ``SETTLE_S`` after the input stops.
 
-Prints one JSON object. Figures are of this machine, not of a Raspberry Pi.
+Per system and round:
+
+1. **Steady state.** After ``WARMUP_S``, RSS (``/proc/<pid>/statm``: mean and max of one sample
+   a second) and CPU (``utime + stime`` of ``/proc/<pid>/stat``, all threads) over
+   ``MEASURE_S``: CPU seconds per 1,000 readings.
+2. **Broker outage.** The broker stops for ``OUTAGE_S`` (3,000 readings pile up at 50/s) and
+   starts again; the drain time is from its start until every reading sent before it has
+   arrived. Then the input stops; readings lost = sent - distinct received.
+
+A subscriber here stands in for the server side: for coldtrail it is ingest's storage
+acknowledgement (``stored``, so the gateway forgets its readings as in production); for the peer
+it answers ThingsBoard's session-limits request (no limits). Prints one JSON object with the
+load average before and after. Figures are of this machine, not of a Raspberry Pi.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -28,124 +34,118 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from coldtrail import schema
-from coldtrail.localservices import free_tcp_port
-from coldtrail.schema import Fix, Measurements
-from coldtrail.settings import GatewaySettings, MqttSettings, SensorSettings
-from firmware_bridge.ble import bthome
-from firmware_bridge.frames import BleAdvert, Frame, SerialChunk
-from firmware_bridge.nmea import encode_fix
-from gateway.outbox_sqlite import SqliteOutbox
-from gateway.service import Gateway
+import paho.mqtt.client as mqtt
 
-if TYPE_CHECKING:
-    from coldtrail.localservices.broker import LocalBroker
+from bench import _thingsboard as thingsboard
+from coldtrail import schema, topics
+from coldtrail.localservices.mosquitto import MosquittoBroker
+from firmware_bridge.board import messages, protocol
+from simulators.pty import PtySerialDevice
 
 SENSORS = 50
 WARMUP_S = 10.0
 MEASURE_S = 30.0
-DRAIN_READINGS = 50_000
-GOALS = {"rss_mb": 60, "cpu_pct_of_one_core": 5, "drain_readings_per_s": 5000}
-GPS_PORT = "GPS-BENCH"
+OUTAGE_S = 60.0
+DRAIN_TIMEOUT_S = 90.0
+SETTLE_S = 20.0
+GATEWAY_ID = "gw-bench"
+PREFIX = "bench"
+GOALS = {"rss_mb_max": 40, "cpu_ratio_peer_over_coldtrail": 5, "drain_s": 5, "lost": 0}
+COLDTRAIL_INPUT = "sensor-board frames on a pty serial port (serial source, protocol board)"
 
 
-def sensor_macs() -> list[str]:
-    return [f"A4:C1:38:40:00:{i:02X}" for i in range(SENSORS)]
+class Feed(threading.Thread):
+    """50 boards, one reading frame a second each, spread over the second; ``send(i, frame)``."""
 
+    def __init__(self, send: Callable[[int, bytes], None]) -> None:
+        super().__init__(daemon=True)
+        self._send = send
+        self.sent = 0
+        self.stop = threading.Event()
 
-class VanFrameSource:
-    """50 BTHome v2 tags at one advert per second each, spread over the second, and a GPS
-    sending RMC+GGA once a second: the frames of one van, at real time."""
-
-    name = "bench:van"
-
-    def __init__(self) -> None:
-        self._macs = sensor_macs()
-
-    async def frames(self) -> AsyncIterator[Frame]:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        step = 1.0 / (SENSORS + 1)
+    def run(self) -> None:
+        start = time.monotonic()
+        step = 1.0 / SENSORS
         second = 0
-        while True:
-            now = datetime.now(UTC)
-            fix = Fix(
-                lat=45.75 + second * 1e-5,
-                lon=4.85,
-                speed_kmh=36.0,
-                heading_deg=90.0,
-                altitude_m=170.0,
-                hdop=0.9,
-                fix_quality=1,
-                satellites=9,
-            )
-            yield SerialChunk(GPS_PORT, now, encode_fix(fix, now.replace(microsecond=0)))
-            for i, mac in enumerate(self._macs):
-                await asyncio.sleep(max(0.0, start + second + (i + 1) * step - loop.time()))
-                values = Measurements(
-                    temperature_c=4.0 + ((second + i) % 20) / 10, humidity_pct=61.5, battery_pct=88
+        while not self.stop.is_set():
+            for i in range(SENSORS):
+                delay = start + second + i * step - time.monotonic()
+                if delay > 0 and self.stop.wait(delay):
+                    return
+                reading = messages.Reading(
+                    board_id=0xB0000 + i,
+                    seq=second + 1,
+                    temperature_c=4.0 + ((second + i) % 20) / 10,
+                    humidity_pct=61.5,
+                    battery_pct=88,
                 )
-                yield BleAdvert(
-                    address=mac,
-                    received_at=datetime.now(UTC),
-                    rssi=-70,
-                    service_data={bthome.SERVICE_UUID: bthome.encode_v2(values, second % 256)},
-                    name=f"ATC_{mac[-5:].replace(':', '')}",
-                )
+                self._send(i, protocol.encode(reading))
+                self.sent += 1
             second += 1
-            await asyncio.sleep(max(0.0, start + second - loop.time()))
 
 
-# -- the child: a gateway reading the van ---------------------------------------------------------
+class Collector:
+    """The server side: counts distinct readings, acknowledges storage (coldtrail) or answers
+    the session-limits request (peer)."""
 
+    def __init__(self, port: int, system: str) -> None:
+        self.system = system
+        self.keys: set[tuple[str, object]] = set()
+        self.messages = 0
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{system}", clean_session=False
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(0.2, 0.5)
+        self._client.connect_async("127.0.0.1", port)
+        self._client.loop_start()
 
-def child(port: int, outbox: str) -> int:
-    settings = GatewaySettings(
-        gateway_id="gw-bench",
-        mqtt=MqttSettings(port=port, topic_prefix="bench"),
-        sensors=[SensorSettings(mac=mac, kind="bthome") for mac in sensor_macs()],
-        outbox={"path": outbox},  # type: ignore[arg-type]
-    )
-    gateway = Gateway(settings, [VanFrameSource()])
+    @property
+    def received(self) -> int:
+        return len(self.keys)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await gateway.run(stop)
+    def _on_connect(self, client: mqtt.Client, *_: object) -> None:
+        if self.system == "coldtrail":
+            client.subscribe(topics.telemetry(GATEWAY_ID, PREFIX), qos=1)
+        else:
+            client.subscribe(thingsboard.TELEMETRY_TOPIC, qos=1)
+            client.subscribe("v1/devices/me/rpc/request/+", qos=1)
 
-    asyncio.run(main())
-    print(json.dumps({"published": gateway.published, "pending": gateway.pending}), flush=True)
-    return 0
+    def _on_message(self, client: mqtt.Client, _: object, message: mqtt.MQTTMessage) -> None:
+        self.messages += 1
+        if message.topic.startswith("v1/devices/me/rpc/request/"):
+            request_id = message.topic.rsplit("/", 1)[1]
+            limits = {"maxPayloadSize": 65536, "maxInflightMessages": 100, "rateLimits": {}}
+            limits["gatewayRateLimits"] = {}
+            client.publish(f"v1/devices/me/rpc/response/{request_id}", json.dumps(limits), qos=1)
+        elif self.system == "coldtrail":
+            batch = schema.decode_batch(message.payload)
+            self.keys.update((r.device_id, (r.seq, r.received_at)) for r in batch.readings)
+            ack = schema.StoredAck(
+                gateway_id=GATEWAY_ID,
+                at=datetime.now(UTC),
+                batches=[schema.digest(message.payload)],
+            )
+            client.publish(topics.stored(GATEWAY_ID, PREFIX), schema.encode(ack), qos=1)
+        else:
+            for device, entries in json.loads(message.payload).items():
+                self.keys.update((device, entry["ts"]) for entry in entries)
 
-
-# -- the parent ---------------------------------------------------------------------------------
-
-
-def start_broker(port: int = 0) -> LocalBroker:
-    # Imported here, in the parent only: the measured gateway child must not carry the
-    # broker code (amqtt alone is ~18 MB).
-    from coldtrail.localservices.amqtt_broker import AmqttProcessBroker
-    from coldtrail.localservices.mosquitto import MosquittoBroker, mosquitto_executable
-
-    if mosquitto_executable():
-        mosquitto = MosquittoBroker(port)
-        mosquitto.start()
-        return mosquitto
-    amqtt = AmqttProcessBroker(port)
-    amqtt.start()
-    return amqtt
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
 
 
 def proc_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -153,135 +153,201 @@ def proc_rss_mb(pid: int) -> float:
     return resident * resource.getpagesize() / 2**20
 
 
-def steady_state(root: Path) -> dict[str, object]:
-    broker = start_broker()
-    port = int(broker.url.rsplit(":", 1)[1])
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def start_coldtrail(
+    workdir: Path, port: int
+) -> tuple[subprocess.Popen[bytes], Callable[[int, bytes], None], Callable[[], None]]:
+    pty = PtySerialDevice()
+    config = workdir / "gateway.toml"
+    config.write_text(
+        f'gateway_id = "{GATEWAY_ID}"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntopic_prefix = "{PREFIX}"\n'
+        f'[outbox]\npath = "{workdir / "outbox.sqlite"}"\n'
+        f'[[serial]]\npath = "{pty.path}"\nbaud = 115200\nprotocol = "board"\n'
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "bench.gateway",
-            "--child",
-            "--port",
-            str(port),
-            "--outbox",
-            str(root / "steady.sqlite"),
+            "coldtrail.cli",
+            "--log-level",
+            "WARNING",
+            "gateway",
+            "--config",
+            str(config),
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "gateway.log", "wb"),
     )
+
+    def send(_: int, frame: bytes) -> None:
+        pty.write(frame)
+        pty.read_available()  # the gateway's time sync on connect
+
+    return proc, send, pty.close
+
+
+def start_peer(
+    workdir: Path, port: int
+) -> tuple[subprocess.Popen[bytes], Callable[[int, bytes], None], Callable[[], None]]:
+    exe = thingsboard.python()
+    source = MosquittoBroker(0)  # the boards' side: stays up during the outage
+    source.start()
+    config = thingsboard.write_config(workdir, exe, port=port, input_port=source.port)
+    proc = subprocess.Popen(
+        thingsboard.command(exe),
+        cwd=workdir,
+        env={**os.environ, "TB_GW_CONFIG_DIR": str(config)},
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "gateway.log", "wb"),
+    )
+    boards = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-boards")
+    boards.max_queued_messages_set(0)
+    boards.connect("127.0.0.1", source.port)
+    boards.loop_start()
+
+    def send(i: int, frame: bytes) -> None:
+        boards.publish(f"boards/{i:04d}/frame", frame, qos=1)
+
+    def close() -> None:
+        boards.loop_stop()
+        boards.disconnect()
+        source.close()
+
+    return proc, send, close
+
+
+def run_system(system: str, root: Path) -> dict[str, object]:
+    workdir = root / system
+    workdir.mkdir(parents=True)
+    broker = MosquittoBroker(0, persistence=True)
+    broker.start()
+    port = broker.port
+    collector = Collector(port, system)
+    start = start_coldtrail if system == "coldtrail" else start_peer
+    proc, send, close = start(workdir, port)
+    feed = Feed(send)
+    result: dict[str, object] = {"system": system, "load_before": loadavg()}
     try:
+        time.sleep(5.0)  # the gateway starts and connects before the first frame
+        feed.start()
         time.sleep(WARMUP_S)
         if proc.poll() is not None:
-            raise RuntimeError(f"the gateway child exited with {proc.returncode}")
+            raise RuntimeError(f"{system} exited with {proc.returncode}: see {workdir}/gateway.log")
         rss: list[float] = []
-        cpu0, t0 = proc_cpu_s(proc.pid), time.monotonic()
+        sent0, cpu0, t0 = feed.sent, proc_cpu_s(proc.pid), time.monotonic()
         while time.monotonic() - t0 < MEASURE_S:
             rss.append(proc_rss_mb(proc.pid))
             time.sleep(1.0)
-        cpu1, t1 = proc_cpu_s(proc.pid), time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        sent1, cpu1 = feed.sent, proc_cpu_s(proc.pid)
+        result.update(
+            rss_mb_mean=round(sum(rss) / len(rss), 1),
+            rss_mb_max=round(max(rss), 1),
+            readings_per_s=round((sent1 - sent0) / (time.monotonic() - t0), 1),
+            cpu_s_per_1000_readings=round(1000 * (cpu1 - cpu0) / (sent1 - sent0), 3),
+        )
+        sent_at_outage = feed.sent
+        broker.stop()
+        time.sleep(OUTAGE_S)
+        backlog = feed.sent
+        broker.start()
+        back = time.monotonic()
+        while collector.received < backlog and time.monotonic() - back < DRAIN_TIMEOUT_S:
+            time.sleep(0.02)
+        drained = time.monotonic() - back
+        feed.stop.set()
+        feed.join()
+        settle = time.monotonic()
+        while collector.received < feed.sent and time.monotonic() - settle < SETTLE_S:
+            time.sleep(0.1)
+        result.update(
+            outage_s=OUTAGE_S,
+            backlog_readings=backlog - sent_at_outage,
+            drain_s=round(drained, 2) if collector.received >= backlog else None,
+            sent=feed.sent,
+            received=collector.received,
+            lost=feed.sent - collector.received,
+            load_after=loadavg(),
+        )
     finally:
-        if proc.poll() is None:
+        feed.stop.set()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        broker.stop()
-    counts = json.loads(out.decode().strip().splitlines()[-1])
-    return {
-        "broker": broker.kind,
-        "sensors": SENSORS,
-        "adverts_per_s": SENSORS,
-        "gps_hz": 1,
-        "warmup_s": WARMUP_S,
-        "measured_s": round(t1 - t0, 1),
-        "rss_mb_mean": round(sum(rss) / len(rss), 1),
-        "rss_mb_max": round(max(rss), 1),
-        "cpu_pct_of_one_core": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
-        "published_items": counts["published"],
-        "pending_at_exit": counts["pending"],
-    }
+        close()
+        collector.close()
+        broker.close()
+    return result
 
 
-def fill(path: Path, n: int) -> None:
-    start = datetime.now(UTC) - timedelta(seconds=n // SENSORS)
-    macs = sensor_macs()
-    outbox = SqliteOutbox(path, max_items=10 * n)
-    for first in range(0, n, 1000):
-        outbox.put_batch(
-            [
-                schema.reading(
-                    Measurements(
-                        temperature_c=4.0 + (s % 17) / 10, humidity_pct=61.5, rssi_dbm=-70
-                    ),
-                    device_id=macs[s % SENSORS],
-                    received_at=start + timedelta(seconds=s // SENSORS),
-                    seq=(s // SENSORS) % 256,
-                    seq_source="sensor",
-                )
-                for s in range(first, min(n, first + 1000))
-            ]
-        )
-    asyncio.run(outbox.close())
+def summary(runs: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Per system, over its rounds: the worst RSS and drain, the mean CPU, readings lost."""
+    out: dict[str, dict[str, object]] = {}
+    for system in dict.fromkeys(str(r["system"]) for r in runs):
+        mine = [r for r in runs if r["system"] == system]
+        drains = [r["drain_s"] for r in mine]
+        out[system] = {
+            "rss_mb_max": max(float(r["rss_mb_max"]) for r in mine),
+            "cpu_s_per_1000_readings": round(
+                sum(float(r["cpu_s_per_1000_readings"]) for r in mine) / len(mine),
+                3,
+            ),
+            "drain_s_max": None if None in drains else max(float(d) for d in drains),
+            "lost": sum(int(r["lost"]) for r in mine),
+        }
+    return out
 
 
-async def drain(root: Path) -> dict[str, object]:
-    path = root / "drain.sqlite"
-    await asyncio.to_thread(fill, path, DRAIN_READINGS)
-    port = free_tcp_port()  # the broker is away: nothing listens there yet
-    settings = GatewaySettings(
-        gateway_id="gw-drain",
-        mqtt=MqttSettings(port=port, topic_prefix="bench"),
-        outbox={"path": str(path), "max_items": 10 * DRAIN_READINGS},  # type: ignore[arg-type]
-        batch_max_wait_s=0.1,
-    )
-    gateway = Gateway(settings, [])
-    assert gateway.pending == DRAIN_READINGS
-    stop = asyncio.Event()
-    task = asyncio.create_task(gateway.run(stop))
-    await asyncio.sleep(2.0)  # the gateway has tried and failed to connect: in backoff
-    broker = await asyncio.to_thread(start_broker, port)
-    broker_up = time.perf_counter()
-    try:
-        while gateway.published == 0:  # noqa: ASYNC110 - a timing poll, 1 ms
-            await asyncio.sleep(0.001)
-        first_puback = time.perf_counter()
-        while gateway.pending:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)
-        empty = time.perf_counter()
-    finally:
-        stop.set()
-        await task
-        await asyncio.to_thread(broker.stop)
-    batch = settings.batch_max_items
-    # The first batch's PUBACK marks the reconnection; count the drain from one batch earlier.
-    drained_s = empty - first_puback
-    return {
-        "broker": broker.kind,
-        "readings": DRAIN_READINGS,
-        "batch_max_items": batch,
-        "drain_readings_per_s": round((DRAIN_READINGS - batch) / drained_s),
-        "drain_s": round(drained_s, 3),
-        "from_broker_start_s": round(empty - broker_up, 3),
-        "reconnect_s": round(first_puback - broker_up, 3),
-    }
-
-
-def main() -> dict[str, object]:
+def main(peer: str | None, rounds: int) -> dict[str, object]:
+    systems = ["coldtrail"] + ([peer] if peer else [])
+    runs: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        steady = steady_state(root)
-        drained = asyncio.run(drain(root))
-    return {"steady_state": steady, "drain_after_outage": drained, "goals": GOALS}
+        for r in range(rounds):
+            for system in systems if r % 2 == 0 else systems[::-1]:
+                print(f"round {r + 1}: {system} ...", file=sys.stderr, flush=True)
+                runs.append(run_system(system, Path(tmp) / f"round{r + 1}"))
+    out: dict[str, object] = {
+        "input": {"sensors": SENSORS, "readings_per_s": SENSORS, "coldtrail": COLDTRAIL_INPUT},
+        "warmup_s": WARMUP_S,
+        "measured_s": MEASURE_S,
+        "outage_s": OUTAGE_S,
+        "lost_counted_s_after_input_end": SETTLE_S,
+        "broker": "mosquitto (persistence on)",
+        "runs": runs,
+        "goals": GOALS,
+    }
+    out["summary"] = summary(runs)
+    if peer:
+        out["input"][peer] = thingsboard.INPUT  # type: ignore[index]
+        out["peer_version"] = thingsboard.VERSION
+        ours = [r for r in runs if r["system"] == "coldtrail"]
+        theirs = [r for r in runs if r["system"] == peer]
+        out["ratios_peer_over_coldtrail"] = {
+            key: round(
+                sum(float(t[key]) for t in theirs)
+                / len(theirs)
+                / (sum(float(o[key]) for o in ours) / len(ours)),
+                2,
+            )
+            for key in ("cpu_s_per_1000_readings", "rss_mb_mean")
+        }
+    return out
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--outbox", default="", help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--peer", choices=["thingsboard"], help="measure thingsboard-gateway too")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds (default 1)")
+    parser.add_argument("--measure-s", type=float, default=MEASURE_S, help="steady state (30)")
+    parser.add_argument("--outage-s", type=float, default=OUTAGE_S, help="broker outage (60)")
     args = parser.parse_args()
-    if args.child:
-        with contextlib.suppress(KeyboardInterrupt):
-            sys.exit(child(args.port, args.outbox))
-    print(json.dumps(main(), indent=2))
+    MEASURE_S, OUTAGE_S = args.measure_s, args.outage_s
+    print(json.dumps(main(args.peer, args.rounds), indent=2))

@@ -75,7 +75,20 @@ def run_until_signalled(service: Callable[[asyncio.Event], Coroutine[Any, Any, o
     asyncio.run(main())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word that is not an option), or None."""
+    words = iter(argv)
+    for word in words:
+        if word == "--log-level":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only``, just that sub-command's (if it is one): a gateway
+    then imports its own command's modules, not the services' (FastAPI, psycopg...)."""
     parser = argparse.ArgumentParser(
         prog="coldtrail",
         description="Cold-chain and parcel telemetry: gateway, ingest, API, simulators.",
@@ -88,11 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (default INFO)",
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for entry in sorted(entry_points(group="coldtrail.commands"), key=lambda e: e.name):
+    entries = sorted(entry_points(group="coldtrail.commands"), key=lambda e: e.name)
+    if any(entry.name == only for entry in entries):
+        entries = [entry for entry in entries if entry.name == only]
+    for entry in entries:
         try:
             registrar = entry.load()
         except ImportError as exc:
-            # e.g. a gateway installed without the server dependencies: the other commands work.
+            # e.g. a gateway installed without the `server` extra: the gateway's commands work.
             _unavailable(subparsers, entry.name, exc)
             continue
         registrar(subparsers)
@@ -100,18 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _unavailable(subparsers: Any, name: str, exc: ImportError) -> None:
-    reason = f"'coldtrail {name}' is not available here: {exc} (install the missing package)"
-    parser = subparsers.add_parser(name, help=f"(unavailable: {exc.name or exc})")
+    # A gateway installs only the base package; the services' packages are the `server` extra.
+    reason = (
+        f"'coldtrail {name}' is not available here: {exc}. It needs the server packages:"
+        " pip install 'coldtrail[server]' (a gateway needs only the base package)"
+    )
+    parser = subparsers.add_parser(name, help="(needs coldtrail[server])", description=reason)
 
     def fail(args: argparse.Namespace) -> int:
         raise ConfigError(reason)
 
-    parser.set_defaults(func=fail)
+    parser.set_defaults(func=fail, unavailable=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(requested_command(sys.argv[1:] if argv is None else argv))
+    # An unavailable command's own options are unknown here: say why it is unavailable instead.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "unavailable", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -24,7 +24,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import pydantic
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from coldtrail import schema, settings
 from coldtrail.errors import InvalidMessage
@@ -226,21 +225,6 @@ def body(kind: CommandKind, table: Table) -> Body:
         raise ValueError(f"invalid body of a {kind} command: {exc}") from None
 
 
-class _FileSettings(settings.GatewaySettings):
-    """The gateway's settings from a table alone (not this process's environment)."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
 def check(kind: CommandKind, table: Table) -> Body:
     """:func:`body`, and what goes into the configuration validated with the gateway's own
     settings models (a patch can only be checked against the gateway's configuration, there)."""
@@ -257,7 +241,8 @@ def check(kind: CommandKind, table: Table) -> Body:
             where = "calibration"
             settings.CalibrationSettings.model_validate(typed.calibration)
         elif isinstance(typed, ReplaceConfig):
-            _FileSettings.model_validate(typed.config)
+            # A table alone: GatewaySettings reads no environment (load_gateway does).
+            settings.GatewaySettings.model_validate(typed.config)
     except pydantic.ValidationError as exc:
         raise ValueError(f"invalid {kind} command: {describe(exc, where)}") from None
     return typed

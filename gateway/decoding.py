@@ -19,13 +19,18 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from coldtrail.errors import DecodeError
 from firmware_bridge.ble.registry import SensorConfig, SensorRegistry, detect_kind
-from firmware_bridge.board.stream import BoardStatus, BoardStream
 from firmware_bridge.frames import BleAdvert, EventSample, FixSample, Frame, Sample, SerialChunk
-from firmware_bridge.nmea import NmeaStream
 from gateway.ble_events import BleEventGate
+
+if TYPE_CHECKING:
+    # Imported with the first chunk of their protocol: a gateway without a GPS does not load
+    # the NMEA parser (pynmea2), one without a sensor board not the board protocol.
+    from firmware_bridge.board.stream import BoardStatus, BoardStream
+    from firmware_bridge.nmea import NmeaStream
 
 
 @dataclass(slots=True)
@@ -103,6 +108,8 @@ class FrameDecoder:
     def _gps(self, chunk: SerialChunk, out: Decoded) -> None:
         stream = self._nmea.get(chunk.port)
         if stream is None:
+            from firmware_bridge.nmea import NmeaStream
+
             stream = self._nmea[chunk.port] = NmeaStream(chunk.port)
         result = stream.feed(chunk)
         out.fixes.extend(result.fixes)
@@ -111,6 +118,8 @@ class FrameDecoder:
     def _board(self, chunk: SerialChunk, out: Decoded) -> None:
         stream = self._boards.get(chunk.port)
         if stream is None:
+            from firmware_bridge.board.stream import BoardStream
+
             stream = self._boards[chunk.port] = BoardStream(chunk.port)
         result = stream.feed(chunk)
         out.samples.extend(result.samples)

@@ -75,6 +75,7 @@ class Outbox(Protocol):
     def __len__(self) -> int: ...
     async def wait_untaken(self) -> None: ...
     def stats(self) -> OutboxStats: ...
+    async def flush(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -145,6 +146,9 @@ class MemoryOutbox:
             dropped={"refused": self.refused} if self.refused else {},
             alarm=self.refused > 0,
         )
+
+    async def flush(self) -> None:
+        """Nothing waits for a commit in memory."""
 
     async def close(self) -> None:
         """Nothing to release: what is still here is lost with the process."""

@@ -16,16 +16,22 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
-
-from bleak.backends.scanner import BaseBleakScanner
+from typing import TYPE_CHECKING, Any, TextIO
 
 from coldtrail.errors import ServiceUnavailable
 from firmware_bridge.ble.registry import detect_kind
 from firmware_bridge.frames import BleAdvert
-from gateway.ble_source import MODES, BleakFrameSource
+
+if TYPE_CHECKING:
+    # bleak is imported when the scan runs: registering ``scan`` (on every ``coldtrail``
+    # command) must not load it into a gateway that has no BLE source.
+    from bleak.backends.scanner import BaseBleakScanner
+
+    from gateway.ble_source import BleakFrameSource
 
 DEFAULT_SECONDS = 10.0
+MODES = ("auto", "passive", "active")
+"""``gateway.ble_source.MODES`` (tests/unit/gateway/test_scan_cli.py checks they agree)."""
 
 
 @dataclass(slots=True)
@@ -77,6 +83,8 @@ def run_scan(
     backend: type[BaseBleakScanner] | None = None,
 ) -> int:
     """The command: 0 after a scan (even if nothing was heard), 1 without a usable adapter."""
+    from gateway.ble_source import BleakFrameSource
+
     out = out or sys.stdout
     err = err or sys.stderr
     source = BleakFrameSource(

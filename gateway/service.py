@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,7 +24,6 @@ from coldtrail.errors import InvalidMessage, ServiceUnavailable
 from coldtrail.mqtt import MqttConnection, Will
 from coldtrail.settings import GatewaySettings
 from gateway import systemd
-from gateway.ble_source import BleakFrameSource
 from gateway.calibration import Calibrator, calibrations
 from gateway.command_channel import CommandChannel
 from gateway.command_log import CommandLog, open_command_log
@@ -39,6 +39,10 @@ from gateway.storage import AwaitingStorage
 log = logging.getLogger(__name__)
 
 SOURCE_RETRY_S = 30.0
+RECONNECT_MAX_S = 2.0
+"""The longest wait between two attempts to reach the broker (1-2 s with jitter): a gateway
+back from a dead zone, or a broker back from a restart, drains its backlog within seconds, not
+after a 30 s backoff. One TCP connection attempt every ~2 s costs nothing worth saving."""
 STOP_GRACE_S = 10.0
 """A stopping gateway waits for storage acknowledgements while one comes at least this often
 (systemd's TimeoutStopSec is 30 s): what is left stays in the disk outbox for the next start."""
@@ -69,7 +73,11 @@ def open_outbox(settings: GatewaySettings) -> Outbox:
             "no [outbox] path: readings wait in memory and are lost if the gateway restarts"
         )
         return MemoryOutbox(settings.outbox.max_items)
-    return SqliteOutbox(settings.outbox.path, max_items=settings.outbox.max_items)
+    return SqliteOutbox(
+        settings.outbox.path,
+        max_items=settings.outbox.max_items,
+        commit_interval_s=settings.outbox.commit_interval_s,
+    )
 
 
 class Gateway:
@@ -129,6 +137,7 @@ class Gateway:
             will=Will(self._topics["status"], schema.encode(offline)),
             subscriptions=subscriptions,
             on_connected=self._announce,
+            backoff_max_s=RECONNECT_MAX_S,
         )
         command_log = command_log or open_command_log(settings.outbox.path)
         self._commands = CommandChannel(
@@ -196,10 +205,13 @@ class Gateway:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for waiting in waits:
                     waiting.cancel()
-                stopping.set()
-                systemd.notify("STOPPING=1")
                 for task in self._readers.values():
                     task.cancel()
+                # What the readers handed over (write-behind) is committed before the publisher
+                # starts its drain: else it could end the drain before the last items count.
+                await self._outbox.flush()
+                stopping.set()
+                systemd.notify("STOPPING=1")
                 await publisher
                 for task in background:
                     task.cancel()
@@ -398,7 +410,10 @@ class Gateway:
         dropped = dict(outbox.dropped)
         if outbox.thinned:
             dropped["thinned"] = outbox.thinned
-        scanners = [s for s in self._sources if isinstance(s, BleakFrameSource)]
+        # Only a BLE source restarts its scanner; its module (and bleak) is loaded only if one
+        # is configured.
+        ble = sys.modules.get("gateway.ble_source")
+        scanners = [s for s in self._sources if ble and isinstance(s, ble.BleakFrameSource)]
         return self._health.status(
             state,
             pending=outbox.depth,

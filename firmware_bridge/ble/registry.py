@@ -45,12 +45,17 @@ from typing import Final
 from coldtrail import sensor_kinds
 from coldtrail.errors import ConfigError, DecodeError
 from coldtrail.sensor_kinds import AdvertMatch
-from firmware_bridge.ble import advertisement, bthome, pvvx, ruuvi, sensor_state
+from firmware_bridge.ble import sensor_state
 from firmware_bridge.frames import BleAdvert, DecodedAdvert, Sample
 
 KINDS: Final[tuple[str, ...]] = sensor_kinds.CONFIG_KINDS
 """What a sensor's ``kind`` may be: a kind of the registry, or ``auto``."""
-BINDKEY_LENGTH = bthome.BINDKEY_LENGTH
+BINDKEY_LENGTH: Final = 16
+"""A BTHome or MiBeacon bindkey's length in bytes (``bthome.BINDKEY_LENGTH``)."""
+
+# The decoder modules are imported on first use, as the parser libraries of ``sensor_state``
+# are: a gateway loads only the families it is configured for or hears (bthome-ble alone brings
+# cryptography, habluetooth and bleak: ~17 MiB of a gateway's memory).
 
 _Decoder = Callable[[BleAdvert, "SensorConfig"], list[Sample]]
 
@@ -91,24 +96,42 @@ def bindkey_from_hex(text: str) -> bytes:
         key = bytes.fromhex(text.strip())
     except ValueError:
         raise ConfigError(f"a bindkey is 32 hex digits, got {text!r}") from None
-    if len(key) != bthome.BINDKEY_LENGTH:
+    if len(key) != BINDKEY_LENGTH:
         raise ConfigError(f"a bindkey is 32 hex digits, got {len(text.strip())} characters")
     return key
 
 
 def _bthome(advert: BleAdvert, config: SensorConfig) -> list[Sample]:
-    return bthome.decode(advert, bindkey=config.bindkey)
+    return _bthome_advert(advert, config).samples
+
+
+def _bthome_advert(advert: BleAdvert, config: SensorConfig) -> DecodedAdvert:
+    from firmware_bridge.ble import bthome
+
+    return bthome.decode_advert(advert, bindkey=config.bindkey)
 
 
 def _ruuvi(advert: BleAdvert, config: SensorConfig) -> list[Sample]:
+    from firmware_bridge.ble import ruuvi
+
     return ruuvi.decode(advert)
 
 
+def _ruuvi_advert(advert: BleAdvert, config: SensorConfig) -> DecodedAdvert:
+    from firmware_bridge.ble import ruuvi
+
+    return ruuvi.decode_advert(advert)
+
+
 def _pvvx(advert: BleAdvert, config: SensorConfig) -> list[Sample]:
+    from firmware_bridge.ble import pvvx
+
     return pvvx.decode_pvvx(advert)
 
 
 def _atc1441(advert: BleAdvert, config: SensorConfig) -> list[Sample]:
+    from firmware_bridge.ble import pvvx
+
     return pvvx.decode_atc1441(advert)
 
 
@@ -205,8 +228,8 @@ def decode(advert: BleAdvert, config: SensorConfig | None = None) -> list[Sample
 
 
 ADVERT_DECODERS: Final[Mapping[str, Callable[[BleAdvert, SensorConfig], DecodedAdvert]]] = {
-    "bthome": lambda advert, config: bthome.decode_advert(advert, bindkey=config.bindkey),
-    "ruuvi": lambda advert, config: ruuvi.decode_advert(advert),
+    "bthome": _bthome_advert,
+    "ruuvi": _ruuvi_advert,
 }
 """The kinds whose adverts carry more than measurements (events, states, refused values)."""
 
@@ -274,6 +297,8 @@ def decode_hex_advert(
     scan_responses: Sequence[str] = (),
 ) -> DecodedAdvert:
     """As :func:`decode_hex`, with everything the advert carried (:func:`decode_advert`)."""
+    from firmware_bridge.ble import advertisement
+
     config = SensorConfig(mac=address, kind=kind, bindkey=bindkey)
     raw = advertisement.from_hex(hex_text)
     advert = advertisement.parse(raw, address=address, received_at=received_at)

@@ -416,3 +416,37 @@ async def test_a_refused_write_is_counted_not_raised(
     assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
     assert await outbox.put_many([reading(4)]) == 1
     await outbox.close()
+
+
+async def test_write_behind_commits_what_arrived_within_the_interval_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite", commit_interval_s=0.05)
+    commits: list[int] = []
+    put_batch = outbox.put_batch
+
+    def counting(items):  # type: ignore[no-untyped-def]
+        commits.append(len(items))
+        return put_batch(items)
+
+    monkeypatch.setattr(outbox, "put_batch", counting)
+    for seq in range(3):  # handed over: nothing committed before the flusher runs
+        assert await outbox.put_many([reading(seq)]) == 1
+    assert len(outbox) == 0 and commits == []
+    await outbox.flush()
+    assert commits == [3] and len(outbox) == 3
+    assert await outbox.put_many([reading(3), reading(4)]) == 2
+    await outbox.close()  # a stopping gateway: what waits is committed, not lost
+    assert commits == [3, 2]
+    reopened = SqliteOutbox(tmp_path / "o.sqlite")
+    assert [i.seq for i in reopened.take(10).items] == [0, 1, 2, 3, 4]  # type: ignore[union-attr]
+    await reopened.close()
+
+
+async def test_write_behind_waits_for_the_commit_beyond_max_uncommitted(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite", commit_interval_s=0.05, max_uncommitted=2)
+    assert await outbox.put_many([reading(0), reading(1)]) == 2
+    assert len(outbox) == 0
+    assert await outbox.put_many([reading(2)]) == 1  # over the bound: returns once committed
+    assert len(outbox) == 3
+    await outbox.close()

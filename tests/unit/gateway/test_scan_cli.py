@@ -109,3 +109,9 @@ def test_on_this_machine_without_an_adapter() -> None:
     assert out.getvalue() == ""
     [line] = err.getvalue().strip().splitlines()
     assert "no Bluetooth adapter found (hci99)" in line
+
+
+def test_the_scan_modes_are_the_ble_sources() -> None:
+    from gateway import ble_source, scan_cli
+
+    assert scan_cli.MODES == ble_source.MODES
