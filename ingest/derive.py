@@ -239,7 +239,8 @@ class RuleRunner:
     ) -> None:
         devices = list(pending)
         since = [pending[d] for d in devices]
-        cur = await conn.execute(q.READINGS_SINCE, (devices, since))
+        # Binary results: psycopg parses a binary timestamptz several times faster than its text.
+        cur = await conn.execute(q.READINGS_SINCE, (devices, since), binary=True)
         by_device: dict[str, list[Row]] = {}
         for row in await cur.fetchall():
             key, sample = _sample(row)

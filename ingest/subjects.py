@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from alerts.events import Alert, Rule, Sample
+from alerts.events import Alert, Rule, RuleSet, Sample
 
 SubjectKind = Literal["parcel", "device", "gateway"]
 RowKey = tuple[datetime, str, int]
@@ -142,7 +142,9 @@ class Subject:
         for each row that raised alerts, those alerts and the rules' state right after it."""
         if not rows:
             return []
-        step = self.rules.step
+        rules = self.rules
+        # A rule set's step without its method wrapper (a device's rules: one call a row less).
+        step = rules.step_function if isinstance(rules, RuleSet) else rules.step
         state = self.state
         raised: list[tuple[list[Alert], Any]] = []
         for _, sample in rows:
