@@ -5,6 +5,7 @@ number (1 when the sensor has one button), ``count`` the press's number in the t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -25,6 +26,10 @@ class ButtonRule:
 
     def initial(self) -> ButtonState:
         return ButtonState()
+
+    def unchanged_by_readings(self, state: ButtonState, samples: Sequence[Sample]) -> bool:
+        """Plain readings carry no button event: the state stays as it is."""
+        return True
 
     def step(self, state: ButtonState, sample: Sample) -> tuple[ButtonState, list[Alert]]:
         if sample.button is None:

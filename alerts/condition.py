@@ -193,6 +193,33 @@ class ParcelRules:
             alerts = geo_alerts + alerts
         return (geo, scope, rule_state, n, low, high, last_c, last_at, fired, sample.at), alerts
 
+    def step_readings(self, state: ParcelState, samples: Sequence[Sample]) -> ParcelState | None:
+        """The state after ``samples`` (plain readings in time order, see
+        :meth:`RuleSet.step_readings`) if none of them changes a rule's state, as :meth:`step`
+        one by one would give it (no alert, the counts and temperatures updated); None if one
+        might: then step them one by one."""
+        geo, scope, rule_state, n, low, high, last_c, last_at, fired, _ = state
+        if not samples or scope != samples[0].scope:
+            return None  # the rules would see the parcel's scope
+        new_rules = self.rules.step_readings(rule_state, samples)
+        if new_rules is None:
+            return None
+        temps = [t for sample in samples if (t := sample.temperature_c) is not None]
+        if temps:
+            if sum(temps) != sum(temps):  # a NaN: min and max would depend on its place
+                return None
+            n += len(temps)
+            lo, hi = min(temps), max(temps)
+            if low is None or lo < low:
+                low = lo
+            if high is None or hi > high:
+                high = hi
+            for sample in reversed(samples):
+                if sample.temperature_c is not None:
+                    last_c, last_at = sample.temperature_c, sample.at
+                    break
+        return (geo, scope, new_rules, n, low, high, last_c, last_at, fired, samples[-1].at)
+
     def verdict(self, state: ParcelState) -> Verdict:
         """The parcel's condition as of the last sample the rules saw."""
         _, scope, rule_state, n, low, high, last_c, last_at, fired, through = state

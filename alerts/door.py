@@ -15,6 +15,7 @@ door closes, with its duration; ``count`` is the opening's number in the trip. `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
@@ -66,6 +67,11 @@ class DoorOpenRule:
 
     def initial(self) -> DoorState:
         return DoorState()
+
+    def unchanged_by_readings(self, state: DoorState, samples: Sequence[Sample]) -> bool:
+        """Whether :meth:`step` leaves ``state`` as it is for every one of ``samples`` (plain
+        readings: no door contact, no light): so while closed (its fast path)."""
+        return state.opening is None
 
     def _observed(self, sample: Sample, was_open: bool) -> bool | None:
         """Open or closed according to this sample, or None if it says nothing."""

@@ -3,6 +3,7 @@ peak and count, rather than one per shock."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -38,6 +39,18 @@ class ShockRule:
 
     def initial(self) -> ShockState:
         return ShockState()
+
+    def unchanged_by_readings(self, state: ShockState, samples: Sequence[Sample]) -> bool:
+        """Whether :meth:`step` leaves ``state`` as it is for every one of ``samples`` (plain
+        readings in time order): no episode going on and no shock above the threshold."""
+        if state.episode is not None:
+            return False
+        values = [g for sample in samples if (g := sample.shock_g) is not None]
+        if not values:
+            return True
+        if sum(values) != sum(values):  # a NaN
+            return False
+        return max(values) <= self.threshold_g
 
     def _alert(self, episode: _Episode, end: datetime | None) -> Alert:
         return Alert(

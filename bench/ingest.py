@@ -91,6 +91,8 @@ RUNS = ("raw_copy", "batched", "batched_rules", "one_per_message", "one_per_mess
 RULES = os.environ.get("COLDTRAIL_BENCH_INGEST_RULES", "process")
 """Where the ``*_rules`` runs run the rule runner: ``process`` (the default of ``coldtrail
 ingest``) or ``loop`` (in ingest's own event loop)."""
+RULES_NICE = int(os.environ.get("COLDTRAIL_BENCH_INGEST_RULES_NICE", "0"))
+"""The rule process's ``COLDTRAIL_INGEST_RULES_NICE`` in the ``*_rules`` runs (default 0)."""
 PROFILE = "pharma-2-8"
 """Every bench device watches one parcel on this built-in profile (the ``*_rules`` runs)."""
 PEER_BATCHED_READINGS = int(200_000 * SCALE) // 100 * 100
@@ -280,7 +282,9 @@ async def _ingest(
     if runner is not None:
         rules_task = asyncio.create_task(runner.run(rules_stop))
     elif rules == "process":
-        rules_task = asyncio.create_task(run_in_process(url, RunnerConfig(), rules_stop))
+        rules_task = asyncio.create_task(
+            run_in_process(url, RunnerConfig(), rules_stop, nice=RULES_NICE)
+        )
     if rules_task is not None:
         await _until_leading(url)
     await mqtt.start(wait_s=10)

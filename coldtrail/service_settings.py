@@ -73,6 +73,11 @@ class IngestSettings(BaseSettings):
     """Run the rule runner in a child process of its own (ingest/rules_process.py), so that the
     rules and the write path each have a core; false runs it in ingest's own event loop (one
     process, about a third of the batched throughput while the rules are busy: docs/scaling.md)."""
+    rules_nice: int = Field(0, ge=0, le=19)
+    """How much lower the rule process's CPU priority is than the worker's (``os.nice`` in the
+    child; with ``rules_process`` only). 0, the default, leaves the two equal; a higher value
+    lets storing and acknowledging win when the cores are short, the rules catching up from
+    their queue afterwards (later alerts under overload: docs/scaling.md)."""
     shock_g: float = Field(6.0, gt=0)
     """A parcel's shock alert threshold, in g."""
     silent_after_min: float = Field(15.0, gt=0)

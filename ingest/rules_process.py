@@ -33,11 +33,22 @@ POLL_S = 0.2
 STOP_TIMEOUT_S = 15.0
 
 
-def _child(url: str, config: RunnerConfig, stop: ProcessEvent, parent: int, level: int) -> None:
+def _child(
+    url: str, config: RunnerConfig, stop: ProcessEvent, parent: int, level: int, nice: int = 0
+) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s [rules] %(message)s"
     )
+    lower_priority(nice)
     asyncio.run(_child_main(url, config, stop, parent))
+
+
+def lower_priority(nice: int) -> int:
+    """Lower this process's CPU priority by ``nice`` (``COLDTRAIL_INGEST_RULES_NICE``); returns
+    its niceness."""
+    if nice:
+        log.info("rule runner: CPU priority lowered by %d (nice)", nice)
+    return os.nice(nice)
 
 
 async def _child_main(url: str, config: RunnerConfig, stop: ProcessEvent, parent: int) -> None:
@@ -52,15 +63,25 @@ async def _child_main(url: str, config: RunnerConfig, stop: ProcessEvent, parent
     await task
 
 
-async def run_in_process(url: str, config: RunnerConfig, stop: asyncio.Event) -> None:
-    """Run the rule runner in a child process until ``stop`` is set (restarted if it dies)."""
+async def run_in_process(
+    url: str, config: RunnerConfig, stop: asyncio.Event, nice: int = 0
+) -> None:
+    """Run the rule runner in a child process until ``stop`` is set (restarted if it dies),
+    its CPU priority lowered by ``nice``."""
     ctx = multiprocessing.get_context("spawn")
     child_stop = ctx.Event()
     delay = 1.0
     while not stop.is_set():
         process: Any = ctx.Process(
             target=_child,
-            args=(url, config, child_stop, os.getpid(), logging.getLogger().getEffectiveLevel()),
+            args=(
+                url,
+                config,
+                child_stop,
+                os.getpid(),
+                logging.getLogger().getEffectiveLevel(),
+                nice,
+            ),
             name="coldtrail-rules",
             daemon=True,
         )

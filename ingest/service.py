@@ -339,7 +339,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
         if acknowledgements is not None:
             await acknowledgements.start(wait_s=30)
         if rules_config is not None and settings.rules_process:
-            rules = run_in_process(url, rules_config, stop)
+            rules = run_in_process(url, rules_config, stop, nice=settings.rules_nice)
             rules_task = asyncio.create_task(rules, name="rule-runner")
         elif rules_config is not None:
             runner = RuleRunner(url, rules_config)

@@ -125,3 +125,20 @@ def test_covered_takes_the_rows_that_covers_takes() -> None:
         expected = [row for row in history if info.covers("D1", row[0][0])]
         assert info.covered("D1", history) == expected, coverage
     assert len(SubjectInfo("parcel", "P-1", coverages[4], RULES.name).covered("D1", history)) == 12
+
+
+def test_a_batch_of_plain_readings_fed_at_once_gives_what_stepping_gives() -> None:
+    """``feed_all(rows, readings=True)`` may take a quiet batch at once (``step_readings``): the
+    alerts, the state and the memory are those of stepping the rows one by one."""
+    stepped = Subject.fresh(INFO, RULES)
+    batched = Subject.fresh(INFO, RULES)
+    all_rows = rows(range(0, 240), hot=range(100, 130))
+    for first in range(0, 240, 20):
+        chunk = all_rows[first : first + 20]
+        assert batched.feed_all(chunk, readings=True) == stepped.feed_all(chunk)
+        assert (batched.state, batched.through, batched.seen) == (
+            stepped.state,
+            stepped.through,
+            stepped.seen,
+        )
+    assert RULES.step_readings(stepped.state, [s for _, s in rows(range(240, 250))]) is not None
