@@ -7,10 +7,11 @@
   or bearer token against the database first, then looks here.
 - **Invalidation**: each shipment has a generation, bumped by the change feed
   (:mod:`api.change_feed`) when the change log shows a change of that shipment, and by nothing
-  else: a reading of one shipment leaves another's entries alone. A write request through this
-  process makes all its entries stale (:class:`InvalidateOnWrite`). An entry is stored with the
-  generation read *before* its queries ran, so a change committed while they ran makes it stale
-  at once. A shipment whose response is being computed counts as cached for the feed.
+  else: a reading of one shipment leaves another's entries alone. A successful write by an ops
+  user through this process makes all its entries stale (:class:`InvalidateOnWrite`). An entry
+  is stored with the generation read *before* its queries ran, so a change committed while they
+  ran makes it stale at once. A shipment whose response is being computed counts as cached for
+  the feed.
 - **Bounds**: entries live at most ``ttl_s`` (what the change log does not show, e.g. the ETA's
   drift with the clock, a new profile revision, is at most that old), at most ``max_entries``
   (least recently used go first), and nothing is served while the feed is not healthy.
@@ -215,10 +216,18 @@ async def through(
     return computed
 
 
+OPS_WRITER = "coldtrail.ops_user"
+"""Key of the request's ASGI scope holding the authenticated ops user (set by
+:func:`api.auth.authenticate`): only their successful writes make the cache stale."""
+
+
 class InvalidateOnWrite:
-    """ASGI middleware: a request that may write (not GET, HEAD or OPTIONS) makes this process's
-    cache stale before its answer goes out, so whoever wrote reads their write through this
-    process (other processes see it at their next change-feed poll)."""
+    """ASGI middleware: a successful (2xx) write (not GET, HEAD or OPTIONS) by an authenticated
+    ops user makes this process's cache stale before its answer goes out, so whoever wrote reads
+    their write through this process (other processes, and writes of the public routes such as
+    the carriers' webhooks, are covered by the change feed: migration 0027 and the change log).
+    A refused or failed request (4xx, 5xx: an unknown route, a bad token, a rate limit) and an
+    unauthenticated one leave the cache alone: nobody can keep it empty by sending junk."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -229,7 +238,11 @@ class InvalidateOnWrite:
             return
 
         async def send_after_invalidating(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if (
+                message["type"] == "http.response.start"
+                and 200 <= message["status"] < 300
+                and scope.get(OPS_WRITER) is not None
+            ):
                 cache = of(scope["app"].state) if "app" in scope else None
                 if cache is not None:
                     cache.invalidate_all()

@@ -238,3 +238,33 @@ async def test_a_cached_timeline_is_answered_alike_by_the_fast_path_and_the_rout
 
 def test_the_fast_path_knows_the_routes_default_limit() -> None:
     assert timeline_fastpath.DEFAULT_LIMIT == timeline_routes.DEFAULT_LIMIT
+
+
+async def test_only_an_ops_users_successful_write_empties_the_cache(migrated_url: str) -> None:
+    """Refused writes (an unknown route, no or a wrong token, a bad body, a public route) leave
+    the cache alone: nobody can keep it empty by sending junk. An ops write that worked makes it
+    stale (read your own writes)."""
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        await feed_of(app).poll()
+        cache = cache_of(app)
+        first = await timeline(client, "A", tokens["A"])
+        refused = [
+            ("POST", "/v1/nothing", {}, {}),  # 404
+            ("DELETE", "/v1/shipments/TN-A/timeline", {}, OPS),  # 405
+            ("POST", "/v1/vehicles", {"vehicle_id": "van-2", "name": "V"}, {}),  # 401
+            ("POST", "/v1/vehicles", {"vehicle_id": "van-2", "name": "V"},
+             {"Authorization": "Bearer wrong"}),  # 401
+            ("POST", "/v1/vehicles", {"name": "no id"}, OPS),  # 422
+            ("POST", f"/v1/track/{tokens['A']}/subscriptions", {"junk": 1}, {}),  # public, 422
+        ]  # fmt: skip
+        for method, path, body, headers in refused:
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status_code >= 400, (path, response.text)
+            hits = cache.hits
+            assert await timeline(client, "A", tokens["A"]) == first
+            assert cache.hits == hits + 1, (method, path, response.status_code)
+        await post(client, "/v1/vehicles", {"vehicle_id": "van-3", "name": "V3"})
+        hits = cache.hits
+        assert await timeline(client, "A", tokens["A"]) == first
+        assert cache.hits == hits  # recomputed after the ops write
