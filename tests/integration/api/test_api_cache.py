@@ -73,6 +73,22 @@ async def seed(client: httpx.AsyncClient, url: str) -> dict[str, str]:
     return tokens
 
 
+async def settle(feed: ChangeFeed, url: str) -> None:
+    """Polls until the feed's horizon has passed every write made so far (the seed's): the first
+    poll only sets the horizon, which may stay behind transactions still running (the horizon
+    is the oldest transaction running in the whole server, other tests' too)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+    assert row is not None
+    after_seed = int(row[0])
+    async with asyncio.timeout(10):
+        while True:
+            window = await feed.poll()
+            if window is not None and window.horizon > after_seed:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def settled_poll(feed: ChangeFeed) -> Window:
     """Polls until a poll sees a change: the horizon (the oldest transaction running in the
     whole server, other tests' too) may stay behind the write for a moment."""
@@ -113,7 +129,7 @@ async def test_a_change_invalidates_its_shipment_only(migrated_url: str) -> None
     ):
         tokens = await seed(other_worker, migrated_url)
         feed, cache = feed_of(app), cache_of(app)
-        await feed.poll()
+        await settle(feed, migrated_url)
         first = {n: await timeline(client, n, t) for n, t in tokens.items()}
         first_track = await track(client, tokens["A"])
         hits = cache.hits
@@ -157,7 +173,7 @@ async def test_the_response_is_the_same_with_and_without_the_cache(migrated_url:
         app_client(migrated_url, cache_ttl_s=0) as (_, uncached),
     ):
         tokens = await seed(uncached, migrated_url)
-        await feed_of(cached_app).poll()
+        await settle(feed_of(cached_app), migrated_url)
         for _ in range(2):  # a miss, then a hit
             for name, token in tokens.items():
                 assert await timeline(cached, name, token) == await timeline(uncached, name, token)
@@ -175,7 +191,7 @@ async def test_a_link_revoked_is_refused_though_its_timeline_is_cached(migrated_
         app_client(migrated_url, cache_ttl_s=0) as (_, other_worker),
     ):
         tokens = await seed(other_worker, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         await timeline(client, "A", tokens["A"])
         await track(client, tokens["A"])
         revoked = await other_worker.delete("/v1/shipments/TN-A/access-token", headers=OPS)
@@ -193,7 +209,7 @@ async def test_a_link_revoked_is_refused_though_its_timeline_is_cached(migrated_
 async def test_ops_views_are_never_cached(migrated_url: str) -> None:
     async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
         await seed(client, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         before = (await client.get("/v1/shipments/TN-A/timeline", headers=OPS)).json()
         insert_readings(migrated_url, [(T0 + timedelta(minutes=3), "tag-a", 3, 7.25)])
         after = (await client.get("/v1/shipments/TN-A/timeline", headers=OPS)).json()
@@ -219,7 +235,7 @@ async def test_a_cached_timeline_is_answered_alike_by_the_fast_path_and_the_rout
     (api/timeline_fastpath.py); with ?token=, by the route: the same bytes and headers."""
     async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
         tokens = await seed(client, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         path = "/v1/shipments/TN-A/timeline"
         for query in ("", "?limit=1", "?limit=500"):
             miss = await client.get(path + query, headers={"X-Tracking-Token": tokens["A"]})
@@ -246,7 +262,7 @@ async def test_only_an_ops_users_successful_write_empties_the_cache(migrated_url
     stale (read your own writes)."""
     async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
         tokens = await seed(client, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         cache = cache_of(app)
         first = await timeline(client, "A", tokens["A"])
         refused = [

@@ -31,8 +31,9 @@ async def test_many_streams_of_one_shipment_share_each_query(migrated_url: str) 
                 for _ in range(STREAMS)
             ]
             assert all(s.response.status_code == 200 for s in streams)
-            await asyncio.sleep(0.5)  # every stream's catch-up done, the feed polling
-            assert hub.streams == STREAMS
+            async with asyncio.timeout(10):  # every stream subscribed to the hub
+                while hub.streams != STREAMS:
+                    await asyncio.sleep(0.01)
             # Streams opened at different moments start at different cursors; the first event
             # brings them all to its own, and from then on they share each query.
             insert_readings(migrated_url, [(at(1), "tag-1", 1, 3.0)])
