@@ -32,7 +32,9 @@ async def test_many_streams_of_one_shipment_share_each_query(migrated_url: str) 
             ]
             assert all(s.response.status_code == 200 for s in streams)
             async with asyncio.timeout(10):  # every stream subscribed to the hub
-                while hub.streams != STREAMS:
+                while True:
+                    if hub.streams == STREAMS:
+                        break
                     await asyncio.sleep(0.01)
             # Streams opened at different moments start at different cursors; the first event
             # brings them all to its own, and from then on they share each query.
