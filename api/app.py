@@ -63,7 +63,11 @@ async def _feed_connection(settings: ApiSettings) -> AsyncConnection[Any]:
     conn = await AsyncConnection.connect(
         settings.database.url.get_secret_value(), autocommit=True, connect_timeout=10
     )
-    await _configure(conn)
+    try:
+        await _configure(conn)
+    except BaseException:  # also a cancellation at shutdown: the connection is not leaked
+        await conn.close()
+        raise
     return conn
 
 

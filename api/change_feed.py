@@ -72,6 +72,7 @@ class ChangeFeed:
         self._listeners: list[Listener] = []
         self._horizon: int | None = None
         self._last_poll: float | None = None
+        self._lock = asyncio.Lock()
 
     def add(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -84,7 +85,12 @@ class ChangeFeed:
         )
 
     async def poll(self) -> Window | None:
-        """One poll: tell the listeners what changed; None before the first horizon."""
+        """One poll: tell the listeners what changed; None before the first horizon. Polls run
+        one at a time (its own loop's and any other caller's)."""
+        async with self._lock:
+            return await self._poll()
+
+    async def _poll(self) -> Window | None:
         started = self._clock()
         if self._conn is None or self._conn.closed:
             self._conn = await self._connect()
