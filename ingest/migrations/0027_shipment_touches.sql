@@ -42,3 +42,14 @@ CREATE TRIGGER shipment_legs_touch AFTER INSERT OR UPDATE OR DELETE ON shipment_
     FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();
 CREATE TRIGGER exceptions_touch AFTER INSERT OR UPDATE OR DELETE ON exceptions
     FOR EACH ROW EXECUTE FUNCTION coldtrail_touch_shipment();
+-- A parcel's condition figures (what the rule runner judged: readings, extremes, the last
+-- reading) are updated in the rule runner's own transaction after the readings commit, and the
+-- change stamp of migration 0012 moves only when the verdict changes: the shopper's timeline
+-- and tracking JSON show the figures, so each change of them touches the shipment.
+CREATE TRIGGER parcel_conditions_touch AFTER UPDATE ON parcel_conditions
+    FOR EACH ROW WHEN ((OLD.judged_through, OLD.readings, OLD.min_c, OLD.max_c, OLD.last_c,
+                        OLD.last_at, OLD.profile, OLD.profile_revision)
+                       IS DISTINCT FROM
+                       (NEW.judged_through, NEW.readings, NEW.min_c, NEW.max_c, NEW.last_c,
+                        NEW.last_at, NEW.profile, NEW.profile_revision))
+    EXECUTE FUNCTION coldtrail_touch_shipment();

@@ -284,3 +284,35 @@ async def test_only_an_ops_users_successful_write_empties_the_cache(migrated_url
         hits = cache.hits
         assert await timeline(client, "A", tokens["A"]) == first
         assert cache.hits == hits  # recomputed after the ops write
+
+
+async def test_new_condition_figures_invalidate_though_the_verdict_stays(migrated_url: str) -> None:
+    """The rule runner updates a parcel's figures (readings, extremes, the last reading) in its
+    own transaction after the readings commit; the verdict (the live streams' change stamp)
+    stays the same, yet the shopper's cached pages show the figures: they must be dropped."""
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        with psycopg.connect(migrated_url) as conn:
+            conn.execute(
+                "INSERT INTO parcel_conditions (parcel_id, shipment_id, state, judged_through,"
+                " readings, min_c, max_c, last_c, last_at)"
+                " SELECT 'A1', shipment_id, 'in_spec', %(t)s, 1, 4.0, 4.0, 4.0, %(t)s"
+                " FROM shipments WHERE tracking_number = 'TN-A'",
+                {"t": T0 + timedelta(minutes=1)},
+            )
+        feed = feed_of(app)
+        await settle(feed, migrated_url)
+        before = await track(client, tokens["A"]), await timeline(client, "A", tokens["A"])
+        assert b"6.5" not in before[0]
+        t = T0 + timedelta(minutes=2)
+        with psycopg.connect(migrated_url) as conn:
+            conn.execute(
+                "UPDATE parcel_conditions SET judged_through = %(t)s, readings = 2,"
+                " max_c = 6.5, last_c = 6.5, last_at = %(t)s WHERE parcel_id = 'A1'",
+                {"t": t},
+            )
+        window = await settled_poll(feed)
+        assert window.shipments == {shipment_id(migrated_url, "TN-A")}
+        after = await track(client, tokens["A"]), await timeline(client, "A", tokens["A"])
+        assert b"6.5" in after[0]
+        assert after != before
