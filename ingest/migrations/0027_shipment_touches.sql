@@ -16,18 +16,38 @@ CREATE TABLE shipment_touches (
 CREATE INDEX shipment_touches_change ON shipment_touches (change_xid);
 CREATE INDEX shipment_touches_at ON shipment_touches (touched_at);
 
+-- The shipment of a row: its own shipment_id, else (custody) its parcel's.
+CREATE FUNCTION coldtrail_shipment_of(row_data jsonb) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    found bigint;
+BEGIN
+    IF row_data ? 'shipment_id' THEN
+        RETURN (row_data ->> 'shipment_id')::bigint;
+    END IF;
+    SELECT p.shipment_id INTO found FROM parcels p WHERE p.parcel_id = row_data ->> 'parcel_id';
+    RETURN found;
+END $$;
+
+-- The row's shipment is touched, and on an UPDATE that moved the row (a parcel to another
+-- shipment, a custody to another parcel) the shipment it left too.
 CREATE FUNCTION coldtrail_touch_shipment() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     touched bigint;
-    row_data jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+    left_behind bigint;
 BEGIN
-    IF row_data ? 'shipment_id' THEN
-        touched := (row_data ->> 'shipment_id')::bigint;
-    ELSE  -- custody: through its parcel
-        SELECT p.shipment_id INTO touched FROM parcels p WHERE p.parcel_id = row_data ->> 'parcel_id';
+    IF TG_OP = 'DELETE' THEN
+        touched := coldtrail_shipment_of(to_jsonb(OLD));
+    ELSE
+        touched := coldtrail_shipment_of(to_jsonb(NEW));
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        left_behind := coldtrail_shipment_of(to_jsonb(OLD));
     END IF;
     IF touched IS NOT NULL THEN
         INSERT INTO shipment_touches (shipment_id) VALUES (touched);
+    END IF;
+    IF left_behind IS NOT NULL AND left_behind IS DISTINCT FROM touched THEN
+        INSERT INTO shipment_touches (shipment_id) VALUES (left_behind);
     END IF;
     RETURN NULL;
 END $$;

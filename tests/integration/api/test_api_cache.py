@@ -316,3 +316,22 @@ async def test_new_condition_figures_invalidate_though_the_verdict_stays(migrate
         after = await track(client, tokens["A"]), await timeline(client, "A", tokens["A"])
         assert b"6.5" in after[0]
         assert after != before
+
+
+async def test_a_parcel_moved_to_another_shipment_touches_both(migrated_url: str) -> None:
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        feed = feed_of(app)
+        await settle(feed, migrated_url)
+        before = {n: await timeline(client, n, t) for n, t in tokens.items()}
+        with psycopg.connect(migrated_url) as conn:
+            conn.execute(
+                "UPDATE parcels SET shipment_id = (SELECT shipment_id FROM shipments"
+                " WHERE tracking_number = 'TN-B') WHERE parcel_id = 'A1'"
+            )
+        window = await settled_poll(feed)
+        both = {shipment_id(migrated_url, "TN-A"), shipment_id(migrated_url, "TN-B")}
+        assert window.shipments == both
+        after = {n: await timeline(client, n, t) for n, t in tokens.items()}
+        assert after["A"] != before["A"]  # A1 gone
+        assert after["B"] != before["B"]  # A1 come
