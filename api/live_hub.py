@@ -179,9 +179,13 @@ class LiveHub:
         self, channel: Channel, cursor: ql.ChangeKey, members: list[Subscription]
     ) -> bool:
         """Every change after ``cursor`` to ``members``; False (members left dirty) when the
-        database could not be read."""
+        database could not be read. Members whose stream ended are dropped each round; with
+        none left it returns at once (no history is read for streams that have gone)."""
         fetch = self._fetchers(channel)
         while True:
+            members = [sub for sub in members if not sub.closed]
+            if not members:
+                return True
             try:
                 async with self._limit, self._pool.connection() as conn:
                     changes = await fetch(conn, cursor)
