@@ -443,8 +443,9 @@ class ApiSettings(BaseSettings):
     """Events waiting for one slow stream, at most (bytes); past it the stream gets a ``resync``
     event and is closed (the browser reconnects with its last event id and misses nothing)."""
     workers: int | None = Field(None, ge=1, le=64)
-    """Worker processes of ``coldtrail api`` (one socket shared by all); default: one per core.
-    The per-address, per-link and login limits below are split between them (see docs/api.md)."""
+    """Worker processes of ``coldtrail api`` (one socket shared by all); default: one per usable
+    core (CPU affinity), at most 4. The per-address, per-link and login limits below are split
+    between them, each at least the worker count (see docs/api.md)."""
     cache_ttl_s: float = Field(10.0, ge=0, le=3600)
     """How long a shipment's timeline or tracking JSON may be served from this process's cache;
     a change to the shipment (change log) drops it sooner. 0: no cache."""
