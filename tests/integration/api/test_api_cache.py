@@ -74,17 +74,17 @@ async def seed(client: httpx.AsyncClient, url: str) -> dict[str, str]:
 
 
 async def settle(feed: ChangeFeed, url: str) -> None:
-    """Polls until the feed's horizon has passed every write made so far (the seed's): the first
-    poll only sets the horizon, which may stay behind transactions still running (the horizon
-    is the oldest transaction running in the whole server, other tests' too)."""
+    """Polls until every transaction committed so far lies behind the feed's horizon (the
+    oldest transaction running in the whole server, other tests' too, may hold it back): the
+    next window holds only what is written after this."""
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
     assert row is not None
-    after_seed = int(row[0])
-    async with asyncio.timeout(10):
+    mark = int(row[0])
+    async with asyncio.timeout(30):
         while True:
             window = await feed.poll()
-            if window is not None and window.horizon > after_seed:
+            if window is not None and window.horizon > mark:
                 return
             await asyncio.sleep(0.02)
 
@@ -92,7 +92,7 @@ async def settle(feed: ChangeFeed, url: str) -> None:
 async def settled_poll(feed: ChangeFeed) -> Window:
     """Polls until a poll sees a change: the horizon (the oldest transaction running in the
     whole server, other tests' too) may stay behind the write for a moment."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while True:
             window = await feed.poll()
             if window is not None and window.shipments:
@@ -147,6 +147,7 @@ async def test_a_change_invalidates_its_shipment_only(migrated_url: str) -> None
             ("exception", lambda: open_exception(migrated_url, "TN-A", T0)),
         ]  # fmt: skip
         for what, write in steps:
+            await settle(feed, migrated_url)
             before_a, before_b = await timeline(client, "A", tokens["A"]), first["B"]
             if what == "checkpoint":
                 checkpoint = {"tracking_number": "TN-A", "source": "dhl", "external_id": "c1",
