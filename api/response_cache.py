@@ -14,7 +14,9 @@
   the feed.
 - **Bounds**: entries live at most ``ttl_s`` (what the change log does not show, e.g. the ETA's
   drift with the clock, a new profile revision, is at most that old), at most ``max_entries``
-  (least recently used go first), and nothing is served while the feed is not healthy.
+  and ``max_bytes`` (the bodies, plus :data:`ENTRY_OVERHEAD` each; the least recently used go
+  first, a body larger than the whole bound is not stored), and nothing is served while the
+  feed is not healthy.
 - **One computation at a time** per entry: requests that miss while the same response is being
   computed (since the shipment's last change) wait for it instead of computing it again.
 """
@@ -34,6 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.queries_feed import Window
 
 log = logging.getLogger(__name__)
+
+ENTRY_OVERHEAD = 256
+"""Bytes counted for an entry besides its body (its key, its record, the maps' slots)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +64,13 @@ class ResponseCache:
         max_entries: int,
         healthy: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        """What the entries held count against ``max_bytes``."""
         self._healthy = healthy
         self._clock = clock
         self._entries: OrderedDict[tuple[int, Hashable], _Entry] = OrderedDict()
@@ -132,13 +141,20 @@ class ResponseCache:
         if ticket.generation != self._generation(sid):
             return
         full = (sid, ticket.key)
-        if full not in self._entries:
-            self._cached[sid] += 1
+        if full in self._entries:
+            self._drop(full)
+        if len(body) + ENTRY_OVERHEAD > self.max_bytes:
+            return  # would push out everything else
+        self._cached[sid] += 1
         self._entries[full] = _Entry(body, ticket.generation, self._clock())
-        self._entries.move_to_end(full)
-        while len(self._entries) > self.max_entries:
-            (old_sid, _), _ = self._entries.popitem(last=False)
-            self._forget(old_sid)
+        self.bytes += len(body) + ENTRY_OVERHEAD
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))  # the least recently used
+
+    def _drop(self, full: tuple[int, Hashable]) -> None:
+        entry = self._entries.pop(full)
+        self.bytes -= len(entry.body) + ENTRY_OVERHEAD
+        self._forget(full[0])
 
     def invalidate(self, shipment_ids: set[int] | frozenset[int]) -> None:
         """Every entry of these shipments is stale, and so is what is being computed now."""
@@ -179,8 +195,7 @@ class ResponseCache:
             if entry.generation != self._generation(full[0]) or now - entry.stored_at > self.ttl_s
         ]
         for full in dead:
-            del self._entries[full]
-            self._forget(full[0])
+            self._drop(full)
 
     def changed(self, window: Window, asked: frozenset[int]) -> None:
         self.invalidate(window.shipments | (self.interest() - asked))

@@ -451,6 +451,10 @@ class ApiSettings(BaseSettings):
     a change to the shipment (change log) drops it sooner. 0: no cache."""
     cache_max_entries: int = Field(2000, ge=1)
     """Cached responses per process, at most (least recently used go first)."""
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    """The cached responses' bytes per process, at most (least recently used go first; each
+    entry counts its body and about 256 bytes more). Only pages of at most the default
+    ``limit`` (500) are cached."""
     live_max_streams: int = Field(200, ge=1)
     """Shoppers' live streams (a tracking token, no bearer token) open at once in this process;
     one more gets 503."""

@@ -336,3 +336,16 @@ async def test_a_parcel_moved_to_another_shipment_touches_both(migrated_url: str
         after = {n: await timeline(client, n, t) for n, t in tokens.items()}
         assert after["A"] != before["A"]  # A1 gone
         assert after["B"] != before["B"]  # A1 come
+
+
+async def test_pages_over_the_default_limit_are_not_cached(migrated_url: str) -> None:
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        await settle(feed_of(app), migrated_url)
+        path = f"/v1/shipments/TN-A/timeline?limit={timeline_routes.DEFAULT_LIMIT + 1}"
+        for _ in range(2):
+            response = await client.get(path, headers={"X-Tracking-Token": tokens["A"]})
+            assert response.status_code == 200
+        assert len(cache_of(app)) == 0 and cache_of(app).hits == 0
+        await timeline(client, "A", tokens["A"])  # the default page is
+        assert len(cache_of(app)) == 1
