@@ -44,11 +44,42 @@ class AuditEntry:
         ).encode("utf-8")
 
 
-def entry_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
+@dataclass(frozen=True, slots=True)
+class GatewayAuditEntry:
+    """An entry of a gateway's audit trail (remote commands issued and their results): the
+    same chain as an exception's, keyed by the gateway."""
+
+    gateway_id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+    def canonical(self) -> bytes:
+        document = {
+            "gateway_id": self.gateway_id,
+            "seq": self.seq,
+            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": self.actor,
+            "action": self.action,
+            "detail": self.detail,
+            "reason": self.reason,
+        }
+        return json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode("utf-8")
+
+
+def entry_hash(prev_hash: bytes, entry: AuditEntry | GatewayAuditEntry) -> bytes:
     return hashlib.sha256(prev_hash + entry.canonical()).digest()
 
 
-def verify(entries: Iterable[tuple[AuditEntry, bytes, bytes]]) -> int | None:
+def verify(
+    entries: Iterable[tuple[AuditEntry, bytes, bytes]]
+    | Iterable[tuple[GatewayAuditEntry, bytes, bytes]],
+) -> int | None:
     """Check a trail given as (entry, prev_hash, hash) in seq order: None if intact, else the
     seq of the first entry that does not match (edited, reordered or with one missing before)."""
     prev = GENESIS

@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api import errors, limits, live, ratelimit, response_cache, stream_limits, web
+from api import command_relay, errors, limits, live, ratelimit, response_cache, stream_limits, web
 from api.auth import OpsTokens
 from api.change_feed import ChangeFeed
 from api.deps import Conn
@@ -42,6 +42,7 @@ from api.routes import (
     vehicles,
     webhooks,
 )
+from api.routes import commands as commands_routes
 from api.routes import kpis as kpis_routes
 from api.routes import live as live_routes
 from api.routes import places as places_routes
@@ -97,6 +98,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # Not waiting: the API starts (and /health says 503) while the database is away.
         await pool.open(wait=False)
         app.state.pool = pool
+        relay_task = command_relay.start(app, settings, pool)
         # One change-log reader per process feeds the response cache and every live stream.
         feed = ChangeFeed(functools.partial(_feed_connection, settings), settings.live_poll_s)
         cache = ResponseCache(
@@ -121,6 +123,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, hub.close(), return_exceptions=True)
+            await command_relay.stop(relay_task)
             await pool.close()
             logging.getLogger("psycopg.pool").removeFilter(redact)
 
@@ -152,6 +155,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(subscriptions.router)  # /v1/track/{token}/subscriptions
     app.include_router(users.router)  # /v1/auth/token (password login) and /v1/users
     app.include_router(gateway_credentials.router)
+    app.include_router(commands_routes.router)  # /v1/gateways/{id}/commands and /audit
     app.include_router(reports.router)  # /v1/shipments/{tn}/report.pdf and .csv
     app.include_router(places_routes.router)  # /v1/places, /v1/vehicles/{id}/stops
     app.include_router(registry.router)  # one shipment in full, /v1/devices, /v1/gateways

@@ -7,10 +7,11 @@ over the password with a 12-byte salt, 64-byte key, both base64 (standard alphab
 hash, so the password is shown once, when issued, and never again. The passwords issued here are
 32 random bytes, so the iteration count is not what protects them.
 
-The ACL (``acl_file``) lets each gateway publish only its own telemetry, status (and last will)
-and deadletter topics and read its own cmd and stored topics; the readers (ingest) read every
-gateway's topics and write every gateway's stored topic (the storage acknowledgements); the
-operators write any gateway's cmd topic and read the status topics. As in the
+The ACL (``acl_file``) lets each gateway publish only its own telemetry, status (and last will),
+deadletter and cmdresult topics and read its own cmd and stored topics; the readers (ingest) read
+every gateway's topics and write every gateway's stored topic (the storage acknowledgements); the
+operators (the API's identity, which relays the commands: api/command_relay.py) are the only ones
+who write any gateway's cmd topic, and read the status topics. As in the
 hand-made ``deploy/mosquitto/acl``, everything else is denied.
 """
 
@@ -118,7 +119,7 @@ def render_acl(
     return "\n".join(out) + "\n"
 
 
-_GATEWAY_WRITES: tuple[topics.Channel, ...] = ("telemetry", "status", "deadletter")
+_GATEWAY_WRITES: tuple[topics.Channel, ...] = ("telemetry", "status", "deadletter", "cmdresult")
 
 
 def _acl_user(name: str) -> str:

@@ -3,18 +3,22 @@
 One run, on this machine, side by side:
 
 - ``batched``: 1,000,000 readings in messages of 100; ``one_per_message``: 100,000 readings in
-  messages of 1. Each is a backlog published first (by a separate process) to ingest's persistent
-  session; the clock runs from ingest's connection to its last commit, so the figure is ingest's
-  capacity (broker → decode → COPY + insert-on-conflict → commit → acknowledgement), with no
-  publisher competing for the two cores (in production the publishers are the gateways).
-- ``one_per_message_mqtt_3_1_1``: the same over MQTT 3.1.1 (the broker's
-  ``max_inflight_messages 10000`` is the window; paho parses no MQTT 5 properties per message).
+  messages of 1; ``batched_rules`` and ``one_per_message_rules``: the same with the rule runner on,
+  as ``coldtrail ingest`` runs it (its own process; ``COLDTRAIL_BENCH_INGEST_RULES=loop`` runs it in
+  ingest's loop instead), every bench device watching one parcel on ``pharma-2-8``: the figure is
+  readings stored (and acknowledged), and ``rules_caught_up_s`` says when the runner had judged them
+  all (from ingest's start). Each is a backlog published first (by a separate process) to ingest's
+  persistent session; the clock runs from ingest's connection to its last commit, so the figure is
+  ingest's capacity (broker → decode → COPY + insert-on-conflict → commit → acknowledgement), with
+  no publisher competing for the two cores (in production the publishers are the gateways).
+- ``one_per_message_mqtt_3_1_1``: the same over MQTT 3.1.1 (the broker's ``max_inflight_messages
+  10000`` is the window; paho parses no MQTT 5 properties per message).
 - ``one_per_message_window_20``: the same with a window of 20 messages, Mosquitto's default
-  ``max_inflight_messages`` (announced here as Receive Maximum 20): a transaction then holds at
-  most 20 readings.
-- ``two_workers``: the batched backlog split between two ingest worker processes on one MQTT
-  shared subscription (``$share/bench/...``, each with its persistent session); the clock runs
-  from the first worker's connection to the last commit of either.
+  ``max_inflight_messages`` (announced here as Receive Maximum 20): a transaction then holds at most
+  20 readings.
+- ``two_workers``: the batched backlog split between two ingest worker processes on one MQTT shared
+  subscription (``$share/bench/...``, each with its persistent session); the clock runs from the
+  first worker's connection to the last commit of either.
 - ``raw_copy``: binary COPY of the same rows straight into ``readings`` (5,000-row transactions,
   rows built beforehand): the ceiling of the database path.
 - ``latency``: a publisher process paced at half the batched rate, each reading stamped with its
@@ -22,12 +26,19 @@ One run, on this machine, side by side:
   minus that time.
 
 Every run checks that each published reading was stored exactly once (row count = distinct
-idempotency keys = readings published). Ingest runs with the settings' defaults (5,000 rows or
-200 ms per batch), the rule runner off (the write path alone). Mosquitto is started here
-(``coldtrail.localservices``: ``max_queued_messages 0``), never the system one.
-``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL) is used if set, else an embedded PostgreSQL
-with fsync on.
-"""
+idempotency keys = readings published). Ingest runs with the settings' defaults (10,000 rows or
+200 ms per batch), the rule runner off (the write path alone) but in the ``*_rules`` runs.
+Each run also gives ingest's CPU time per reading (and the rule process's).
+
+``python -m bench.ingest --peer node-red``: raw COPY, then for 100 and 1 reading(s) per message
+(200,000 and 20,000 readings) Node-RED 4 (bench/_node_red.py), coldtrail with the rules off and
+coldtrail with the rules on, on the same broker, database and messages, and the ratios; in three
+rounds (``COLDTRAIL_BENCH_INGEST_ROUNDS``), Node-RED first in one, last in the next, with the
+medians.
+
+Mosquitto is started here (``coldtrail.localservices``: ``max_queued_messages 0``), never the system
+one. ``COLDTRAIL_BENCH_DATABASE_URL`` (a server admin URL) is used if set, else an embedded
+PostgreSQL with fsync on."""
 
 from __future__ import annotations
 
@@ -35,6 +46,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -42,15 +54,20 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from bench import _node_red
 from coldtrail import schema, topics
 from coldtrail.localservices.mosquitto import MosquittoBroker
 from coldtrail.mqtt import MqttConnection
 from coldtrail.settings import IngestSettings, MqttSettings, parse_mqtt_url
 from ingest import migrate, queries, service
+from ingest.derive import RuleRunner, RunnerConfig
+from ingest.derive_queries import LEADER_LOCK
+from ingest.rules_process import run_in_process
 from ingest.store import PsycopgTelemetryStore, WriteBatch, WriteResult, reading_rows
 
 PREFIX = "bench"
@@ -68,8 +85,20 @@ ONLY = {
     name.strip() for name in os.environ.get("COLDTRAIL_BENCH_INGEST_ONLY", "").split(",") if name
 }
 """Runs to do (e.g. ``batched,two_workers`` for a quick comparison); empty: all of them."""
-RUNS = ("raw_copy", "batched", "one_per_message", "one_per_message_mqtt_3_1_1",
-        "one_per_message_window_20", "two_workers", "latency_at_half_rate")  # fmt: skip
+RUNS = ("raw_copy", "batched", "batched_rules", "one_per_message", "one_per_message_rules",
+        "one_per_message_mqtt_3_1_1", "one_per_message_window_20", "two_workers",
+        "latency_at_half_rate")  # fmt: skip
+RULES = os.environ.get("COLDTRAIL_BENCH_INGEST_RULES", "process")
+"""Where the ``*_rules`` runs run the rule runner: ``process`` (the default of ``coldtrail
+ingest``) or ``loop`` (in ingest's own event loop)."""
+PROFILE = "pharma-2-8"
+"""Every bench device watches one parcel on this built-in profile (the ``*_rules`` runs)."""
+PEER_BATCHED_READINGS = int(200_000 * SCALE) // 100 * 100
+PEER_SINGLE_READINGS = int(20_000 * SCALE)
+PEER_ROUNDS = int(os.environ.get("COLDTRAIL_BENCH_INGEST_ROUNDS", "3"))
+"""Rounds of ``--peer node-red`` (the figures are their medians)."""
+PEER_GOALS = {"batched_rules_ratio_to_node_red": 2.0, "batched_rules_of_raw_copy": 0.5,
+              "one_per_message_ratio_to_node_red": 2.5}  # fmt: skip
 GOALS = {"batched_readings_per_s": 150_000, "ratio_to_raw_copy": 0.25, "latency_p99_ms": 500}
 
 
@@ -233,17 +262,31 @@ async def _ingest(
     latencies: list[float] | None = None,
     on_connected: Callable[[], None] | None = None,
     done_elsewhere: Callable[[int], int] | None = None,
+    rules: str | None = None,
 ) -> dict[str, Any]:
     """Run ingest until ``expected()`` readings were committed (None: not known yet); with
-    ``done_elsewhere`` (given this worker's count, returns all workers' count), by all workers."""
+    ``done_elsewhere`` (given this worker's count, returns all workers' count), by all workers.
+    With ``rules`` (``process`` or ``loop``), the rule runner runs as ``coldtrail ingest`` runs it
+    (ingest/service.py): in a child process (ingest/rules_process.py) or in ingest's own loop;
+    the run then also waits until it has judged every reading."""
     mqtt = _connection(settings)
     url = settings.database.url.get_secret_value()
     store = TimedStore(await PsycopgTelemetryStore.connect(url), latencies)
     ingester = service.Ingester(settings, mqtt, store)  # type: ignore[arg-type]
     stop = asyncio.Event()
+    rules_stop = asyncio.Event()
+    runner = RuleRunner(url) if rules == "loop" else None
+    rules_task = None
+    if runner is not None:
+        rules_task = asyncio.create_task(runner.run(rules_stop))
+    elif rules == "process":
+        rules_task = asyncio.create_task(run_in_process(url, RunnerConfig(), rules_stop))
+    if rules_task is not None:
+        await _until_leading(url)
     await mqtt.start(wait_s=10)
     began = time.perf_counter()
     began_wall = time.time()
+    cpu_began = _cpu_s(resource.RUSAGE_SELF)
     task = asyncio.create_task(ingester.run(stop))
     if on_connected is not None:
         on_connected()
@@ -263,9 +306,20 @@ async def _ingest(
         await asyncio.sleep(0.01)
     stop.set()
     await task
+    cpu = _cpu_s(resource.RUSAGE_SELF) - cpu_began
     await mqtt.close()
     await store.close()
     seconds = store.last_commit - began
+    judged: dict[str, Any] = {}
+    if rules_task is not None:
+        children = _cpu_s(resource.RUSAGE_CHILDREN)
+        judged = await _rules_caught_up(url, runner, began)
+        rules_stop.set()
+        await rules_task
+        if rules == "process":  # the child has been joined: its CPU time is counted now
+            judged["rules_process_cpu_us_per_reading"] = round(
+                (_cpu_s(resource.RUSAGE_CHILDREN) - children) / target * 1e6, 2
+            )
     return {
         "began_wall": began_wall,
         "last_commit_wall": began_wall + seconds,
@@ -279,7 +333,53 @@ async def _ingest(
         "duplicates": sum(stats.duplicates.values()),
         "dead_letters": sum(stats.dead_letters.values()),
         "read_pauses": mqtt.pauses,
+        "ingest_cpu_us_per_reading": round(cpu / target * 1e6, 2),
+        **judged,
     }
+
+
+async def _until_leading(url: str) -> None:
+    """Until a rule runner holds the leader lock (ingest/derive_queries.py), at most 30 s."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for _ in range(3000):
+            cur = await conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+                " AND granted AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())",
+                (LEADER_LOCK,),
+            )
+            row = await cur.fetchone()
+            if row is not None and row[0] > 0:
+                return
+            await asyncio.sleep(0.01)
+    raise RuntimeError("no rule runner took the lead in 30 s")
+
+
+async def _rules_caught_up(url: str, runner: RuleRunner | None, began: float) -> dict[str, Any]:
+    """Wait until the rule runner has taken the whole queue; when (from ingest's start) and
+    what it did."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        while True:
+            cur = await conn.execute("SELECT count(*) FROM rule_queue")
+            row = await cur.fetchone()
+            if row is not None and row[0] == 0:
+                break
+            await asyncio.sleep(0.01)
+        cur = await conn.execute("SELECT count(*), max(readings) FROM parcel_conditions")
+        conditions = await cur.fetchone()
+    # The last pass took the queue in a transaction that has committed: the count is 0.
+    seconds = time.perf_counter() - began
+    return {
+        "rules_caught_up_s": round(seconds, 3),
+        **({} if runner is None else {"rule_passes": runner.stats.passes}),
+        "parcel_conditions": conditions[0] if conditions else 0,
+        "parcel_readings_judged": conditions[1] if conditions else 0,
+    }
+
+
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _histogram_sum(histogram: Any) -> float:
@@ -300,8 +400,31 @@ def _check_exactly_once(url: str, expected: int) -> None:
 
 def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE readings")
+        conn.execute(
+            "TRUNCATE readings, rule_queue, reading_changes, alerts, parcel_conditions, devices"
+            " CASCADE"
+        )
         conn.execute("VACUUM ANALYZE readings")
+
+
+def _seed_parcels(url: str, since: datetime) -> None:
+    """One parcel per bench device, on :data:`PROFILE`, watched by it from ``since``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO shipments (tracking_number, access_token_sha256, profile)"
+            " VALUES ('BENCH-INGEST', sha256('bench'), %s) RETURNING shipment_id",
+            (PROFILE,),
+        ).fetchone()
+        assert row is not None
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO parcels (parcel_id, shipment_id) VALUES (%s, %s)",
+                [(f"P-{i:04d}", row[0]) for i in range(DEVICES)],
+            )
+            cur.executemany(
+                "INSERT INTO custody (parcel_id, device_id, from_time) VALUES (%s, %s, %s)",
+                [(f"P-{i:04d}", f"dev-{i}", since) for i in range(DEVICES)],
+            )
 
 
 def throughput(
@@ -312,17 +435,19 @@ def throughput(
     per_message: int,
     window: int | None = None,
     protocol: str = "5",
+    rules: str | None = None,
 ) -> dict[str, Any]:
     _truncate(url)
     settings = _settings(url, mqtt_url, window, protocol)
     asyncio.run(_subscribe(settings))
     publish_s = pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message))
-    result = asyncio.run(_ingest(settings, lambda: readings))
+    result = asyncio.run(_ingest(settings, lambda: readings, rules=rules))
     for key in ("began_wall", "last_commit_wall", "stored_here"):
         del result[key]
     _check_exactly_once(url, readings)
     return {
         "readings_per_message": per_message,
+        "rules": f"on ({rules})" if rules else "off",
         "mqtt_protocol": protocol,
         "window": settings.receive_maximum if protocol == "5" else "max_inflight_messages 10000",
         **result,
@@ -470,6 +595,7 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
     url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
     try:
         migrate.migrate(url)
+        _seed_parcels(url, datetime.now(UTC) - timedelta(days=2))
         log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
         unknown = ONLY - set(RUNS)
         if unknown:
@@ -482,9 +608,19 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
         if wanted("batched") or wanted("latency_at_half_rate"):
             log("100 readings per message")
             out["batched"] = throughput(url, mqtt_url, pool, BATCHED_READINGS, 100)
+        if wanted("batched_rules"):
+            log("100 readings per message, rules on")
+            out["batched_rules"] = throughput(
+                url, mqtt_url, pool, BATCHED_READINGS, 100, rules=RULES
+            )
         if wanted("one_per_message"):
             log("1 reading per message")
             out["one_per_message"] = throughput(url, mqtt_url, pool, SINGLE_READINGS, 1)
+        if wanted("one_per_message_rules"):
+            log("1 reading per message, rules on")
+            out["one_per_message_rules"] = throughput(
+                url, mqtt_url, pool, SINGLE_READINGS, 1, rules=RULES
+            )
         if wanted("one_per_message_mqtt_3_1_1"):
             log("1 reading per message, MQTT 3.1.1")
             out["one_per_message_mqtt_3_1_1"] = throughput(
@@ -511,25 +647,129 @@ def run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def main() -> None:
+def node_red(url: str, mqtt_url: str, pool: Any, readings: int, per_message: int) -> dict[str, Any]:
+    """The Node-RED peer (bench/_node_red.py) on the same backlog as :func:`throughput`."""
+    _truncate(url)
+    topic = topics.telemetry(GATEWAY, PREFIX)
+    result = _node_red.throughput(
+        url,
+        mqtt_url,
+        topic,
+        readings,
+        lambda: pool.apply(publish_backlog, (mqtt_url, 0, readings, per_message)),
+    )
+    _check_exactly_once(url, readings)
+    return {"readings_per_message": per_message, **result, "stored_exactly_once": True}
+
+
+def peer_run(server_url: str, mqtt_url: str, pool: Any) -> dict[str, Any]:
+    """``--peer node-red``: raw COPY, Node-RED and coldtrail (rules off and on) on the same
+    broker, database and messages, in :data:`PEER_ROUNDS` rounds (the order of the systems
+    alternating from one round to the next, as the machine's other load comes and goes); each
+    round's figures and ratios, and their medians."""
+    name = f"ct_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    rounds: list[dict[str, Any]] = []
+    try:
+        migrate.migrate(url)
+        _seed_parcels(url, datetime.now(UTC) - timedelta(days=2))
+        _node_red.ensure_installed()
+        for n in range(PEER_ROUNDS):
+            rounds.append(_peer_round(url, mqtt_url, pool, node_red_first=n % 2 == 0))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    median = {
+        key: round(statistics.median(r["figures"][key] for r in rounds), 3)
+        for key in rounds[0]["figures"]
+    }
+    return {
+        "rounds": PEER_ROUNDS,
+        "readings_per_message_100": PEER_BATCHED_READINGS,
+        "readings_per_message_1": PEER_SINGLE_READINGS,
+        "median": median,
+        "goals": PEER_GOALS,
+        "by_round": rounds,
+        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def _peer_round(url: str, mqtt_url: str, pool: Any, node_red_first: bool) -> dict[str, Any]:
+    log = lambda what: print(f"  {what} ...", file=sys.stderr, flush=True)  # noqa: E731
+    log("raw COPY")
+    out: dict[str, Any] = {"loadavg_before": Path("/proc/loadavg").read_text().split()[:3]}
+    out["raw_copy"] = raw_copy(url, COPY_ROWS)
+    for per_message, readings in ((100, PEER_BATCHED_READINGS), (1, PEER_SINGLE_READINGS)):
+        key = "batched" if per_message == 100 else "one_per_message"
+
+        def peer(key: str = key, per_message: int = per_message, readings: int = readings) -> None:
+            log(f"{per_message} per message: Node-RED")
+            out[f"node_red_{key}"] = node_red(url, mqtt_url, pool, readings, per_message)
+
+        if node_red_first:
+            peer()
+        log(f"{per_message} per message: coldtrail, rules off")
+        out[key] = throughput(url, mqtt_url, pool, readings, per_message)
+        log(f"{per_message} per message: coldtrail, rules on")
+        out[f"{key}_rules"] = throughput(url, mqtt_url, pool, readings, per_message, rules=RULES)
+        if not node_red_first:
+            peer()
+    rate = lambda run: out[run]["readings_per_s"]  # noqa: E731
+    figures: dict[str, float] = {"raw_copy_rows_per_s": out["raw_copy"]["rows_per_s"]}
+    for run in ("node_red_batched", "batched", "batched_rules", "node_red_one_per_message",
+                "one_per_message", "one_per_message_rules"):  # fmt: skip
+        figures[f"{run}_readings_per_s"] = rate(run)
+    for run, peer_run_ in (
+        ("batched", "batched"),
+        ("batched_rules", "batched"),
+        ("one_per_message", "one_per_message"),
+        ("one_per_message_rules", "one_per_message"),
+    ):
+        figures[f"{run}_ratio_to_node_red"] = round(rate(run) / rate(f"node_red_{peer_run_}"), 2)
+    for run in ("batched", "batched_rules", "node_red_batched"):
+        figures[f"{run}_of_raw_copy"] = round(rate(run) / out["raw_copy"]["rows_per_s"], 3)
+    for run in ("batched_rules", "one_per_message_rules"):
+        figures[f"{run}_caught_up_s"] = out[run]["rules_caught_up_s"]
+    for run in ("node_red_batched", "node_red_one_per_message"):
+        figures[f"{run}_peak_rss_mb"] = out[run]["peak_rss_mb"]
+    return {"figures": figures, **out}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["--peer", "node-red"]):
+        raise SystemExit("usage: python -m bench.ingest [--peer node-red]")
+    peer = bool(args)
+    runner = peer_run if peer else run
+    loadavg_before = Path("/proc/loadavg").read_text().split()[:3]
     broker = MosquittoBroker()
     broker.start()
     try:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             url = os.environ.get("COLDTRAIL_BENCH_DATABASE_URL")
             if url:
-                result = {"database": "COLDTRAIL_BENCH_DATABASE_URL", **run(url, broker.url, pool)}
+                result = {
+                    "database": "COLDTRAIL_BENCH_DATABASE_URL",
+                    **runner(url, broker.url, pool),
+                }
             else:
                 from coldtrail.localservices.postgres import EmbeddedPostgres
 
                 with EmbeddedPostgres(durable=True) as server:
                     result = {
                         "database": "embedded PostgreSQL (fsync on)",
-                        **run(server.url, broker.url, pool),
+                        **runner(server.url, broker.url, pool),
                     }
     finally:
         broker.close()
-    result = {"broker": "mosquitto (coldtrail.localservices)", "cores": os.cpu_count(), **result}
+    result = {
+        "broker": "mosquitto (coldtrail.localservices)",
+        "cores": os.cpu_count(),
+        "loadavg_before": loadavg_before,
+        **result,
+    }
     print(json.dumps(result))
 
 

@@ -53,7 +53,8 @@ class MqttSettings(BaseModel):
     @classmethod
     def _from_url(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("url"):
-            data = {**parse_mqtt_url(str(data.pop("url"))), **data}
+            rest = {k: v for k, v in data.items() if k != "url"}  # never change the input
+            data = {**parse_mqtt_url(str(data["url"])), **rest}
         return data
 
     @pydantic.field_validator("topic_prefix")
@@ -340,7 +341,10 @@ class IngestSettings(BaseSettings):
     splits telemetry between them (Mosquitto 2, EMQX; not the demo's amqtt broker)."""
     mqtt: MqttSettings = MqttSettings()
     database: DatabaseSettings = DatabaseSettings()
-    batch_max_rows: int = Field(5_000, ge=1)
+    batch_max_rows: int = Field(10_000, ge=1)
+    """Rows per transaction, at most (about). 10,000 rather than 5,000: a third less fixed cost
+    per reading (commits, bookkeeping, the rule runner's passes), at twice the commit latency
+    under full load (docs/scaling.md#ingest-throughput-rules-on-and-off)."""
     batch_max_wait_s: float = Field(0.2, gt=0, le=10)
     receive_maximum: int = Field(10_000, ge=1, le=65_535)
     """The most messages ingest holds unacknowledged (received, not yet committed). Announced
@@ -372,6 +376,10 @@ class IngestSettings(BaseSettings):
     rules: bool = True
     """Run the alert rules and position tracking (ingest/derive.py). With several workers, one
     of them runs them at a time (the others stand by); false keeps a worker out of that."""
+    rules_process: bool = True
+    """Run the rule runner in a child process of its own (ingest/rules_process.py), so that the
+    rules and the write path each have a core; false runs it in ingest's own event loop (one
+    process, about a third of the batched throughput while the rules are busy: docs/scaling.md)."""
     shock_g: float = Field(6.0, gt=0)
     """A parcel's shock alert threshold, in g."""
     silent_after_min: float = Field(15.0, gt=0)
@@ -475,6 +483,16 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     """The largest request body accepted (1 MiB); a larger one gets 413 before anything reads
     it. A batch of 500 carrier checkpoints with every text field at its longest fits."""
+    mqtt: MqttSettings | None = None
+    """The broker through which the API relays the gateway commands ops admins send, with its
+    own identity (the only one the broker's ACL lets write the gateways' ``cmd`` topics); none:
+    commands are stored and stay pending until an API process with a broker relays them."""
+    command_resend_s: float = Field(30.0, gt=0)
+    """A command sent without a result yet is published again after this long, then after twice
+    as long each time (up to 128 times this)."""
+    command_expire_s: float = Field(7 * 86_400, gt=0)
+    """A command without a result this long after it was issued is closed as ``expired``
+    (audited) and no longer sent."""
 
     @pydantic.field_validator("jwt_secret")
     @classmethod

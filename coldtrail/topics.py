@@ -5,7 +5,8 @@ Layout (``<prefix>`` defaults to ``coldtrail``; tests use their own to stay apar
     <prefix>/v1/<gateway_id>/telemetry   gateway -> ingest, QoS 1, TelemetryBatch
     <prefix>/v1/<gateway_id>/status      gateway -> all, retained, last will = offline
     <prefix>/v1/<gateway_id>/deadletter  gateway -> ingest, frames the gateway could not decode
-    <prefix>/v1/<gateway_id>/cmd         operators -> gateway (configuration and commands)
+    <prefix>/v1/<gateway_id>/cmd         API -> gateway, QoS 1, Command (configuration, commands)
+    <prefix>/v1/<gateway_id>/cmdresult   gateway -> ingest, QoS 1, CommandResult
     <prefix>/v1/<gateway_id>/stored      ingest -> gateway, QoS 1, StoredAck (what ingest committed)
 """
 
@@ -18,8 +19,8 @@ from typing import Literal
 CONTRACT_VERSION = 1
 DEFAULT_PREFIX = "coldtrail"
 
-Channel = Literal["telemetry", "status", "deadletter", "cmd", "stored"]
-CHANNELS: tuple[Channel, ...] = ("telemetry", "status", "deadletter", "cmd", "stored")
+Channel = Literal["telemetry", "status", "deadletter", "cmd", "cmdresult", "stored"]
+CHANNELS: tuple[Channel, ...] = ("telemetry", "status", "deadletter", "cmd", "cmdresult", "stored")
 
 # A gateway id is one topic level: no wildcards, no separators, printable, short.
 _GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -63,6 +64,11 @@ def deadletter(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 def cmd(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:
     return topic(gateway_id, "cmd", prefix)
+
+
+def cmdresult(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Where a gateway publishes the result of each command it received on ``cmd``."""
+    return topic(gateway_id, "cmdresult", prefix)
 
 
 def stored(gateway_id: str, prefix: str = DEFAULT_PREFIX) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ConfigError
 from coldtrail.settings import GatewaySettings
+from gateway.config_file import TomlConfigFile
 from gateway.service import Gateway
 from gateway.wiring import build_sources, describe_sources
 
@@ -68,13 +70,22 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(args: argparse.Namespace, config_file: str | None) -> GatewaySettings:
+RESTART_EXIT_CODE = 75
+"""The exit status after a ``restart`` command (EX_TEMPFAIL): systemd starts the gateway again
+(``Restart=always`` in deploy/systemd/coldtrail-gateway.service)."""
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = connection_overrides(args)
     if getattr(args, "gateway_id", None):
         overrides["gateway_id"] = args.gateway_id
     if getattr(args, "source", None):
         overrides["sources"] = args.source
-    return config.load_gateway(config_file, **overrides)
+    return overrides
+
+
+def _settings(args: argparse.Namespace, config_file: str | None) -> GatewaySettings:
+    return config.load_gateway(config_file, **_overrides(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -85,8 +96,10 @@ def _run(args: argparse.Namespace) -> int:
             "nothing to read: configure [[sensors]] or [[serial]] in the TOML file, or pass"
             " --source KIND:OPTIONS (e.g. sim:vehicle=van-1)"
         )
-    run_until_signalled(Gateway(settings, sources).run)
-    return 0
+    remote = TomlConfigFile(args.config, _overrides(args)) if args.config else None
+    gateway = Gateway(settings, sources, config=remote, build_sources=build_sources)
+    run_until_signalled(gateway.run)
+    return RESTART_EXIT_CODE if gateway.restart_requested else 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -105,6 +118,12 @@ def _check_config(args: argparse.Namespace) -> int:
                 f"  calibration  {sensor.mac} {quantity} = {calibration.slope:.6g} x raw"
                 f" {calibration.offset:+.6g}{certificate}"
             )
+    folder = Path(args.file).resolve().parent
+    writable = os.access(folder, os.W_OK)
+    print(
+        f"  remote       configuration commands {'can' if writable else 'cannot'} replace this"
+        f" file ({folder} is {'' if writable else 'not '}writable by this user)"
+    )
     problems = _missing_files(settings)
     if not sources:
         problems.append("no sources: the gateway would refuse to start")

@@ -72,6 +72,10 @@ class FrameDecoder:
         self.scan_responses = ScanResponses()
         self.ignored: Counter[str] = Counter()
 
+    def reconfigure(self, sensors: Iterable[SensorConfig]) -> None:
+        """Decode with these sensors' configurations from now on."""
+        self._registry = SensorRegistry(sensors)
+
     def decode(self, frame: Frame) -> Decoded:
         out = Decoded()
         if isinstance(frame, BleAdvert):

@@ -61,6 +61,12 @@ class Intake:
         self._health = health
         self.dead: deque[schema.GatewayDeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
 
+    def reconfigure(self, sensors: list[SensorConfig], calibrator: Calibrator) -> None:
+        """New sensor configurations and calibrations (the serial streams' state and the
+        stamping counters stay)."""
+        self._decoder.reconfigure(sensors)
+        self.calibrator = calibrator
+
     def take(self, frame: Frame) -> list[Item]:
         decoded = self._decoder.decode(frame)
         items: list[Item | None] = []

@@ -194,6 +194,19 @@ class PyserialFrameSource:
                     await asyncio.wait_for(writer.wait_closed(), 2.0)
             await asyncio.sleep(self.retry_s)
 
+    async def probe(self) -> None:
+        """Open the port once and close it again: ``OSError`` saying why if it cannot be opened
+        now (a new configuration's port is checked before the running sources stop)."""
+        try:
+            _, writer = await serial_asyncio_fast.open_serial_connection(
+                url=self.path, baudrate=self.baud, exclusive=True
+            )
+        except OSError as exc:  # serial.SerialException is an OSError
+            raise OSError(f"cannot open serial port {self.path}: {exc}{_hint(exc)}") from None
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 2.0)
+
     def _greet(self, writer: asyncio.StreamWriter) -> None:
         if self.on_connect is not None:
             writer.write(self.on_connect())

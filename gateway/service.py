@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from coldtrail import schema, topics
@@ -24,11 +25,15 @@ from coldtrail.settings import GatewaySettings
 from gateway import systemd
 from gateway.ble_source import BleakFrameSource
 from gateway.calibration import Calibrator, calibrations
+from gateway.command_channel import CommandChannel
+from gateway.command_log import CommandLog, open_command_log
+from gateway.commands import CommandHandler
+from gateway.config_file import ConfigFile
 from gateway.health import HealthMonitor, write_status_file
 from gateway.intake import Intake, sensor_configs
 from gateway.outbox import MemoryOutbox, Outbox
 from gateway.outbox_sqlite import SqliteOutbox
-from gateway.ports import FrameSource
+from gateway.ports import FrameSource, ProbedSource
 from gateway.storage import AwaitingStorage
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,25 @@ SOURCE_RETRY_S = 30.0
 STOP_GRACE_S = 10.0
 """A stopping gateway waits for storage acknowledgements while one comes at least this often
 (systemd's TimeoutStopSec is 30 s): what is left stays in the disk outbox for the next start."""
+
+
+def _source_settings(settings: GatewaySettings) -> tuple[object, ...]:
+    """What the sources are built from: a change of anything else keeps them running."""
+    return (
+        settings.sources,
+        [(s.mac, s.kind) for s in settings.sensors],
+        settings.ble,
+        settings.serial,
+    )
+
+
+async def _probe(new: list[FrameSource], running: list[FrameSource]) -> None:
+    """Open each new source that can be checked (serial ports) once; raise if one cannot. A
+    port a running source holds is not probed (it is open exclusively, and it works)."""
+    held = {source.path for source in running if isinstance(source, ProbedSource)}
+    for source in new:
+        if isinstance(source, ProbedSource) and source.path not in held:
+            await source.probe()
 
 
 def open_outbox(settings: GatewaySettings) -> Outbox:
@@ -56,8 +80,17 @@ class Gateway:
         *,
         outbox: Outbox | None = None,
         source_retry_s: float = SOURCE_RETRY_S,
+        config: ConfigFile | None = None,
+        build_sources: Callable[[GatewaySettings], list[FrameSource]] | None = None,
+        command_log: CommandLog | None = None,
     ) -> None:
+        """``config``: the file remote configuration commands change (none: they are refused);
+        ``build_sources``: how to build the sources of a new configuration (none: the sources
+        stay, only the sensors' configuration changes)."""
         self._settings = settings
+        self._build_sources = build_sources
+        self.restart_requested = False
+        self._restart = asyncio.Event()
         self._source_retry_s = source_retry_s
         self._sources = sources
         self._outbox = outbox if outbox is not None else open_outbox(settings)
@@ -77,6 +110,7 @@ class Gateway:
             "status": topics.status(gid, prefix),
             "deadletter": topics.deadletter(gid, prefix),
             "stored": topics.stored(gid, prefix),
+            "cmd": topics.cmd(gid, prefix),
         }
         self._awaiting: AwaitingStorage | None = None
         if settings.await_stored:
@@ -85,14 +119,27 @@ class Gateway:
         self._stopping_since: float | None = None
         self.bad_acks = 0
         offline = schema.GatewayStatus(gateway_id=gid, state="offline")
+        subscriptions = [(self._topics["cmd"], 1)]
+        if self._awaiting is not None:
+            subscriptions.append((self._topics["stored"], 1))
         self._mqtt = MqttConnection(
             settings.mqtt,
             client_id=gid,
             clean_session=False,
             will=Will(self._topics["status"], schema.encode(offline)),
-            subscriptions=[(self._topics["stored"], 1)] if self._awaiting is not None else [],
+            subscriptions=subscriptions,
             on_connected=self._announce,
         )
+        command_log = command_log or open_command_log(settings.outbox.path)
+        self._commands = CommandChannel(
+            CommandHandler(self, command_log, config),
+            command_log,
+            self._mqtt,
+            topics.cmdresult(gid, prefix),
+            self._request_restart,
+        )
+        self._readers: dict[int, asyncio.Task[None]] = {}
+        self._task_group: asyncio.TaskGroup | None = None
         self._announcing: set[asyncio.Task[None]] = set()
         username = settings.mqtt.username
         if username is not None and username != gid:
@@ -120,30 +167,82 @@ class Gateway:
         """Messages published again because their storage was not acknowledged in time."""
         return self._awaiting.resent if self._awaiting is not None else 0
 
+    @property
+    def settings(self) -> GatewaySettings:
+        """The configuration in effect (remote commands replace it)."""
+        return self._settings
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set, or a ``restart`` command (then :attr:`restart_requested`)."""
         await self._mqtt.start()
         systemd.notify("READY=1")
         try:
             async with asyncio.TaskGroup() as tasks:
-                readers = [tasks.create_task(self._read(source)) for source in self._sources]
-                publisher = tasks.create_task(self._publish_loop(stop))
+                self._task_group = tasks
+                for source in self._sources:
+                    self._readers[id(source)] = tasks.create_task(self._read(source))
+                stopping = asyncio.Event()
+                publisher = tasks.create_task(self._publish_loop(stopping))
                 background = [
-                    tasks.create_task(self._status_loop(stop)),
+                    tasks.create_task(self._status_loop(stopping)),
                     tasks.create_task(systemd.keep_alive()),
+                    tasks.create_task(self._receive()),
+                    tasks.create_task(self._commands.run()),
                 ]
-                if self._awaiting is not None:
-                    background.append(tasks.create_task(self._receive_acks(self._awaiting)))
-                await stop.wait()
+                waits = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._restart.wait()),
+                ]
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
+                stopping.set()
                 systemd.notify("STOPPING=1")
-                for task in readers:
+                for task in self._readers.values():
                     task.cancel()
                 await publisher
                 for task in background:
                     task.cancel()
         finally:
+            self._task_group = None
             await self._publish_status("offline")
             await self._mqtt.close()
             await self._outbox.close()
+            self._commands.close()
+
+    def _request_restart(self) -> None:
+        self.restart_requested = True
+        self._restart.set()
+
+    async def reconfigure(self, settings: GatewaySettings) -> None:
+        """Run with ``settings`` from now on: new sources (if this gateway builds them from its
+        settings), sensors and calibrations, intervals. Everything is built before anything is
+        swapped, and the new serial ports are opened once (:func:`_probe`), so a failure (raised:
+        the command is ``failed``) leaves the gateway running as before."""
+        build = self._build_sources
+        new_sources = self._sources
+        if build is not None and _source_settings(settings) != _source_settings(self._settings):
+            new_sources = build(settings)
+            await _probe(new_sources, self._sources)
+        self._intake.reconfigure(
+            sensor_configs(settings.sensors), Calibrator(calibrations(settings.sensors))
+        )
+        self._settings = settings
+        if self._awaiting is not None:
+            self._awaiting.resend_s = settings.stored_resend_s
+        if new_sources is self._sources:
+            return
+        old = list(self._readers.values())
+        for task in old:
+            task.cancel()
+        if old:  # closed before they open again (a serial port is opened exclusively)
+            await asyncio.wait(old)
+        self._readers = {}
+        self._sources = new_sources
+        self._source_state = {s.name: "starting" for s in new_sources}
+        if self._task_group is not None:
+            for source in new_sources:
+                self._readers[id(source)] = self._task_group.create_task(self._read(source))
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -258,9 +357,16 @@ class Gateway:
             for waiting in waits:
                 waiting.cancel()
 
-    async def _receive_acks(self, awaiting: AwaitingStorage) -> None:
-        """Read ingest's storage acknowledgements and forget what they name."""
+    async def _receive(self) -> None:
+        """Commands to the command channel; ingest's storage acknowledgements: forget what
+        they name."""
         async for message in self._mqtt.messages():
+            if message.topic == self._topics["cmd"]:
+                self._commands.received(message.payload)
+                continue
+            awaiting = self._awaiting
+            if awaiting is None:
+                continue
             try:
                 ack = schema.decode_stored(message.payload)
             except InvalidMessage as exc:

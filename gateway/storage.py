@@ -65,7 +65,8 @@ class AwaitingStorage:
     ) -> None:
         self._outbox = outbox
         self._gateway_id = gateway_id
-        self._resend_s = resend_s
+        self.resend_s = resend_s
+        """The first wait for an acknowledgement (a remote command may change it)."""
         self._clock = clock
         self._sent: dict[str, Sent] = {}
         self._backoff = 1
@@ -138,7 +139,7 @@ class AwaitingStorage:
     @property
     def wait_s(self) -> float:
         """How long a message may wait for its acknowledgement before it is sent again."""
-        return self._resend_s * self._backoff
+        return self.resend_s * self._backoff
 
     def due(self) -> list[Sent]:
         """The messages to publish again now, oldest first."""
@@ -165,4 +166,4 @@ class AwaitingStorage:
         """Whether a message has waited longer than ``resend_s`` since it was first published
         (the status alarm ``storage-unacknowledged``)."""
         now = self._clock()
-        return any(not s.stored and now - s.first >= self._resend_s for s in self._sent.values())
+        return any(not s.stored and now - s.first >= self.resend_s for s in self._sent.values())

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from coldtrail import schema, topics
+from coldtrail import commands, schema, topics
 from coldtrail.errors import InvalidMessage
 from coldtrail.mqtt import IncomingMessage
+from ingest.command_results import ReceivedResult
 from ingest.store import DeadLetter, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,15 @@ def _classify(message: IncomingMessage, batch: WriteBatch, now: datetime) -> Non
                     f"gateway could not decode a frame from {letter.source}: {letter.reason}",
                     parsed.gateway_id,
                 )
+            )
+        elif parsed.channel == "cmdresult":
+            result = commands.decode_result(message.payload)
+            wrong = _not_its_own(result.gateway_id, parsed.gateway_id)
+            if wrong:
+                dead(wrong, parsed.gateway_id)
+                return
+            batch.command_results.append(
+                ReceivedResult(message.topic, parsed.gateway_id, message.payload, result)
             )
         else:
             dead(f"ingest does not consume the {parsed.channel!r} channel", parsed.gateway_id)

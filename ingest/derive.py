@@ -270,26 +270,23 @@ class RuleRunner:
         verdicts: list[tuple[SubjectInfo, ParcelRules, Verdict]] = []
         for info, rules in subjects:
             if info.kind == "parcel":
-                mine = [
-                    row
-                    for device in dict.fromkeys(c.device_id for c in info.coverage)
-                    for rows_of in (by_device, events)
-                    for row in rows_of.get(device, ())
-                    if info.covers(device, row[0][0])
-                ]
-                mine.extend(
-                    row
-                    for gateway in dict.fromkeys(c.device_id for c in info.fixes)
-                    for row in fixes.get(gateway, ())
-                    if info.covers_fix(gateway, row[0][0])
-                )
-                mine.sort(key=lambda row: row[0])
+                mine = []
+                sources = 0
+                for device in dict.fromkeys(c.device_id for c in info.coverage):
+                    for rows_of in (by_device, events):
+                        got = rows_of.get(device)
+                        if got:
+                            mine.extend(info.covered(device, got))
+                            sources += 1
+                for gateway in dict.fromkeys(c.device_id for c in info.fixes):
+                    got = fixes.get(gateway)
+                    if got:
+                        mine.extend(info.covered_fixes(gateway, got))
+                        sources += 2  # fix keys are tagged: their order is Python's
+                if sources > 1:  # each list is in key order already
+                    mine.sort(key=_row_key)
             else:
-                mine = [
-                    row
-                    for row in by_device.get(info.subject_id, ())
-                    if info.covers(info.subject_id, row[0][0])
-                ]
+                mine = info.covered(info.subject_id, by_device.get(info.subject_id, []))
             if not mine:
                 cached = self._subjects.get((info.kind, info.subject_id))
                 if info.kind != "parcel" or (cached is not None and cached.info == info):
@@ -328,10 +325,8 @@ class RuleRunner:
         if subject is not None and subject.info == info:
             new, late = split_by_arrival(subject, rows)
             if not late:
-                for row_key, sample in new:
-                    alerts = subject.feed(row_key, sample)
-                    if alerts:
-                        await sink.record(info, alerts, _condition(rules, subject))
+                for alerts, state in subject.feed_all(new):
+                    await sink.record(info, alerts, _condition_of(rules, state))
                 return subject
             log.info("%s %s: a late reading; rebuilding its rules from history", *key)
         return await self._rebuild(conn, sink, info, rules)
@@ -490,6 +485,15 @@ class RuleRunner:
 def _condition(rules: Rule[Any], subject: Subject) -> str | None:
     """A parcel's condition as of its subject's state (for the notices); None for a device."""
     return rules.verdict(subject.state).state if isinstance(rules, ParcelRules) else None
+
+
+def _condition_of(rules: Rule[Any], state: Any) -> str | None:
+    """A parcel's condition as of the rules' ``state``; None for a device."""
+    return rules.verdict(state).state if isinstance(rules, ParcelRules) else None
+
+
+def _row_key(row: Row) -> RowKey:
+    return row[0]
 
 
 def rule_names(rules: Rule[Any]) -> list[str]:

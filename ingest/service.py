@@ -31,6 +31,7 @@ from ingest import migrate
 from ingest.classify import classify
 from ingest.derive import RuleRunner, runner_config
 from ingest.metrics import IngestMetrics, MetricsServer, oldest_item_time, serve
+from ingest.rules_process import run_in_process
 from ingest.store import DeadLetter, PsycopgTelemetryStore, WriteBatch, WriteResult
 from ingest.stored_acks import stored_acks
 
@@ -307,6 +308,7 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
         (topics.subscription("telemetry", prefix, share=share), 1),
         (topics.subscription("deadletter", prefix, share=share), 1),
         (topics.subscription("status", prefix), 1),
+        (topics.subscription("cmdresult", prefix, share=share), 1),
     ]
     mqtt = MqttConnection(
         settings.mqtt,
@@ -336,7 +338,10 @@ async def run(settings: IngestSettings, stop: asyncio.Event | None = None) -> In
         await mqtt.start(wait_s=30)
         if acknowledgements is not None:
             await acknowledgements.start(wait_s=30)
-        if rules_config is not None:
+        if rules_config is not None and settings.rules_process:
+            rules = run_in_process(url, rules_config, stop)
+            rules_task = asyncio.create_task(rules, name="rule-runner")
+        elif rules_config is not None:
             runner = RuleRunner(url, rules_config)
             rules_task = asyncio.create_task(runner.run(stop), name="rule-runner")
         ingester = Ingester(settings, mqtt, store, metrics, acknowledgements)

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from coldtrail import schema
 from ingest import queries
 from ingest.bindings import bound_only
+from ingest.command_results import ReceivedResult, lock_gateways, store_results
 from ingest.scans import (
     ScanItem,
     ScanReport,
@@ -53,6 +54,8 @@ class WriteBatch:
     finds, e.g. a scan of an unknown parcel); see :meth:`add_telemetry`."""
     statuses: list[schema.GatewayStatus] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    command_results: list[ReceivedResult] = field(default_factory=list)
+    """The gateways' results of remote commands (ingest/command_results.py)."""
 
     def add_telemetry(self, telemetry: schema.TelemetryBatch, topic: str) -> None:
         # Batches appended to ``telemetry`` directly have no topic ("").
@@ -254,14 +257,24 @@ class PsycopgTelemetryStore:
                         if table == "readings" and new:
                             await self._record_reading_changes(new)
                 await apply_scans(self._conn, scans, scan_report)
+                await lock_gateways(
+                    self._conn,
+                    batch.command_results,
+                    {b.gateway_id for b in stored.telemetry}
+                    | {s.gateway_id for s in batch.statuses},
+                )
                 await self._bookkeeping(stored)
+                result_dead = [
+                    DeadLetter(received.topic, received.payload, reason, received.gateway_id)
+                    for received, reason in await store_results(self._conn, batch.command_results)
+                ]
                 if pending:
                     devices = sorted(pending)
                     await self._conn.execute(
                         queries.QUEUE_FOR_RULES, (devices, [pending[d] for d in devices])
                     )
                     await self._conn.execute(queries.NOTIFY_PENDING)
-                for dead in [*batch.dead_letters, *bound_dead, *scan_dead]:
+                for dead in [*batch.dead_letters, *bound_dead, *scan_dead, *result_dead]:
                     await self._conn.execute(
                         queries.UPSERT_DEAD_LETTER,
                         (dead.topic, dead.gateway_id, dead.payload, dead.payload, dead.reason),
@@ -271,7 +284,7 @@ class PsycopgTelemetryStore:
             self._staged.clear()
             self._months.clear()
             raise
-        batch.dead_letters.extend([*bound_dead, *scan_dead])
+        batch.dead_letters.extend([*bound_dead, *scan_dead, *result_dead])
         for flagged in scan_report.flagged:
             log.warning("%s", flagged)
         return WriteResult(inserted, duplicates, len(batch.dead_letters), scan_report.outcomes)

@@ -11,7 +11,7 @@ rebuilt from the stored history, so that live and replay give the same alerts).
 from __future__ import annotations
 
 import enum
-from collections import deque
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +23,7 @@ SubjectKind = Literal["parcel", "device", "gateway"]
 RowKey = tuple[datetime, str, int]
 """(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
 device is tagged (:func:`fix_key`): a device may send readings and fixes with the same seq."""
+Row = tuple[RowKey, Sample]
 
 
 def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
@@ -78,6 +79,39 @@ class SubjectInfo:
     def covers_fix(self, gateway_id: str, at: datetime) -> bool:
         return any(c.covers(gateway_id, at) for c in self.fixes)
 
+    def covered(self, device_id: str, rows: Sequence[Row]) -> list[Row]:
+        """The rows of ``device_id`` (in time order) that the subject takes (those
+        :meth:`covers`), for a whole list at once: the runner's hot path."""
+        return _within([(c.start, c.end) for c in self.coverage if c.device_id == device_id], rows)
+
+    def covered_fixes(self, gateway_id: str, rows: Sequence[Row]) -> list[Row]:
+        """The fixes of ``gateway_id`` (in time order) that the subject takes (those
+        :meth:`covers_fix`)."""
+        return _within([(c.start, c.end) for c in self.fixes if c.device_id == gateway_id], rows)
+
+
+def _within(
+    ranges: list[tuple[datetime | None, datetime | None]], rows: Sequence[Row]
+) -> list[Row]:
+    if not ranges:
+        return []
+    if len(ranges) > 1:
+        return [
+            row
+            for row in rows
+            if any(
+                (a is None or row[0][0] >= a) and (b is None or row[0][0] < b) for a, b in ranges
+            )
+        ]
+    start, end = ranges[0]
+    if rows and (start is None or rows[0][0][0] >= start) and (end is None or rows[-1][0][0] < end):
+        return list(rows)  # rows in time order, all within the one range (the common case)
+    if start is None:
+        return list(rows) if end is None else [row for row in rows if row[0][0] < end]
+    if end is None:
+        return [row for row in rows if row[0][0] >= start]
+    return [row for row in rows if start <= row[0][0] < end]
+
 
 @dataclass(slots=True)
 class Subject:
@@ -85,9 +119,10 @@ class Subject:
     rules: Rule[Any]
     state: Any = ()
     through: RowKey | None = None
-    recent: set[RowKey] = field(default_factory=set)
-    """The keys fed in the last :data:`REMEMBER` before ``through`` (``order`` in feed order)."""
-    order: deque[RowKey] = field(default_factory=deque)
+    seen: list[RowKey] = field(default_factory=list)
+    """The keys fed in the last :data:`REMEMBER` before ``through``, in key order (rows are fed
+    in key order): a sorted list, searched by bisection, rather than a set that hashes every
+    key on the hot path."""
 
     @classmethod
     def fresh(cls, info: SubjectInfo, rules: Rule[Any]) -> Subject:
@@ -96,26 +131,59 @@ class Subject:
     def arrival(self, key: RowKey) -> Arrival:
         if self.through is None or key > self.through:
             return Arrival.NEW
-        if key in self.recent:
+        seen = self.seen
+        i = bisect_left(seen, key)
+        if i < len(seen) and seen[i] == key:
             return Arrival.SEEN
         return Arrival.LATE
+
+    def feed_all(self, rows: Sequence[Row]) -> list[tuple[list[Alert], Any]]:
+        """Step the rules with NEW rows, in order, as :meth:`feed` would one by one; returns,
+        for each row that raised alerts, those alerts and the rules' state right after it."""
+        if not rows:
+            return []
+        step = self.rules.step
+        state = self.state
+        raised: list[tuple[list[Alert], Any]] = []
+        for _, sample in rows:
+            state, alerts = step(state, sample)
+            if alerts:
+                raised.append((alerts, state))
+        self.state = state
+        keys = [key for key, _ in rows]
+        self._remember(keys)
+        return raised
 
     def feed(self, key: RowKey, sample: Sample) -> list[Alert]:
         """Step the rules with a NEW row (the caller checked :meth:`arrival`)."""
         self.state, alerts = self.rules.step(self.state, sample)
-        self.through = key
-        self.recent.add(key)
-        self.order.append(key)
-        horizon = key[0] - REMEMBER
-        while self.order[0][0] < horizon:
-            self.recent.discard(self.order.popleft())
+        self._remember([key])
         return alerts
+
+    def _remember(self, keys: list[RowKey]) -> None:
+        """``keys`` (NEW, in order) were fed: forget those older than :data:`REMEMBER`."""
+        self.through = keys[-1]
+        seen = self.seen
+        seen.extend(keys)
+        horizon = keys[-1][0] - REMEMBER
+        if seen[0][0] < horizon:
+            del seen[: bisect_left(seen, horizon, key=_time_of)]
+
+
+def _time_of(key: RowKey) -> datetime:
+    return key[0]
 
 
 def split_by_arrival(
     subject: Subject, rows: Iterable[tuple[RowKey, Sample]]
 ) -> tuple[list[tuple[RowKey, Sample]], bool]:
     """(the new rows in order, whether any row is late). Rows must be sorted by key."""
+    if (
+        isinstance(rows, list)
+        and rows
+        and (subject.through is None or rows[0][0] > subject.through)
+    ):
+        return rows, False  # all after what the subject has seen (the common case)
     new: list[tuple[RowKey, Sample]] = []
     for key, sample in rows:
         arrival = subject.arrival(key) if not new else Arrival.NEW
@@ -131,7 +199,5 @@ def replay(
 ) -> tuple[Subject, list[Alert]]:
     """A subject rebuilt from its whole stored history (sorted by key), and every alert it gives."""
     subject = Subject.fresh(info, rules)
-    alerts: list[Alert] = []
-    for key, sample in rows:
-        alerts.extend(subject.feed(key, sample))
+    alerts = [alert for raised, _ in subject.feed_all(rows) for alert in raised]
     return subject, alerts

@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
-from alerts.audit import GENESIS, AuditEntry, entry_hash
+from alerts.audit import GENESIS, AuditEntry, GatewayAuditEntry, entry_hash
 
 LOCK_EXCEPTION = "SELECT 1 FROM exceptions WHERE exception_id = %s FOR UPDATE"
 
@@ -85,3 +85,54 @@ async def append_entry(
             (exception_id, seq, at, actor, action, Jsonb(detail), reason, prev_hash, digest),
         )
     return StoredEntry(entry, prev_hash, digest)
+
+
+LOCK_GATEWAY = "SELECT 1 FROM gateways WHERE gateway_id = %s FOR UPDATE"
+
+GATEWAY_LAST_ENTRY_AND_TIME = """
+SELECT last.seq, last.hash, greatest(clock_timestamp(), last.at)
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL (
+      SELECT seq, hash, at FROM gateway_audit WHERE gateway_id = %s
+       ORDER BY seq DESC LIMIT 1) last ON true
+"""
+
+INSERT_GATEWAY_ENTRY = """
+INSERT INTO gateway_audit (gateway_id, seq, at, actor, action, detail, reason, prev_hash, hash)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+class UnknownGateway(LookupError):
+    def __init__(self, gateway_id: str) -> None:
+        super().__init__(f"no gateway {gateway_id!r}: nothing to append an audit entry to")
+        self.gateway_id = gateway_id
+
+
+async def append_gateway_entry(
+    conn: psycopg.AsyncConnection[Any],
+    gateway_id: str,
+    actor: str,
+    action: str,
+    detail: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> GatewayAuditEntry:
+    """Append one entry to ``gateway_id``'s chain (remote commands) in the caller's transaction,
+    as :func:`append_entry` does for an exception (the gateway's row is the lock)."""
+    detail = dict(detail or {})
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(LOCK_GATEWAY, (gateway_id,))
+        if await cur.fetchone() is None:
+            raise UnknownGateway(gateway_id)
+        await cur.execute(GATEWAY_LAST_ENTRY_AND_TIME, (gateway_id,))
+        row = await cur.fetchone()
+        assert row is not None  # one row, always
+        last_seq, last_hash, at = row
+        seq, prev_hash = (last_seq + 1, bytes(last_hash)) if last_seq is not None else (1, GENESIS)
+        entry = GatewayAuditEntry(gateway_id, seq, at, actor, action, detail, reason)
+        digest = entry_hash(prev_hash, entry)
+        await cur.execute(
+            INSERT_GATEWAY_ENTRY,
+            (gateway_id, seq, at, actor, action, Jsonb(detail), reason, prev_hash, digest),
+        )
+    return entry

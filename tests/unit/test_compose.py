@@ -103,14 +103,16 @@ def test_emqx_keeps_every_queued_message_and_authenticates_everyone() -> None:
 
 def test_the_emqx_acl_grants_what_the_mosquitto_acl_grants() -> None:
     text = re.sub(r"%%.*", "", (EMQX / "acl.conf").read_text())
-    for topic in ("telemetry", "status", "deadletter"):
+    for topic in ("telemetry", "status", "deadletter", "cmdresult"):
         assert f'"coldtrail/v1/${{username}}/{topic}"' in text
+    assert '{allow, {user, "api"}, publish, ["coldtrail/v1/+/cmd"]}' in text
     assert '{allow, {user, "ingest"}, publish, ["coldtrail/v1/+/stored"]}' in text
     assert '"$share/ingest/coldtrail/v1/#"' in text
     assert text.rstrip().endswith("{deny, all}.")
     mosquitto = (ROOT / "deploy" / "mosquitto" / "acl").read_text()
-    for topic in ("telemetry", "status", "deadletter"):
+    for topic in ("telemetry", "status", "deadletter", "cmdresult"):
         assert f"pattern write coldtrail/v1/%u/{topic}" in mosquitto
+    assert "user api\ntopic write coldtrail/v1/+/cmd\n" in mosquitto
 
 
 def test_each_workers_environment_loads_into_its_settings(

@@ -300,3 +300,41 @@ async def test_credential_routes_need_admin_and_validate(client: httpx.AsyncClie
         one["username"],
         two["username"],
     }
+
+
+async def test_only_the_api_writes_commands_and_a_gateway_answers_on_its_own_result_topic(
+    client: httpx.AsyncClient, migrated_url: str, broker: Broker, clients: list[Client]
+) -> None:
+    gw_a = (await client.post("/v1/gateways/gw-a/credentials", headers=OPS)).json()
+    gw_b = (await client.post("/v1/gateways/gw-b/credentials", headers=OPS)).json()
+    await broker_auth(migrated_url, broker)
+    ingest = await connect(broker, "ingest", INGEST_PASSWORD)
+    clients.append(ingest)
+    await asyncio.to_thread(ingest.subscribe, "coldtrail/v1/#")
+    a = await connect(broker, gw_a["username"], gw_a["password"])
+    clients.append(a)
+    await asyncio.to_thread(a.subscribe, "coldtrail/v1/gw-a/cmd")
+
+    # its own result topic: ingest reads it
+    await asyncio.to_thread(a.publish, "coldtrail/v1/gw-a/cmdresult", b"result a")
+    assert await asyncio.to_thread(ingest.next_message) == (
+        "coldtrail/v1/gw-a/cmdresult",
+        b"result a",
+    )
+    # another gateway's result topic, and any cmd topic (its own too): denied, connection closed
+    for topic in ("coldtrail/v1/gw-a/cmdresult", "coldtrail/v1/gw-a/cmd"):
+        rogue = await connect(broker, gw_b["username"], gw_b["password"])
+        clients.append(rogue)
+        assert await asyncio.to_thread(rogue.publish_denied, topic, b"forged", 1), topic
+    own_cmd = await connect(broker, gw_a["username"], gw_a["password"])
+    clients.append(own_cmd)
+    assert await asyncio.to_thread(own_cmd.publish_denied, "coldtrail/v1/gw-a/cmd", b"self", 1)
+    # ingest (a reader) may not send commands either
+    assert await asyncio.to_thread(ingest.publish_denied, "coldtrail/v1/gw-a/cmd", b"no", 1)
+    # the operator (the API's identity) may: the gateway receives only that one
+    operator = await connect(broker, "ops", OPS_PASSWORD)
+    clients.append(operator)
+    await asyncio.to_thread(operator.publish, "coldtrail/v1/gw-a/cmd", b"from the api")
+    assert await asyncio.to_thread(a.next_message) == ("coldtrail/v1/gw-a/cmd", b"from the api")
+    with pytest.raises(queue.Empty):
+        await asyncio.to_thread(a.next_message, 1.0)

@@ -75,6 +75,7 @@ def test_check_config_says_what_would_run_without_secrets(
     assert "gw-van-7" in out and "ble:hci0: 1 sensors (1 with a bindkey)" in out
     assert "serial:gps-van-7" in out and "sim:van-1" in out
     assert "s3cret" not in out and "231d39c1" not in out
+    assert "configuration commands can replace this file" in out
 
 
 def test_check_config_finds_missing_files(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

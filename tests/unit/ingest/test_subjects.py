@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 from alerts.builtin_profiles import builtin_profile
 from alerts.events import Sample
 from alerts.rules import parcel_rules
-from ingest.subjects import Arrival, Coverage, Subject, SubjectInfo, replay, split_by_arrival
+from ingest.subjects import (
+    REMEMBER,
+    Arrival,
+    Coverage,
+    Subject,
+    SubjectInfo,
+    replay,
+    split_by_arrival,
+)
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 PROFILE = builtin_profile("pharma-2-8")
@@ -54,7 +62,7 @@ def test_memory_of_seen_rows_is_bounded_in_time() -> None:
     subject = Subject.fresh(INFO, RULES)
     for key, sample in rows(range(0, 120)):
         subject.feed(key, sample)
-    assert len(subject.recent) < 120
+    assert len(subject.seen) < 120
     old = rows(range(0, 1))[0][0]
     assert subject.arrival(old) is Arrival.LATE  # forgotten: the caller rebuilds, which is safe
 
@@ -72,3 +80,48 @@ def test_feeding_live_in_any_batches_equals_a_replay() -> None:
     assert alerts == expected
     assert {a.kind for a in expected} == {"excursion", "budget"}
     assert live.state == replayed.state
+
+
+def test_a_batch_fed_at_once_gives_the_alerts_states_and_memory_of_one_by_one() -> None:
+    history = rows(range(0, 180))
+    single = Subject.fresh(INFO, RULES)
+    batched = Subject.fresh(INFO, RULES)
+    expected = []
+    for key, sample in history:
+        for alert in single.feed(key, sample):
+            expected.append((alert, single.state))
+    got = []
+    done = 0
+    for size in (1, 2, 7, 50, 120):  # batches of several sizes (the last one the rest)
+        chunk = history[done : done + size]
+        done += len(chunk)
+        new, late = split_by_arrival(batched, chunk)
+        assert not late and new == chunk
+        got.extend((alert, state) for alerts, state in batched.feed_all(new) for alert in alerts)
+    assert done == len(history)
+    assert got == expected
+    assert {a.kind for a, _ in expected} == {"excursion", "budget"}
+    assert batched.state == single.state and batched.through == single.through
+    assert batched.seen == single.seen
+    # Only the last REMEMBER of keys is kept, and they are still recognised as seen.
+    assert batched.seen[0][0] >= batched.seen[-1][0] - REMEMBER
+    assert batched.arrival(batched.seen[0]) is Arrival.SEEN
+
+
+def test_covered_takes_the_rows_that_covers_takes() -> None:
+    history = rows(range(0, 400, 5))  # T0 .. T0 + 6 h 35 min, in time order
+    hour = timedelta(hours=1)
+    coverages = [
+        (Coverage("D1"),),
+        (Coverage("D1", T0 - hour),),  # the whole list
+        (Coverage("D1", T0 + hour),),
+        (Coverage("D1", None, T0 + hour),),
+        (Coverage("D1", T0 + hour, T0 + 2 * hour),),
+        (Coverage("D1", T0, T0 + hour), Coverage("D1", T0 + 3 * hour, T0 + 4 * hour)),
+        (Coverage("D2", T0),),
+    ]
+    for coverage in coverages:
+        info = SubjectInfo("parcel", "P-1", coverage, RULES.name)
+        expected = [row for row in history if info.covers("D1", row[0][0])]
+        assert info.covered("D1", history) == expected, coverage
+    assert len(SubjectInfo("parcel", "P-1", coverages[4], RULES.name).covered("D1", history)) == 12
