@@ -135,6 +135,11 @@ class LiveHub:
     def streams(self) -> int:
         return sum(len(subs) for subs in self._channels.values())
 
+    @property
+    def reading(self) -> bool:
+        """Whether some channel's changes are being read now (tests, the benchmark)."""
+        return any(not task.done() for task in self._running.values())
+
     # The change feed's listener.
 
     def interest(self) -> set[int]:
