@@ -52,7 +52,7 @@ async def test_reading_stops_when_every_stream_of_the_channel_has_gone() -> None
         hub.subscribe(sub)
     async with asyncio.timeout(5):
         while True:
-            if not hub._running:
+            if not hub.reading:
                 break
             await asyncio.sleep(0.01)
     assert calls[0] == 3
