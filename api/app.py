@@ -102,7 +102,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # One change-log reader per process feeds the response cache and every live stream.
         feed = ChangeFeed(functools.partial(_feed_connection, settings), settings.live_poll_s)
         cache = ResponseCache(
-            settings.cache_ttl_s, settings.cache_max_entries, healthy=lambda: feed.healthy
+            settings.cache_ttl_s,
+            settings.cache_max_entries,
+            healthy=lambda: feed.healthy,
+            max_bytes=settings.cache_max_bytes,
         )
         hub = LiveHub(pool, live.fetch_for, recheck_s=settings.live_recheck_s)
         feed.add(cache)

@@ -37,6 +37,7 @@ from pydantic import SecretStr
 
 from api import deps, queries_users
 from api.errors import ApiError
+from api.response_cache import OPS_WRITER
 from api.security import JwtCodec, TokenError, looks_like_jwt
 from coldtrail.settings import OPS_ROLES, split_ops_token
 
@@ -176,7 +177,16 @@ def jwt_codec(request: Request) -> JwtCodec | None:
 async def authenticate(
     request: Request, tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | None
 ) -> OpsUser:
-    """An API key, else a JWT of an enabled ops user (role from the database), else 401."""
+    """An API key, else a JWT of an enabled ops user (role from the database), else 401. The
+    user is also kept in the request's scope (:data:`api.response_cache.OPS_WRITER`)."""
+    user = await _authenticate(request, tokens, credentials)
+    request.scope[OPS_WRITER] = user
+    return user
+
+
+async def _authenticate(
+    request: Request, tokens: OpsTokens, credentials: HTTPAuthorizationCredentials | None
+) -> OpsUser:
     codec = jwt_codec(request)
     if credentials is None or codec is None or not looks_like_jwt(credentials.credentials):
         return check_ops(tokens, credentials, jwt_configured=codec is not None)

@@ -17,6 +17,7 @@ from api import users_cli
 from api.app import create_app
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, configure_logging, connection_overrides
+from coldtrail.errors import ConfigError
 from coldtrail.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def register(subparsers: Any) -> None:
         " (shopper links' life), COLDTRAIL_API_PUBLIC_RATE_PER_MIN / _PUBLIC_BURST /"
         " _TRUSTED_PROXIES (public rate limit), COLDTRAIL_API_CORS_ORIGINS (default: CORS closed),"
         " COLDTRAIL_API_LIVE_POLL_S / _LIVE_MAX_STREAMS (live streams), COLDTRAIL_API_WORKERS"
-        " (processes; default one per core), COLDTRAIL_API_CACHE_TTL_S (the shoppers' cache)."
+        " (processes; default one per usable core, at most 4), COLDTRAIL_API_CACHE_TTL_S (the"
+        " shoppers' cache)."
         " Tokens are never taken on"
         " the command line.",
     )
@@ -46,7 +48,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        help="worker processes sharing the port (default COLDTRAIL_API_WORKERS, else one per core)",
+        help="worker processes sharing the port (default COLDTRAIL_API_WORKERS, else one per"
+        " usable core, at most 4)",
     )
     add_connection_arguments(parser, database=True)
     parser.set_defaults(func=_run_api)
@@ -64,9 +67,31 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
     return config.load(ApiSettings, **overrides)
 
 
+DEFAULT_MAX_WORKERS = 4
+"""The default worker count is the cores this process may run on, at most this many: more
+workers split the per-client limits finer (docs/api.md#workers)."""
+
+_SHARED_LIMITS = (
+    "public_rate_per_min",
+    "public_burst",
+    "login_max_failures",
+    "live_max_streams_per_link",
+    "live_max_streams_per_address",
+)
+"""The limits that protect against one client, split between the workers."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container's cpuset sets),
+    not the host's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def worker_count(settings: ApiSettings) -> int:
-    """``workers`` if set, else one per core."""
-    return settings.workers or os.cpu_count() or 1
+    """``workers`` if set, else one per usable core, at most :data:`DEFAULT_MAX_WORKERS`."""
+    return settings.workers or min(usable_cores(), DEFAULT_MAX_WORKERS)
 
 
 def per_worker(settings: ApiSettings, workers: int) -> ApiSettings:
@@ -74,19 +99,29 @@ def per_worker(settings: ApiSettings, workers: int) -> ApiSettings:
     (its requests per minute and burst, its failed logins, its streams per link and per
     address) are kept in each process's memory, so each process gets its share and all of them
     together never allow more than configured. The capacity of a process (its live streams,
-    its database pool, its cache) is per process as configured. docs/api.md#workers."""
+    its database pool, its cache) is per process as configured. docs/api.md#workers.
+
+    Raises ConfigError, naming the setting, when a share would be below 1 (a limit cannot be
+    split into more workers than it allows)."""
     if workers <= 1:
         return settings
+    for name in _SHARED_LIMITS:
+        total = getattr(settings, name)
+        if total < workers:
+            env = f"COLDTRAIL_API_{name.upper()}"
+            raise ConfigError(
+                f"{env}={total:g} cannot be shared by {workers} API workers (each keeps its share"
+                f" of the per-client limits, at least 1): raise {env} to {workers} or more, or"
+                f" set COLDTRAIL_API_WORKERS (or --workers) to {int(total)} or fewer"
+            )
     return settings.model_copy(
         update={
             "workers": workers,
             "public_rate_per_min": settings.public_rate_per_min / workers,
-            "public_burst": max(1, settings.public_burst // workers),
-            "login_max_failures": max(1, settings.login_max_failures // workers),
-            "live_max_streams_per_link": max(1, settings.live_max_streams_per_link // workers),
-            "live_max_streams_per_address": max(
-                1, settings.live_max_streams_per_address // workers
-            ),
+            "public_burst": settings.public_burst // workers,
+            "login_max_failures": settings.login_max_failures // workers,
+            "live_max_streams_per_link": settings.live_max_streams_per_link // workers,
+            "live_max_streams_per_address": settings.live_max_streams_per_address // workers,
         }
     )
 
@@ -116,12 +151,13 @@ class RedactTokens(logging.Filter):
 def _run_api(args: argparse.Namespace) -> int:
     settings = _settings(args)
     workers = worker_count(settings)
+    worker_settings = per_worker(settings, workers)  # ConfigError: a limit too small to share
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     log.info(
         "serving the API on http://%s:%d (%d worker(s))", settings.host, settings.port, workers
     )
     config = uvicorn.Config(
-        functools.partial(worker_app, per_worker(settings, workers), logging.getLogger().level),
+        functools.partial(worker_app, worker_settings, logging.getLogger().level),
         factory=True,
         host=settings.host,
         port=settings.port,

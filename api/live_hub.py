@@ -135,6 +135,11 @@ class LiveHub:
     def streams(self) -> int:
         return sum(len(subs) for subs in self._channels.values())
 
+    @property
+    def reading(self) -> bool:
+        """Whether some channel's changes are being read now (tests, the benchmark)."""
+        return any(not task.done() for task in self._running.values())
+
     # The change feed's listener.
 
     def interest(self) -> set[int]:
@@ -179,9 +184,13 @@ class LiveHub:
         self, channel: Channel, cursor: ql.ChangeKey, members: list[Subscription]
     ) -> bool:
         """Every change after ``cursor`` to ``members``; False (members left dirty) when the
-        database could not be read."""
+        database could not be read. Members whose stream ended are dropped each round; with
+        none left it returns at once (no history is read for streams that have gone)."""
         fetch = self._fetchers(channel)
         while True:
+            members = [sub for sub in members if not sub.closed]
+            if not members:
+                return True
             try:
                 async with self._limit, self._pool.connection() as conn:
                     changes = await fetch(conn, cursor)

@@ -7,13 +7,16 @@
   or bearer token against the database first, then looks here.
 - **Invalidation**: each shipment has a generation, bumped by the change feed
   (:mod:`api.change_feed`) when the change log shows a change of that shipment, and by nothing
-  else: a reading of one shipment leaves another's entries alone. A write request through this
-  process makes all its entries stale (:class:`InvalidateOnWrite`). An entry is stored with the
-  generation read *before* its queries ran, so a change committed while they ran makes it stale
-  at once. A shipment whose response is being computed counts as cached for the feed.
+  else: a reading of one shipment leaves another's entries alone. A successful write by an ops
+  user through this process makes all its entries stale (:class:`InvalidateOnWrite`). An entry
+  is stored with the generation read *before* its queries ran, so a change committed while they
+  ran makes it stale at once. A shipment whose response is being computed counts as cached for
+  the feed.
 - **Bounds**: entries live at most ``ttl_s`` (what the change log does not show, e.g. the ETA's
   drift with the clock, a new profile revision, is at most that old), at most ``max_entries``
-  (least recently used go first), and nothing is served while the feed is not healthy.
+  and ``max_bytes`` (the bodies, plus :data:`ENTRY_OVERHEAD` each; the least recently used go
+  first, a body larger than the whole bound is not stored), and nothing is served while the
+  feed is not healthy.
 - **One computation at a time** per entry: requests that miss while the same response is being
   computed (since the shipment's last change) wait for it instead of computing it again.
 """
@@ -33,6 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.queries_feed import Window
 
 log = logging.getLogger(__name__)
+
+ENTRY_OVERHEAD = 256
+"""Bytes counted for an entry besides its body (its key, its record, the maps' slots)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,13 @@ class ResponseCache:
         max_entries: int,
         healthy: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        """What the entries held count against ``max_bytes``."""
         self._healthy = healthy
         self._clock = clock
         self._entries: OrderedDict[tuple[int, Hashable], _Entry] = OrderedDict()
@@ -131,13 +141,20 @@ class ResponseCache:
         if ticket.generation != self._generation(sid):
             return
         full = (sid, ticket.key)
-        if full not in self._entries:
-            self._cached[sid] += 1
+        if full in self._entries:
+            self._drop(full)
+        if len(body) + ENTRY_OVERHEAD > self.max_bytes:
+            return  # would push out everything else
+        self._cached[sid] += 1
         self._entries[full] = _Entry(body, ticket.generation, self._clock())
-        self._entries.move_to_end(full)
-        while len(self._entries) > self.max_entries:
-            (old_sid, _), _ = self._entries.popitem(last=False)
-            self._forget(old_sid)
+        self.bytes += len(body) + ENTRY_OVERHEAD
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))  # the least recently used
+
+    def _drop(self, full: tuple[int, Hashable]) -> None:
+        entry = self._entries.pop(full)
+        self.bytes -= len(entry.body) + ENTRY_OVERHEAD
+        self._forget(full[0])
 
     def invalidate(self, shipment_ids: set[int] | frozenset[int]) -> None:
         """Every entry of these shipments is stale, and so is what is being computed now."""
@@ -178,8 +195,7 @@ class ResponseCache:
             if entry.generation != self._generation(full[0]) or now - entry.stored_at > self.ttl_s
         ]
         for full in dead:
-            del self._entries[full]
-            self._forget(full[0])
+            self._drop(full)
 
     def changed(self, window: Window, asked: frozenset[int]) -> None:
         self.invalidate(window.shipments | (self.interest() - asked))
@@ -215,10 +231,18 @@ async def through(
     return computed
 
 
+OPS_WRITER = "coldtrail.ops_user"
+"""Key of the request's ASGI scope holding the authenticated ops user (set by
+:func:`api.auth.authenticate`): only their successful writes make the cache stale."""
+
+
 class InvalidateOnWrite:
-    """ASGI middleware: a request that may write (not GET, HEAD or OPTIONS) makes this process's
-    cache stale before its answer goes out, so whoever wrote reads their write through this
-    process (other processes see it at their next change-feed poll)."""
+    """ASGI middleware: a successful (2xx) write (not GET, HEAD or OPTIONS) by an authenticated
+    ops user makes this process's cache stale before its answer goes out, so whoever wrote reads
+    their write through this process (other processes, and writes of the public routes such as
+    the carriers' webhooks, are covered by the change feed: migration 0027 and the change log).
+    A refused or failed request (4xx, 5xx: an unknown route, a bad token, a rate limit) and an
+    unauthenticated one leave the cache alone: nobody can keep it empty by sending junk."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -229,7 +253,11 @@ class InvalidateOnWrite:
             return
 
         async def send_after_invalidating(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if (
+                message["type"] == "http.response.start"
+                and 200 <= message["status"] < 300
+                and scope.get(OPS_WRITER) is not None
+            ):
                 cache = of(scope["app"].state) if "app" in scope else None
                 if cache is not None:
                     cache.invalidate_all()

@@ -52,6 +52,8 @@ def _request(scope: Scope) -> tuple[str, str, int, str | None] | None:
     limit_text = params.get("limit", str(DEFAULT_LIMIT))
     if not limit_text.isdigit() or str(int(limit_text)) != limit_text:
         return None
+    if int(limit_text) > DEFAULT_LIMIT:  # never cached (api.routes.timeline)
+        return None
     return match[1], tokens[0].decode("latin-1"), int(limit_text), params.get("cursor")
 
 

@@ -149,13 +149,18 @@ class ApiSettings(BaseSettings):
     """Events waiting for one slow stream, at most (bytes); past it the stream gets a ``resync``
     event and is closed (the browser reconnects with its last event id and misses nothing)."""
     workers: int | None = Field(None, ge=1, le=64)
-    """Worker processes of ``coldtrail api`` (one socket shared by all); default: one per core.
-    The per-address, per-link and login limits below are split between them (see docs/api.md)."""
+    """Worker processes of ``coldtrail api`` (one socket shared by all); default: one per usable
+    core (CPU affinity), at most 4. The per-address, per-link and login limits below are split
+    between them, each at least the worker count (see docs/api.md)."""
     cache_ttl_s: float = Field(10.0, ge=0, le=3600)
     """How long a shipment's timeline or tracking JSON may be served from this process's cache;
     a change to the shipment (change log) drops it sooner. 0: no cache."""
     cache_max_entries: int = Field(2000, ge=1)
     """Cached responses per process, at most (least recently used go first)."""
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    """The cached responses' bytes per process, at most (least recently used go first; each
+    entry counts its body and about 256 bytes more). Only pages of at most the default
+    ``limit`` (500) are cached."""
     live_max_streams: int = Field(200, ge=1)
     """Shoppers' live streams (a tracking token, no bearer token) open at once in this process;
     one more gets 503."""

@@ -82,8 +82,9 @@ async def timeline(
         view = await _view(conn, shipment, after, limit, language, ops=access.ops)
         return view.model_dump_json().encode() if access.ops else shopper_view.timeline(view)
 
-    # The shoppers' views only: the operations team reads the database.
-    cache = None if access.ops else response_cache.of(request.app.state)
+    # The shoppers' views only (the operations team reads the database), and pages of at most
+    # the default limit: a page of 5,000 items would weigh 10 of them in the cache.
+    cache = None if access.ops or limit > DEFAULT_LIMIT else response_cache.of(request.app.state)
     body = await response_cache.through(cache, shipment.shipment_id, key, compute)
     return Response(body, media_type="application/json", headers=_PRIVATE)
 

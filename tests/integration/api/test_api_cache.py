@@ -174,7 +174,7 @@ async def test_the_response_is_the_same_with_and_without_the_cache(migrated_url:
         app_client(migrated_url, cache_ttl_s=0) as (_, uncached),
     ):
         tokens = await seed(uncached, migrated_url)
-        await feed_of(cached_app).poll()
+        await settle(feed_of(cached_app), migrated_url)
         for _ in range(2):  # a miss, then a hit
             for name, token in tokens.items():
                 assert await timeline(cached, name, token) == await timeline(uncached, name, token)
@@ -192,7 +192,7 @@ async def test_a_link_revoked_is_refused_though_its_timeline_is_cached(migrated_
         app_client(migrated_url, cache_ttl_s=0) as (_, other_worker),
     ):
         tokens = await seed(other_worker, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         await timeline(client, "A", tokens["A"])
         await track(client, tokens["A"])
         revoked = await other_worker.delete("/v1/shipments/TN-A/access-token", headers=OPS)
@@ -210,7 +210,7 @@ async def test_a_link_revoked_is_refused_though_its_timeline_is_cached(migrated_
 async def test_ops_views_are_never_cached(migrated_url: str) -> None:
     async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
         await seed(client, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         before = (await client.get("/v1/shipments/TN-A/timeline", headers=OPS)).json()
         insert_readings(migrated_url, [(T0 + timedelta(minutes=3), "tag-a", 3, 7.25)])
         after = (await client.get("/v1/shipments/TN-A/timeline", headers=OPS)).json()
@@ -236,7 +236,7 @@ async def test_a_cached_timeline_is_answered_alike_by_the_fast_path_and_the_rout
     (api/timeline_fastpath.py); with ?token=, by the route: the same bytes and headers."""
     async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
         tokens = await seed(client, migrated_url)
-        await feed_of(app).poll()
+        await settle(feed_of(app), migrated_url)
         path = "/v1/shipments/TN-A/timeline"
         for query in ("", "?limit=1", "?limit=500"):
             miss = await client.get(path + query, headers={"X-Tracking-Token": tokens["A"]})
@@ -255,3 +255,97 @@ async def test_a_cached_timeline_is_answered_alike_by_the_fast_path_and_the_rout
 
 def test_the_fast_path_knows_the_routes_default_limit() -> None:
     assert timeline_fastpath.DEFAULT_LIMIT == timeline_routes.DEFAULT_LIMIT
+
+
+async def test_only_an_ops_users_successful_write_empties_the_cache(migrated_url: str) -> None:
+    """Refused writes (an unknown route, no or a wrong token, a bad body, a public route) leave
+    the cache alone: nobody can keep it empty by sending junk. An ops write that worked makes it
+    stale (read your own writes)."""
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        await settle(feed_of(app), migrated_url)
+        cache = cache_of(app)
+        first = await timeline(client, "A", tokens["A"])
+        refused = [
+            ("POST", "/v1/nothing", {}, {}),  # 404
+            ("DELETE", "/v1/shipments/TN-A/timeline", {}, OPS),  # 405
+            ("POST", "/v1/vehicles", {"vehicle_id": "van-2", "name": "V"}, {}),  # 401
+            ("POST", "/v1/vehicles", {"vehicle_id": "van-2", "name": "V"},
+             {"Authorization": "Bearer wrong"}),  # 401
+            ("POST", "/v1/vehicles", {"name": "no id"}, OPS),  # 422
+            ("POST", f"/v1/track/{tokens['A']}/subscriptions", {"junk": 1}, {}),  # public, 422
+        ]  # fmt: skip
+        for method, path, body, headers in refused:
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status_code >= 400, (path, response.text)
+            hits = cache.hits
+            assert await timeline(client, "A", tokens["A"]) == first
+            assert cache.hits == hits + 1, (method, path, response.status_code)
+        await post(client, "/v1/vehicles", {"vehicle_id": "van-3", "name": "V3"})
+        hits = cache.hits
+        assert await timeline(client, "A", tokens["A"]) == first
+        assert cache.hits == hits  # recomputed after the ops write
+
+
+async def test_new_condition_figures_invalidate_though_the_verdict_stays(migrated_url: str) -> None:
+    """The rule runner updates a parcel's figures (readings, extremes, the last reading) in its
+    own transaction after the readings commit; the verdict (the live streams' change stamp)
+    stays the same, yet the shopper's cached pages show the figures: they must be dropped."""
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        with psycopg.connect(migrated_url) as conn:
+            conn.execute(
+                "INSERT INTO parcel_conditions (parcel_id, shipment_id, state, judged_through,"
+                " readings, min_c, max_c, last_c, last_at)"
+                " SELECT 'A1', shipment_id, 'in_spec', %(t)s, 1, 4.0, 4.0, 4.0, %(t)s"
+                " FROM shipments WHERE tracking_number = 'TN-A'",
+                {"t": T0 + timedelta(minutes=1)},
+            )
+        feed = feed_of(app)
+        await settle(feed, migrated_url)
+        before = await track(client, tokens["A"]), await timeline(client, "A", tokens["A"])
+        assert b"6.5" not in before[0]
+        t = T0 + timedelta(minutes=2)
+        with psycopg.connect(migrated_url) as conn:
+            conn.execute(
+                "UPDATE parcel_conditions SET judged_through = %(t)s, readings = 2,"
+                " max_c = 6.5, last_c = 6.5, last_at = %(t)s WHERE parcel_id = 'A1'",
+                {"t": t},
+            )
+        window = await settled_poll(feed)
+        assert window.shipments == {shipment_id(migrated_url, "TN-A")}
+        after = await track(client, tokens["A"]), await timeline(client, "A", tokens["A"])
+        assert b"6.5" in after[0]
+        assert after != before
+
+
+async def test_a_parcel_moved_to_another_shipment_touches_both(migrated_url: str) -> None:
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        feed = feed_of(app)
+        await settle(feed, migrated_url)
+        before = {n: await timeline(client, n, t) for n, t in tokens.items()}
+        with psycopg.connect(migrated_url) as conn:
+            conn.execute(
+                "UPDATE parcels SET shipment_id = (SELECT shipment_id FROM shipments"
+                " WHERE tracking_number = 'TN-B') WHERE parcel_id = 'A1'"
+            )
+        window = await settled_poll(feed)
+        both = {shipment_id(migrated_url, "TN-A"), shipment_id(migrated_url, "TN-B")}
+        assert window.shipments == both
+        after = {n: await timeline(client, n, t) for n, t in tokens.items()}
+        assert after["A"] != before["A"]  # A1 gone
+        assert after["B"] != before["B"]  # A1 come
+
+
+async def test_pages_over_the_default_limit_are_not_cached(migrated_url: str) -> None:
+    async with app_client(migrated_url, cache_ttl_s=600) as (app, client):
+        tokens = await seed(client, migrated_url)
+        await settle(feed_of(app), migrated_url)
+        path = f"/v1/shipments/TN-A/timeline?limit={timeline_routes.DEFAULT_LIMIT + 1}"
+        for _ in range(2):
+            response = await client.get(path, headers={"X-Tracking-Token": tokens["A"]})
+            assert response.status_code == 200
+        assert len(cache_of(app)) == 0 and cache_of(app).hits == 0
+        await timeline(client, "A", tokens["A"])  # the default page is
+        assert len(cache_of(app)) == 1

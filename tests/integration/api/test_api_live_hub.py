@@ -31,13 +31,23 @@ async def test_many_streams_of_one_shipment_share_each_query(migrated_url: str) 
                 for _ in range(STREAMS)
             ]
             assert all(s.response.status_code == 200 for s in streams)
-            await asyncio.sleep(0.5)  # every stream's catch-up done, the feed polling
-            assert hub.streams == STREAMS
+            async with asyncio.timeout(10):  # every stream subscribed to the hub
+                while True:
+                    if hub.streams == STREAMS:
+                        break
+                    await asyncio.sleep(0.01)
             # Streams opened at different moments start at different cursors; the first event
             # brings them all to its own, and from then on they share each query.
             insert_readings(migrated_url, [(at(1), "tag-1", 1, 3.0)])
             for stream in streams:
                 assert temperatures(await stream.take(1)) == [3.0]
+            # Its read over (a wake-up that came meanwhile, or a stream's first wake-up by the
+            # feed, reads once more), the hub waits for the next change.
+            async with asyncio.timeout(10):
+                while True:
+                    if not hub.reading:
+                        break
+                    await asyncio.sleep(0.01)
             before = hub.queries
             for minute, value in ((2, 4.0), (3, 5.0), (4, 6.0)):
                 insert_readings(migrated_url, [(at(minute), "tag-1", minute, value)])

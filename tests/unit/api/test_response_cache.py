@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 
+from api import response_cache
 from api.live_hub import RESYNC, Subscription
 from api.queries_feed import Window
 from api.queries_live import ChangeKey
@@ -161,3 +162,23 @@ async def test_a_failed_shared_computation_is_done_again_by_each_waiter() -> Non
         pass
     else:
         raise AssertionError("the failing computation's own request must see its error")
+
+
+async def test_entries_are_bounded_by_their_bytes_least_recently_used_first() -> None:
+    overhead = response_cache.ENTRY_OVERHEAD
+    c = ResponseCache(10, 1000, max_bytes=3 * (1000 + overhead))
+    for sid in (1, 2, 3):
+        store(c, sid, "page", b"x" * 1000)
+    assert len(c) == 3 and c.bytes == 3 * (1000 + overhead)
+    assert c.get(1, "page") is not None  # 1 used: 2 is now the least recently used
+    store(c, 4, "page", b"y" * 1500)  # needs the room of one more than one entry
+    assert c.get(2, "page") is None and c.get(3, "page") is None
+    assert c.get(1, "page") is not None and c.get(4, "page") is not None
+    assert c.bytes == 1000 + 1500 + 2 * overhead <= c.max_bytes
+    store(c, 5, "page", b"z" * 10_000)  # larger than the whole bound: not stored
+    assert c.get(5, "page") is None and len(c) == 2
+    store(c, 1, "page", b"w" * 10)  # replaced: counted once
+    assert c.bytes == 10 + 1500 + 2 * overhead
+    c.invalidate({1, 4})
+    c.interest()  # drops what can no longer be served
+    assert len(c) == 0 and c.bytes == 0
