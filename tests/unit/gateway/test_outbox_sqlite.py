@@ -450,3 +450,14 @@ async def test_write_behind_waits_for_the_commit_beyond_max_uncommitted(tmp_path
     assert await outbox.put_many([reading(2)]) == 1  # over the bound: returns once committed
     assert len(outbox) == 3
     await outbox.close()
+
+
+async def test_write_behind_never_commits_more_than_the_outbox_holds(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite", max_items=10, commit_interval_s=0.05)
+    for group in range(3):  # 18 items within one interval, into a 10-item outbox
+        assert await outbox.put_many([reading(group * 6 + k) for k in range(6)]) == 6
+    await outbox.flush()
+    assert len(outbox) <= 10
+    stats = outbox.stats()
+    assert stats.alarm and stats.dropped.get("reading", 0) > 0
+    await outbox.close()
