@@ -232,7 +232,10 @@ class SqliteOutbox:
             try:
                 accepted = await loop.run_in_executor(self._writer, self._put_bounded, items)
             except BaseException as exc:
-                for _, done in waiting + self._pending:
+                lost = waiting + self._pending
+                with self._lock:  # lost like refused items: counted, logged, the alarm set
+                    self._refuse(sum(len(group) for group, _ in lost), exc)
+                for _, done in lost:
                     if not done.done():
                         done.set_exception(exc)
                 self._uncommitted = 0
@@ -316,7 +319,7 @@ class SqliteOutbox:
             self._checkpoint_locked()
         return len(rows)
 
-    def _refuse(self, count: int, exc: sqlite3.Error) -> int:
+    def _refuse(self, count: int, exc: BaseException) -> int:
         self.refused += count
         self._alarm = True
         if not self._refusing:
@@ -524,8 +527,10 @@ class SqliteOutbox:
 
 
 def _log_write_behind_failure(done: asyncio.Future[int]) -> None:
+    # Counted as refused, logged and alarmed by the flusher (``_refuse``): retrieved here so
+    # that asyncio does not report an exception never retrieved, and logged at DEBUG.
     if not done.cancelled() and done.exception() is not None:
-        log.error(
+        log.debug(
             "outbox: items handed over for a later commit were not stored: %s", done.exception()
         )
 
