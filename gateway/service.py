@@ -196,11 +196,13 @@ class Gateway:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for waiting in waits:
                     waiting.cancel()
-                stopping.set()
-                systemd.notify("STOPPING=1")
                 for task in self._readers.values():
                     task.cancel()
-                await self._outbox.flush()  # what the readers handed over, for the drain
+                # What the readers handed over (write-behind) is committed before the publisher
+                # starts its drain: else it could end the drain before the last items count.
+                await self._outbox.flush()
+                stopping.set()
+                systemd.notify("STOPPING=1")
                 await publisher
                 for task in background:
                     task.cancel()
