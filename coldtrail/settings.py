@@ -249,10 +249,11 @@ class OutboxSettings(BaseModel):
     """SQLite file of the store-and-forward outbox; none = in memory (lost on restart)."""
     max_items: int = Field(2_000_000, ge=100)
     """Bound of the outbox; see docs/gateway.md for what happens when it is full."""
-    commit_interval_s: float = Field(0.25, ge=0, le=5)
-    """Readings are committed to the disk outbox together, at most once per interval (one
-    fsync per interval, not per reading); a power cut can lose the last interval's readings
-    not committed yet. 0: one commit per decoded frame."""
+    commit_interval_s: float = Field(0.0, ge=0, le=5)
+    """0 (default): each decoded frame's readings are committed to the disk outbox before the
+    gateway reads on. Above 0 (opt-in write-behind): committed together, at most once per
+    interval (one fsync per interval, not per reading), at the price of losing the readings of
+    the last interval on a power cut, crash or SIGKILL."""
 
 
 class GatewaySettings(BaseModel):

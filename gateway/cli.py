@@ -23,6 +23,7 @@ from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ConfigError
 from coldtrail.settings import GatewaySettings
+from firmware_bridge.ble.registry import load_decoders
 from gateway.config_file import TomlConfigFile
 from gateway.service import Gateway
 from gateway.wiring import build_sources, describe_sources
@@ -125,6 +126,13 @@ def _check_config(args: argparse.Namespace) -> int:
         f" file ({folder} is {'' if writable else 'not '}writable by this user)"
     )
     problems = _missing_files(settings)
+    try:  # as the gateway does at start: a broken parser install shows here, not in the van
+        kinds = load_decoders(sensor.kind for sensor in settings.sensors)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    else:
+        if kinds:
+            print(f"  decoders     {', '.join(kinds)} (imported)")
     if not sources:
         problems.append("no sources: the gateway would refuse to start")
     for problem in problems:

@@ -1,7 +1,7 @@
 """The gateway's disk outbox: store-and-forward in SQLite (WAL), so that no reading is lost.
 
-Every item is committed to disk before ``put``/``put_many`` return (with ``commit_interval_s``,
-within that interval: write-behind, below), and deleted only by
+Every item is committed to disk before ``put``/``put_many`` return (unless write-behind is
+turned on with ``commit_interval_s``: then within that interval, see below), and deleted only by
 ``forget(taken)``, which the publisher calls when ingest acknowledges the items' storage (or at
 the broker's PUBACK with ``await_stored = false``). ``take`` hands out the oldest rows after
 the last one it handed out (a cursor in memory: after a restart everything is taken again).
@@ -25,15 +25,16 @@ fsync costs ~0.3 ms there; count 2-20 ms on an SD card): batches of 50 readings,
 NORMAL 283k/s; single puts, FULL 3.3k/s vs NORMAL 25k/s. With one fsync per batch, an SD card
 at 20 ms per fsync still stores 2,500 readings/s in batches of 50, 50 times what 50 sensors send.
 
-**Write-behind (``commit_interval_s``, the gateway's ``[outbox] commit_interval_s``, 0.25 s by
-default).** Committing each frame's items before reading the next frame costs one transaction
-and one fsync per reading at 50 sensors (0.4 ms of CPU each, half the gateway's CPU on the bench).
-With an interval, ``put_many`` hands its items over and returns; the flusher commits everything
-that arrived within the interval in one transaction (at most one commit per interval). What is
-committed is never lost (the guarantee above is unchanged); a power cut or SIGKILL can lose the
-readings of the last interval that were not committed yet, as it loses those still in the radio
-or the serial buffers. 0 restores a commit per ``put_many``. ``max_uncommitted`` bounds what
-waits in memory: beyond it ``put_many`` waits for the commit (back-pressure on the sources).
+**Write-behind (opt-in: ``commit_interval_s``, the gateway's ``[outbox] commit_interval_s``;
+0, the default, commits before ``put_many`` returns).** Committing each frame's items before
+reading the next frame costs one transaction and one fsync per reading at 50 sensors. With an
+interval, ``put_many`` hands its items over and returns at once; the flusher commits everything
+that arrived within the interval in one transaction (at most one commit per interval). The risk,
+exactly: a power cut, a crash or SIGKILL loses the readings that arrived in the last interval
+and were not committed yet, although ``put_many`` had already returned for them (and the
+sources moved on). What is committed is never lost. ``max_uncommitted`` bounds what waits in
+memory: beyond it ``put_many`` waits for the commit (back-pressure on the sources). One commit
+never holds more than ``max_items`` items, so that the outbox keeps its bound.
 
 **Bounded.** ``max_items`` and ``max_bytes`` (used database pages; the WAL adds at most a few
 MB on top). When full, the outbox frees ``reclaim_fraction`` of its capacity by the policy of
@@ -224,14 +225,17 @@ class SqliteOutbox:
             wait = self._last_commit + self._commit_interval_s - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # gather what arrives meanwhile: one commit
-            waiting, self._pending = self._pending, []
+            waiting = self._next_commit()
             items = [item for group, _ in waiting for item in group]
             self._uncommitted -= len(items)
             self._last_commit = loop.time()
             try:
-                accepted = await loop.run_in_executor(self._writer, self.put_batch, items)
+                accepted = await loop.run_in_executor(self._writer, self._put_bounded, items)
             except BaseException as exc:
-                for _, done in waiting + self._pending:
+                lost = waiting + self._pending
+                with self._lock:  # lost like refused items: counted, logged, the alarm set
+                    self._refuse(sum(len(group) for group, _ in lost), exc)
+                for _, done in lost:
                     if not done.done():
                         done.set_exception(exc)
                 self._uncommitted = 0
@@ -244,6 +248,25 @@ class SqliteOutbox:
             for group, done in waiting:
                 if not done.done():
                     done.set_result(len(group) if accepted else 0)
+
+    def _next_commit(self) -> list[tuple[Sequence[Item], asyncio.Future[int]]]:
+        """The waiting groups of the next commit: at most ``max_items`` items (at least one
+        group), so that a commit never holds more than the outbox may (a larger one could not
+        make room for itself and would leave the outbox above its bound)."""
+        waiting: list[tuple[Sequence[Item], asyncio.Future[int]]] = []
+        total = 0
+        while self._pending and (
+            not waiting or total + len(self._pending[0][0]) <= self._max_items
+        ):
+            group = self._pending.pop(0)
+            waiting.append(group)
+            total += len(group[0])
+        return waiting
+
+    def _put_bounded(self, items: Sequence[Item]) -> int:
+        """``put_batch`` in transactions of at most ``max_items`` (a single larger group)."""
+        step = self._max_items
+        return sum(self.put_batch(items[i : i + step]) for i in range(0, len(items), step))
 
     def put_batch(self, items: Sequence[Item]) -> int:
         """Store ``items`` in one transaction on this thread (blocking); all or none."""
@@ -296,7 +319,7 @@ class SqliteOutbox:
             self._checkpoint_locked()
         return len(rows)
 
-    def _refuse(self, count: int, exc: sqlite3.Error) -> int:
+    def _refuse(self, count: int, exc: BaseException) -> int:
         self.refused += count
         self._alarm = True
         if not self._refusing:
@@ -504,8 +527,10 @@ class SqliteOutbox:
 
 
 def _log_write_behind_failure(done: asyncio.Future[int]) -> None:
+    # Counted as refused, logged and alarmed by the flusher (``_refuse``): retrieved here so
+    # that asyncio does not report an exception never retrieved, and logged at DEBUG.
     if not done.cancelled() and done.exception() is not None:
-        log.error(
+        log.debug(
             "outbox: items handed over for a later commit were not stored: %s", done.exception()
         )
 

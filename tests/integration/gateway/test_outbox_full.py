@@ -63,13 +63,7 @@ async def test_a_full_outbox_thins_then_drops_counts_it_and_raises_the_alarm(
         await_stored=False,  # no ingest here: the gateway drains at the broker's PUBACK
         # The documented default policy (gateway/outbox_policy.py): thin only readings older
         # than an hour. The disk outbox, opened from the settings as `coldtrail gateway` does.
-        # One commit per decoded frame (no write-behind): the bursts here (500 readings/s into
-        # a 100-item outbox) would otherwise arrive in commits larger than the outbox.
-        outbox={
-            "path": str(tmp_path / "outbox.sqlite"),
-            "max_items": CAPACITY,
-            "commit_interval_s": 0,
-        },
+        outbox={"path": str(tmp_path / "outbox.sqlite"), "max_items": CAPACITY},  # type: ignore[arg-type]
     )
     assert ThinningPolicy().min_age_s == 3600
     # Two tags: two hours ago, 150 s of steady 4.0 degC each (thinnable), then 150 s of recent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -218,3 +219,16 @@ def test_decode_advert_gives_bthome_events_and_other_kinds_their_samples() -> No
     assert decoded.samples == registry.decode(ruuvi_advert)
     assert (decoded.events, decoded.states, decoded.packet_id) == ([], [], None)
     assert set(registry.ADVERT_DECODERS) <= set(registry.DECODERS)
+
+
+def test_the_configured_kinds_decoders_are_imported_when_the_registry_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "firmware_bridge.ble.ruuvi")
+    assert SensorRegistry([SensorConfig(mac=ADDRESS, kind="ruuvi")]).loaded == ["ruuvi"]
+    assert "firmware_bridge.ble.ruuvi" in sys.modules  # before any advert
+    monkeypatch.delitem(sys.modules, "firmware_bridge.ble.bthome")
+    monkeypatch.setitem(sys.modules, "bthome_ble", None)  # a broken install: import fails
+    assert SensorRegistry([SensorConfig(mac=ADDRESS)]).loaded == []  # auto stays lazy
+    with pytest.raises(ConfigError, match="kind 'bthome' are configured but their decoder"):
+        SensorRegistry([SensorConfig(mac=ADDRESS, kind="bthome")])

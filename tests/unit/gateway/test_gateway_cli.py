@@ -1,6 +1,7 @@
 """The gateway's configuration file, ``check-config`` and ``status``."""
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,6 +77,17 @@ def test_check_config_says_what_would_run_without_secrets(
     assert "serial:gps-van-7" in out and "sim:van-1" in out
     assert "s3cret" not in out and "231d39c1" not in out
     assert "configuration commands can replace this file" in out
+    assert "decoders     bthome (imported)" in out
+
+
+def test_check_config_finds_a_decoder_that_cannot_be_imported(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, "firmware_bridge.ble.bthome", raising=False)
+    monkeypatch.setitem(sys.modules, "bthome_ble", None)  # a broken install: import fails
+    assert main(["gateway", "check-config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "problem      sensors of kind 'bthome' are configured but their decoder" in out
 
 
 def test_check_config_finds_missing_files(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

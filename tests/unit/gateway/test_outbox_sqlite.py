@@ -450,3 +450,38 @@ async def test_write_behind_waits_for_the_commit_beyond_max_uncommitted(tmp_path
     assert await outbox.put_many([reading(2)]) == 1  # over the bound: returns once committed
     assert len(outbox) == 3
     await outbox.close()
+
+
+async def test_write_behind_never_commits_more_than_the_outbox_holds(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite", max_items=10, commit_interval_s=0.05)
+    for group in range(3):  # 18 items within one interval, into a 10-item outbox
+        assert await outbox.put_many([reading(group * 6 + k) for k in range(6)]) == 6
+    await outbox.flush()
+    assert len(outbox) <= 10
+    stats = outbox.stats()
+    assert stats.alarm and stats.dropped.get("reading", 0) > 0
+    await outbox.close()
+
+
+async def test_write_behind_counts_a_failed_commit_as_refused_and_raises_the_alarm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite", commit_interval_s=0.05)
+
+    def failing(items):  # type: ignore[no-untyped-def]
+        raise MemoryError("no memory for the rows")  # not a refusal by SQLite
+
+    monkeypatch.setattr(outbox, "put_batch", failing)
+    assert await outbox.put_many([reading(0), reading(1)]) == 2  # handed over
+    assert await outbox.put_many([reading(2)]) == 1
+    with caplog.at_level(logging.ERROR, logger="gateway.outbox_sqlite"):
+        await outbox.flush()
+    stats = outbox.stats()
+    assert stats.dropped == {"refused": 3} and stats.alarm
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+    assert "refused=3" in caplog.records[0].getMessage()
+    monkeypatch.undo()
+    assert await outbox.put_many([reading(3)]) == 1  # stores again once the cause is gone
+    await outbox.flush()
+    assert len(outbox) == 1
+    await outbox.close()

@@ -243,3 +243,16 @@ def test_time_sync_frames_carry_the_clock_and_count() -> None:
     assert isinstance(first, board.TimeSync) and isinstance(second, board.TimeSync)
     assert first.gateway_ms == int(at.timestamp() * 1000)
     assert second.seq == first.seq + 1
+
+
+async def test_a_burst_larger_than_one_kib_is_read_in_one_chunk(link: Path) -> None:
+    pty = Pty(link)
+    source = PyserialFrameSource(str(link), device="gps-van-1", retry_s=0.05)
+    burst = (RMC + GGA) * 20  # 3,000 bytes: 0.26 s at 115200 baud
+    async with reading(source) as chunks:
+        await wait_for(lambda: source.connected)
+        pty.write(RMC)
+        assert (await chunks.get()).data == RMC
+        pty.write(burst)  # while the source leaves the port to its kernel buffer
+        assert (await chunks.get()).data == burst  # one chunk, not 1 KiB of it
+    pty.unplug()
