@@ -308,9 +308,7 @@ class Gateway:
                         len(due),
                         awaiting.wait_s,
                     )
-                    for sent in due:
-                        await self._mqtt.publish(self._topics["telemetry"], sent.payload, qos=1)
-                    awaiting.resent_round(due)
+                    await awaiting.resend(due, self._publish_telemetry)
                     continue
             window_full = (
                 awaiting is not None and awaiting.items >= self._settings.max_awaiting_storage
@@ -341,6 +339,9 @@ class Gateway:
             else:
                 self._outbox.forget(taken)
             self.published += len(items)
+
+    async def _publish_telemetry(self, payload: bytes) -> None:
+        await self._mqtt.publish(self._topics["telemetry"], payload, qos=1)
 
     def _draining(self) -> bool:
         """Stopping: whether to go on. While the broker is there and items are left to

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -146,6 +146,18 @@ class AwaitingStorage:
         now = self._clock()
         wait = self.wait_s
         return [s for s in self._sent.values() if not s.stored and now - s.sent >= wait]
+
+    async def resend(self, due: list[Sent], publish: Callable[[bytes], Awaitable[None]]) -> None:
+        """Publish ``due`` again, oldest first, then wait (longer) for them. A message
+        acknowledged while the ones before it were being published is skipped: its payload
+        is gone (an empty message would reach ingest as a dead letter)."""
+        resent = []
+        for message in due:
+            if message.stored:
+                continue
+            await publish(message.payload)
+            resent.append(message)
+        self.resent_round(resent)
 
     def resent_round(self, sent: list[Sent]) -> None:
         """``sent`` were published again: wait (longer) for them."""

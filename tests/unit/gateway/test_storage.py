@@ -144,3 +144,22 @@ def test_a_reconnection_starts_the_wait_again_from_the_first() -> None:
     assert awaiting.due() == []
     clock.now += 0.1
     assert len(awaiting.due()) == 1
+
+
+async def test_a_message_acknowledged_during_a_resend_round_is_not_published_empty() -> None:
+    """The acknowledgement of a later message may arrive while an earlier one is being published
+    again; the later one's payload is gone by then and must not go out as an empty message."""
+    outbox, awaiting, clock = setup(resend_s=1)
+    first, second, third = (publish(outbox, awaiting, 3) for _ in range(3))
+    clock.now += 2
+    published: list[bytes] = []
+
+    async def publish_again(payload: bytes) -> None:
+        published.append(payload)
+        if payload == first:  # ingest's acknowledgement of the second arrives meanwhile
+            awaiting.acknowledged(ack(second))
+
+    await awaiting.resend(awaiting.due(), publish_again)
+    assert published == [first, third]
+    assert b"" not in published and awaiting.resent == 2
+    assert awaiting.items == 6 and len(outbox) == 6
