@@ -19,7 +19,7 @@ from typing import Any
 
 HEADLINE = re.compile(
     r"(per_s|_ms|_s_p\d+|p50|p95|p99|rss_mb|cpu_pct|lost|not_received|duplicates|dead_letters"
-    r"|exactly_once|latency|_mb_|bytes_per|_ratio|of_raw)",
+    r"|exactly_once|latency|_mb_|bytes_per|_ratio|of_raw|per_1000|drain_s)",
 )
 
 
