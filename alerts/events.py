@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any, Literal, Protocol, TypeVar
 
 from alerts.profile_model import Scope, Severity
@@ -252,6 +253,8 @@ class RuleSet:
         last_at = state[-1]
         if last_at is not None and samples[0].at < last_at:
             return None  # out of order: the step says so
+        if any(later.at < earlier.at for earlier, later in pairwise(samples)):
+            return None  # out of order within the batch: the step says so too
         for check, rule_state in zip(unchanged, state, strict=False):
             if not check(rule_state, samples):
                 return None

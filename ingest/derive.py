@@ -211,6 +211,10 @@ class RuleRunner:
         """Handle every device queued for the rules; returns how many."""
         try:
             async with conn.transaction():
+                # Times in UTC whatever the server's or the database's TimeZone: in a zone with
+                # daylight saving, Python compares and subtracts two times of one zone by the
+                # wall clock, so the hour after the autumn change would look out of order.
+                await conn.execute("SET LOCAL TimeZone TO 'UTC'")
                 cur = await conn.execute(q.TAKE_QUEUE)
                 pending: dict[str, datetime] = dict(await cur.fetchall())
                 if not pending:

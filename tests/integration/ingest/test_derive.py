@@ -296,3 +296,26 @@ async def test_replay_gives_the_alerts_stored_live_and_repairs_what_is_missing(
     assert await asyncio.to_thread(replay) == 0
     unknown = ["alerts", "replay", "--shipment", "NOPE", "--database-url", database_url]
     assert await asyncio.to_thread(main, unknown) == 2
+
+
+async def test_the_hour_after_the_autumn_clock_change_is_judged_in_order(
+    db: psycopg.AsyncConnection[Any], database_url: str
+) -> None:
+    """A database whose TimeZone has daylight saving: the readings of 00:30-01:30 UTC on
+    2026-10-25 read 02:30-02:59 CEST then 02:00-02:30 CET on the wall clock. The rules see
+    them in their real order (the runner reads times in UTC), and judge them all."""
+    name = (await (await db.execute("SELECT current_database()")).fetchone() or ("",))[0]
+    await db.execute(
+        psycopg.sql.SQL("ALTER DATABASE {} SET TimeZone TO 'Europe/Paris'").format(
+            psycopg.sql.Identifier(name)
+        )
+    )
+    change = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
+    await db.execute("UPDATE custody SET from_time = %s", (change - timedelta(hours=1),))
+    series = [(change + timedelta(minutes=m), 5.0) for m in range(-30, 31)]
+    await write(database_url, batch(series))
+    await drain(RuleRunner(database_url), database_url)
+    judged = await rows(
+        db, "SELECT parcel_id, judged_through, readings FROM parcel_conditions ORDER BY 1"
+    )
+    assert judged == [(parcel, series[-1][0], len(series)) for parcel in ("P-A1", "P-A2", "P-B1")]

@@ -134,6 +134,9 @@ def test_a_nan_and_an_out_of_order_batch_are_declined() -> None:
     assert after is not None and after == rules.step(state, fine)[0]
     hot = reading_sample(T0 + timedelta(minutes=9), 9.5, None, None, None)
     assert rules.step_readings(state, [fine, hot]) is None
+    # Out of order within the batch (each after the last stepped one): one by one raises.
+    later = reading_sample(T0 + timedelta(minutes=12), 5.0, None, None, None)
+    assert rules.step_readings(state, [later, fine]) is None
 
 
 def test_reading_sample_is_the_dataclass_sample() -> None:
