@@ -50,6 +50,7 @@ from ingest.subjects import (
     RowKey,
     Subject,
     SubjectInfo,
+    event_key,
     fix_key,
     replay,
     split_by_arrival,
@@ -110,7 +111,7 @@ def _event_sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
         sample = Sample(at=at, shock_g=value)
     else:  # button
         sample = Sample(at=at, button=state or "press", button_number=value)
-    return (at, device_id, seq), sample
+    return event_key(at, device_id, seq), sample
 
 
 def _fix_sample(row: Sequence[Any]) -> tuple[RowKey, str, Sample]:

@@ -23,12 +23,19 @@ from alerts.events import Alert, Rule, RuleSet, Sample
 SubjectKind = Literal["parcel", "device", "gateway"]
 RowKey = tuple[datetime, str, int]
 """(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
-device is tagged (:func:`fix_key`): a device may send readings and fixes with the same seq."""
+device is tagged (:func:`fix_key`), and an event's (:func:`event_key`): a device may send
+readings, events and fixes with the same time and seq."""
 Row = tuple[RowKey, Sample]
 
 
 def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
     return (at, f"{device_id}#fix", seq)
+
+
+def event_key(at: datetime, device_id: str, seq: int) -> RowKey:
+    """An event's key: tagged too (a reading's seq is often the sensor's own packet id, an
+    event's the gateway's counter; one advert may carry both, at one time)."""
+    return (at, f"{device_id}#event", seq)
 
 
 REMEMBER = timedelta(minutes=15)

@@ -12,6 +12,7 @@ from ingest.subjects import (
     Coverage,
     Subject,
     SubjectInfo,
+    event_key,
     replay,
     split_by_arrival,
 )
@@ -142,3 +143,14 @@ def test_a_batch_of_plain_readings_fed_at_once_gives_what_stepping_gives() -> No
             stepped.seen,
         )
     assert RULES.step_readings(stepped.state, [s for _, s in rows(range(240, 250))]) is not None
+
+
+def test_an_event_with_a_readings_time_and_seq_is_not_taken_for_it() -> None:
+    """One advert may carry a reading (the sensor's packet id as seq) and an event (the
+    gateway's counter as seq) at one time: equal seqs must not make the event a seen row."""
+    subject = Subject.fresh(INFO, RULES)
+    (key, sample), *_ = rows(range(0, 1))
+    subject.feed(key, sample)
+    door = event_key(key[0], key[1], key[2])
+    assert door != key
+    assert subject.arrival(door) is Arrival.NEW
