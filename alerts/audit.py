@@ -30,18 +30,7 @@ class AuditEntry:
     reason: str | None = None
 
     def canonical(self) -> bytes:
-        document = {
-            "exception_id": self.exception_id,
-            "seq": self.seq,
-            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": self.actor,
-            "action": self.action,
-            "detail": self.detail,
-            "reason": self.reason,
-        }
-        return json.dumps(
-            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        ).encode("utf-8")
+        return _canonical("exception_id", self.exception_id, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +47,24 @@ class GatewayAuditEntry:
     reason: str | None = None
 
     def canonical(self) -> bytes:
-        document = {
-            "gateway_id": self.gateway_id,
-            "seq": self.seq,
-            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": self.actor,
-            "action": self.action,
-            "detail": self.detail,
-            "reason": self.reason,
-        }
-        return json.dumps(
-            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        ).encode("utf-8")
+        return _canonical("gateway_id", self.gateway_id, self)
+
+
+def _canonical(key: str, value: object, entry: AuditEntry | GatewayAuditEntry) -> bytes:
+    """The canonical JSON of an entry of the chain keyed by ``key`` (the exception or the
+    gateway): sorted keys, no spaces, UTF-8, the time in UTC with microseconds."""
+    document = {
+        key: value,
+        "seq": entry.seq,
+        "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "detail": entry.detail,
+        "reason": entry.reason,
+    }
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode("utf-8")
 
 
 def entry_hash(prev_hash: bytes, entry: AuditEntry | GatewayAuditEntry) -> bytes:

@@ -15,8 +15,9 @@ In the caller's transaction (no commit here), :func:`append_entry`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -69,22 +70,55 @@ async def append_entry(
     (its ``at`` is the time to stamp the change it records with). Raises
     :class:`UnknownException` when there is no such exception."""
     detail = dict(detail or {})
+    stored = await _append(
+        conn,
+        (LOCK_EXCEPTION, LAST_ENTRY_AND_TIME, INSERT_ENTRY),
+        exception_id,
+        lambda seq, at: AuditEntry(exception_id, seq, at, actor, action, detail, reason),
+    )
+    if stored is None:
+        raise UnknownException(exception_id)
+    entry, prev_hash, digest = stored
+    assert isinstance(entry, AuditEntry)
+    return StoredEntry(entry, prev_hash, digest)
+
+
+async def _append(
+    conn: psycopg.AsyncConnection[Any],
+    sql: tuple[str, str, str],
+    key: object,
+    make: Callable[[int, datetime], AuditEntry | GatewayAuditEntry],
+) -> tuple[AuditEntry | GatewayAuditEntry, bytes, bytes] | None:
+    """Lock the chain's owner row, read its last entry and the time, insert ``make(seq, at)``
+    chained to it: (entry, prev_hash, hash); None when there is no owner row. ``sql``: the
+    lock, last-entry and insert statements of one chain (exception or gateway)."""
+    lock, last, insert = sql
     async with conn.cursor(row_factory=tuple_row) as cur:  # whatever the connection's default
-        await cur.execute(LOCK_EXCEPTION, (exception_id,))
+        await cur.execute(lock, (key,))
         if await cur.fetchone() is None:
-            raise UnknownException(exception_id)
-        await cur.execute(LAST_ENTRY_AND_TIME, (exception_id,))
+            return None
+        await cur.execute(last, (key,))
         row = await cur.fetchone()
         assert row is not None  # one row, always
         last_seq, last_hash, at = row
         seq, prev_hash = (last_seq + 1, bytes(last_hash)) if last_seq is not None else (1, GENESIS)
-        entry = AuditEntry(exception_id, seq, at, actor, action, detail, reason)
+        entry = make(seq, at)
         digest = entry_hash(prev_hash, entry)
         await cur.execute(
-            INSERT_ENTRY,
-            (exception_id, seq, at, actor, action, Jsonb(detail), reason, prev_hash, digest),
+            insert,
+            (
+                key,
+                seq,
+                at,
+                entry.actor,
+                entry.action,
+                Jsonb(dict(entry.detail)),
+                entry.reason,
+                prev_hash,
+                digest,
+            ),
         )
-    return StoredEntry(entry, prev_hash, digest)
+    return entry, prev_hash, digest
 
 
 LOCK_GATEWAY = "SELECT 1 FROM gateways WHERE gateway_id = %s FOR UPDATE"
@@ -120,19 +154,14 @@ async def append_gateway_entry(
     """Append one entry to ``gateway_id``'s chain (remote commands) in the caller's transaction,
     as :func:`append_entry` does for an exception (the gateway's row is the lock)."""
     detail = dict(detail or {})
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(LOCK_GATEWAY, (gateway_id,))
-        if await cur.fetchone() is None:
-            raise UnknownGateway(gateway_id)
-        await cur.execute(GATEWAY_LAST_ENTRY_AND_TIME, (gateway_id,))
-        row = await cur.fetchone()
-        assert row is not None  # one row, always
-        last_seq, last_hash, at = row
-        seq, prev_hash = (last_seq + 1, bytes(last_hash)) if last_seq is not None else (1, GENESIS)
-        entry = GatewayAuditEntry(gateway_id, seq, at, actor, action, detail, reason)
-        digest = entry_hash(prev_hash, entry)
-        await cur.execute(
-            INSERT_GATEWAY_ENTRY,
-            (gateway_id, seq, at, actor, action, Jsonb(detail), reason, prev_hash, digest),
-        )
+    stored = await _append(
+        conn,
+        (LOCK_GATEWAY, GATEWAY_LAST_ENTRY_AND_TIME, INSERT_GATEWAY_ENTRY),
+        gateway_id,
+        lambda seq, at: GatewayAuditEntry(gateway_id, seq, at, actor, action, detail, reason),
+    )
+    if stored is None:
+        raise UnknownGateway(gateway_id)
+    entry = stored[0]
+    assert isinstance(entry, GatewayAuditEntry)
     return entry
