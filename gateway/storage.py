@@ -6,8 +6,9 @@ saves its state loses it (Mosquitto saves every ``autosave_interval``, amqtt nev
 publisher keeps each message's items in the outbox, and the message here, until ingest names
 the message's digest in a ``StoredAck`` on the gateway's ``stored`` topic
 (ingest/stored_acks.py); then the outbox forgets its items. A message not acknowledged within
-``resend_s`` of its publish is due to be published again, the same bytes (so the same digest):
-ingest stores each item once however often it comes. The wait doubles after each round of
+``resend_s`` of its publish is due to be published again, the same bytes (so the same digest),
+with every unacknowledged message after it, in their order: ingest stores each item once
+however often it comes, and a sensor's readings in the order they were heard. The wait doubles after each round of
 resends that brought no acknowledgement (ingest away: the broker queue should not fill with
 copies), up to ``MAX_BACKOFF`` times, and starts again from ``resend_s`` at the next
 acknowledgement, and at every reconnection to the broker (a broker that crashed lost what it had
@@ -142,10 +143,17 @@ class AwaitingStorage:
         return self.resend_s * self._backoff
 
     def due(self) -> list[Sent]:
-        """The messages to publish again now, oldest first."""
+        """The messages to publish again now, oldest first: once one has waited ``wait_s``,
+        every message still unacknowledged (go-back-N). A broker that lost one message lost
+        the ones after it too, or soon will have delivered them: sending them all again in
+        their order keeps a sensor's readings stored in order, where resending only the late
+        one would store it after newer ones that a subscriber arriving meanwhile received."""
         now = self._clock()
         wait = self.wait_s
-        return [s for s in self._sent.values() if not s.stored and now - s.sent >= wait]
+        waiting = [s for s in self._sent.values() if not s.stored]
+        if any(now - s.sent >= wait for s in waiting):
+            return waiting
+        return []
 
     async def resend(self, due: list[Sent], publish: Callable[[bytes], Awaitable[None]]) -> None:
         """Publish ``due`` again, oldest first, then wait (longer) for them. A message

@@ -96,18 +96,32 @@ def test_a_message_not_acknowledged_in_time_is_due_again_with_the_same_bytes() -
     assert awaiting.due() == [] and not awaiting.overdue()
     clock.now += 0.1
     due = awaiting.due()
-    assert [d.payload for d in due] == [first]  # the second is 30 s younger
+    # The first is late; the second, 30 s younger, goes again behind it (go-back-N): a
+    # subscriber that missed the first missed the second too, or gets them in order now.
+    assert [d.payload for d in due] == [first, second]
     assert awaiting.overdue()
     awaiting.resent_round(due)
-    assert awaiting.resent == 1 and awaiting.wait_s == 120  # nothing came: wait longer
-    clock.now += 60
-    assert [d.payload for d in awaiting.due()] == []  # the second waits 120 s now too
-    clock.now += 60
+    assert awaiting.resent == 2 and awaiting.wait_s == 120  # nothing came: wait longer
+    clock.now += 119.9
+    assert [d.payload for d in awaiting.due()] == []
+    clock.now += 0.1
     assert [d.payload for d in awaiting.due()] == [first, second]
+    awaiting.resent_round(awaiting.due())
     # an acknowledgement of the resent bytes forgets the items, as the first would have
     assert awaiting.acknowledged(ack(first)) == 3
     assert awaiting.wait_s == 60  # ingest answers again: back to the first wait
+    clock.now += 59.9
+    assert awaiting.due() == []
+    clock.now += 0.1
     assert [d.payload for d in awaiting.due()] == [second]
+
+
+def test_a_late_message_takes_every_later_unacknowledged_one_with_it_in_order() -> None:
+    outbox, awaiting, clock = setup(resend_s=10)
+    first, second, third = (publish(outbox, awaiting, 3) for _ in range(3))
+    awaiting.acknowledged(ack(second))  # stored: not sent again
+    clock.now += 10
+    assert [d.payload for d in awaiting.due()] == [first, third]
 
 
 def test_the_resend_wait_stops_growing() -> None:
