@@ -8,12 +8,12 @@ the message's digest in a ``StoredAck`` on the gateway's ``stored`` topic
 (ingest/stored_acks.py); then the outbox forgets its items. A message not acknowledged within
 ``resend_s`` of its publish is due to be published again, the same bytes (so the same digest),
 with every unacknowledged message after it, in their order: ingest stores each item once
-however often it comes, and a sensor's readings in the order they were heard. The wait doubles after each round of
-resends that brought no acknowledgement (ingest away: the broker queue should not fill with
-copies), up to ``MAX_BACKOFF`` times, and starts again from ``resend_s`` at the next
-acknowledgement, and at every reconnection to the broker (a broker that crashed lost what it had
-not saved: everything waiting is then sent again ``resend_s`` after the reconnection, time for
-the acknowledgements the broker kept to arrive first).
+however often it comes, and a sensor's readings in the order they were heard. The wait
+doubles after each round of resends that brought no acknowledgement (ingest away: the broker
+queue should not fill with copies), up to ``MAX_BACKOFF`` times, and starts again from
+``resend_s`` at the next acknowledgement, and at every reconnection to the broker (a broker
+that crashed lost what it had not saved: everything waiting is then sent again ``resend_s``
+after the reconnection, time for the acknowledgements the broker kept to arrive first).
 
 The **stored watermark** (``stored_through``): every item the gateway took from its outbox up
 to the newest item of the oldest messages acknowledged in a row, by ``received_at``, is
