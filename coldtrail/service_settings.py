@@ -29,7 +29,7 @@ class IngestSettings(BaseSettings):
     share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
     """With several ingest workers: the shared subscription group (``$share/<group>/...``) that
     splits telemetry between them (Mosquitto 2, EMQX; not the demo's amqtt broker)."""
-    mqtt: MqttField = MqttSettings()
+    mqtt: MqttField = Field(default_factory=MqttSettings)
     database: DatabaseSettings = DatabaseSettings()
     batch_max_rows: int = Field(10_000, ge=1)
     """Rows per transaction, at most (about). 10,000 rather than 5,000: a third less fixed cost
