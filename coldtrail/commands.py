@@ -248,10 +248,13 @@ def check(kind: CommandKind, table: Table) -> Body:
 
 
 def describe(exc: settings.FieldError, where: str = "") -> str:
-    """A settings validation error in one line: ``where: what`` (never the input value,
-    which may be a bindkey)."""
-    path = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.loc)
-    return f"{path.lstrip('.') or 'configuration'}: {exc.msg}"
+    """A settings validation error in one line: ``where: what`` for each problem (never the
+    input value, which may be a bindkey)."""
+    problems = []
+    for problem in exc.problems():
+        path = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem.loc)
+        problems.append(f"{path.lstrip('.') or 'configuration'}: {problem.msg}")
+    return "; ".join(problems)
 
 
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*):[^\s/?#@]*@")

@@ -61,7 +61,8 @@ def load_gateway(config_file: str | None = None, **overrides: Any) -> GatewaySet
     try:
         return convert(values, GatewaySettings)
     except FieldError as exc:
-        raise ConfigError(f"invalid configuration: {describe_error(exc, prefix, source)}") from None
+        problems = "; ".join(describe_error(err, prefix, source) for err in exc.problems())
+        raise ConfigError(f"invalid configuration: {problems}") from None
 
 
 def environment_values(
@@ -146,7 +147,10 @@ def describe_error(err: Any, prefix: str, source: str | None) -> str:
         where, msg = tuple(err["loc"]), err["msg"]
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, FieldError):  # a gateway table inside a service's settings
-            where, msg = (*where, *cause.loc), cause.msg
+            return "; ".join(
+                describe_error(FieldError((*where, *p.loc), p.msg), prefix, source)
+                for p in cause.problems()
+            )
     loc = [str(p) for p in where]
     env = f"{prefix}{'__'.join(loc).upper()}"
     if source is None:
