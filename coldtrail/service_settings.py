@@ -1,6 +1,8 @@
 """Settings of the services (ingest, API, notifications): pydantic-settings, one class per
-service with its own env prefix. The gateway's settings are in :mod:`coldtrail.settings`, without
-pydantic-settings (a gateway does not load it: ~6 MiB). Re-exported by :mod:`coldtrail.settings`.
+service with its own env prefix. The gateway's settings are msgspec Structs
+(:mod:`coldtrail.gateway_settings`: a gateway loads neither pydantic nor pydantic-settings); the
+services read its ``MqttSettings`` through :mod:`coldtrail.service_common`. Re-exported by
+:mod:`coldtrail.settings`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 
 msgspec stops at the first problem; :func:`convert` then leaves the bad key out and converts
 again (up to :data:`MAX_PROBLEMS` times), so that one error names every bad key it can, as
-pydantic did. A key inside a table that lacks a required key is not reached.
+pydantic did: not those of a table (or list item) that already has a problem, nor the list
+items after it.
 """
 
 from __future__ import annotations
