@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-import pydantic
 
 from coldtrail import schema, settings
 from coldtrail.errors import InvalidMessage
@@ -233,28 +232,28 @@ def check(kind: CommandKind, table: Table) -> Body:
     try:
         if isinstance(typed, AddSensor):
             where = "sensor"
-            settings.SensorSettings.model_validate(typed.sensor)
+            settings.SensorSettings.from_table(typed.sensor)
         elif isinstance(typed, SetBindkey) and typed.bindkey is not None:
             where = ""
-            settings.SensorSettings.model_validate({"mac": typed.mac, "bindkey": typed.bindkey})
+            settings.SensorSettings.from_table({"mac": typed.mac, "bindkey": typed.bindkey})
         elif isinstance(typed, SetCalibration) and typed.calibration is not None:
             where = "calibration"
-            settings.CalibrationSettings.model_validate(typed.calibration)
+            settings.CalibrationSettings.from_table(typed.calibration)
         elif isinstance(typed, ReplaceConfig):
             # A table alone: GatewaySettings reads no environment (load_gateway does).
-            settings.GatewaySettings.model_validate(typed.config)
-    except pydantic.ValidationError as exc:
+            settings.GatewaySettings.from_table(typed.config)
+    except settings.FieldError as exc:
         raise ValueError(f"invalid {kind} command: {describe(exc, where)}") from None
     return typed
 
 
-def describe(exc: pydantic.ValidationError, where: str = "") -> str:
+def describe(exc: settings.FieldError, where: str = "") -> str:
     """A settings validation error in one line: ``where: what`` for each problem (never the
     input value, which may be a bindkey)."""
     problems = []
-    for err in exc.errors():
-        path = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        problems.append(f"{path.lstrip('.') or 'configuration'}: {err['msg']}")
+    for problem in exc.problems():
+        path = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem.loc)
+        problems.append(f"{path.lstrip('.') or 'configuration'}: {problem.msg}")
     return "; ".join(problems)
 
 

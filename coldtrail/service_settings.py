@@ -1,6 +1,8 @@
 """Settings of the services (ingest, API, notifications): pydantic-settings, one class per
-service with its own env prefix. The gateway's settings are in :mod:`coldtrail.settings`, without
-pydantic-settings (a gateway does not load it: ~6 MiB). Re-exported by :mod:`coldtrail.settings`.
+service with its own env prefix. The gateway's settings are msgspec Structs
+(:mod:`coldtrail.gateway_settings`: a gateway loads neither pydantic nor pydantic-settings); the
+services read its ``MqttSettings`` through :mod:`coldtrail.service_common`. Re-exported by
+:mod:`coldtrail.settings`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from coldtrail.errors import ConfigError
-from coldtrail.settings import (
-    DatabaseSettings,
-    GatewaySettings,
-    MqttSettings,
-    describe_error,
-    load_gateway,
-)
+from coldtrail.gateway_settings import GatewaySettings, MqttSettings
+from coldtrail.service_common import DatabaseSettings as DatabaseSettings
+from coldtrail.service_common import MqttField
+from coldtrail.settings import describe_error, load_gateway
 
 
 class IngestSettings(BaseSettings):
@@ -32,7 +31,7 @@ class IngestSettings(BaseSettings):
     share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
     """With several ingest workers: the shared subscription group (``$share/<group>/...``) that
     splits telemetry between them (Mosquitto 2, EMQX; not the demo's amqtt broker)."""
-    mqtt: MqttSettings = MqttSettings()
+    mqtt: MqttField = Field(default_factory=MqttSettings)
     database: DatabaseSettings = DatabaseSettings()
     batch_max_rows: int = Field(10_000, ge=1)
     """Rows per transaction, at most (about). 10,000 rather than 5,000: a third less fixed cost
@@ -181,7 +180,7 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     """The largest request body accepted (1 MiB); a larger one gets 413 before anything reads
     it. A batch of 500 carrier checkpoints with every text field at its longest fits."""
-    mqtt: MqttSettings | None = None
+    mqtt: MqttField | None = None
     """The broker through which the API relays the gateway commands ops admins send, with its
     own identity (the only one the broker's ACL lets write the gateways' ``cmd`` topics); none:
     commands are stored and stay pending until an API process with a broker relays them."""

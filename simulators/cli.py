@@ -143,7 +143,7 @@ def _load(args: argparse.Namespace) -> int:
     from simulators.load import run_fleet
 
     try:
-        settings = MqttSettings(url=args.mqtt_url)
+        settings = MqttSettings.from_url(args.mqtt_url)
         report = run_fleet(
             settings,
             gateways=args.gateways,

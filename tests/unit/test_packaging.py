@@ -20,6 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from coldtrail import sensor_kinds
 from firmware_bridge.ble import sensor_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -274,3 +275,45 @@ def test_a_gateway_command_loads_no_server_package_even_where_they_are_installed
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
     assert loaded & set(_refused_modules()) == set()
     assert loaded & {"ingest", "api", "alerts", "carriers"} == set()
+
+
+def test_the_gateway_process_loads_no_pydantic(tmp_path: Path) -> None:
+    """Issue 18.5: a gateway's RSS under 40 MB. pydantic and pydantic_core (~15 MiB resident
+    once a model is built) stay out of the gateway process, even where they are installed:
+    its settings and commands are msgspec. Imports what ``coldtrail gateway`` imports (the
+    command line, the service, the command contract, every decoder and its parser library),
+    validates a configuration with a sensor of each kind and a remote command, then looks."""
+    config = tmp_path / "gateway.toml"
+    sensors = "".join(
+        f'[[sensors]]\nmac = "A4:C1:38:12:34:{i:02X}"\nkind = "{kind}"\n'
+        for i, kind in enumerate(sensor_kinds.KIND_NAMES)
+    )
+    config.write_text(
+        'gateway_id = "gw-pi"\nsources = ["sim:vehicle=van-1,seed=7"]\n'
+        + sensors
+        + "[sensors.calibration.temperature_c]\noffset = -0.5\n"
+    )
+    modules = [*_entry_modules(), "gateway.service", "gateway.cli", "coldtrail.commands"]
+    modules += ["firmware_bridge.ble.registry", "firmware_bridge.nmea", "firmware_bridge.board"]
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {sorted(set(modules))!r}: importlib.import_module(m)\n"
+        "from coldtrail import commands\n"
+        "from coldtrail.cli import main\n"
+        "from firmware_bridge.ble.registry import load_decoders\n"
+        "from coldtrail.sensor_kinds import KIND_NAMES\n"
+        "load_decoders(KIND_NAMES)\n"
+        "commands.check('add_sensor', {'sensor': {'mac': 'A4:C1:38:00:00:01'}})\n"
+        "status = main(['--log-level', 'WARNING', 'gateway', 'check-config', sys.argv[1]])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if 'pydantic' in m)))\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []

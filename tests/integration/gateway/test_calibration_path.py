@@ -58,7 +58,7 @@ async def test_a_calibrated_reading_is_stored_with_its_raw_value_and_calibration
     await asyncio.to_thread(migrate.migrate, database_url)
     gateway_id = f"gw-cal-{uuid.uuid4().hex[:6]}"
     mqtt = MqttSettings(**parse_mqtt_url(mqtt_url), topic_prefix=topic_prefix)
-    sensor = SensorSettings.model_validate(
+    sensor = SensorSettings.from_table(
         {
             "mac": TAG,
             "calibration": {

@@ -197,7 +197,7 @@ async def test_a_command_through_the_api_reconfigures_a_running_gateway_once(
                 refused = await settled(client, bad.json()["command_id"])
                 assert refused["status"] == "refused"
                 assert "batch_max_items" in refused["message"]
-                assert "greater than or equal to 1" in refused["message"]
+                assert "Expected `int` >= 1" in refused["message"]
                 assert "previous configuration keeps running" in refused["message"]
                 assert TomlConfigFile(config).revision() == revision
                 assert gateway.settings.batch_max_items == 500

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _load_and_receive(mqtt_url: str, prefix: str) -> tuple[dict[str, object], list[bytes]]:
-    settings = MqttSettings(url=mqtt_url, topic_prefix=prefix)
+    settings = MqttSettings.from_url(mqtt_url, topic_prefix=prefix)
     listener = MqttConnection(
         settings,
         client_id=f"load-test-{uuid.uuid4().hex[:8]}",
@@ -47,7 +47,7 @@ def test_load_publishes_what_it_reports(mqtt_url: str, topic_prefix: str) -> Non
 
 
 async def _fleet_and_receive(mqtt_url: str, prefix: str) -> tuple[dict[str, object], list[bytes]]:
-    settings = MqttSettings(url=mqtt_url, topic_prefix=prefix)
+    settings = MqttSettings.from_url(mqtt_url, topic_prefix=prefix)
     listener = MqttConnection(
         settings,
         client_id=f"load-test-{uuid.uuid4().hex[:8]}",

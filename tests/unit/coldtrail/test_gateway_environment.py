@@ -1,11 +1,16 @@
 """The gateway reads its environment without pydantic-settings (``settings.load_gateway``); these
-tests hold it to what pydantic-settings reads from the same variables: a twin of
-``GatewaySettings`` built on ``BaseSettings`` with the settings the gateway had before."""
+tests hold it to what pydantic-settings reads from the same variables: a ``BaseSettings`` twin
+with ``GatewaySettings``' fields (its tables as models, so that nested variables are read into
+them; its lists and dicts as JSON), whose reading is then checked by ``GatewaySettings``."""
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
+from typing import Any
 
+import msgspec
+import pydantic
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,10 +18,34 @@ from coldtrail.errors import ConfigError
 from coldtrail.settings import GatewaySettings, load_gateway
 
 
-class PydanticSettingsTwin(GatewaySettings, BaseSettings):  # type: ignore[misc]
+class _Table(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+
+
+def _as_read(kind: Any) -> Any:
+    """How pydantic-settings sees a field: a table, a JSON list or dict, or a string."""
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return _Table
+    if typing.get_origin(kind) in (list, dict):
+        return typing.get_origin(kind)
+    return Any
+
+
+class _Twin(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COLDTRAIL_GATEWAY_", env_nested_delimiter="__", extra="forbid"
     )
+
+
+PydanticSettingsTwin = pydantic.create_model(  # type: ignore[call-overload]
+    "PydanticSettingsTwin",
+    __base__=_Twin,
+    **{f.name: (_as_read(f.type) | None, None) for f in msgspec.structs.fields(GatewaySettings)},
+)
+
+
+def read_by_pydantic_settings() -> GatewaySettings:
+    return GatewaySettings.from_table(PydanticSettingsTwin().model_dump(exclude_unset=True))
 
 
 CASES = {
@@ -53,8 +82,8 @@ def test_the_environment_reads_as_pydantic_settings_reads_it(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     ours = load_gateway()
-    assert ours.model_dump() == PydanticSettingsTwin().model_dump()
-    changed = ours.model_dump() != GatewaySettings().model_dump()
+    assert ours == read_by_pydantic_settings()
+    changed = ours != GatewaySettings()
     assert changed == (env is not CASES["other variables of the prefix are ignored"])
 
 

@@ -57,12 +57,24 @@ def test_the_file_is_read_and_the_environment_wins(
 
 def test_errors_name_the_field_and_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[sensors]]\nmac = "zz"\nbindkey = "short"\n')
+    bad.write_text('[[sensors]]\nmac = "zz"\n')
     with pytest.raises(ConfigError) as info:
         load_gateway(str(bad))
     message = str(info.value)
     assert "sensors[0].mac (in " in message and str(bad) in message
-    assert "sensors[0].bindkey" in message and "short" not in message.split("bindkey")[1][:40]
+    bad.write_text('[[sensors]]\nmac = "A4:C1:38:12:34:56"\nbindkey = "short"\n')
+    with pytest.raises(ConfigError) as info:
+        load_gateway(str(bad))
+    message = str(info.value)
+    assert "sensors[0].bindkey (in " in message and str(bad) in message
+    assert "short" not in message
+    bad.write_text('gateway_id = "gw van 1"\n[ble]\nmode = "x"\n[outbox]\nmax_item = 3\n')
+    with pytest.raises(ConfigError) as info:  # every problem, in one line
+        load_gateway(str(bad))
+    message = str(info.value)
+    for key in ("ble.mode (in ", "outbox.max_item (in ", "gateway_id (in "):
+        assert key in message
+    assert "choose one of auto, passive, active" in message
     (tmp_path / "syntax.toml").write_text("gateway_id = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_gateway(str(tmp_path / "syntax.toml"))
