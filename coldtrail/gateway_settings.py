@@ -59,8 +59,10 @@ class MqttSettings(Settings, kw_only=True):
 
     @classmethod
     def prepare(cls, table: Any, loc: tuple[str | int, ...] = ()) -> Any:
-        if isinstance(table, dict) and table.get("url"):
+        if isinstance(table, dict) and "url" in table:
             rest = {k: v for k, v in table.items() if k != "url"}  # never change the input
+            if not table["url"]:  # COLDTRAIL_..._MQTT__URL= (an empty ${X:-}): no URL
+                return rest
             try:
                 return {**parse_mqtt_url(str(table["url"])), **rest}
             except ValueError as exc:
@@ -96,9 +98,16 @@ def parse_mqtt_url(url: str) -> dict[str, Any]:
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
         raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {parts.scheme!r}://")
     tls = parts.scheme in ("mqtts", "ssl")
+    try:
+        port = parts.port
+    except ValueError:  # its message would repeat the URL's text: a password, perhaps
+        raise ValueError(
+            "the MQTT URL is malformed (no port number after the host): percent-encode '/',"
+            " '#', '?' and '@' in the user name and password ('/' is %2F, '@' is %40)"
+        ) from None
     out: dict[str, Any] = {
         "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or (8883 if tls else 1883),
+        "port": port or (8883 if tls else 1883),
         "tls": tls,
     }
     if parts.username:

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pydantic
 from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from coldtrail.gateway_settings import MqttSettings, convert, to_builtins
 
@@ -53,10 +54,6 @@ class DatabaseSettings(BaseModel):
     pool_max: int = Field(8, ge=1)
 
 
-_MAC = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
-_DEVICE_ID = r"^[^\s/+#]{1,64}$"
-
-
 class MqttTable(BaseModel):
     """The ``mqtt`` table as read (environment, keywords): its keys are checked by the Struct."""
 
@@ -70,9 +67,24 @@ def _to_struct(value: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> Mq
     return convert(dict(table.model_extra or {}), MqttSettings)  # FieldError: a ValueError
 
 
+def _serialize(value: MqttSettings, info: pydantic.SerializationInfo) -> Any:
+    # JSON (the API's settings page, logs): secrets masked; Python mode keeps the Struct.
+    return to_builtins(value) if info.mode_is_json() else value
+
+
 if TYPE_CHECKING:
     MqttField = MqttSettings
 else:
     MqttField = Annotated[
-        MqttTable, pydantic.WrapValidator(_to_struct), pydantic.PlainSerializer(to_builtins)
+        MqttTable,
+        pydantic.WrapValidator(_to_struct),
+        pydantic.PlainSerializer(_serialize),
     ]
+
+
+def service_config(prefix: str) -> SettingsConfigDict:
+    """A service's settings: ``<prefix>MQTT__HOST`` ... in the environment; a validation
+    error never repeats its input (a table's input holds its secrets)."""
+    return SettingsConfigDict(
+        env_prefix=prefix, env_nested_delimiter="__", hide_input_in_errors=True
+    )

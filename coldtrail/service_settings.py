@@ -14,17 +14,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, SettingsError
 
 from coldtrail.errors import ConfigError
 from coldtrail.gateway_settings import GatewaySettings, MqttSettings
 from coldtrail.service_common import DatabaseSettings as DatabaseSettings
-from coldtrail.service_common import MqttField
+from coldtrail.service_common import MqttField, service_config
 from coldtrail.settings import describe_error, load_gateway
 
 
 class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COLDTRAIL_INGEST_", env_nested_delimiter="__")
+    model_config = service_config("COLDTRAIL_INGEST_")
 
     client_id: str = "coldtrail-ingest"
     """The MQTT client id: also the name of the persistent session. Unique per worker."""
@@ -94,7 +94,7 @@ class IngestSettings(BaseSettings):
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COLDTRAIL_API_", env_nested_delimiter="__")
+    model_config = service_config("COLDTRAIL_API_")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -323,7 +323,7 @@ class NotifySettings(BaseSettings):
     They embed credentials: secrets, never logged (errors name the entry's index, not its text).
     """
 
-    model_config = SettingsConfigDict(env_prefix="COLDTRAIL_NOTIFY_", env_nested_delimiter="__")
+    model_config = service_config("COLDTRAIL_NOTIFY_")
 
     database: DatabaseSettings = DatabaseSettings()
     ops_urls: list[SecretStr] = []

@@ -157,7 +157,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 def convert(table: Any, cls: type[S]) -> S:
     """``cls`` from ``table``, every constraint checked; :class:`FieldError` if one fails."""
-    table = cls.prepare(table)
+    table = _lenient(cls.prepare(table), cls)
     try:
         return msgspec.convert(table, cls, dec_hook=_dec_hook, strict=False)
     except msgspec.ValidationError as exc:
@@ -182,9 +182,38 @@ def convert(table: Any, cls: type[S]) -> S:
     raise FieldError(first.loc, first.msg, tuple(problems[1:]))
 
 
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+
+def _lenient(value: Any, kind: Any) -> Any:
+    """``value`` with the strings of the environment read as pydantic read them: a bool from
+    yes/no, on/off, y/n, t/f (any case), a number with blanks around it; the rest as is."""
+    if isinstance(value, str):
+        text = value.strip()
+        args = set(typing.get_args(kind)) or {kind}
+        if bool in args and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        return text if args & {int, float} else value
+    kind = _container(kind)
+    if isinstance(value, dict) and isinstance(kind, type):
+        fields = {f.name: f.type for f in msgspec.structs.fields(kind)}
+        return {k: _lenient(v, fields.get(k)) for k, v in value.items()}
+    if isinstance(value, dict) and typing.get_origin(kind) is dict:
+        inner = typing.get_args(kind)[1]
+        return {k: _lenient(v, inner) for k, v in value.items()}
+    if isinstance(value, list) and typing.get_origin(kind) is list:
+        inner = typing.get_args(kind)[0]
+        return [_lenient(v, inner) for v in value]
+    return value
+
+
 def _located(exc: msgspec.ValidationError, table: Any, cls: type) -> FieldError:
     error = problem(exc)
-    loc, kind = _resolve(table, error.loc, cls)
+    try:
+        loc, kind = _resolve(table, error.loc, cls)
+    except (LookupError, TypeError, AttributeError):  # a shape not foreseen: msgspec's place
+        loc, kind = error.loc, None
     msg = error.msg
     choices = _choices(kind) if msg.startswith("Invalid enum value") else ()
     if choices:
@@ -240,7 +269,12 @@ def _resolve(
                     break
             kind, table = inner, table.get(step)
         elif isinstance(step, int) and isinstance(table, list) and step < len(table):
-            kind, table = typing.get_args(kind)[0], table[step]
+            args = typing.get_args(kind)
+            if typing.get_origin(kind) is tuple and ... not in args:
+                kind = args[step] if step < len(args) else None
+            else:
+                kind = args[0] if args else None
+            table = table[step]
         elif isinstance(step, str) and isinstance(table, dict) and isinstance(kind, type):
             fields = {f.name: f.type for f in msgspec.structs.fields(kind)}
             kind, table = fields.get(step), table.get(step)
@@ -254,7 +288,7 @@ def _container(kind: Any) -> Any:
     """The Struct, list or dict type in ``kind`` (``X | None``, ``Annotated[X, ...]``)."""
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
         return kind
-    if typing.get_origin(kind) in (list, dict):
+    if typing.get_origin(kind) in (list, dict, tuple):
         return kind
     for arg in typing.get_args(kind):
         found = _container(arg)
