@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, dataclass, field
 from datetime import datetime, timedelta
-from itertools import pairwise
-from typing import Any, Literal, Protocol, TypeVar
+from itertools import islice
+from operator import le
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 from alerts.profile_model import Scope, Severity
 from coldtrail.errors import ColdtrailError
@@ -33,6 +34,10 @@ AlertKind = Literal[
 ]
 
 
+PLAIN_SCOPE: Scope = "transit"
+"""A sample's scope unless a parcel's zones say otherwise (a plain reading's)."""
+
+
 class OutOfOrderSample(ColdtrailError):
     """A sample older than one the rule has already seen: rules need samples in time order."""
 
@@ -50,7 +55,7 @@ class Sample:
     humidity_pct: float | None = None
     shock_g: float | None = None
     battery_pct: float | None = None
-    scope: Scope = "transit"
+    scope: Scope = PLAIN_SCOPE
     door_open: bool | None = None
     """A door (or lid) contact: True open, False closed."""
     light_lux: float | None = None
@@ -99,6 +104,45 @@ reading_sample = _reading_constructor()
 """``reading_sample(at, temperature_c, humidity_pct, shock_g, battery_pct)``: the sample of a
 stored reading, equal to ``Sample(at=at, temperature_c=..., ...)`` (every other field at its
 default), built faster (the rule runner builds one per reading)."""
+
+
+class Readings(NamedTuple):
+    """Plain readings (only ``at`` and the measurements set; no door, light, button or
+    position, the default scope) as columns: what :meth:`RuleSet.step_readings` judges a batch
+    by, without a :class:`Sample` per reading. ``at[i]`` and each measurement's ``[i]`` are one
+    reading."""
+
+    at: Sequence[datetime]
+    temperature_c: Sequence[float | None]
+    humidity_pct: Sequence[float | None]
+    shock_g: Sequence[float | None]
+    battery_pct: Sequence[float | None]
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> Readings:
+        """The columns of ``samples`` (the caller says they are plain readings)."""
+        return cls(
+            [s.at for s in samples],
+            [s.temperature_c for s in samples],
+            [s.humidity_pct for s in samples],
+            [s.shock_g for s in samples],
+            [s.battery_pct for s in samples],
+        )
+
+    def samples(self) -> list[Sample]:
+        """One :class:`Sample` per reading (what stepping them one by one takes)."""
+        return list(map(reading_sample, *self))
+
+    def in_time_order(self) -> bool:
+        at = self.at
+        return all(map(le, at, islice(at, 1, None)))
+
+
+def present(column: Sequence[float | None]) -> Sequence[float]:
+    """The values of a column that are not None (the column itself when none is)."""
+    if None in column:
+        return [v for v in column if v is not None]
+    return column  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +202,7 @@ def fold(rule: Rule[S], samples: Iterable[Sample], state: S | None = None) -> tu
 
 
 StepFn = Callable[[Any, Sample], tuple[Any, list[Alert]]]
-UnchangedFn = Callable[[Any, Sequence[Sample]], bool]
+UnchangedFn = Callable[[Any, "Readings"], bool]
 
 
 def _unrolled(name: str, steps: Sequence[StepFn]) -> StepFn:
@@ -236,26 +280,33 @@ class RuleSet:
         return new_state, alerts
 
     def step_readings(
-        self, state: tuple[Any, ...], samples: Sequence[Sample]
+        self, state: tuple[Any, ...], readings: Readings | Sequence[Sample]
     ) -> tuple[Any, ...] | None:
-        """The state after ``samples`` if none of them changes any rule's state (so none
+        """The state after ``readings`` if none of them changes any rule's state (so none
         raises an alert), checked once for the batch rather than stepped sample by sample;
         None if one might (then step them one by one).
 
-        ``samples``: in time order, plain readings (only ``at`` and the measurements
-        temperature, humidity, shock and battery set; no door, light, button or position, the
-        default scope). Every rule must say how such readings leave its state
-        (``unchanged_by_readings(state, samples)``, its step's fast path); a rule set with a
-        rule that does not is never stepped this way."""
+        ``readings``: plain readings (only ``at`` and the measurements temperature, humidity,
+        shock and battery set; no door, light, button or position, the default scope), as
+        :class:`Readings` columns or as samples. Every rule must say how such readings leave its
+        state (``unchanged_by_readings(state, readings)``, its step's fast path, checked on the
+        columns); a rule set with a rule that does not is never stepped this way. A batch out
+        of time order (within itself, or before the last sample stepped) is declined: the step
+        says so."""
         unchanged = self._unchanged
-        if unchanged is None or not samples or len(state) != len(unchanged) + 1:
+        if unchanged is None or len(state) != len(unchanged) + 1:
+            return None
+        if not isinstance(readings, Readings):
+            readings = Readings.of(readings)
+        at = readings.at
+        if not at:
             return None
         last_at = state[-1]
-        if last_at is not None and samples[0].at < last_at:
+        if last_at is not None and at[0] < last_at:
             return None  # out of order: the step says so
-        if any(later.at < earlier.at for earlier, later in pairwise(samples)):
+        if not readings.in_time_order():
             return None  # out of order within the batch: the step says so too
         for check, rule_state in zip(unchanged, state, strict=False):
-            if not check(rule_state, samples):
+            if not check(rule_state, readings):
                 return None
-        return (*state[:-1], samples[-1].at)
+        return (*state[:-1], at[-1])

@@ -19,11 +19,12 @@ _READING_FIELDS = (
     "r.time, r.device_id, r.seq, r.temperature_c, r.humidity_pct, r.shock_g, r.battery_pct"
 )
 
+# Ordered by device: the runner takes each device's rows as one block (ingest/reading_block.py).
 READINGS_SINCE = f"""
 SELECT {_READING_FIELDS}
   FROM unnest(%b::text[], %b::timestamptz[]) AS p(device_id, since)
   JOIN readings r ON r.device_id = p.device_id AND r.time >= p.since
- ORDER BY r.time, r.device_id, r.seq
+ ORDER BY r.device_id, r.time, r.seq
 """
 
 READINGS_OF_DEVICE = f"""

@@ -25,7 +25,8 @@ import os
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
-from ingest.derive import RuleRunner, RunnerConfig
+from ingest.derive import RuleRunner
+from ingest.derive_config import RunnerConfig
 
 log = logging.getLogger(__name__)
 

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import enum
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from alerts.condition import ParcelRules
 from alerts.events import Alert, Rule, RuleSet, Sample
+from ingest.reading_block import ReadingBlock, Row, RowKey
 
 SubjectKind = Literal["parcel", "device", "gateway"]
-RowKey = tuple[datetime, str, int]
-"""(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
-device is tagged (:func:`fix_key`), and an event's (:func:`event_key`): a device may send
-readings, events and fixes with the same time and seq."""
-Row = tuple[RowKey, Sample]
+# RowKey: (time, device_id, seq): the order rows reach a subject in, and their identity. A
+# fix's device is tagged (:func:`fix_key`), and an event's (:func:`event_key`): a device may
+# send readings, events and fixes with the same time and seq.
+Rows = Sequence[Row] | ReadingBlock
+"""Rows in key order: any rows, or one device's plain readings as read back (a block)."""
 
 
 def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
@@ -92,6 +93,14 @@ class SubjectInfo:
         :meth:`covers`), for a whole list at once: the runner's hot path."""
         return _within([(c.start, c.end) for c in self.coverage if c.device_id == device_id], rows)
 
+    def covered_readings(self, device_id: str, block: ReadingBlock) -> Rows:
+        """:meth:`covered` for a device's block of readings: a block if one range covers them
+        (the common case), else rows."""
+        ranges = [(c.start, c.end) for c in self.coverage if c.device_id == device_id]
+        if len(ranges) == 1:
+            return block.within(*ranges[0])
+        return _within(ranges, block.rows())
+
     def covered_fixes(self, gateway_id: str, rows: Sequence[Row]) -> list[Row]:
         """The fixes of ``gateway_id`` (in time order) that the subject takes (those
         :meth:`covers_fix`)."""
@@ -145,24 +154,27 @@ class Subject:
             return Arrival.SEEN
         return Arrival.LATE
 
-    def feed_all(
-        self, rows: Sequence[Row], readings: bool = False
-    ) -> list[tuple[list[Alert], Any]]:
+    def feed_all(self, rows: Rows, readings: bool = False) -> list[tuple[list[Alert], Any]]:
         """Step the rules with NEW rows, in order, as :meth:`feed` would one by one; returns,
         for each row that raised alerts, those alerts and the rules' state right after it.
 
-        ``readings``: the rows are all plain stored readings (no events, no fixes): if the
-        rules can tell that none of them changes their state (``step_readings``: no excursion
-        going on and every value inside, no door open...), the batch is taken at once."""
+        ``readings``: the rows are all plain stored readings (no events, no fixes), as a block
+        is: if the rules can tell that none of them changes their state (``step_readings``: no
+        excursion going on and every value inside, no door open...), the batch is taken at
+        once, on the readings' columns."""
         if not rows:
             return []
         rules = self.rules
-        if readings and isinstance(rules, _BATCHED):
-            state = rules.step_readings(self.state, [sample for _, sample in rows])
+        block = isinstance(rows, ReadingBlock)
+        if (readings or block) and isinstance(rules, _BATCHED):
+            columns = rows.readings() if isinstance(rows, ReadingBlock) else [s for _, s in rows]
+            state = rules.step_readings(self.state, columns)
             if state is not None:
                 self.state = state
-                self._remember([key for key, _ in rows])
+                self._remember(rows.keys() if isinstance(rows, ReadingBlock) else _keys(rows))
                 return []
+        if isinstance(rows, ReadingBlock):
+            rows = rows.rows()
         # A rule set's step without its method wrapper (a device's rules: one call a row less).
         step = rules.step_function if isinstance(rules, RuleSet) else rules.step
         state = self.state
@@ -172,8 +184,7 @@ class Subject:
             if alerts:
                 raised.append((alerts, state))
         self.state = state
-        keys = [key for key, _ in rows]
-        self._remember(keys)
+        self._remember(_keys(rows))
         return raised
 
     def feed(self, key: RowKey, sample: Sample) -> list[Alert]:
@@ -200,10 +211,16 @@ def _time_of(key: RowKey) -> datetime:
     return key[0]
 
 
-def split_by_arrival(
-    subject: Subject, rows: Iterable[tuple[RowKey, Sample]]
-) -> tuple[list[tuple[RowKey, Sample]], bool]:
+def _keys(rows: Sequence[Row]) -> list[RowKey]:
+    return [key for key, _ in rows]
+
+
+def split_by_arrival(subject: Subject, rows: Rows) -> tuple[Rows, bool]:
     """(the new rows in order, whether any row is late). Rows must be sorted by key."""
+    if isinstance(rows, ReadingBlock):
+        if rows and (subject.through is None or rows.first_key() > subject.through):
+            return rows, False  # all after what the subject has seen (the common case)
+        rows = rows.rows()
     if (
         isinstance(rows, list)
         and rows
