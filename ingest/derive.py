@@ -31,7 +31,7 @@ import psycopg
 
 from alerts.button import ButtonRule
 from alerts.condition import ParcelRules, Verdict
-from alerts.events import Rule, RuleSet, Sample
+from alerts.events import Rule, RuleSet
 from alerts.geofence import Zone
 from alerts.io import profile_store
 from alerts.presence import GatewayOffline, SensorSilent
@@ -45,7 +45,6 @@ from ingest.derive_rows import PassRows, history
 from ingest.eta_watch import LatenessWatch
 from ingest.presence_watch import PresenceWatch
 from ingest.queries import PENDING_CHANNEL
-from ingest.reading_block import RowKey
 from ingest.subjects import (
     Coverage,
     Rows,
@@ -347,11 +346,9 @@ class RuleRunner:
             await profile_store.save(conn, profile, actor="profiles_dir")
         self._profiles_saved = True
 
-    async def history(
-        self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo
-    ) -> list[tuple[RowKey, Sample]]:
+    async def history(self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> Rows:
         """A subject's stored readings (and, for a parcel, its sensor events and its vehicles'
-        accepted fixes), in order."""
+        accepted fixes), in key order (ingest/derive_rows.py)."""
         return await history(conn, info)
 
     def _device_subject(self, device_id: str) -> tuple[SubjectInfo, RuleSet]:

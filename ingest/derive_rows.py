@@ -16,7 +16,15 @@ import psycopg
 
 from alerts.events import Sample
 from ingest import derive_queries as q
-from ingest.reading_block import ReadingBlock, Row, RowKey, blocks_by_device, reading_row
+from ingest.reading_block import (
+    ReadingBlock,
+    ReadingRow,
+    Row,
+    RowKey,
+    blocks_by_device,
+    key_of,
+    reading_row,
+)
 from ingest.subjects import Rows, SubjectInfo, event_key, fix_key
 
 
@@ -120,20 +128,28 @@ def _row_key(row: Row) -> RowKey:
     return row[0]
 
 
-async def history(conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> list[Row]:
+async def history(conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> Rows:
     """A subject's stored readings (and, for a parcel, its sensor events and its vehicles'
-    accepted fixes), in order."""
+    accepted fixes), in key order: a block when they are only readings."""
     if info.kind != "parcel":
-        cur = await conn.execute(q.READINGS_OF_DEVICE, (info.subject_id, info.coverage[0].start))
-        return [reading_row(row) for row in await cur.fetchall()]
-    cur = await conn.execute(q.READINGS_OF_PARCEL, (info.subject_id,))
-    rows = [reading_row(row) for row in await cur.fetchall()]
+        cur = await conn.execute(
+            q.READINGS_OF_DEVICE, (info.subject_id, info.coverage[0].start), binary=True
+        )
+        return ReadingBlock(await cur.fetchall())
+    cur = await conn.execute(q.READINGS_OF_PARCEL, (info.subject_id,), binary=True)
+    raw: list[ReadingRow] = await cur.fetchall()
+    if len({c.device_id for c in info.coverage}) > 1:
+        raw.sort(key=key_of)  # the database orders device ids by its collation, keys by Python's
     cur = await conn.execute(q.EVENTS_OF_PARCEL, (info.subject_id,))
-    rows.extend(event_row(row) for row in await cur.fetchall())
+    events = [event_row(row) for row in await cur.fetchall()]
+    fixes: list[Row] = []
     if info.fixes:
         cur = await conn.execute(q.FIXES_OF_PARCEL, (info.subject_id,))
         for row in await cur.fetchall():
             key, _, sample = fix_row(row)
-            rows.append((key, sample))
+            fixes.append((key, sample))
+    if not events and not fixes:
+        return ReadingBlock(raw)
+    rows = [*map(reading_row, raw), *events, *fixes]
     rows.sort(key=_row_key)
     return rows

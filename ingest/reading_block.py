@@ -30,6 +30,11 @@ _KEY = itemgetter(0, 1, 2)
 _DEVICE = itemgetter(1)
 
 
+def key_of(row: ReadingRow) -> RowKey:
+    """A reading row's key: ``(time, device_id, seq)``."""
+    return row[:3]
+
+
 def reading_row(row: ReadingRow) -> Row:
     """A stored reading as the rules' row: ``((time, device_id, seq), sample)``."""
     at, device_id, seq, temperature_c, humidity_pct, shock_g, battery_pct = row
@@ -39,7 +44,8 @@ def reading_row(row: ReadingRow) -> Row:
 
 
 class ReadingBlock:
-    """One device's readings, in key order (time, then seq), as :data:`ReadingRow` tuples."""
+    """Plain readings in key order (time, device, seq) as :data:`ReadingRow` tuples: one
+    device's read back in a pass, or a subject's history of readings."""
 
     __slots__ = ("_readings", "_rows", "raw")
 
@@ -74,6 +80,10 @@ class ReadingBlock:
             else:
                 self._readings = Readings((), (), (), (), ())
         return self._readings
+
+    def halves(self) -> tuple[ReadingBlock, ReadingBlock]:
+        middle = len(self.raw) // 2
+        return ReadingBlock(self.raw[:middle]), ReadingBlock(self.raw[middle:])
 
     def within(self, start: datetime | None, end: datetime | None) -> ReadingBlock:
         """The readings from ``start`` (included) to ``end`` (excluded), either open if None."""

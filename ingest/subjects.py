@@ -159,22 +159,50 @@ class Subject:
         for each row that raised alerts, those alerts and the rules' state right after it.
 
         ``readings``: the rows are all plain stored readings (no events, no fixes), as a block
-        is: if the rules can tell that none of them changes their state (``step_readings``: no
-        excursion going on and every value inside, no door open...), the batch is taken at
-        once, on the readings' columns."""
+        always is: if the rules can tell that none of them changes their state
+        (``step_readings``: no excursion going on and every value inside, no door open...), the
+        batch is taken at once. A block is judged on its columns, in halves when the rules
+        decline it whole (the first readings of a subject, an excursion among them): every
+        quiet part is taken at once, the rest stepped one by one."""
         if not rows:
             return []
         rules = self.rules
-        block = isinstance(rows, ReadingBlock)
-        if (readings or block) and isinstance(rules, _BATCHED):
-            columns = rows.readings() if isinstance(rows, ReadingBlock) else [s for _, s in rows]
-            state = rules.step_readings(self.state, columns)
+        if isinstance(rows, ReadingBlock):
+            if isinstance(rules, _BATCHED):
+                raised: list[tuple[list[Alert], Any]] = []
+                self._take_block(rules, rows, raised)
+                self._remember(rows.keys())
+                return raised
+            rows = rows.rows()
+        elif readings and isinstance(rules, _BATCHED):
+            state = rules.step_readings(self.state, [sample for _, sample in rows])
             if state is not None:
                 self.state = state
-                self._remember(rows.keys() if isinstance(rows, ReadingBlock) else _keys(rows))
+                self._remember(_keys(rows))
                 return []
-        if isinstance(rows, ReadingBlock):
-            rows = rows.rows()
+        raised = self._step(rows)
+        self._remember(_keys(rows))
+        return raised
+
+    def _take_block(
+        self,
+        rules: RuleSet | ParcelRules,
+        block: ReadingBlock,
+        raised: list[tuple[list[Alert], Any]],
+    ) -> None:
+        state = rules.step_readings(self.state, block.readings())
+        if state is not None:
+            self.state = state
+        elif len(block) <= STEP_BELOW:
+            raised.extend(self._step(block.rows()))
+        else:
+            first, second = block.halves()
+            self._take_block(rules, first, raised)
+            self._take_block(rules, second, raised)
+
+    def _step(self, rows: Sequence[Row]) -> list[tuple[list[Alert], Any]]:
+        """Step the rules row by row (without remembering the rows)."""
+        rules = self.rules
         # A rule set's step without its method wrapper (a device's rules: one call a row less).
         step = rules.step_function if isinstance(rules, RuleSet) else rules.step
         state = self.state
@@ -184,7 +212,6 @@ class Subject:
             if alerts:
                 raised.append((alerts, state))
         self.state = state
-        self._remember(_keys(rows))
         return raised
 
     def feed(self, key: RowKey, sample: Sample) -> list[Alert]:
@@ -205,6 +232,8 @@ class Subject:
 
 _BATCHED = (RuleSet, ParcelRules)
 """The rule sets that can take a batch of plain readings at once (``step_readings``)."""
+STEP_BELOW = 16
+"""A block the rules decline is stepped one by one from this size down, else halved."""
 
 
 def _time_of(key: RowKey) -> datetime:
@@ -237,9 +266,7 @@ def split_by_arrival(subject: Subject, rows: Rows) -> tuple[Rows, bool]:
     return new, False
 
 
-def replay(
-    info: SubjectInfo, rules: Rule[Any], rows: Sequence[tuple[RowKey, Sample]]
-) -> tuple[Subject, list[Alert]]:
+def replay(info: SubjectInfo, rules: Rule[Any], rows: Rows) -> tuple[Subject, list[Alert]]:
     """A subject rebuilt from its whole stored history (sorted by key), and every alert it gives."""
     subject = Subject.fresh(info, rules)
     alerts = [alert for raised, _ in subject.feed_all(rows) for alert in raised]

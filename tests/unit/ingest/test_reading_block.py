@@ -24,6 +24,7 @@ from ingest.subjects import (
     SubjectInfo,
     event_key,
     fix_key,
+    replay,
     split_by_arrival,
 )
 
@@ -245,3 +246,30 @@ def test_a_parcel_takes_its_devices_readings_events_and_fixes_in_key_order() -> 
     mine = rows.of_device(device)
     assert isinstance(mine, ReadingBlock) and mine.raw == readings["D2"].raw
     assert rows.of_device(SubjectInfo("device", "D9", (Coverage("D9", T0),), "battery")) == []
+
+
+@pytest.mark.parametrize("make_rules", RULES)
+@pytest.mark.parametrize("seed", range(3))
+def test_a_history_replayed_as_a_block_gives_the_replay_of_its_rows(
+    make_rules: Any, seed: int
+) -> None:
+    """A rebuild from history: the block is judged in halves (its first readings are stepped,
+    every quiet part taken at once); the alerts and the state are those of the rows."""
+    rules = make_rules()
+    raw = raw_rows(seed, 3_000)
+    info = SubjectInfo("parcel", "P-1", (Coverage("D1", T0),), "r")
+    from_rows, expected = replay(info, rules, [reading_row(r) for r in raw])
+    from_block, alerts = replay(info, rules, ReadingBlock(raw))
+    assert same(alerts, expected)
+    assert same((from_block.state, from_block.through, from_block.seen),
+                (from_rows.state, from_rows.through, from_rows.seen))  # fmt: skip
+
+
+def test_a_quiet_history_is_stepped_only_at_its_start() -> None:
+    rules = parcel_rules_of(_profile("pharma-2-8"))
+    raw = [(T0 + timedelta(seconds=s), "D1", s, 4.5, 61.0, None, 95.0) for s in range(1_000)]
+    info = SubjectInfo("parcel", "P-1", (Coverage("D1", T0),), "r")
+    block = ReadingBlock(raw)
+    subject, alerts = replay(info, rules, block)
+    assert alerts == [] and block._rows is None
+    assert subject.state == replay(info, rules, [reading_row(r) for r in raw])[0].state
