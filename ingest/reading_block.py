@@ -47,10 +47,11 @@ class ReadingBlock:
     """Plain readings in key order (time, device, seq) as :data:`ReadingRow` tuples: one
     device's read back in a pass, or a subject's history of readings."""
 
-    __slots__ = ("_readings", "_rows", "raw")
+    __slots__ = ("_keys", "_readings", "_rows", "raw")
 
     def __init__(self, raw: list[ReadingRow]) -> None:
         self.raw = raw
+        self._keys: list[RowKey] | None = None
         self._readings: Readings | None = None
         self._rows: list[Row] | None = None
 
@@ -61,7 +62,10 @@ class ReadingBlock:
         return _KEY(self.raw[0])  # type: ignore[no-any-return]
 
     def keys(self) -> list[RowKey]:
-        return list(map(_KEY, self.raw))
+        """The readings' keys (built once: a parcel and its logger's own rules share a block)."""
+        if self._keys is None:
+            self._keys = list(map(_KEY, self.raw))
+        return self._keys
 
     def rows(self) -> list[Row]:
         """``(key, sample)`` per reading, as :func:`reading_row` gives it (built once)."""
@@ -73,9 +77,8 @@ class ReadingBlock:
         """The readings as columns (built once)."""
         if self._readings is None:
             if self.raw:
-                at, _, _, temperature_c, humidity_pct, shock_g, battery_pct = zip(
-                    *self.raw, strict=True
-                )
+                columns = zip(*self.raw)  # noqa: B905 - rows of one query: all of 7 fields
+                at, _, _, temperature_c, humidity_pct, shock_g, battery_pct = columns
                 self._readings = Readings(at, temperature_c, humidity_pct, shock_g, battery_pct)
             else:
                 self._readings = Readings((), (), (), (), ())
