@@ -220,7 +220,7 @@ _POSITION_FIELDS = (
 
 UNJUDGED_POSITIONS = f"""
 SELECT {_POSITION_FIELDS}
-  FROM unnest(%s::text[], %s::timestamptz[]) AS p(device, since)
+  FROM unnest(%b::text[], %b::timestamptz[]) AS p(device, since)
   JOIN positions ON positions.device_id = p.device AND positions.time >= p.since
  WHERE positions.outcome IS NULL
  ORDER BY positions.device_id, positions.time, positions.seq

@@ -21,6 +21,9 @@ from typing import Any
 from alerts.events import Readings, Sample, reading_sample
 
 RowKey = tuple[datetime, str, int]
+"""(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
+device is tagged (ingest.subjects.fix_key), and an event's (ingest.subjects.event_key): a device
+may send readings, events and fixes with the same time and seq."""
 Row = tuple[RowKey, Sample]
 ReadingRow = tuple[datetime, str, int, float | None, float | None, float | None, float | None]
 """``(time, device_id, seq, temperature_c, humidity_pct, shock_g, battery_pct)``: a row of

@@ -22,11 +22,8 @@ from alerts.events import Alert, Rule, RuleSet, Sample
 from ingest.reading_block import ReadingBlock, Row, RowKey
 
 SubjectKind = Literal["parcel", "device", "gateway"]
-# RowKey: (time, device_id, seq): the order rows reach a subject in, and their identity. A
-# fix's device is tagged (:func:`fix_key`), and an event's (:func:`event_key`): a device may
-# send readings, events and fixes with the same time and seq.
 Rows = Sequence[Row] | ReadingBlock
-"""Rows in key order: any rows, or one device's plain readings as read back (a block)."""
+"""Rows in key order (:data:`RowKey`): any rows, or plain readings as read back (a block)."""
 
 
 def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
