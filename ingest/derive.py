@@ -41,7 +41,7 @@ from ingest import derive_queries as q
 from ingest.alert_sink import AlertSink
 from ingest.condition_store import condition_of, rule_names, store_verdicts
 from ingest.derive_config import RunnerConfig
-from ingest.derive_rows import PassRows, history
+from ingest.derive_rows import PassRows, histories, history
 from ingest.eta_watch import LatenessWatch
 from ingest.presence_watch import PresenceWatch
 from ingest.queries import PENDING_CHANNEL
@@ -195,6 +195,10 @@ class RuleRunner:
             *[await self.parcel_subject(conn, row) for row in parcel_rows],
             *(self._device_subject(d) for d in sorted(rows.readings)),
         ]
+        # The subjects not in memory (all of them in a runner's first pass) are rebuilt from
+        # their histories: read together.
+        stale = [info for info, _ in subjects if not self._knows(info)]
+        prefetched = await histories(conn, stale) if len(stale) > 1 else {}
         verdicts: list[tuple[SubjectInfo, ParcelRules, Verdict]] = []
         for info, rules in subjects:
             if info.kind == "parcel":
@@ -207,12 +211,17 @@ class RuleRunner:
                     continue
                 # Nothing new, but its custody changed (or it is not in memory): judge it
                 # again from its history.
-            subject = await self._advance(conn, sink, info, rules, mine, readings)
+            subject = await self._advance(conn, sink, info, rules, mine, readings, prefetched)
             if isinstance(rules, ParcelRules):
                 verdict = rules.verdict(subject.state)
                 if self._condition_due(info.subject_id, rules, verdict):
                     verdicts.append((info, rules, verdict))
         await store_verdicts(conn, verdicts)
+
+    def _knows(self, info: SubjectInfo) -> bool:
+        """Whether a subject is in memory as it is now (else it is rebuilt from history)."""
+        subject = self._subjects.get((info.kind, info.subject_id))
+        return subject is not None and subject.info == info
 
     def _condition_due(self, parcel_id: str, rules: ParcelRules, verdict: Verdict) -> bool:
         """Whether a parcel's condition must be written now (see ``condition_refresh_s``)."""
@@ -233,6 +242,7 @@ class RuleRunner:
         rules: Rule[Any],
         rows: Rows,
         readings: bool = False,
+        prefetched: dict[tuple[str, str], Rows] | None = None,
     ) -> Subject:
         key = (info.kind, info.subject_id)
         self._touched[key] = time.monotonic()
@@ -244,7 +254,7 @@ class RuleRunner:
                     await sink.record(info, alerts, condition_of(rules, state))
                 return subject
             log.info("%s %s: a late reading; rebuilding its rules from history", *key)
-        return await self._rebuild(conn, sink, info, rules)
+        return await self._rebuild(conn, sink, info, rules, (prefetched or {}).get(key))
 
     async def _rebuild(
         self,
@@ -252,9 +262,13 @@ class RuleRunner:
         sink: AlertSink,
         info: SubjectInfo,
         rules: Rule[Any],
+        history: Rows | None = None,
     ) -> Subject:
+        """Rebuild a subject from ``history`` (read now if None)."""
         self.stats.rebuilds += 1
-        subject, alerts = replay(info, rules, await self.history(conn, info))
+        if history is None:
+            history = await self.history(conn, info)
+        subject, alerts = replay(info, rules, history)
         ids = await sink.record(info, alerts, condition_of(rules, subject.state))
         await sink.supersede(info, rule_names(rules), ids)
         self._subjects[(info.kind, info.subject_id)] = subject

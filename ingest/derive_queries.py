@@ -43,6 +43,16 @@ SELECT {_READING_FIELDS}
  ORDER BY r.time, r.device_id, r.seq
 """
 
+# The same for several parcels at once (the first pass of a runner rebuilds every parcel).
+READINGS_OF_PARCELS = f"""
+SELECT c.parcel_id, {_READING_FIELDS}
+  FROM custody c
+  JOIN readings r ON r.device_id = c.device_id AND r.time >= c.from_time
+                 AND (c.to_time IS NULL OR r.time < c.to_time)
+ WHERE c.parcel_id = ANY(%b::text[])
+ ORDER BY c.parcel_id, r.time, r.device_id, r.seq
+"""
+
 # Sensor events: fed to the parcels whose custody names their device (the compartment's sensor
 # board or the parcel's own tag sends readings and events alike): door contacts, light, shocks
 # (the board's peak acceleration) and buttons. Scans set custody (ingest/scans.py) instead.
@@ -64,6 +74,15 @@ SELECT {_EVENT_FIELDS}
                AND (c.to_time IS NULL OR e.time < c.to_time)
  WHERE c.parcel_id = %s AND e.kind IN {RULE_EVENT_KINDS}
  ORDER BY e.time, e.device_id, e.seq
+"""
+
+EVENTS_OF_PARCELS = f"""
+SELECT c.parcel_id, {_EVENT_FIELDS}
+  FROM custody c
+  JOIN events e ON e.device_id = c.device_id AND e.time >= c.from_time
+               AND (c.to_time IS NULL OR e.time < c.to_time)
+ WHERE c.parcel_id = ANY(%b::text[]) AND e.kind IN {RULE_EVENT_KINDS}
+ ORDER BY c.parcel_id, e.time, e.device_id, e.seq
 """
 
 # Accepted fixes (judged by ingest/tracking.py in the same pass, before the rules run) feed the

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -128,6 +130,9 @@ def _row_key(row: Row) -> RowKey:
     return row[0]
 
 
+_FIRST = itemgetter(0)
+
+
 async def history(conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> Rows:
     """A subject's stored readings (and, for a parcel, its sensor events and its vehicles'
     accepted fixes), in key order: a block when they are only readings."""
@@ -138,8 +143,6 @@ async def history(conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> Rows
         return ReadingBlock(await cur.fetchall())
     cur = await conn.execute(q.READINGS_OF_PARCEL, (info.subject_id,), binary=True)
     raw: list[ReadingRow] = await cur.fetchall()
-    if len({c.device_id for c in info.coverage}) > 1:
-        raw.sort(key=key_of)  # the database orders device ids by its collation, keys by Python's
     cur = await conn.execute(q.EVENTS_OF_PARCEL, (info.subject_id,))
     events = [event_row(row) for row in await cur.fetchall()]
     fixes: list[Row] = []
@@ -148,6 +151,48 @@ async def history(conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> Rows
         for row in await cur.fetchall():
             key, _, sample = fix_row(row)
             fixes.append((key, sample))
+    return _parcel_history(info, raw, events, fixes)
+
+
+async def histories(
+    conn: psycopg.AsyncConnection[Any], infos: Sequence[SubjectInfo]
+) -> dict[tuple[str, str], Rows]:
+    """The histories of several subjects, each as :func:`history` gives it, in three statements
+    rather than two or three per subject (a runner's first pass rebuilds every subject). Left
+    out: the parcels whose vehicles' fixes reach them (:func:`history` reads those)."""
+    parcels = [info for info in infos if info.kind == "parcel" and not info.fixes]
+    devices = [info for info in infos if info.kind != "parcel"]
+    out: dict[tuple[str, str], Rows] = {}
+    if parcels:
+        ids = [info.subject_id for info in parcels]
+        cur = await conn.execute(q.READINGS_OF_PARCELS, (ids,), binary=True)
+        raw_of = {
+            parcel_id: [row[1:] for row in rows]
+            for parcel_id, rows in groupby(await cur.fetchall(), _FIRST)
+        }
+        cur = await conn.execute(q.EVENTS_OF_PARCELS, (ids,))
+        events_of: dict[str, list[Row]] = {}
+        for row in await cur.fetchall():
+            events_of.setdefault(row[0], []).append(event_row(row[1:]))
+        for info in parcels:
+            raw = raw_of.get(info.subject_id, [])
+            events = events_of.get(info.subject_id, [])
+            out[("parcel", info.subject_id)] = _parcel_history(info, raw, events, [])
+    if devices:
+        ids = [info.subject_id for info in devices]
+        since = [info.coverage[0].start for info in devices]
+        cur = await conn.execute(q.READINGS_SINCE, (ids, since), binary=True)
+        blocks = blocks_by_device(await cur.fetchall())
+        for info in devices:
+            out[("device", info.subject_id)] = blocks.get(info.subject_id) or ReadingBlock([])
+    return out
+
+
+def _parcel_history(
+    info: SubjectInfo, raw: list[ReadingRow], events: list[Row], fixes: list[Row]
+) -> Rows:
+    if len({c.device_id for c in info.coverage}) > 1:
+        raw.sort(key=key_of)  # the database orders device ids by its collation, keys by Python's
     if not events and not fixes:
         return ReadingBlock(raw)
     rows = [*map(reading_row, raw), *events, *fixes]
