@@ -203,6 +203,7 @@ def fold(rule: Rule[S], samples: Iterable[Sample], state: S | None = None) -> tu
 
 StepFn = Callable[[Any, Sample], tuple[Any, list[Alert]]]
 UnchangedFn = Callable[[Any, "Readings"], bool]
+AdvanceFn = Callable[[Any, "Readings"], Any]
 
 
 def _unrolled(name: str, steps: Sequence[StepFn]) -> StepFn:
@@ -248,15 +249,29 @@ class RuleSet:
 
     rules: Sequence[Rule[Any]]
     _step: StepFn = field(init=False, repr=False, compare=False)
-    _unchanged: tuple[UnchangedFn, ...] | None = field(init=False, repr=False, compare=False)
+    _unchanged: tuple[tuple[int, UnchangedFn], ...] | None = field(
+        init=False, repr=False, compare=False
+    )
+    _advance: tuple[tuple[int, AdvanceFn], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(self.rules))
         steps = [rule.step for rule in self.rules]
         object.__setattr__(self, "_step", _unrolled(self.name, steps))
-        checks = [getattr(rule, "unchanged_by_readings", None) for rule in self.rules]
-        unchanged = None if None in checks else tuple(c for c in checks if c is not None)
-        object.__setattr__(self, "_unchanged", unchanged)
+        # How each rule takes a batch of plain readings: its state unchanged (most), or
+        # advanced reading by reading without a sample (MKT); a rule with neither: never.
+        unchanged: list[tuple[int, UnchangedFn]] | None = []
+        advance: list[tuple[int, AdvanceFn]] = []
+        for i, rule in enumerate(self.rules):
+            if (check := getattr(rule, "unchanged_by_readings", None)) is not None:
+                unchanged.append((i, check))  # type: ignore[union-attr]
+            elif (step := getattr(rule, "advance_by_readings", None)) is not None:
+                advance.append((i, step))
+            else:
+                unchanged = None
+                break
+        object.__setattr__(self, "_advance", tuple(advance))
+        object.__setattr__(self, "_unchanged", None if unchanged is None else tuple(unchanged))
 
     @property
     def name(self) -> str:
@@ -282,19 +297,20 @@ class RuleSet:
     def step_readings(
         self, state: tuple[Any, ...], readings: Readings | Sequence[Sample]
     ) -> tuple[Any, ...] | None:
-        """The state after ``readings`` if none of them changes any rule's state (so none
-        raises an alert), checked once for the batch rather than stepped sample by sample;
-        None if one might (then step them one by one).
+        """The state after ``readings`` if none of them raises an alert, as stepping them one
+        by one gives it, judged for the batch rather than stepped sample by sample; None if one
+        might (then step them one by one).
 
         ``readings``: plain readings (only ``at`` and the measurements temperature, humidity,
         shock and battery set; no door, light, button or position, the default scope), as
         :class:`Readings` columns or as samples. Every rule must say how such readings leave its
-        state (``unchanged_by_readings(state, readings)``, its step's fast path, checked on the
-        columns); a rule set with a rule that does not is never stepped this way. A batch out
-        of time order (within itself, or before the last sample stepped) is declined: the step
-        says so."""
+        state: unchanged (``unchanged_by_readings(state, readings)``, its step's fast path,
+        checked on the columns), or advanced (``advance_by_readings(state, readings)``: the
+        state after them if none raises an alert, else None; the MKT's sums); a rule set with a
+        rule that does neither is never stepped this way. A batch out of time order (within
+        itself, or before the last sample stepped) is declined: the step says so."""
         unchanged = self._unchanged
-        if unchanged is None or len(state) != len(unchanged) + 1:
+        if unchanged is None or len(state) != len(self.rules) + 1:
             return None
         if not isinstance(readings, Readings):
             readings = Readings.of(readings)
@@ -306,7 +322,14 @@ class RuleSet:
             return None  # out of order: the step says so
         if not readings.in_time_order():
             return None  # out of order within the batch: the step says so too
-        for check, rule_state in zip(unchanged, state, strict=False):
-            if not check(rule_state, readings):
+        for i, check in unchanged:
+            if not check(state[i], readings):
                 return None
+        if self._advance:
+            states = list(state)
+            for i, advance in self._advance:
+                states[i] = advance(state[i], readings)
+                if states[i] is None:
+                    return None
+            return (*states[:-1], at[-1])
         return (*state[:-1], at[-1])
