@@ -5,12 +5,11 @@ number (1 when the sensor has one button), ``count`` the press's number in the t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from alerts.events import Alert, Sample, check_order
+from alerts.events import Alert, Readings, Sample, check_order
 from alerts.profile_model import Severity
 
 
@@ -27,7 +26,7 @@ class ButtonRule:
     def initial(self) -> ButtonState:
         return ButtonState()
 
-    def unchanged_by_readings(self, state: ButtonState, samples: Sequence[Sample]) -> bool:
+    def unchanged_by_readings(self, state: ButtonState, readings: Readings) -> bool:
         """Plain readings carry no button event: the state stays as it is."""
         return True
 

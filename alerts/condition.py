@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from alerts.events import Alert, Rule, RuleSet, Sample, StepFn
+from alerts.events import PLAIN_SCOPE, Alert, Readings, Rule, RuleSet, Sample, StepFn, present
 from alerts.geofence import GeofenceRule, GeofenceState, Zone
 from alerts.profile_model import Profile, Scope, Severity
 from alerts.threshold import Threshold, ThresholdState
@@ -193,20 +193,28 @@ class ParcelRules:
             alerts = geo_alerts + alerts
         return (geo, scope, rule_state, n, low, high, last_c, last_at, fired, sample.at), alerts
 
-    def step_readings(self, state: ParcelState, samples: Sequence[Sample]) -> ParcelState | None:
-        """The state after ``samples`` (plain readings in time order, see
-        :meth:`RuleSet.step_readings`) if none of them changes a rule's state, as :meth:`step`
-        one by one would give it (no alert, the counts and temperatures updated); None if one
-        might: then step them one by one."""
+    def step_readings(
+        self, state: ParcelState, readings: Readings | Sequence[Sample]
+    ) -> ParcelState | None:
+        """The state after ``readings`` (plain readings in time order, as columns or samples,
+        see :meth:`RuleSet.step_readings`) if none of them changes a rule's state, as
+        :meth:`step` one by one would give it (no alert, the counts and temperatures updated);
+        None if one might: then step them one by one."""
         geo, scope, rule_state, n, low, high, last_c, last_at, fired, _ = state
-        if not samples or scope != samples[0].scope:
+        if not isinstance(readings, Readings):
+            if not readings or scope != readings[0].scope:
+                return None
+            readings = Readings.of(readings)
+        if scope != PLAIN_SCOPE or not readings.at:
             return None  # the rules would see the parcel's scope
-        new_rules = self.rules.step_readings(rule_state, samples)
+        new_rules = self.rules.step_readings(rule_state, readings)
         if new_rules is None:
             return None
-        temps = [t for sample in samples if (t := sample.temperature_c) is not None]
+        column = readings.temperature_c
+        temps = present(column)
         if temps:
-            if sum(temps) != sum(temps):  # a NaN: min and max would depend on its place
+            total = sum(temps)
+            if total != total:  # a NaN: min and max would depend on its place
                 return None
             n += len(temps)
             lo, hi = min(temps), max(temps)
@@ -214,11 +222,11 @@ class ParcelRules:
                 low = lo
             if high is None or hi > high:
                 high = hi
-            for sample in reversed(samples):
-                if sample.temperature_c is not None:
-                    last_c, last_at = sample.temperature_c, sample.at
+            for i in range(len(column) - 1, -1, -1):
+                if column[i] is not None:
+                    last_c, last_at = column[i], readings.at[i]
                     break
-        return (geo, scope, new_rules, n, low, high, last_c, last_at, fired, samples[-1].at)
+        return (geo, scope, new_rules, n, low, high, last_c, last_at, fired, readings.at[-1])
 
     def verdict(self, state: ParcelState) -> Verdict:
         """The parcel's condition as of the last sample the rules saw."""

@@ -15,12 +15,11 @@ door closes, with its duration; ``count`` is the opening's number in the trip. `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
-from alerts.events import Alert, Sample, check_order
+from alerts.events import Alert, Readings, Sample, check_order
 from alerts.profile_model import Severity
 
 _MINUTE = timedelta(minutes=1)
@@ -68,8 +67,8 @@ class DoorOpenRule:
     def initial(self) -> DoorState:
         return DoorState()
 
-    def unchanged_by_readings(self, state: DoorState, samples: Sequence[Sample]) -> bool:
-        """Whether :meth:`step` leaves ``state`` as it is for every one of ``samples`` (plain
+    def unchanged_by_readings(self, state: DoorState, readings: Readings) -> bool:
+        """Whether :meth:`step` leaves ``state`` as it is for every one of ``readings`` (plain
         readings: no door contact, no light): so while closed (its fast path)."""
         return state.opening is None
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, dataclass, field
 from datetime import datetime, timedelta
-from itertools import pairwise
-from typing import Any, Literal, Protocol, TypeVar
+from itertools import islice
+from operator import le
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 from alerts.profile_model import Scope, Severity
 from coldtrail.errors import ColdtrailError
@@ -33,6 +34,10 @@ AlertKind = Literal[
 ]
 
 
+PLAIN_SCOPE: Scope = "transit"
+"""A sample's scope unless a parcel's zones say otherwise (a plain reading's)."""
+
+
 class OutOfOrderSample(ColdtrailError):
     """A sample older than one the rule has already seen: rules need samples in time order."""
 
@@ -50,7 +55,7 @@ class Sample:
     humidity_pct: float | None = None
     shock_g: float | None = None
     battery_pct: float | None = None
-    scope: Scope = "transit"
+    scope: Scope = PLAIN_SCOPE
     door_open: bool | None = None
     """A door (or lid) contact: True open, False closed."""
     light_lux: float | None = None
@@ -99,6 +104,45 @@ reading_sample = _reading_constructor()
 """``reading_sample(at, temperature_c, humidity_pct, shock_g, battery_pct)``: the sample of a
 stored reading, equal to ``Sample(at=at, temperature_c=..., ...)`` (every other field at its
 default), built faster (the rule runner builds one per reading)."""
+
+
+class Readings(NamedTuple):
+    """Plain readings (only ``at`` and the measurements set; no door, light, button or
+    position, the default scope) as columns: what :meth:`RuleSet.step_readings` judges a batch
+    by, without a :class:`Sample` per reading. ``at[i]`` and each measurement's ``[i]`` are one
+    reading."""
+
+    at: Sequence[datetime]
+    temperature_c: Sequence[float | None]
+    humidity_pct: Sequence[float | None]
+    shock_g: Sequence[float | None]
+    battery_pct: Sequence[float | None]
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> Readings:
+        """The columns of ``samples`` (the caller says they are plain readings)."""
+        return cls(
+            [s.at for s in samples],
+            [s.temperature_c for s in samples],
+            [s.humidity_pct for s in samples],
+            [s.shock_g for s in samples],
+            [s.battery_pct for s in samples],
+        )
+
+    def samples(self) -> list[Sample]:
+        """One :class:`Sample` per reading (what stepping them one by one takes)."""
+        return list(map(reading_sample, *self))
+
+    def in_time_order(self) -> bool:
+        at = self.at
+        return all(map(le, at, islice(at, 1, None)))
+
+
+def present(column: Sequence[float | None]) -> Sequence[float]:
+    """The values of a column that are not None (the column itself when none is)."""
+    if None in column:
+        return [v for v in column if v is not None]
+    return column  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +202,8 @@ def fold(rule: Rule[S], samples: Iterable[Sample], state: S | None = None) -> tu
 
 
 StepFn = Callable[[Any, Sample], tuple[Any, list[Alert]]]
-UnchangedFn = Callable[[Any, Sequence[Sample]], bool]
+UnchangedFn = Callable[[Any, "Readings"], bool]
+AdvanceFn = Callable[[Any, "Readings"], Any]
 
 
 def _unrolled(name: str, steps: Sequence[StepFn]) -> StepFn:
@@ -204,15 +249,29 @@ class RuleSet:
 
     rules: Sequence[Rule[Any]]
     _step: StepFn = field(init=False, repr=False, compare=False)
-    _unchanged: tuple[UnchangedFn, ...] | None = field(init=False, repr=False, compare=False)
+    _unchanged: tuple[tuple[int, UnchangedFn], ...] | None = field(
+        init=False, repr=False, compare=False
+    )
+    _advance: tuple[tuple[int, AdvanceFn], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(self.rules))
         steps = [rule.step for rule in self.rules]
         object.__setattr__(self, "_step", _unrolled(self.name, steps))
-        checks = [getattr(rule, "unchanged_by_readings", None) for rule in self.rules]
-        unchanged = None if None in checks else tuple(c for c in checks if c is not None)
-        object.__setattr__(self, "_unchanged", unchanged)
+        # How each rule takes a batch of plain readings: its state unchanged (most), or
+        # advanced reading by reading without a sample (MKT); a rule with neither: never.
+        unchanged: list[tuple[int, UnchangedFn]] | None = []
+        advance: list[tuple[int, AdvanceFn]] = []
+        for i, rule in enumerate(self.rules):
+            if (check := getattr(rule, "unchanged_by_readings", None)) is not None:
+                unchanged.append((i, check))  # type: ignore[union-attr]
+            elif (step := getattr(rule, "advance_by_readings", None)) is not None:
+                advance.append((i, step))
+            else:
+                unchanged = None
+                break
+        object.__setattr__(self, "_advance", tuple(advance))
+        object.__setattr__(self, "_unchanged", None if unchanged is None else tuple(unchanged))
 
     @property
     def name(self) -> str:
@@ -236,26 +295,41 @@ class RuleSet:
         return new_state, alerts
 
     def step_readings(
-        self, state: tuple[Any, ...], samples: Sequence[Sample]
+        self, state: tuple[Any, ...], readings: Readings | Sequence[Sample]
     ) -> tuple[Any, ...] | None:
-        """The state after ``samples`` if none of them changes any rule's state (so none
-        raises an alert), checked once for the batch rather than stepped sample by sample;
-        None if one might (then step them one by one).
+        """The state after ``readings`` if none of them raises an alert, as stepping them one
+        by one gives it, judged for the batch rather than stepped sample by sample; None if one
+        might (then step them one by one).
 
-        ``samples``: in time order, plain readings (only ``at`` and the measurements
-        temperature, humidity, shock and battery set; no door, light, button or position, the
-        default scope). Every rule must say how such readings leave its state
-        (``unchanged_by_readings(state, samples)``, its step's fast path); a rule set with a
-        rule that does not is never stepped this way."""
+        ``readings``: plain readings (only ``at`` and the measurements temperature, humidity,
+        shock and battery set; no door, light, button or position, the default scope), as
+        :class:`Readings` columns or as samples. Every rule must say how such readings leave its
+        state: unchanged (``unchanged_by_readings(state, readings)``, its step's fast path,
+        checked on the columns), or advanced (``advance_by_readings(state, readings)``: the
+        state after them if none raises an alert, else None; the MKT's sums); a rule set with a
+        rule that does neither is never stepped this way. A batch out of time order (within
+        itself, or before the last sample stepped) is declined: the step says so."""
         unchanged = self._unchanged
-        if unchanged is None or not samples or len(state) != len(unchanged) + 1:
+        if unchanged is None or len(state) != len(self.rules) + 1:
+            return None
+        if not isinstance(readings, Readings):
+            readings = Readings.of(readings)
+        at = readings.at
+        if not at:
             return None
         last_at = state[-1]
-        if last_at is not None and samples[0].at < last_at:
+        if last_at is not None and at[0] < last_at:
             return None  # out of order: the step says so
-        if any(later.at < earlier.at for earlier, later in pairwise(samples)):
+        if not readings.in_time_order():
             return None  # out of order within the batch: the step says so too
-        for check, rule_state in zip(unchanged, state, strict=False):
-            if not check(rule_state, samples):
+        for i, check in unchanged:
+            if not check(state[i], readings):
                 return None
-        return (*state[:-1], samples[-1].at)
+        if self._advance:
+            states = list(state)
+            for i, advance in self._advance:
+                states[i] = advance(state[i], readings)
+                if states[i] is None:
+                    return None
+            return (*states[:-1], at[-1])
+        return (*state[:-1], at[-1])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from alerts.events import Alert, Sample, check_order
+from alerts.events import Alert, Readings, Sample, check_order
 from alerts.profile_model import Severity
 
 DELTA_H_J_PER_MOL = 83_144.0
@@ -210,40 +210,61 @@ class MktRule:
         if temperature_c is None:
             return state, []
         at = sample.at
-        last_at, last_b, weighted, weight_s, window, ratio, opened, gap_s = state
-        b = _exp(-_EA_K / (temperature_c + KELVIN))
-        if last_at is not None and last_b is not None:
-            if at <= last_at:
-                check_order(last_at, sample, self.name)
-            else:
-                elapsed = held = (at - last_at).total_seconds()
-                max_gap = self._max_gap_s
-                if max_gap is not None and held > max_gap:
-                    gap_s += held - max_gap
-                    held = max_gap
-                if self.window is None:
-                    weighted += held * last_b
-                    weight_s += held
-                    ratio = weighted / weight_s
-                else:
-                    window = window or _Window()
-                    window, ratio = _advance(window, last_b, elapsed, held, self._window_s)
+        last_at = state.last_at
+        if last_at is not None and at < last_at:
+            check_order(last_at, sample, self.name)
+        new_state = self._held(state, at, temperature_c)
+        ratio, opened = new_state.ratio, new_state.open
         if ratio is None:
-            new_state = _new(MktState, (at, b, weighted, weight_s, window, ratio, opened, gap_s))
             return new_state, []
         if opened is None:
             if ratio <= self._open_above:
-                new_state = _new(MktState, (at, b, weighted, weight_s, window, ratio, None, gap_s))
                 return new_state, []
             opened = _Open(at, _from_ratio(ratio))
-            new_state = _new(MktState, (at, b, weighted, weight_s, window, ratio, opened, gap_s))
-            return new_state, [self._alert(opened, None, at)]
+            return new_state._replace(open=opened), [self._alert(opened, None, at)]
         opened = _Open(opened.since, max(opened.peak_c, _from_ratio(ratio)))
         if ratio > self._close_at:
-            new_state = _new(MktState, (at, b, weighted, weight_s, window, ratio, opened, gap_s))
-            return new_state, []
-        new_state = _new(MktState, (at, b, weighted, weight_s, window, ratio, None, gap_s))
-        return new_state, [self._alert(opened, at, at)]
+            return new_state._replace(open=opened), []
+        return new_state._replace(open=None), [self._alert(opened, at, at)]
+
+    def _held(self, state: MktState, at: datetime, temperature_c: float) -> MktState:
+        """The state with the interval since the last temperature counted and ``temperature_c``
+        (at ``at``, not before the last one) as the last one; its alert left as it was."""
+        last_at, last_b, weighted, weight_s, window, ratio, opened, gap_s = state
+        b = _exp(-_EA_K / (temperature_c + KELVIN))
+        if last_at is not None and last_b is not None and at > last_at:
+            elapsed = held = (at - last_at).total_seconds()
+            max_gap = self._max_gap_s
+            if max_gap is not None and held > max_gap:
+                gap_s += held - max_gap
+                held = max_gap
+            if self.window is None:
+                weighted += held * last_b
+                weight_s += held
+                ratio = weighted / weight_s
+            else:
+                window = window or _Window()
+                window, ratio = _advance(window, last_b, elapsed, held, self._window_s)
+        return _new(MktState, (at, b, weighted, weight_s, window, ratio, opened, gap_s))
+
+    def advance_by_readings(self, state: MktState, readings: Readings) -> MktState | None:
+        """The state after ``readings`` (plain readings in time order, see
+        :meth:`alerts.events.RuleSet.step_readings`) if none of them opens an alert, as
+        :meth:`step` one by one gives it (the same sums, in the same order); None if one does,
+        or an alert is open: then step them one by one. The MKT's state changes with every
+        temperature, so the batch is still accumulated reading by reading, without a sample."""
+        if state.open is not None:
+            return None
+        open_above = self._open_above
+        held = self._held
+        for at, temperature_c in zip(readings.at, readings.temperature_c, strict=True):
+            if temperature_c is None:
+                continue
+            state = held(state, at, temperature_c)
+            ratio = state.ratio
+            if ratio is not None and not ratio <= open_above:
+                return None
+        return state
 
     def _alert(self, opened: _Open, end: datetime | None, at: datetime) -> Alert:
         return Alert(

@@ -3,12 +3,11 @@ peak and count, rather than one per shock."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from alerts.events import Alert, Sample, check_order
+from alerts.events import Alert, Readings, Sample, check_order, present
 from alerts.profile_model import Severity
 
 
@@ -40,15 +39,16 @@ class ShockRule:
     def initial(self) -> ShockState:
         return ShockState()
 
-    def unchanged_by_readings(self, state: ShockState, samples: Sequence[Sample]) -> bool:
-        """Whether :meth:`step` leaves ``state`` as it is for every one of ``samples`` (plain
+    def unchanged_by_readings(self, state: ShockState, readings: Readings) -> bool:
+        """Whether :meth:`step` leaves ``state`` as it is for every one of ``readings`` (plain
         readings in time order): no episode going on and no shock above the threshold."""
         if state.episode is not None:
             return False
-        values = [g for sample in samples if (g := sample.shock_g) is not None]
+        values = present(readings.shock_g)
         if not values:
             return True
-        if sum(values) != sum(values):  # a NaN
+        total = sum(values)
+        if total != total:  # a NaN
             return False
         return max(values) <= self.threshold_g
 

@@ -15,14 +15,20 @@ for the common case (in spec, no excursion going on) that returns the state it w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import Literal, NamedTuple
 
-from alerts.events import Alert, AlertKind, OutOfOrderSample, Sample, check_order
+from alerts.events import (
+    Alert,
+    AlertKind,
+    OutOfOrderSample,
+    Readings,
+    Sample,
+    check_order,
+    present,
+)
 from alerts.profile_model import ALL_SCOPES, Scope, Severity
 
 Field = Literal["temperature_c", "humidity_pct", "battery_pct"]
@@ -124,17 +130,18 @@ class Threshold:
     def initial(self) -> ThresholdState:
         return ThresholdState()
 
-    def unchanged_by_readings(self, state: ThresholdState, samples: Sequence[Sample]) -> bool:
+    def unchanged_by_readings(self, state: ThresholdState, readings: Readings) -> bool:
         """Whether :meth:`step` would leave ``state`` as it is and raise nothing for every one
-        of ``samples`` (plain readings in time order, see :meth:`RuleSet.step_readings`): its
+        of ``readings`` (plain readings in time order, see :meth:`RuleSet.step_readings`): its
         fast path for each, checked once for the batch."""
-        values = [v for v in map(attrgetter(self.field), samples) if v is not None]
+        values = present(getattr(readings, self.field))
         if not values:
             return True
         last_at, _, exc, totals = state
         if exc is not None or last_at is None or totals.ignore_until is not None:
             return False
-        if sum(values) != sum(values):  # a NaN: the step's comparisons would all fail
+        total = sum(values)
+        if total != total:  # a NaN: the step's comparisons would all fail
             return False
         signed = self._sign * (max(values) if self._sign > 0 else min(values))
         return signed < self._signed_limit or (signed == self._signed_limit and not self.inclusive)

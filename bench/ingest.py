@@ -65,7 +65,8 @@ from coldtrail.localservices.mosquitto import MosquittoBroker
 from coldtrail.mqtt import MqttConnection
 from coldtrail.settings import IngestSettings, MqttSettings, parse_mqtt_url
 from ingest import migrate, queries, service
-from ingest.derive import RuleRunner, RunnerConfig
+from ingest.derive import RuleRunner
+from ingest.derive_config import RunnerConfig
 from ingest.derive_queries import LEADER_LOCK
 from ingest.rules_process import run_in_process
 from ingest.store import PsycopgTelemetryStore, WriteBatch, WriteResult, reading_rows

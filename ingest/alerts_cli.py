@@ -15,7 +15,8 @@ from alerts.io import cli as alerts_cli
 from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.settings import IngestSettings
-from ingest.derive import RuleRunner, runner_config
+from ingest.derive import RuleRunner
+from ingest.derive_config import runner_config
 from ingest.replay import ShipmentReplay, replay_shipment
 
 

@@ -22,36 +22,34 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from alerts.button import ButtonRule
-from alerts.condition import BoundaryUse, ParcelRules, Verdict
-from alerts.events import Rule, RuleSet, Sample, reading_sample
+from alerts.condition import ParcelRules, Verdict
+from alerts.events import Rule, RuleSet
 from alerts.geofence import Zone
 from alerts.io import profile_store
 from alerts.presence import GatewayOffline, SensorSilent
-from alerts.profile_model import Profile, ProfileError, load_profile
+from alerts.profile_model import Profile
 from alerts.rules import battery_low, door_rules, profile_rules, shock_above
-from coldtrail.settings import IngestSettings
 from ingest import derive_queries as q
 from ingest.alert_sink import AlertSink
+from ingest.condition_store import condition_of, rule_names, store_verdicts
+from ingest.derive_config import RunnerConfig
+from ingest.derive_rows import PassRows, histories, history
 from ingest.eta_watch import LatenessWatch
 from ingest.presence_watch import PresenceWatch
 from ingest.queries import PENDING_CHANNEL
 from ingest.subjects import (
     Coverage,
-    RowKey,
+    Rows,
     Subject,
     SubjectInfo,
-    event_key,
-    fix_key,
     replay,
     split_by_arrival,
 )
@@ -64,28 +62,6 @@ DEVICE_HISTORY = timedelta(hours=48)
 IDLE_EVICT_S = 6 * 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class RunnerConfig:
-    shock_g: float = 6.0
-    silent_after: timedelta = timedelta(minutes=15)
-    """A watched sensor not heard from for this long (its gateway online) raises an alert."""
-    offline_grace: timedelta = timedelta(minutes=5)
-    """A gateway offline for longer than this raises one alert for the outage."""
-    profiles: Mapping[str, Profile] = field(default_factory=dict)
-    """User-defined profiles (``profiles_dir``), stored as new revisions when the runner starts
-    (:func:`alerts.io.profile_store.save`): the rules read every profile from the store."""
-    zone_radius_m: float = 500.0
-    """The radius of a shipment's origin and destination zones (known places have their own)."""
-    condition_refresh_s: float = 5.0
-    """A parcel's stored condition is written when its verdict changes (state, scope, the
-    allowance used, alerts, minimum or maximum); what changes with every reading (the last one,
-    how many, when) is refreshed at most this often, so that the runner does not rewrite every
-    parcel on every pass."""
-    wait_s: float = 1.0
-    """The longest the runner sleeps without a notification (also how fast it stops)."""
-    standby_retry_s: float = 5.0
-
-
 @dataclass(slots=True)
 class RunnerStats:
     passes: int = 0
@@ -93,37 +69,6 @@ class RunnerStats:
     rebuilds: int = 0
     failures: int = 0
     leading: bool = False
-
-
-Row = tuple[RowKey, Sample]
-
-
-def _event_sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
-    """A sensor event as a sample: ``door_open`` from a door's state (``open`` / ``closed``),
-    ``light_lux`` from a light event's value (lux), ``shock_g`` from a shock's peak (g),
-    ``button`` from a button's state (its number as value)."""
-    at, device_id, seq, kind, state, value = row
-    if kind == "door":
-        sample = Sample(at=at, door_open={"open": True, "closed": False}.get(state))
-    elif kind == "light":
-        sample = Sample(at=at, light_lux=value)
-    elif kind == "shock":
-        sample = Sample(at=at, shock_g=value)
-    else:  # button
-        sample = Sample(at=at, button=state or "press", button_number=value)
-    return event_key(at, device_id, seq), sample
-
-
-def _fix_sample(row: Sequence[Any]) -> tuple[RowKey, str, Sample]:
-    """An accepted fix as a sample for the geofences: (key, gateway, sample)."""
-    at, device_id, seq, gateway_id, lat, lon = row
-    return fix_key(at, device_id, seq), gateway_id, Sample(at=at, lat=lat, lon=lon)
-
-
-def _sample(row: Sequence[Any]) -> tuple[RowKey, Sample]:
-    at, device_id, seq, temperature_c, humidity_pct, shock_g, battery_pct = row
-    sample = reading_sample(at, temperature_c, humidity_pct, shock_g, battery_pct)
-    return (at, device_id, seq), sample
 
 
 class RuleRunner:
@@ -238,70 +183,45 @@ class RuleRunner:
     ) -> None:
         devices = list(pending)
         since = [pending[d] for d in devices]
-        # Binary results: psycopg parses a binary timestamptz several times faster than its text.
-        cur = await conn.execute(q.READINGS_SINCE, (devices, since), binary=True)
-        by_device: dict[str, list[Row]] = {}
-        for row in await cur.fetchall():
-            key, sample = _sample(row)
-            by_device.setdefault(key[1], []).append((key, sample))
-        self.stats.readings += sum(len(rows) for rows in by_device.values())
-        # Sensor events reach the parcels (by custody), not the devices' own rules.
-        cur = await conn.execute(q.EVENTS_SINCE, (devices, since))
-        events: dict[str, list[Row]] = {}
-        for row in await cur.fetchall():
-            key, sample = _event_sample(row)
-            events.setdefault(key[1], []).append((key, sample))
-        # Accepted fixes reach the parcels their vehicle's gateway carries (geofences).
-        cur = await conn.execute(q.FIXES_SINCE, (devices, since))
-        fixes: dict[str, list[tuple[RowKey, Sample]]] = {}
-        for row in await cur.fetchall():
-            key, gateway_id, sample = _fix_sample(row)
-            fixes.setdefault(gateway_id, []).append((key, sample))
-        gateways = sorted(fixes)
-        gateway_since = [min(k[0] for k, _ in fixes[g]) for g in gateways]
+        rows = await PassRows.read(conn, devices, since)
+        self.stats.readings += rows.count()
+        gateways = sorted(rows.fixes)
+        gateway_since = [min(k[0] for k, _ in rows.fixes[g]) for g in gateways]
         cur = await conn.execute(q.PARCELS_OF_DEVICES, (devices, since, gateways, gateway_since))
         parcel_rows = await cur.fetchall()
         if parcel_rows:
             await self.refresh_places(conn)
         subjects: list[tuple[SubjectInfo, Rule[Any]]] = [
             *[await self.parcel_subject(conn, row) for row in parcel_rows],
-            *(self._device_subject(d) for d in sorted(by_device)),
+            *(self._device_subject(d) for d in sorted(rows.readings)),
         ]
+        # The subjects not in memory (all of them in a runner's first pass) are rebuilt from
+        # their histories: read together.
+        stale = [info for info, _ in subjects if not self._knows(info)]
+        prefetched = await histories(conn, stale) if len(stale) > 1 else {}
         verdicts: list[tuple[SubjectInfo, ParcelRules, Verdict]] = []
         for info, rules in subjects:
-            readings = True  # only plain readings (no events, no fixes): see Subject.feed_all
             if info.kind == "parcel":
-                mine = []
-                sources = 0
-                for device in dict.fromkeys(c.device_id for c in info.coverage):
-                    for rows_of in (by_device, events):
-                        got = rows_of.get(device)
-                        if got:
-                            mine.extend(info.covered(device, got))
-                            sources += 1
-                            readings = readings and rows_of is by_device
-                for gateway in dict.fromkeys(c.device_id for c in info.fixes):
-                    got = fixes.get(gateway)
-                    if got:
-                        mine.extend(info.covered_fixes(gateway, got))
-                        sources += 2  # fix keys are tagged: their order is Python's
-                        readings = False
-                if sources > 1:  # each list is in key order already
-                    mine.sort(key=_row_key)
+                mine, readings = rows.of_parcel(info)
             else:
-                mine = info.covered(info.subject_id, by_device.get(info.subject_id, []))
+                mine, readings = rows.of_device(info), True
             if not mine:
                 cached = self._subjects.get((info.kind, info.subject_id))
                 if info.kind != "parcel" or (cached is not None and cached.info == info):
                     continue
                 # Nothing new, but its custody changed (or it is not in memory): judge it
                 # again from its history.
-            subject = await self._advance(conn, sink, info, rules, mine, readings)
+            subject = await self._advance(conn, sink, info, rules, mine, readings, prefetched)
             if isinstance(rules, ParcelRules):
                 verdict = rules.verdict(subject.state)
                 if self._condition_due(info.subject_id, rules, verdict):
                     verdicts.append((info, rules, verdict))
         await store_verdicts(conn, verdicts)
+
+    def _knows(self, info: SubjectInfo) -> bool:
+        """Whether a subject is in memory as it is now (else it is rebuilt from history)."""
+        subject = self._subjects.get((info.kind, info.subject_id))
+        return subject is not None and subject.info == info
 
     def _condition_due(self, parcel_id: str, rules: ParcelRules, verdict: Verdict) -> bool:
         """Whether a parcel's condition must be written now (see ``condition_refresh_s``)."""
@@ -320,8 +240,9 @@ class RuleRunner:
         sink: AlertSink,
         info: SubjectInfo,
         rules: Rule[Any],
-        rows: list[Row],
+        rows: Rows,
         readings: bool = False,
+        prefetched: dict[tuple[str, str], Rows] | None = None,
     ) -> Subject:
         key = (info.kind, info.subject_id)
         self._touched[key] = time.monotonic()
@@ -330,10 +251,10 @@ class RuleRunner:
             new, late = split_by_arrival(subject, rows)
             if not late:
                 for alerts, state in subject.feed_all(new, readings):
-                    await sink.record(info, alerts, _condition_of(rules, state))
+                    await sink.record(info, alerts, condition_of(rules, state))
                 return subject
             log.info("%s %s: a late reading; rebuilding its rules from history", *key)
-        return await self._rebuild(conn, sink, info, rules)
+        return await self._rebuild(conn, sink, info, rules, (prefetched or {}).get(key))
 
     async def _rebuild(
         self,
@@ -341,10 +262,14 @@ class RuleRunner:
         sink: AlertSink,
         info: SubjectInfo,
         rules: Rule[Any],
+        history: Rows | None = None,
     ) -> Subject:
+        """Rebuild a subject from ``history`` (read now if None)."""
         self.stats.rebuilds += 1
-        subject, alerts = replay(info, rules, await self.history(conn, info))
-        ids = await sink.record(info, alerts, _condition(rules, subject))
+        if history is None:
+            history = await self.history(conn, info)
+        subject, alerts = replay(info, rules, history)
+        ids = await sink.record(info, alerts, condition_of(rules, subject.state))
         await sink.supersede(info, rule_names(rules), ids)
         self._subjects[(info.kind, info.subject_id)] = subject
         return subject
@@ -435,27 +360,10 @@ class RuleRunner:
             await profile_store.save(conn, profile, actor="profiles_dir")
         self._profiles_saved = True
 
-    async def history(
-        self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo
-    ) -> list[tuple[RowKey, Sample]]:
+    async def history(self, conn: psycopg.AsyncConnection[Any], info: SubjectInfo) -> Rows:
         """A subject's stored readings (and, for a parcel, its sensor events and its vehicles'
-        accepted fixes), in order."""
-        if info.kind != "parcel":
-            cur = await conn.execute(
-                q.READINGS_OF_DEVICE, (info.subject_id, info.coverage[0].start)
-            )
-            return [_sample(row) for row in await cur.fetchall()]
-        cur = await conn.execute(q.READINGS_OF_PARCEL, (info.subject_id,))
-        rows = [_sample(row) for row in await cur.fetchall()]
-        cur = await conn.execute(q.EVENTS_OF_PARCEL, (info.subject_id,))
-        rows.extend(_event_sample(row) for row in await cur.fetchall())
-        if info.fixes:
-            cur = await conn.execute(q.FIXES_OF_PARCEL, (info.subject_id,))
-            for row in await cur.fetchall():
-                key, _, sample = _fix_sample(row)
-                rows.append((key, sample))
-        rows.sort(key=lambda row: row[0])
-        return rows
+        accepted fixes), in key order (ingest/derive_rows.py)."""
+        return await history(conn, info)
 
     def _device_subject(self, device_id: str) -> tuple[SubjectInfo, RuleSet]:
         cached = self._subjects.get(("device", device_id))
@@ -484,108 +392,6 @@ class RuleRunner:
             self._subjects.pop(key, None)
             self._touched.pop(key, None)
             self._written.pop(key[1], None)
-
-
-def _condition(rules: Rule[Any], subject: Subject) -> str | None:
-    """A parcel's condition as of its subject's state (for the notices); None for a device."""
-    return rules.verdict(subject.state).state if isinstance(rules, ParcelRules) else None
-
-
-def _condition_of(rules: Rule[Any], state: Any) -> str | None:
-    """A parcel's condition as of the rules' ``state``; None for a device."""
-    return rules.verdict(state).state if isinstance(rules, ParcelRules) else None
-
-
-def _row_key(row: Row) -> RowKey:
-    return row[0]
-
-
-def rule_names(rules: Rule[Any]) -> list[str]:
-    """The names of the rules whose stored alerts a rebuild with ``rules`` supersedes."""
-    if isinstance(rules, ParcelRules):
-        return rules.rule_names
-    if isinstance(rules, RuleSet):
-        return [rule.name for rule in rules.rules]
-    return [rules.name]
-
-
-async def store_verdicts(
-    conn: psycopg.AsyncConnection[Any], verdicts: list[tuple[SubjectInfo, ParcelRules, Verdict]]
-) -> None:
-    """Each parcel's condition, in the pass's transaction (one statement for all)."""
-    if not verdicts:
-        return
-    columns: list[list[Any]] = [[] for _ in range(14)]
-    for info, rules, v in verdicts:
-        profile = rules.profile
-        values = (
-            info.subject_id,
-            info.shipment_id,
-            v.state,
-            None if profile is None else profile.name,
-            None if profile is None else profile.revision,
-            v.scope,
-            v.judged_through,
-            v.readings,
-            v.min_c,
-            v.max_c,
-            v.last_c,
-            v.last_at,
-            Jsonb([allowance_json(use) for use in v.allowance]),
-            v.alerts,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    await conn.execute(q.UPSERT_CONDITIONS, columns)
-
-
-def allowance_json(use: BoundaryUse) -> dict[str, Any]:
-    return {
-        "boundary": use.boundary,
-        "kind": use.kind,
-        "limit_c": use.limit_c,
-        "severity": use.severity,
-        "beyond": use.beyond,
-        "since": None if use.since is None else use.since.isoformat(),
-        "delay_min": use.delay_min,
-        "delay_used_min": use.delay_used_min,
-        "budget_min": use.budget_min,
-        "budget_used_min": round(use.budget_used_min, 1),
-        "alerted": use.alerted,
-    }
-
-
-def runner_config(settings: IngestSettings) -> RunnerConfig:
-    """The runner's settings from ingest's (profiles loaded: a broken one stops start-up)."""
-    return RunnerConfig(
-        shock_g=settings.shock_g,
-        silent_after=timedelta(minutes=settings.silent_after_min),
-        offline_grace=timedelta(minutes=settings.offline_grace_min),
-        profiles=load_profiles(settings.profiles_dir),
-        zone_radius_m=settings.zone_radius_m,
-    )
-
-
-def load_profiles(directory: Path | None) -> dict[str, Profile]:
-    """The user-defined profiles of a directory, by name; :class:`ProfileError` names the file
-    at fault (so a broken profile stops start-up rather than silently not alerting)."""
-    if directory is None:
-        return {}
-    if not directory.is_dir():
-        raise ProfileError(f"profiles directory {directory} does not exist")
-    profiles: dict[str, Profile] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix.lower() not in (".toml", ".json"):
-            continue
-        try:
-            profile = load_profile(path)
-        except ProfileError as exc:
-            raise ProfileError(f"{path}: {exc}") from None
-        if profile.name in profiles:
-            raise ProfileError(f"{path}: profile {profile.name!r} is defined twice in {directory}")
-        profiles[profile.name] = profile
-        log.info("profile %s@%d loaded from %s", profile.name, profile.revision, path)
-    return profiles
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

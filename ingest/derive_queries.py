@@ -19,11 +19,12 @@ _READING_FIELDS = (
     "r.time, r.device_id, r.seq, r.temperature_c, r.humidity_pct, r.shock_g, r.battery_pct"
 )
 
+# Ordered by device: the runner takes each device's rows as one block (ingest/reading_block.py).
 READINGS_SINCE = f"""
 SELECT {_READING_FIELDS}
   FROM unnest(%b::text[], %b::timestamptz[]) AS p(device_id, since)
   JOIN readings r ON r.device_id = p.device_id AND r.time >= p.since
- ORDER BY r.time, r.device_id, r.seq
+ ORDER BY r.device_id, r.time, r.seq
 """
 
 READINGS_OF_DEVICE = f"""
@@ -40,6 +41,16 @@ SELECT {_READING_FIELDS}
                  AND (c.to_time IS NULL OR r.time < c.to_time)
  WHERE c.parcel_id = %s
  ORDER BY r.time, r.device_id, r.seq
+"""
+
+# The same for several parcels at once (the first pass of a runner rebuilds every parcel).
+READINGS_OF_PARCELS = f"""
+SELECT c.parcel_id, {_READING_FIELDS}
+  FROM custody c
+  JOIN readings r ON r.device_id = c.device_id AND r.time >= c.from_time
+                 AND (c.to_time IS NULL OR r.time < c.to_time)
+ WHERE c.parcel_id = ANY(%b::text[])
+ ORDER BY c.parcel_id, r.time, r.device_id, r.seq
 """
 
 # Sensor events: fed to the parcels whose custody names their device (the compartment's sensor
@@ -63,6 +74,15 @@ SELECT {_EVENT_FIELDS}
                AND (c.to_time IS NULL OR e.time < c.to_time)
  WHERE c.parcel_id = %s AND e.kind IN {RULE_EVENT_KINDS}
  ORDER BY e.time, e.device_id, e.seq
+"""
+
+EVENTS_OF_PARCELS = f"""
+SELECT c.parcel_id, {_EVENT_FIELDS}
+  FROM custody c
+  JOIN events e ON e.device_id = c.device_id AND e.time >= c.from_time
+               AND (c.to_time IS NULL OR e.time < c.to_time)
+ WHERE c.parcel_id = ANY(%b::text[]) AND e.kind IN {RULE_EVENT_KINDS}
+ ORDER BY c.parcel_id, e.time, e.device_id, e.seq
 """
 
 # Accepted fixes (judged by ingest/tracking.py in the same pass, before the rules run) feed the
@@ -219,7 +239,7 @@ _POSITION_FIELDS = (
 
 UNJUDGED_POSITIONS = f"""
 SELECT {_POSITION_FIELDS}
-  FROM unnest(%s::text[], %s::timestamptz[]) AS p(device, since)
+  FROM unnest(%b::text[], %b::timestamptz[]) AS p(device, since)
   JOIN positions ON positions.device_id = p.device AND positions.time >= p.since
  WHERE positions.outcome IS NULL
  ORDER BY positions.device_id, positions.time, positions.seq

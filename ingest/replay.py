@@ -18,7 +18,9 @@ import psycopg
 from alerts.events import Alert
 from ingest import derive_queries as q
 from ingest.alert_sink import AlertSink
-from ingest.derive import RuleRunner, RunnerConfig, rule_names, store_verdicts
+from ingest.condition_store import rule_names, store_verdicts
+from ingest.derive import RuleRunner
+from ingest.derive_config import RunnerConfig
 from ingest.subjects import replay
 
 AlertKey = tuple[str, str, str, datetime, datetime | None, float]

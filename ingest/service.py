@@ -29,7 +29,8 @@ from coldtrail.mqtt import IncomingMessage, MqttConnection
 from coldtrail.settings import IngestSettings
 from ingest import migrate
 from ingest.classify import classify
-from ingest.derive import RuleRunner, runner_config
+from ingest.derive import RuleRunner
+from ingest.derive_config import runner_config
 from ingest.metrics import IngestMetrics, MetricsServer, oldest_item_time, serve
 from ingest.rules_process import run_in_process
 from ingest.store import DeadLetter, PsycopgTelemetryStore, WriteBatch, WriteResult

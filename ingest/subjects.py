@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import enum
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from alerts.condition import ParcelRules
 from alerts.events import Alert, Rule, RuleSet, Sample
+from ingest.reading_block import ReadingBlock, Row, RowKey
 
 SubjectKind = Literal["parcel", "device", "gateway"]
-RowKey = tuple[datetime, str, int]
-"""(time, device_id, seq): the order rows reach a subject in, and their identity. A fix's
-device is tagged (:func:`fix_key`), and an event's (:func:`event_key`): a device may send
-readings, events and fixes with the same time and seq."""
-Row = tuple[RowKey, Sample]
+Rows = Sequence[Row] | ReadingBlock
+"""Rows in key order (:data:`RowKey`): any rows, or plain readings as read back (a block)."""
 
 
 def fix_key(at: datetime, device_id: str, seq: int) -> RowKey:
@@ -92,6 +90,14 @@ class SubjectInfo:
         :meth:`covers`), for a whole list at once: the runner's hot path."""
         return _within([(c.start, c.end) for c in self.coverage if c.device_id == device_id], rows)
 
+    def covered_readings(self, device_id: str, block: ReadingBlock) -> Rows:
+        """:meth:`covered` for a device's block of readings: a block if one range covers them
+        (the common case), else rows."""
+        ranges = [(c.start, c.end) for c in self.coverage if c.device_id == device_id]
+        if len(ranges) == 1:
+            return block.within(*ranges[0])
+        return _within(ranges, block.rows())
+
     def covered_fixes(self, gateway_id: str, rows: Sequence[Row]) -> list[Row]:
         """The fixes of ``gateway_id`` (in time order) that the subject takes (those
         :meth:`covers_fix`)."""
@@ -145,24 +151,55 @@ class Subject:
             return Arrival.SEEN
         return Arrival.LATE
 
-    def feed_all(
-        self, rows: Sequence[Row], readings: bool = False
-    ) -> list[tuple[list[Alert], Any]]:
+    def feed_all(self, rows: Rows, readings: bool = False) -> list[tuple[list[Alert], Any]]:
         """Step the rules with NEW rows, in order, as :meth:`feed` would one by one; returns,
         for each row that raised alerts, those alerts and the rules' state right after it.
 
-        ``readings``: the rows are all plain stored readings (no events, no fixes): if the
-        rules can tell that none of them changes their state (``step_readings``: no excursion
-        going on and every value inside, no door open...), the batch is taken at once."""
+        ``readings``: the rows are all plain stored readings (no events, no fixes), as a block
+        always is: if the rules can tell that none of them changes their state
+        (``step_readings``: no excursion going on and every value inside, no door open...), the
+        batch is taken at once. A block is judged on its columns, in halves when the rules
+        decline it whole (the first readings of a subject, an excursion among them): every
+        quiet part is taken at once, the rest stepped one by one."""
         if not rows:
             return []
         rules = self.rules
-        if readings and isinstance(rules, _BATCHED):
+        if isinstance(rows, ReadingBlock):
+            if isinstance(rules, _BATCHED):
+                raised: list[tuple[list[Alert], Any]] = []
+                self._take_block(rules, rows, raised)
+                self._remember(rows.keys())
+                return raised
+            rows = rows.rows()
+        elif readings and isinstance(rules, _BATCHED):
             state = rules.step_readings(self.state, [sample for _, sample in rows])
             if state is not None:
                 self.state = state
-                self._remember([key for key, _ in rows])
+                self._remember(_keys(rows))
                 return []
+        raised = self._step(rows)
+        self._remember(_keys(rows))
+        return raised
+
+    def _take_block(
+        self,
+        rules: RuleSet | ParcelRules,
+        block: ReadingBlock,
+        raised: list[tuple[list[Alert], Any]],
+    ) -> None:
+        state = rules.step_readings(self.state, block.readings())
+        if state is not None:
+            self.state = state
+        elif len(block) <= STEP_BELOW:
+            raised.extend(self._step(block.rows()))
+        else:
+            first, second = block.halves()
+            self._take_block(rules, first, raised)
+            self._take_block(rules, second, raised)
+
+    def _step(self, rows: Sequence[Row]) -> list[tuple[list[Alert], Any]]:
+        """Step the rules row by row (without remembering the rows)."""
+        rules = self.rules
         # A rule set's step without its method wrapper (a device's rules: one call a row less).
         step = rules.step_function if isinstance(rules, RuleSet) else rules.step
         state = self.state
@@ -172,8 +209,6 @@ class Subject:
             if alerts:
                 raised.append((alerts, state))
         self.state = state
-        keys = [key for key, _ in rows]
-        self._remember(keys)
         return raised
 
     def feed(self, key: RowKey, sample: Sample) -> list[Alert]:
@@ -194,16 +229,24 @@ class Subject:
 
 _BATCHED = (RuleSet, ParcelRules)
 """The rule sets that can take a batch of plain readings at once (``step_readings``)."""
+STEP_BELOW = 16
+"""A block the rules decline is stepped one by one from this size down, else halved."""
 
 
 def _time_of(key: RowKey) -> datetime:
     return key[0]
 
 
-def split_by_arrival(
-    subject: Subject, rows: Iterable[tuple[RowKey, Sample]]
-) -> tuple[list[tuple[RowKey, Sample]], bool]:
+def _keys(rows: Sequence[Row]) -> list[RowKey]:
+    return [key for key, _ in rows]
+
+
+def split_by_arrival(subject: Subject, rows: Rows) -> tuple[Rows, bool]:
     """(the new rows in order, whether any row is late). Rows must be sorted by key."""
+    if isinstance(rows, ReadingBlock):
+        if rows and (subject.through is None or rows.first_key() > subject.through):
+            return rows, False  # all after what the subject has seen (the common case)
+        rows = rows.rows()
     if (
         isinstance(rows, list)
         and rows
@@ -220,9 +263,7 @@ def split_by_arrival(
     return new, False
 
 
-def replay(
-    info: SubjectInfo, rules: Rule[Any], rows: Sequence[tuple[RowKey, Sample]]
-) -> tuple[Subject, list[Alert]]:
+def replay(info: SubjectInfo, rules: Rule[Any], rows: Rows) -> tuple[Subject, list[Alert]]:
     """A subject rebuilt from its whole stored history (sorted by key), and every alert it gives."""
     subject = Subject.fresh(info, rules)
     alerts = [alert for raised, _ in subject.feed_all(rows) for alert in raised]

@@ -17,9 +17,13 @@ import pytest
 from alerts.audit import AuditEntry, verify
 from coldtrail import schema
 from coldtrail.cli import main
+from ingest import derive_queries as q
 from ingest import migrate
 from ingest.derive import RuleRunner
+from ingest.derive_rows import histories, history
+from ingest.reading_block import ReadingBlock
 from ingest.store import PsycopgTelemetryStore, WriteBatch
+from ingest.subjects import Coverage, SubjectInfo
 
 pytestmark = pytest.mark.integration
 
@@ -319,3 +323,55 @@ async def test_the_hour_after_the_autumn_clock_change_is_judged_in_order(
         db, "SELECT parcel_id, judged_through, readings FROM parcel_conditions ORDER BY 1"
     )
     assert judged == [(parcel, series[-1][0], len(series)) for parcel in ("P-A1", "P-A2", "P-B1")]
+
+
+async def test_histories_read_together_are_each_subjects_own(
+    db: psycopg.AsyncConnection[Any], database_url: str
+) -> None:
+    """A runner's first pass rebuilds every subject from its history, read for all of them at
+    once (ingest/derive_rows.py ``histories``): each is the history read alone, across two
+    loggers' custodies of one parcel, with a door event and readings outside custody."""
+    cut = T0 + timedelta(minutes=30)
+    await db.execute("UPDATE custody SET to_time = %s WHERE parcel_id = 'P-A2'", (cut,))
+    await db.execute(
+        "INSERT INTO custody (parcel_id, device_id, from_time) VALUES ('P-A2', %s, %s)",
+        (OTHER_LOGGER, cut),
+    )
+    door = schema.Event(
+        device_id=VAN_LOGGER, kind="door", state="open", measured_at=T0 + timedelta(minutes=3),
+        received_at=T0 + timedelta(minutes=3), seq=7, seq_source="sensor",
+    )  # fmt: skip
+    with_door = batch(compressor_failure(20))
+    with_door = schema.TelemetryBatch(
+        gateway_id=with_door.gateway_id, sent_at=with_door.sent_at,
+        readings=with_door.readings, events=[door],
+    )  # fmt: skip
+    await write(database_url, with_door, batch(compressor_failure(), OTHER_LOGGER, seq0=500))
+    runner = RuleRunner(database_url)
+    await db.execute("SET TimeZone TO 'UTC'")
+    infos = []
+    for tracking in ("TRK-A", "TRK-B"):
+        cur = await db.execute(q.PARCELS_OF_SHIPMENT, (tracking,))
+        for row in await cur.fetchall():
+            infos.append((await runner.parcel_subject(db, row))[0])
+    since = T0 - timedelta(hours=1)
+    infos += [
+        SubjectInfo("device", d, (Coverage(d, since),), "battery")
+        for d in (VAN_LOGGER, OTHER_LOGGER, "no-such-logger")
+    ]
+    together = await histories(db, infos)
+    assert sorted(together) == sorted((info.kind, info.subject_id) for info in infos)
+
+    def as_rows(rows: Any) -> list[Any]:
+        return rows.rows() if isinstance(rows, ReadingBlock) else list(rows)
+
+    lengths = {}
+    for info in infos:
+        alone = await history(db, info)
+        assert as_rows(together[(info.kind, info.subject_id)]) == as_rows(alone), info
+        # Every parcel's history holds the door event: rows; a device's is its readings.
+        assert isinstance(alone, ReadingBlock) == (info.kind == "device")
+        lengths[info.subject_id] = len(alone)
+    # P-A2: its first logger's 20 readings and the door event before the cut, the other's after.
+    assert lengths == {"P-A1": 21, "P-A2": 21 + 150, "P-B1": 21, VAN_LOGGER: 20,
+                       OTHER_LOGGER: 180, "no-such-logger": 0}  # fmt: skip

@@ -18,7 +18,8 @@ from psycopg import sql
 
 from coldtrail import schema
 from ingest import migrate
-from ingest.derive import RuleRunner, RunnerConfig
+from ingest.derive import RuleRunner
+from ingest.derive_config import RunnerConfig
 from ingest.rules_process import run_in_process
 from ingest.store import PsycopgTelemetryStore, WriteBatch
 

@@ -3,6 +3,7 @@ stepping them one by one does, and is declined whenever one of them might change
 
 import math
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from alerts.builtin_profiles import builtin_profile
 from alerts.button import ButtonRule
 from alerts.condition import ParcelRules
-from alerts.events import Alert, RuleSet, Sample, reading_sample
+from alerts.events import Alert, RuleSet, Sample, fold, reading_sample
+from alerts.mkt import MktRule
 from alerts.profile_model import Profile
 from alerts.rules import battery_low, door_rules, profile_rules, shock_above
 
@@ -30,9 +32,9 @@ def parcel_rules_of(profile: Profile) -> ParcelRules:
     return ParcelRules.build(profile, (*profile_rules(profile), *extra))
 
 
-def trip(seed: int, n: int = 3_000) -> list[Sample]:
-    """Readings mostly inside 2-8 °C with excursions, gaps in the fields, shocks, a low battery,
-    and now and then a door, light or button event."""
+def trip(seed: int, n: int = 3_000, offset: float = 0.0) -> list[Sample]:
+    """Readings mostly inside 2-8 °C (shifted by ``offset``) with excursions, gaps in the
+    fields, shocks, a low battery, and now and then a door, light or button event."""
     rnd = random.Random(seed)
     at = T0
     temp = 5.0
@@ -56,7 +58,7 @@ def trip(seed: int, n: int = 3_000) -> list[Sample]:
         out.append(
             reading_sample(
                 at,
-                None if rnd.random() < 0.05 else round(temp, 2),
+                None if rnd.random() < 0.05 else round(temp + offset, 2),
                 None if rnd.random() < 0.3 else rnd.uniform(30, 90),
                 rnd.choice((None, None, None, 1.0, 7.5)) if rnd.random() < 0.05 else None,
                 rnd.choice((95.0, 30.0, 12.0)) if rnd.random() < 0.1 else None,
@@ -112,12 +114,46 @@ def test_a_device_takes_a_batch_of_readings_as_one_by_one(seed: int) -> None:
     assert taken > 5 and declined > 0
 
 
+@dataclass(frozen=True)
+class Counter:
+    """A rule that cannot tell how a batch leaves its state (neither ``unchanged_by_readings``
+    nor ``advance_by_readings``)."""
+
+    name: str = "counter"
+
+    def initial(self) -> int:
+        return 0
+
+    def step(self, state: int, sample: Sample) -> tuple[int, list[Alert]]:
+        return state + 1, []
+
+
 def test_a_rule_that_cannot_tell_declines_every_batch() -> None:
-    """The MKT rule has no ``unchanged_by_readings``: a profile with it is stepped one by one."""
-    profile = next(p for name in ("crt-15-25",) if (p := builtin_profile(name)) is not None)
-    assert profile.mkt_max_c is not None
-    rules = parcel_rules_of(profile)
+    rules = RuleSet((battery_low(), Counter()))
     assert compare(rules, trip(7, 400), 7)[0] == 0
+
+
+@pytest.mark.parametrize(("seed", "offset"), [(0, 14.0), (1, 14.0), (2, 21.0), (3, 21.0)])
+def test_an_mkt_profile_takes_a_batch_of_readings_as_one_by_one(seed: int, offset: float) -> None:
+    """The MKT's sums change with every reading: a batch is accumulated reading by reading
+    (``MktRule.advance_by_readings``) with the step's own arithmetic, and declined when one
+    would open an alert (or one is open); states equal after every batch, NaN included."""
+    profile = builtin_profile("crt-15-25")
+    assert profile is not None and profile.mkt_max_c is not None
+    rules = parcel_rules_of(profile)
+    # Mostly within 15-25 °C with excursions; or mostly above 25 °C: the MKT alert opens.
+    samples = trip(seed, 3_000, offset=offset)
+    taken, declined = compare(rules, samples, seed)
+    hot = offset > 20
+    assert any(a.kind == "mkt" for a in fold(rules, samples)[1]) == hot
+    if not hot:
+        assert taken > 5 and declined > 5
+
+
+def test_an_mkt_window_takes_a_batch_of_readings_as_one_by_one() -> None:
+    window = MktRule("mkt/24h", 25.0, window=timedelta(hours=24))
+    rules = RuleSet((window, battery_low()))
+    assert compare(rules, trip(11, 2_000, offset=14.0), 11)[0] > 5
 
 
 def test_a_nan_and_an_out_of_order_batch_are_declined() -> None:
