@@ -250,6 +250,23 @@ def start_peer(
     return proc, send, close
 
 
+def steady_state(pid: int, readings: Callable[[], int]) -> dict[str, float]:
+    """Over ``MEASURE_S``: RSS (one sample a second: mean and max), ``readings()``'s growth
+    per second and the process's CPU seconds per 1,000 of them."""
+    rss: list[float] = []
+    count0, cpu0, t0 = readings(), proc_cpu_s(pid), time.monotonic()
+    while time.monotonic() - t0 < MEASURE_S:
+        rss.append(proc_rss_mb(pid))
+        time.sleep(1.0)
+    count1, cpu1, t1 = readings(), proc_cpu_s(pid), time.monotonic()
+    return {
+        "rss_mb_mean": round(sum(rss) / len(rss), 1),
+        "rss_mb_max": round(max(rss), 1),
+        "readings_per_s": round((count1 - count0) / (t1 - t0), 1),
+        "cpu_s_per_1000_readings": round(1000 * (cpu1 - cpu0) / max(1, count1 - count0), 3),
+    }
+
+
 def run_system(system: str, root: Path) -> dict[str, object]:
     workdir = root / system
     workdir.mkdir(parents=True)
@@ -267,18 +284,7 @@ def run_system(system: str, root: Path) -> dict[str, object]:
         time.sleep(WARMUP_S)
         if proc.poll() is not None:
             raise RuntimeError(f"{system} exited with {proc.returncode}: see {workdir}/gateway.log")
-        rss: list[float] = []
-        sent0, cpu0, t0 = feed.sent, proc_cpu_s(proc.pid), time.monotonic()
-        while time.monotonic() - t0 < MEASURE_S:
-            rss.append(proc_rss_mb(proc.pid))
-            time.sleep(1.0)
-        sent1, cpu1 = feed.sent, proc_cpu_s(proc.pid)
-        result.update(
-            rss_mb_mean=round(sum(rss) / len(rss), 1),
-            rss_mb_max=round(max(rss), 1),
-            readings_per_s=round((sent1 - sent0) / (time.monotonic() - t0), 1),
-            cpu_s_per_1000_readings=round(1000 * (cpu1 - cpu0) / (sent1 - sent0), 3),
-        )
+        result.update(steady_state(proc.pid, lambda: feed.sent))
         sent_at_outage = feed.sent
         broker.stop()
         time.sleep(OUTAGE_S)
@@ -337,17 +343,8 @@ def run_ble(root: Path) -> dict[str, object]:
         time.sleep(5.0 + WARMUP_S)
         if proc.poll() is not None:
             raise RuntimeError(f"coldtrail-ble exited with {proc.returncode}: see {workdir}")
-        rss: list[float] = []
-        got0, cpu0, t0 = collector.received, proc_cpu_s(proc.pid), time.monotonic()
-        while time.monotonic() - t0 < MEASURE_S:
-            rss.append(proc_rss_mb(proc.pid))
-            time.sleep(1.0)
-        got1, cpu1, t1 = collector.received, proc_cpu_s(proc.pid), time.monotonic()
         result.update(
-            rss_mb_mean=round(sum(rss) / len(rss), 1),
-            rss_mb_max=round(max(rss), 1),
-            readings_per_s=round((got1 - got0) / (t1 - t0), 1),
-            cpu_s_per_1000_readings=round(1000 * (cpu1 - cpu0) / max(1, got1 - got0), 3),
+            steady_state(proc.pid, lambda: collector.received),
             readings_counted="distinct readings received by the collector in the window",
             load_after=loadavg(),
         )

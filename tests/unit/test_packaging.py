@@ -209,14 +209,19 @@ sys.meta_path.insert(0, Refuse())
 """
 
 
-def _hooked(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run_python(code: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter of this environment, ``args`` as its ``sys.argv[1:]``."""
     return subprocess.run(
-        [sys.executable, "-c", HOOK + code, json.dumps(_refused_modules()), *args],
+        [sys.executable, "-c", code, *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _hooked(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return _run_python(HOOK + code, json.dumps(_refused_modules()), *args)
 
 
 def test_the_gateway_runs_without_the_server_packages(tmp_path: Path) -> None:
@@ -264,13 +269,7 @@ def test_a_gateway_command_loads_no_server_package_even_where_they_are_installed
         "print(json.dumps(sorted({m.partition('.')[0] for m in sys.modules})))\n"
         "sys.exit(status)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_python(code, config)
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
     assert loaded & set(_refused_modules()) == set()
@@ -308,12 +307,6 @@ def test_the_gateway_process_loads_no_pydantic(tmp_path: Path) -> None:
         "print(json.dumps(sorted(m for m in sys.modules if 'pydantic' in m)))\n"
         "sys.exit(status)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_python(code, config)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == []

@@ -73,6 +73,15 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> di
     return dict(response.json())
 
 
+def shipment_id(url: str, tracking_number: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT shipment_id FROM shipments WHERE tracking_number = %s", (tracking_number,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def insert_readings(url: str, rows: Iterable[tuple[datetime, str, int, float]]) -> None:
     """(time, device_id, seq, temperature_c) rows, as ingest would store them: in one
     transaction, with the live streams' change rows (see :func:`store_readings`)."""

@@ -26,7 +26,14 @@ from api.change_feed import ChangeFeed
 from api.queries_feed import Window
 from api.response_cache import ResponseCache
 from api.routes import timeline as timeline_routes
-from tests.integration.api.conftest import OPS, api_settings, create_shipment, insert_readings, post
+from tests.integration.api.conftest import (
+    OPS,
+    api_settings,
+    create_shipment,
+    insert_readings,
+    post,
+    shipment_id,
+)
 from tests.integration.api.exception_rows import open_exception
 
 pytestmark = pytest.mark.integration
@@ -98,15 +105,6 @@ async def settled_poll(feed: ChangeFeed) -> Window:
             if window is not None and window.shipments:
                 return window
             await asyncio.sleep(0.02)
-
-
-def shipment_id(url: str, tracking_number: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT shipment_id FROM shipments WHERE tracking_number = %s", (tracking_number,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 async def timeline(client: httpx.AsyncClient, name: str, token: str) -> bytes:

@@ -20,6 +20,7 @@ from tests.integration.api.conftest import (
     api_settings,
     insert_positions,
     insert_readings,
+    shipment_id,
     store_readings,
 )
 from tests.integration.api.exception_rows import (
@@ -65,15 +66,6 @@ async def seed(base: str, tracking_number: str = "LIVE-1", suffix: str = "1") ->
         response = await client.post("/v1/custody", json=custody)
         assert response.status_code == 201, response.text
     return dict(created.json())
-
-
-def shipment_id(url: str, tracking_number: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT shipment_id FROM shipments WHERE tracking_number = %s", (tracking_number,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def temperatures(events: list[Event]) -> list[float]:

@@ -10,26 +10,12 @@ from typing import Any
 import pytest
 
 from alerts.builtin_profiles import builtin_profile
-from alerts.button import ButtonRule
-from alerts.condition import ParcelRules
 from alerts.events import Alert, RuleSet, Sample, fold, reading_sample
 from alerts.mkt import MktRule
-from alerts.profile_model import Profile
-from alerts.rules import battery_low, door_rules, profile_rules, shock_above
+from alerts.rules import battery_low
+from tests.unit.alerts.rule_support import parcel_rules_of, profile_named
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-def _profile(name: str) -> Profile:
-    profile = builtin_profile(name)
-    assert profile is not None
-    return profile
-
-
-def parcel_rules_of(profile: Profile) -> ParcelRules:
-    """As the rule runner builds them (ingest/derive.py), without zones."""
-    extra = (shock_above(6.0), ButtonRule(), *door_rules(profile))
-    return ParcelRules.build(profile, (*profile_rules(profile), *extra))
 
 
 def trip(seed: int, n: int = 3_000, offset: float = 0.0) -> list[Sample]:
@@ -101,7 +87,7 @@ def compare(rules: Any, samples: list[Sample], seed: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_a_parcel_takes_a_batch_of_readings_as_one_by_one(seed: int) -> None:
-    rules = parcel_rules_of(_profile("pharma-2-8"))
+    rules = parcel_rules_of(profile_named("pharma-2-8"))
     taken, declined = compare(rules, trip(seed), seed)
     assert taken > 5 and declined > 5  # both paths ran
     assert rules.verdict(rules.initial()).state == "no_data"
@@ -157,7 +143,7 @@ def test_an_mkt_window_takes_a_batch_of_readings_as_one_by_one() -> None:
 
 
 def test_a_nan_and_an_out_of_order_batch_are_declined() -> None:
-    rules = parcel_rules_of(_profile("pharma-2-8"))
+    rules = parcel_rules_of(profile_named("pharma-2-8"))
     state = rules.initial()
     for m in range(5):
         state, _ = rules.step(state, reading_sample(T0 + timedelta(minutes=m), 5.0, 50.0, None, 90))

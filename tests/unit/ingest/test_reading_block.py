@@ -9,12 +9,9 @@ from typing import Any
 
 import pytest
 
-from alerts.builtin_profiles import builtin_profile
-from alerts.button import ButtonRule
 from alerts.condition import ParcelRules
 from alerts.events import Readings, RuleSet, Sample
-from alerts.profile_model import Profile
-from alerts.rules import battery_low, door_rules, profile_rules, shock_above
+from alerts.rules import battery_low
 from ingest.derive_rows import PassRows
 from ingest.reading_block import ReadingBlock, ReadingRow, blocks_by_device, reading_row
 from ingest.subjects import (
@@ -27,20 +24,9 @@ from ingest.subjects import (
     replay,
     split_by_arrival,
 )
+from tests.unit.alerts.rule_support import parcel_rules_of, profile_named
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-
-
-def _profile(name: str) -> Profile:
-    profile = builtin_profile(name)
-    assert profile is not None
-    return profile
-
-
-def parcel_rules_of(profile: Profile) -> ParcelRules:
-    """As the rule runner builds them (ingest/derive.py), without zones."""
-    extra = (shock_above(6.0), ButtonRule(), *door_rules(profile))
-    return ParcelRules.build(profile, (*profile_rules(profile), *extra))
 
 
 def raw_rows(
@@ -86,9 +72,9 @@ def same(a: Any, b: Any) -> bool:
 
 
 RULES = [
-    pytest.param(lambda: parcel_rules_of(_profile("pharma-2-8")), id="pharma-2-8"),
-    pytest.param(lambda: parcel_rules_of(_profile("crt-15-25")), id="crt-15-25-mkt"),
-    pytest.param(lambda: parcel_rules_of(_profile("frozen")), id="frozen"),
+    pytest.param(lambda: parcel_rules_of(profile_named("pharma-2-8")), id="pharma-2-8"),
+    pytest.param(lambda: parcel_rules_of(profile_named("crt-15-25")), id="crt-15-25-mkt"),
+    pytest.param(lambda: parcel_rules_of(profile_named("frozen")), id="frozen"),
     pytest.param(lambda: RuleSet((battery_low(),)), id="device-battery"),
 ]
 
@@ -140,7 +126,7 @@ def test_blocks_give_what_stepping_rows_one_by_one_gives(make_rules: Any, seed: 
 
 
 def test_a_quiet_block_is_taken_without_a_sample() -> None:
-    rules = parcel_rules_of(_profile("pharma-2-8"))
+    rules = parcel_rules_of(profile_named("pharma-2-8"))
     info = SubjectInfo("parcel", "P-1", (Coverage("D1", T0),), "r")
     subject = Subject.fresh(info, rules)
     raw = [(T0 + timedelta(seconds=s), "D1", s, 4.5, 61.0, None, 95.0) for s in range(100)]
@@ -163,14 +149,14 @@ def test_readings_columns_and_samples_are_the_same_batch() -> None:
     assert columns.samples() == samples
     assert block.keys() == [key for key, _ in block.rows()]
     assert block.first_key() == block.keys()[0]
-    rules = parcel_rules_of(_profile("pharma-2-8"))
+    rules = parcel_rules_of(profile_named("pharma-2-8"))
     state = rules.initial()
     state, _ = rules.step(state, Sample(at=T0 - timedelta(minutes=1), temperature_c=5.0))
     assert rules.step_readings(state, columns) == rules.step_readings(state, samples)
 
 
 def test_a_batch_out_of_order_or_before_the_last_sample_is_declined() -> None:
-    rules = parcel_rules_of(_profile("pharma-2-8"))
+    rules = parcel_rules_of(profile_named("pharma-2-8"))
     state = rules.initial()
     for m in range(3):
         state, _ = rules.step(state, Sample(at=T0 + timedelta(minutes=m), temperature_c=5.0))
@@ -269,7 +255,7 @@ def test_a_history_replayed_as_a_block_gives_the_replay_of_its_rows(
 
 
 def test_a_quiet_history_is_stepped_only_at_its_start() -> None:
-    rules = parcel_rules_of(_profile("pharma-2-8"))
+    rules = parcel_rules_of(profile_named("pharma-2-8"))
     raw = [(T0 + timedelta(seconds=s), "D1", s, 4.5, 61.0, None, 95.0) for s in range(1_000)]
     info = SubjectInfo("parcel", "P-1", (Coverage("D1", T0),), "r")
     block = ReadingBlock(raw)
