@@ -106,7 +106,7 @@ class IngestMetrics:
         )  # fmt: skip
         self.batch_seconds = Histogram(
             f"{p}_batch_duration_seconds",
-            "Time to decode, write and commit one batch (retries included)",
+            "Time to write and commit one batch (retries included)",
             buckets=_SECONDS_BUCKETS,
             registry=r,
         )

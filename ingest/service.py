@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 30.0
 REFUSALS_RETRIED = 3
+ROWS_PER_TURN = 500
+"""While a batch is being written, the next one's decoding yields to it every this many rows
+(about 0.7 ms of decoding): the write waits at most that long for its next statement."""
 
 
 @dataclass(slots=True)
@@ -85,30 +88,54 @@ class Ingester:
         self.metrics = metrics or IngestMetrics()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Collect and decode the next batch while the previous one is being written: the
+        decoding (about a quarter of ingest's time per reading) overlaps the database's work.
+        One write at a time, in order, so that the messages are acknowledged in the order they
+        arrived, each after its own transaction committed."""
         last_stats = time.monotonic()
         logged = ""
-        while not stop.is_set():
-            messages = await self._collect(stop)
-            if messages:
-                await self._process(messages, stop)
-            now = time.monotonic()
-            if now - last_stats >= STATS_EVERY_S:
-                last_stats = now
-                summary = self.stats.summary()
-                if summary != logged:
-                    log.info("ingest: %s", summary)
-                    logged = summary
+        writing: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                messages, batch = await self._collect(stop, writing)
+                if writing is not None:
+                    await writing
+                    writing = None
+                if messages:
+                    writing = asyncio.create_task(self._process(messages, batch))
+                now = time.monotonic()
+                if now - last_stats >= STATS_EVERY_S:
+                    last_stats = now
+                    summary = self.stats.summary()
+                    if summary != logged:
+                        log.info("ingest: %s", summary)
+                        logged = summary
+        finally:
+            if writing is not None:
+                await writing
         log.info("ingest stopped: %s", self.stats.summary())
 
-    async def _collect(self, stop: asyncio.Event) -> list[IncomingMessage]:
-        """Wait for a first message, then take more until the row or time bound is reached."""
+    async def _collect(
+        self, stop: asyncio.Event, writing: asyncio.Task[None] | None
+    ) -> tuple[list[IncomingMessage], WriteBatch]:
+        """Wait for a first message, then take more until the row or time bound is reached,
+        decoding each into the batch as it comes. While ``writing`` (the previous batch's
+        transaction) is in flight, give it a turn every :data:`ROWS_PER_TURN` rows, so that it
+        sends its next statement as soon as the database answered the last one."""
         first = await _first_of(self._mqtt.next_message(), stop, timeout=1.0)
+        batch = WriteBatch()
         if first is None:
-            return []
+            return [], batch
+        now = datetime.now(UTC)
+        classify(first, batch, now)
         messages = [first]
         deadline = time.monotonic() + self._settings.batch_max_wait_s
         rows = _estimate_rows(first)
+        turn = rows + ROWS_PER_TURN
         while rows < self._settings.batch_max_rows:
+            if rows >= turn and writing is not None and not writing.done():
+                turn = rows + ROWS_PER_TURN
+                await asyncio.sleep(0)
             message = self._mqtt.next_message_nowait()
             if message is None:
                 remaining = deadline - time.monotonic()
@@ -117,16 +144,14 @@ class Ingester:
                 message = await _first_of(self._mqtt.next_message(), stop, timeout=remaining)
                 if message is None:
                     break
+            classify(message, batch, now)
             messages.append(message)
             rows += _estimate_rows(message)
-        return messages
+        return messages, batch
 
-    async def _process(self, messages: list[IncomingMessage], stop: asyncio.Event) -> None:
+    async def _process(self, messages: list[IncomingMessage], batch: WriteBatch) -> None:
+        """Write the decoded batch, acknowledge its messages once committed, count."""
         started = time.monotonic()
-        batch = WriteBatch()
-        now = datetime.now(UTC)
-        for message in messages:
-            classify(message, batch, now)
         oldest = oldest_item_time(batch.telemetry)
         rows = batch.rows()
         try:
