@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
+import re
 import typing
 from collections.abc import Callable
 from datetime import datetime
@@ -31,7 +32,13 @@ VERSION = 1
 MAX_ITEMS = 10_000
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s/+#]+$")]
+DEVICE_ID_PATTERN = r"^[^\s/+#]+$"
+DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=DEVICE_ID_PATTERN)]
+ItemDeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+"""A reading's, position's or event's ``device_id``: a :data:`DeviceId` whose pattern
+:func:`decode_batch` checks once per distinct id in the batch, not once per item (a regular
+expression per reading was a third of ingest's decoding)."""
+_device_id_ok = re.compile(r"[^\s/+#]+").fullmatch
 GatewayId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
@@ -109,15 +116,28 @@ _measurements = operator.attrgetter(*Measurements.__struct_fields__)
 
 
 def _check_measurements(struct: Measurements) -> None:
-    # The hot path of ingest (once per reading): one getter, one loop.
-    values = _measurements(struct)
-    for value in values:
-        if value.__class__ is float:
-            if value - value:  # NaN or an infinity
-                _check_finite(struct)
-        elif value.__class__ is tuple:
-            _check_finite(struct)
-    if values.count(None) == len(values):
+    # The hot path of ingest (once per reading decoded): one getter, no loop. x - x is 0.0 for
+    # a finite float, NaN (truthy) for NaN and the infinities (which only code can put here:
+    # msgspec refuses them in JSON); an acceleration takes the slow path.
+    t, h, p, a, s, b, r = _measurements(struct)
+    if (
+        (t.__class__ is float and t - t)
+        or (h.__class__ is float and h - h)
+        or (p.__class__ is float and p - p)
+        or (s.__class__ is float and s - s)
+        or (b.__class__ is float and b - b)
+        or a is not None
+    ):
+        _check_finite(struct)
+    if (
+        t is None
+        and h is None
+        and p is None
+        and a is None
+        and s is None
+        and b is None
+        and r is None
+    ):
         raise ValueError("a reading needs at least one measurement")
 
 
@@ -171,7 +191,7 @@ class RawValues(_Struct, kw_only=True):
 
 
 class Reading(Measurements, kw_only=True):
-    device_id: DeviceId
+    device_id: ItemDeviceId
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
@@ -204,7 +224,7 @@ def _check_calibrated(reading: Reading) -> None:
 
 
 class Position(Fix, kw_only=True):
-    device_id: DeviceId
+    device_id: ItemDeviceId
     measured_at: UtcDatetime | None = None
     received_at: UtcDatetime
     seq: Seq
@@ -215,7 +235,7 @@ class Event(_Struct, kw_only=True):
     """Something that happened once: a door or light sensor changed, a button, a shock, or a
     parcel scanned into or out of a vehicle (``kind="scan"``, see below)."""
 
-    device_id: DeviceId
+    device_id: ItemDeviceId
     kind: EventKind
     state: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     value: float | None = None
@@ -376,9 +396,34 @@ def decode_batch(payload: bytes) -> TelemetryBatch:
     """Decode and validate a telemetry payload, or raise :class:`InvalidMessage` saying why."""
     _check_version(payload)
     try:
-        return _batch_decoder.decode(payload)
+        batch = _batch_decoder.decode(payload)
     except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
         raise InvalidMessage(str(exc), payload) from None
+    _check_device_ids(batch, payload)
+    return batch
+
+
+_device_id_of = operator.attrgetter("device_id")
+
+
+def _check_device_ids(batch: TelemetryBatch, payload: bytes) -> None:
+    """Each item's device id matches :data:`DEVICE_ID_PATTERN` (checked per distinct id), else
+    :class:`InvalidMessage` naming the first item at fault, as msgspec would."""
+    ids = set(map(_device_id_of, batch.readings))
+    if batch.positions:
+        ids.update(map(_device_id_of, batch.positions))
+    if batch.events:
+        ids.update(map(_device_id_of, batch.events))
+    if all(map(_device_id_ok, ids)):
+        return
+    for field in ("readings", "positions", "events"):
+        for index, item in enumerate(getattr(batch, field)):
+            if not _device_id_ok(item.device_id):
+                raise InvalidMessage(_device_id_error(f"$.{field}[{index}].device_id"), payload)
+
+
+def _device_id_error(path: str) -> str:
+    return f"Expected `str` matching regex {DEVICE_ID_PATTERN!r} - at `{path}`"
 
 
 def decode_status(payload: bytes) -> GatewayStatus:
@@ -412,6 +457,8 @@ def validate(item: Reading | Position | Event) -> None:
         msgspec.json.decode(_encoder.encode(item), type=type(item))
     except msgspec.ValidationError as exc:
         raise ValueError(str(exc)) from None
+    if not _device_id_ok(item.device_id):
+        raise ValueError(_device_id_error("$.device_id"))
 
 
 def to_builtins(message: msgspec.Struct) -> Any:

@@ -88,6 +88,39 @@ def test_field_errors_name_the_field(needle: bytes, replacement: bytes, where: s
         schema.decode_batch(payload.replace(needle, replacement))
 
 
+@pytest.mark.parametrize(
+    ("needle", "bad_id", "where"),
+    [
+        (b'"device_id":"A4:C1:38:12:34:56"', b"A4 C1", "$.readings[0].device_id"),
+        (b'"device_id":"GPS-VAN-1"', b"gps/1", "$.positions[0].device_id"),
+        (b'"device_id":"DOOR-1"', b"door#1", "$.events[0].device_id"),
+        (b'"device_id":"DOOR-1"', b"door+", "$.events[0].device_id"),
+        (b'"device_id":"A4:C1:38:12:34:56"', b"A4:C1\\n", "$.readings[0].device_id"),
+    ],
+)
+def test_a_device_id_a_topic_cannot_carry_is_refused_with_its_place(
+    needle: bytes, bad_id: bytes, where: str
+) -> None:
+    payload = schema.encode(batch()).replace(
+        needle, needle.split(b":", 1)[0] + b':"' + bad_id + b'"'
+    )
+    with pytest.raises(InvalidMessage) as info:
+        schema.decode_batch(payload)
+    assert info.value.reason == (
+        "Expected `str` matching regex '^[^\\\\s/+#]+$' - at `" + where + "`"
+    )
+
+
+def test_a_bad_device_id_is_found_among_many_readings() -> None:
+    good = batch().readings[0]
+    readings = [msgspec.structs.replace(good, seq=n) for n in range(300)]
+    readings[217] = msgspec.structs.replace(good, device_id="two words", seq=217)
+    with pytest.raises(InvalidMessage, match=r"\$\.readings\[217\]\.device_id"):
+        schema.decode_batch(schema.encode(batch(readings=readings)))
+    with pytest.raises(ValueError, match="device_id"):
+        schema.validate(readings[217])
+
+
 def test_unknown_fields_are_refused() -> None:
     payload = schema.encode(batch()).replace(
         b'"temperature_c"', b'"temperature_f":1,"temperature_c"'
