@@ -54,6 +54,7 @@ from typing import Any
 
 import psycopg
 
+from bench import _proc
 from bench._db import fresh_database
 from bench._report import machine_info, render
 from coldtrail.localservices import free_tcp_port
@@ -74,25 +75,15 @@ BATCH = 20
 SHARE_GROUP = "ingest"
 STALL_S = 60.0
 """Give up waiting for the workers when nothing was stored for this long."""
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # -- CPU time from /proc ---------------------------------------------------------------------
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds used) of a live process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
-
-
 def _processes() -> dict[int, tuple[int, float]]:
     found = {}
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+        if entry.name.isdigit() and (stat := _proc.stat(int(entry.name))) is not None:
             found[int(entry.name)] = stat
     return found
 
@@ -143,7 +134,7 @@ def _machine_busy_s() -> float:
     """CPU seconds all cores spent busy since boot (everyone's: other jobs on this machine too)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / TICK
+    return (sum(fields[:8]) - idle) / _proc.TICK
 
 
 # -- ingest workers --------------------------------------------------------------------------
