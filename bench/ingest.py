@@ -65,7 +65,7 @@ from coldtrail import schema, topics
 from coldtrail.localservices.mosquitto import MosquittoBroker
 from coldtrail.mqtt import MqttConnection
 from coldtrail.settings import IngestSettings, MqttSettings, parse_mqtt_url
-from ingest import migrate, queries, service
+from ingest import collector, migrate, queries, service
 from ingest.derive import RuleRunner
 from ingest.derive_config import RunnerConfig
 from ingest.derive_queries import LEADER_LOCK
@@ -483,6 +483,7 @@ def _shared_worker(
     results: Any,
 ) -> None:
     """One ingest worker process of :func:`two_workers`."""
+    collector.tune()  # as ``coldtrail ingest`` runs (ingest/cli.py)
     settings = _settings(url, mqtt_url, share="bench").model_copy(update={"client_id": client_id})
 
     def everyone(mine: int) -> int:
@@ -760,6 +761,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("usage: python -m bench.ingest [--peer node-red]")
     peer = bool(args)
     runner = peer_run if peer else run
+    collector.tune()  # this process is the ingest worker, as ``coldtrail ingest`` runs it
     loadavg_before = Path("/proc/loadavg").read_text().split()[:3]
     broker = MosquittoBroker()
     broker.start()

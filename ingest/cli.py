@@ -13,7 +13,7 @@ from coldtrail import settings as config
 from coldtrail.cli import add_connection_arguments, connection_overrides, run_until_signalled
 from coldtrail.errors import ConfigError
 from coldtrail.settings import IngestSettings
-from ingest import migrate, places, retention, service
+from ingest import collector, migrate, places, retention, service
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def _settings(args: argparse.Namespace) -> IngestSettings:
 
 def _run_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    collector.tune()  # the worker's process: its settings are loaded, its imports done
     run_until_signalled(lambda stop: service.run(settings, stop))
     return 0
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import multiprocessing
 import os
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
+from ingest import collector
 from ingest.derive import RuleRunner
 from ingest.derive_config import RunnerConfig
 
@@ -33,13 +33,6 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.2
 STOP_TIMEOUT_S = 15.0
-GC_THRESHOLDS = (50_000, 20, 100)
-"""The child's garbage collector thresholds (Python's defaults: 700, 10, 10). The runner
-allocates a few objects per reading (rows, keys, columns), most of them short-lived and none in
-a cycle, and keeps the recent keys of every subject: with the defaults, collections took about
-a fifth of its CPU time on the batched bench's workload (bench/ingest.py; 4.9 against 3.9 us
-per reading, profiled in one process). Cyclic garbage (from asyncio and psycopg, little) is
-collected less often."""
 
 
 def _child(
@@ -49,8 +42,7 @@ def _child(
         level=level, format="%(asctime)s %(levelname)s %(name)s [rules] %(message)s"
     )
     lower_priority(nice)
-    gc.freeze()  # what the imports made lives as long as the process: never scanned again
-    gc.set_threshold(*GC_THRESHOLDS)
+    collector.tune()
     asyncio.run(_child_main(url, config, stop, parent))
 
 
