@@ -71,7 +71,7 @@ class PassRows:
         cls, conn: psycopg.AsyncConnection[Any], devices: list[str], since: list[datetime]
     ) -> PassRows:
         # Binary results: psycopg parses a binary timestamptz several times faster than its
-        # text. Ordered by device: one block per device, grouped as they come.
+        # text. Grouped by device: one block per device, as they come.
         cur = await conn.execute(q.READINGS_SINCE, (devices, since), binary=True)
         readings = blocks_by_device(await cur.fetchall())
         # Sensor events reach the parcels (by custody), not the devices' own rules.

@@ -102,5 +102,6 @@ class ReadingBlock:
 
 
 def blocks_by_device(rows: Iterable[Any]) -> dict[str, ReadingBlock]:
-    """:data:`ReadingRow` tuples ordered by device, then key, as one block per device."""
+    """:data:`ReadingRow` tuples grouped by device (each device's together, in key order), as one
+    block per device."""
     return {device_id: ReadingBlock(list(group)) for device_id, group in groupby(rows, _DEVICE)}

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 import psycopg
@@ -94,6 +95,10 @@ def _lower(pending: dict[str, datetime], new: NewRows) -> None:
         known = pending.get(device_id)
         if known is None or span[0] < known:
             pending[device_id] = span[0]
+
+
+_row_time = itemgetter(0)
+"""A row's ``time`` (its first column)."""
 
 
 def _time(item: schema.Reading | schema.Position | schema.Event) -> datetime:
@@ -384,8 +389,8 @@ class PsycopgTelemetryStore:
         )
 
     async def _ensure_partitions(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        lo = min(row[0] for row in rows)
-        hi = max(row[0] for row in rows)
+        lo = min(map(_row_time, rows))
+        hi = max(map(_row_time, rows))
         months = {
             (table, m // 12, m % 12 + 1)
             for m in range(lo.year * 12 + lo.month - 1, hi.year * 12 + hi.month)

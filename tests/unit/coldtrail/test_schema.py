@@ -54,6 +54,17 @@ def test_unknown_version_is_invalid_not_a_crash() -> None:
         schema.decode_batch(payload)
 
 
+def test_a_version_first_is_not_taken_on_trust() -> None:
+    # The usual payload begins with '{"v":1,' and is parsed once; a second "v" is still refused.
+    payload = schema.encode(batch())
+    assert payload.startswith(b'{"v":1,')
+    assert schema.decode_batch(payload) == batch()
+    with pytest.raises(InvalidMessage, match=r"\$\.v"):
+        schema.decode_batch(payload.replace(b'{"v":1,', b'{"v":1,"v":2,', 1))
+    with pytest.raises(InvalidMessage, match="unsupported contract version 2"):
+        schema.decode_batch(payload.replace(b'{"v":1,', b'{"v":2,', 1))
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
