@@ -32,13 +32,16 @@ VERSION = 1
 MAX_ITEMS = 10_000
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-DEVICE_ID_PATTERN = r"^[^\s/+#]+$"
+_DEVICE_ID_CHARACTERS = r"[^\s/+#]+"
+"""What a device id is made of: no whitespace, and none of MQTT's ``/``, ``+`` and ``#``."""
+DEVICE_ID_PATTERN = f"^{_DEVICE_ID_CHARACTERS}$"
 DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=DEVICE_ID_PATTERN)]
 ItemDeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 """A reading's, position's or event's ``device_id``: a :data:`DeviceId` whose pattern
 :func:`decode_batch` checks once per distinct id in the batch, not once per item (a regular
 expression per reading was a third of ingest's decoding)."""
-_device_id_ok = re.compile(r"[^\s/+#]+").fullmatch
+_device_id_ok = re.compile(_DEVICE_ID_CHARACTERS).fullmatch
+"""Whole-string: unlike ``$`` in msgspec's search, a trailing newline does not pass."""
 GatewayId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
