@@ -43,7 +43,8 @@ class IngestSettings(BaseSettings):
     to the broker as MQTT 5 Receive Maximum (``mqtt.protocol = "5"``); with MQTT 3.1.1 the
     broker's own limit applies (Mosquitto ``max_inflight_messages``) and ingest stops reading
     at this bound. Keep it at least ``batch_max_rows`` / readings per message, or batches
-    stay small (docs/deployment.md)."""
+    stay small; twice that lets the next batch be taken and decoded while one is written
+    (docs/deployment.md)."""
     max_held_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     """The most payload bytes ingest holds unacknowledged; it stops reading at this bound."""
     metrics_port: int | None = Field(9108, ge=0, le=65535)
