@@ -102,19 +102,17 @@ def test_field_errors_name_the_field(needle: bytes, replacement: bytes, where: s
 @pytest.mark.parametrize(
     ("needle", "bad_id", "where"),
     [
-        (b'"device_id":"A4:C1:38:12:34:56"', b"A4 C1", "$.readings[0].device_id"),
-        (b'"device_id":"GPS-VAN-1"', b"gps/1", "$.positions[0].device_id"),
-        (b'"device_id":"DOOR-1"', b"door#1", "$.events[0].device_id"),
-        (b'"device_id":"DOOR-1"', b"door+", "$.events[0].device_id"),
-        (b'"device_id":"A4:C1:38:12:34:56"', b"A4:C1\\n", "$.readings[0].device_id"),
+        (b"A4:C1:38:12:34:56", b"A4 C1", "$.readings[0].device_id"),
+        (b"GPS-VAN-1", b"gps/1", "$.positions[0].device_id"),
+        (b"DOOR-1", b"door#1", "$.events[0].device_id"),
+        (b"DOOR-1", b"door+", "$.events[0].device_id"),
+        (b"A4:C1:38:12:34:56", b"A4:C1\\n", "$.readings[0].device_id"),
     ],
 )
 def test_a_device_id_a_topic_cannot_carry_is_refused_with_its_place(
     needle: bytes, bad_id: bytes, where: str
 ) -> None:
-    payload = schema.encode(batch()).replace(
-        needle, needle.split(b":", 1)[0] + b':"' + bad_id + b'"'
-    )
+    payload = schema.encode(batch()).replace(b'"' + needle + b'"', b'"' + bad_id + b'"')
     with pytest.raises(InvalidMessage) as info:
         schema.decode_batch(payload)
     assert info.value.reason == (
